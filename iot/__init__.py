@@ -1,0 +1,1 @@
+"""MQTT temperature sensors and the bridge into the capture path (not built yet)."""

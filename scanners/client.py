@@ -1,0 +1,55 @@
+"""The capture API over HTTP, as a station sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from .errors import CaptureRefused, ServerUnreachable
+
+
+class CaptureClient:
+    """Registers stations and posts signed envelopes with a participant's API token."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self._base_url, timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> CaptureClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _post(self, path: str, body: Any) -> Any:
+        try:
+            response = self._http.post(path, json=body)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self._base_url, str(exc) or type(exc).__name__) from exc
+        if response.is_client_error:
+            detail = response.json().get("detail", {})
+            raise CaptureRefused(response.status_code, detail.get("rule", "?"),
+                                 detail.get("message", response.text), detail.get("index"))
+        response.raise_for_status()
+        return response.json()
+
+    def register_station(self, station_id: str, public_key: str) -> dict[str, Any]:
+        """Register a station's public key for this token's participant."""
+        result: dict[str, Any] = self._post(
+            "/api/v1/stations", {"station_id": station_id, "public_key": public_key}
+        )
+        return result
+
+    def capture(self, envelopes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Post a batch; return one receipt (event id, leaf index) per envelope."""
+        results: list[dict[str, Any]] = self._post("/api/v1/capture", list(envelopes))["results"]
+        return results

@@ -1,0 +1,1 @@
+"""Test support: a live server process and a ready-made supply chain."""

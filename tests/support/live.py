@@ -1,0 +1,115 @@
+"""Start ``medtrace serve`` as a real process and talk to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine, func, select
+
+from medtrace.db import create_db_engine
+from medtrace.ledger import sql as ledger_sql
+from medtrace.models import Event, Unit
+
+MEDTRACE = Path(sys.executable).parent / "medtrace"
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    """A running server process, its URL, its database and its log output."""
+
+    url: str
+    database_url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    engine: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = create_db_engine(self.database_url)
+
+    def log(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def snapshot(self) -> tuple[int, int, list[tuple[str, ...]]]:
+        """Leaves, events and every unit's custody: equal snapshots before and after a
+        refused request prove that it changed nothing."""
+        with self.engine.connect() as conn:
+            leaves = ledger_sql.committed_size(conn)
+            events = conn.execute(select(func.count()).select_from(Event)).scalar_one()
+            units = conn.execute(
+                select(Unit.gtin, Unit.serial, Unit.state, Unit.holder_gln, Unit.destination_gln)
+                .order_by(Unit.gtin, Unit.serial)
+            ).all()
+        return leaves, events, [tuple(map(str, unit)) for unit in units]
+
+    def wait_for_checkpoint(self, size: int, timeout: float = 20.0) -> str:
+        """The signed checkpoint note once the log has integrated ``size`` leaves."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = httpx.get(f"{self.url}/api/v1/ledger/checkpoint")
+            if response.status_code == 200 and int(response.text.splitlines()[1]) >= size:
+                return response.text
+            time.sleep(0.05)
+        raise AssertionError(f"no checkpoint of size {size} within {timeout} s\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL) and release the database."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.engine.dispose()
+
+
+def start_server(*, database_url: str, data_dir: Path, timeout: float = 30.0) -> LiveServer:
+    """Start ``medtrace serve`` on a free port and wait until it answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "MEDTRACE_DATA_DIR": str(data_dir),
+        "MEDTRACE_DATABASE_URL": database_url,
+        "MEDTRACE_PUBLIC_URL": url,
+        "MEDTRACE_BATCH_INTERVAL": "0.1",
+    }
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(MEDTRACE), "serve", "--port", str(port)], env=env, stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    live = LiveServer(url=url, database_url=database_url, data_dir=data_dir, process=process,
+                      log_path=log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}\n{live.log()}")
+        try:
+            if httpx.get(f"{url}/api/v1/ledger/public-key").status_code == 200:
+                return live
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    live.stop()
+    raise AssertionError(f"the server did not answer within {timeout} s\n{live.log()}")

@@ -1,0 +1,67 @@
+"""Dependencies shared by routes, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from medtrace.config import Settings
+from medtrace.ledger import NoteSigner
+from medtrace.models import Participant
+from medtrace.services import registry
+
+_bearer = HTTPBearer(auto_error=False, description="A participant's API token")
+
+
+def get_engine(request: Request) -> Engine:
+    """The app's database engine."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_signer(request: Request) -> NoteSigner:
+    """The log's checkpoint signer (its public half is published)."""
+    signer: NoteSigner = request.app.state.signer
+    return signer
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SignerDep = Annotated[NoteSigner, Depends(get_signer)]
+
+
+def get_session(engine: EngineDep) -> Iterator[Session]:
+    """A session with no transaction begun: the service called owns the transaction."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_current_participant(
+    engine: EngineDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Participant:
+    """The participant whose token the request carries (checked in its own session, so the
+    route's session starts clean)."""
+    with Session(engine) as session:
+        participant = registry.authenticate(
+            session=session, token=credentials.credentials if credentials else None
+        )
+        session.expunge(participant)
+    return participant
+
+
+CurrentParticipant = Annotated[Participant, Depends(get_current_participant)]

@@ -1,0 +1,60 @@
+"""Map the core's errors to HTTP, in one table.
+
+Every 4xx body has one shape: ``{"detail": {"rule": ..., "message": ..., ...context}}``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from medtrace.errors import (
+    Conflict,
+    CustodyViolation,
+    InvalidInput,
+    MedtraceError,
+    NotFound,
+    SignatureRejected,
+    Unauthenticated,
+)
+
+STATUS_BY_ERROR: dict[type[MedtraceError], int] = {
+    InvalidInput: 422,
+    Unauthenticated: 401,
+    SignatureRejected: 403,
+    NotFound: 404,
+    CustodyViolation: 409,
+    Conflict: 409,
+}
+
+
+def status_for(exc: MedtraceError) -> int:
+    """The HTTP status of an error: the entry of its nearest class in the table."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+    return 400
+
+
+async def _medtrace_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MedtraceError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+    return JSONResponse({"detail": exc.detail()}, status_code=status_for(exc), headers=headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"])
+    detail = {"rule": "input.invalid", "message": f"{where}: {first['msg']}", "errors": errors}
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on an app."""
+    app.add_exception_handler(MedtraceError, _medtrace_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

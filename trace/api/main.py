@@ -1,0 +1,65 @@
+"""Build the app: database, schema, log key, sequencer, routers, error handlers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from medtrace import __version__
+from medtrace.api.errors import install_error_handlers
+from medtrace.api.routes import capture, ledger, stations
+from medtrace.config import Settings, get_settings
+from medtrace.db import create_db_engine, upgrade_schema
+from medtrace.keys import load_or_create_key
+from medtrace.ledger import NoteSigner, Sequencer
+from medtrace.web import routes as web_routes
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable operation ids (tag + function name) for generated clients."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A medtrace API app; migrates the schema and creates the log key on first start."""
+    settings = settings or get_settings()
+    engine = create_db_engine(settings.resolved_database_url)
+    upgrade_schema(engine)
+    signer = NoteSigner(settings.log_origin, load_or_create_key(settings.resolved_log_key_path))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if settings.run_sequencer:
+            sequencer = Sequencer(
+                engine, signer,
+                batch_interval=settings.batch_interval, batch_size=settings.batch_size,
+            )
+            thread = threading.Thread(target=sequencer.run, args=(stop,), name="sequencer",
+                                      daemon=True)
+            thread.start()
+        yield
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=10)
+        engine.dispose()
+
+    app = FastAPI(
+        title="medtrace",
+        version=__version__,
+        summary="Signed custody events for medicines and devices on a verifiable Merkle log",
+        generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.signer = signer
+    install_error_handlers(app)
+    for router in (capture.router, stations.router, ledger.router, web_routes.router):
+        app.include_router(router)
+    return app

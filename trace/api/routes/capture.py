@@ -1,0 +1,37 @@
+"""``POST /api/v1/capture``: signed envelopes from scan stations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
+from medtrace.errors import InvalidInput
+from medtrace.schemas import CaptureResponse, EnvelopeIn
+from medtrace.services.capture import capture_envelopes
+
+router = APIRouter(prefix="/api/v1/capture", tags=["capture"])
+
+
+@router.post("", response_model=CaptureResponse, status_code=status.HTTP_201_CREATED)
+def capture(
+    envelopes: list[EnvelopeIn],
+    participant: CurrentParticipant,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> CaptureResponse:
+    """Capture a batch of signed envelopes, all or nothing.
+
+    Answers 201 with one receipt per envelope (event id, leaf index) once they are durable;
+    200 when every envelope was captured before (a retry). A refusal names the rule and the
+    envelope's ``index`` and writes nothing.
+    """
+    if len(envelopes) > settings.max_capture_batch:
+        raise InvalidInput(
+            f"at most {settings.max_capture_batch} envelopes per request",
+            rule="capture.batch_too_large",
+        )
+    results = capture_envelopes(session=session, participant=participant, envelopes=envelopes)
+    if all(r.duplicate for r in results):
+        response.status_code = status.HTTP_200_OK
+    return CaptureResponse(results=results, count=len(results))

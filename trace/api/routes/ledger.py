@@ -1,0 +1,67 @@
+"""The log: checkpoint, public key, leaves and proofs (RFC 9162, C2SP checkpoint).
+
+Proofs are for a fixed tree size, so they never change: they are served with long-lived
+cache headers. The checkpoint moves, so it is not cached.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse
+
+from medtrace.api.deps import SessionDep, SignerDep
+from medtrace.schemas import LeafPublic, PublicKeyPublic
+from medtrace.services import log
+
+router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse)
+def read_checkpoint(session: SessionDep) -> PlainTextResponse:
+    """The latest checkpoint, a C2SP signed note (``text/plain``)."""
+    note = log.latest_checkpoint(session=session).note
+    return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/public-key", response_model=PublicKeyPublic)
+def read_public_key(signer: SignerDep) -> PublicKeyPublic:
+    """The key that signs checkpoints, raw and as a C2SP verifier key."""
+    return log.public_key(signer)
+
+
+@router.get("/leaves", response_model=list[LeafPublic])
+def read_leaves(
+    session: SessionDep, start: Annotated[int, Query()], end: Annotated[int, Query()]
+) -> list[LeafPublic]:
+    """Leaves ``start <= index < end`` (base64), up to 1 000 per request."""
+    return log.leaves(session=session, start=start, end=end)
+
+
+@router.get("/proof/inclusion", response_model=list[str])
+def read_inclusion_proof(
+    session: SessionDep,
+    response: Response,
+    index: Annotated[int, Query()],
+    size: Annotated[int, Query()],
+) -> list[str]:
+    """Inclusion proof (hex hashes) of leaf ``index`` in the signed tree of ``size``."""
+    proof = log.inclusion_proof(session=session, index=index, size=size)
+    response.headers["Cache-Control"] = IMMUTABLE
+    return proof
+
+
+@router.get("/proof/consistency", response_model=list[str])
+def read_consistency_proof(
+    session: SessionDep,
+    response: Response,
+    size1: Annotated[int, Query(alias="from")],
+    size2: Annotated[int, Query(alias="to")],
+) -> list[str]:
+    """Consistency proof (hex hashes) between the signed trees of sizes ``from`` and ``to``."""
+    proof = log.consistency_proof(session=session, size1=size1, size2=size2)
+    response.headers["Cache-Control"] = IMMUTABLE
+    return proof

@@ -1,0 +1,171 @@
+"""The ``medtrace`` command line (Typer + Rich).
+
+Errors of the core and of the station client are caught once here and printed as a message
+saying what to do next, with exit code 1; ``--verbose`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from sqlmodel import Session
+
+from medtrace.config import get_settings
+from medtrace.errors import MedtraceError
+from medtrace.keys import b64, public_key_raw, write_key_file
+from medtrace.models import Role
+from medtrace.scanners.errors import StationError
+
+app = typer.Typer(
+    name="medtrace",
+    help="Trace medicines and medical devices on a verifiable, append-only Merkle log.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+participant_app = typer.Typer(help="Participants: manufacturers, distributors, pharmacies, regulators.",
+                              no_args_is_help=True)
+station_app = typer.Typer(help="Scan stations and their Ed25519 keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(participant_app, name="participant")
+app.add_typer(station_app, name="station")
+
+console = Console()
+err_console = Console(stderr=True)
+_state = {"verbose": False}
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """Settings come from MEDTRACE_* environment variables (see README)."""
+    _state["verbose"] = verbose
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    if _state["verbose"]:
+        raise exc
+    if isinstance(exc, MedtraceError):
+        err_console.print(f"[red]error[/] {exc.message}\n[dim]rule: {exc.rule}[/]")
+    elif isinstance(exc, StationError):
+        err_console.print(f"[red]error[/] {exc.diagnostics()}")
+    else:
+        err_console.print(f"[red]error[/] {exc}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the API, the verify pages and the sequencer in one process."""
+    import uvicorn
+
+    from medtrace.api.main import create_app
+
+    uvicorn.run(create_app(get_settings()), host=host, port=port)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port to serve on (0 picks a free one).")] = 8000,
+    units: Annotated[int, typer.Option(min=4, max=10_000, help="Units in the demo lot.")] = 24,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where to keep the demo's database and keys (default: a new temporary folder).")] = None,  # noqa: UP045
+    exit_after: Annotated[bool, typer.Option("--exit", help="Stop after printing the URLs instead of serving.")] = False,
+) -> None:
+    """Run the whole chain on SQLite and print verify URLs, then serve until Ctrl-C.
+
+    Registers a manufacturer, a distributor and a hospital pharmacy with their stations,
+    commissions a lot, ships, receives, dispenses one pack, and waits for the signed checkpoint.
+    """
+    from medtrace.demo import run_demo
+
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="medtrace-demo-"))
+    try:
+        run_demo(data_dir=folder, host="127.0.0.1", port=port, units=units, console=console,
+                 serve_forever=not exit_after)
+    except OSError as exc:
+        if "Address already in use" in str(exc):
+            err_console.print(f"[red]error[/] port {port} is in use; try --port 0")
+            raise typer.Exit(code=1) from exc
+        raise
+    except (MedtraceError, StationError) as exc:
+        raise _fail(exc) from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations to MEDTRACE_DATABASE_URL."""
+    from medtrace.db import create_db_engine, upgrade_schema
+
+    settings = get_settings()
+    upgrade_schema(create_db_engine(settings.resolved_database_url))
+    console.print("[green]schema is up to date[/]")
+
+
+@participant_app.command("add")
+def participant_add(
+    gln: Annotated[str, typer.Option(help="13-digit GLN with its check digit.")],
+    name: Annotated[str, typer.Option(help="Name shown on verify pages.")],
+    role: Annotated[Role, typer.Option(help="What the participant does.")],
+    city: Annotated[str, typer.Option(help="City shown on verify pages.")] = "",
+    company_prefix: Annotated[Optional[str], typer.Option(help="GS1 company prefix (manufacturers).")] = None,  # noqa: UP045
+) -> None:
+    """Register a participant and print its API token (shown once; store it safely)."""
+    from medtrace.db import create_db_engine, upgrade_schema
+    from medtrace.services.registry import create_participant
+
+    engine = create_db_engine(get_settings().resolved_database_url)
+    upgrade_schema(engine)
+    try:
+        with Session(engine) as session:
+            created = create_participant(session=session, gln=gln, name=name, role=role,
+                                         city=city, company_prefix=company_prefix)
+    except MedtraceError as exc:
+        raise _fail(exc) from exc
+    console.print(f"[green]registered[/] {name} ({role.value}) GLN {gln}")
+    console.print(f"API token: [bold]{created.token}[/]")
+
+
+@station_app.command("keygen")
+def station_keygen(
+    station_id: Annotated[str, typer.Argument(help="The station's id, e.g. dock-3.")],
+    out: Annotated[Optional[Path], typer.Option(help="Key file to write (default MEDTRACE_STATION_KEY_DIR/ID.pem).")] = None,  # noqa: UP045
+) -> None:
+    """Create a station's Ed25519 key file (mode 0600) and print the public key to register."""
+    path = out or get_settings().resolved_station_key_dir / f"{station_id}.pem"
+    try:
+        key = write_key_file(path)
+    except FileExistsError as exc:
+        err_console.print(f"[red]error[/] {path} exists; a key is never overwritten")
+        raise typer.Exit(code=1) from exc
+    console.print(f"key file: {path}")
+    console.print(f"public key: [bold]{b64(public_key_raw(key))}[/]")
+
+
+@station_app.command("register")
+def station_register(
+    station_id: Annotated[str, typer.Argument(help="The station's id.")],
+    key_file: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The station's key file.")],
+    token: Annotated[str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")],
+    url: Annotated[Optional[str], typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")] = None,  # noqa: UP045
+) -> None:
+    """Register a station's public key with the service, for the token's participant."""
+    from medtrace.keys import read_key_file
+    from medtrace.scanners.client import CaptureClient
+
+    public_key = b64(public_key_raw(read_key_file(key_file)))
+    try:
+        with CaptureClient(url or get_settings().public_url, token) as client:
+            client.register_station(station_id, public_key)
+    except StationError as exc:
+        raise _fail(exc) from exc
+    console.print(f"[green]registered[/] station {station_id}")

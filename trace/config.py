@@ -1,0 +1,83 @@
+"""Settings: one object, read from ``MEDTRACE_*`` environment variables.
+
+Only entry points (the API app, the CLI, the demo) read settings; everything else receives
+plain arguments. Paths default to a data directory so that a fresh checkout runs with no
+configuration at all: SQLite database, log key and station keys all live under it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, computed_field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """medtrace's configuration. Every field maps to ``MEDTRACE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDTRACE_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Field(default=Path("medtrace-data"), description="Where files live")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in data_dir")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of this service; the host of the GS1 Digital Link URIs it prints",
+    )
+    log_origin: str = Field(
+        default="127.0.0.1/medtrace",
+        description="C2SP checkpoint origin, also the log key's name",
+    )
+    log_key_path: Path | None = Field(
+        default=None, description="Ed25519 private key (PEM) of the log; default data_dir/keys/log.pem"
+    )
+    station_key_dir: Path | None = Field(
+        default=None, description="Where `station keygen` writes keys; default data_dir/keys"
+    )
+    batch_interval: float = Field(default=1.0, gt=0, description="Seconds between integrations")
+    batch_size: int = Field(default=10_000, gt=0, description="Leaves that force an integration")
+    max_capture_batch: int = Field(default=1_000, gt=0, description="Envelopes per capture request")
+    run_sequencer: bool = Field(
+        default=True, description="Run the sequencer inside the API process (one-machine setups)"
+    )
+
+    @field_validator("log_origin")
+    @classmethod
+    def _origin_is_a_key_name(cls, value: str) -> str:
+        if not value or any(c.isspace() for c in value) or "+" in value:
+            raise ValueError("log_origin must be non-empty, without spaces or '+'")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        return f"sqlite:///{(self.data_dir / 'medtrace.db').resolve()}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_log_key_path(self) -> Path:
+        """The log's private key file."""
+        return self.log_key_path or self.data_dir / "keys" / "log.pem"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_station_key_dir(self) -> Path:
+        """The folder for station key files."""
+        return self.station_key_dir or self.data_dir / "keys"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,66 @@
+"""The database: engine construction and schema migrations.
+
+SQLite is the embedded default (one machine, the demo); PostgreSQL is the production store.
+SQLite runs in WAL mode with ``synchronous=FULL``: a capture is acknowledged only after its
+commit, so the commit must survive a power cut, not merely a crash of the process. The schema
+changes only through Alembic migrations (``medtrace.migrations``), applied at start-up and by
+``medtrace db upgrade``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in _SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for ``url``, with SQLite tuned for durability and concurrent readers."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "medtrace:migrations")
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Apply every pending migration (idempotent)."""
+    command.upgrade(_alembic_config(engine), "head")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction commits on success and rolls back on any error."""
+    with Session(engine) as session, session.begin():
+        yield session

@@ -1,0 +1,196 @@
+"""The demo: the whole chain on one machine, ending with verify URLs.
+
+It starts the service on SQLite, registers a manufacturer, a distributor and a hospital
+pharmacy (each with a GLN, an API token and one station with its own Ed25519 key), then drives
+the stations over HTTP exactly as real ones would: commission a lot, ship, receive, ship on,
+receive, dispense one pack. It waits for the sequencer's checkpoint so every event printed is
+provable, prints the verify URLs and serves until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from biip.checksums import gs1_standard_check_digit
+from rich.console import Console
+from rich.progress import Progress
+from sqlmodel import Session
+
+from medtrace.api.main import create_app
+from medtrace.config import Settings
+from medtrace.identifiers import digital_link_path
+from medtrace.keys import write_key_file
+from medtrace.models import Role
+from medtrace.scanners.client import CaptureClient
+from medtrace.scanners.station import Station
+from medtrace.services.registry import create_participant
+
+# GS1 prefix 952 is reserved for demonstrations and examples.
+_SERIAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def with_check_digit(payload: str) -> str:
+    """A GS1 key from its payload: append the mod-10 check digit."""
+    return payload + str(gs1_standard_check_digit(payload))
+
+
+@dataclass(frozen=True)
+class DemoParticipant:
+    """A participant of the demo, with its token and its station."""
+
+    name: str
+    role: Role
+    city: str
+    gln: str
+    company_prefix: str | None = None
+
+
+PARTICIPANTS = (
+    DemoParticipant("Huaxin Pharmaceutical", Role.MANUFACTURER, "Shanghai",
+                    with_check_digit("952123400000"), company_prefix="9521234"),
+    DemoParticipant("Eastern Medical Logistics", Role.DISTRIBUTOR, "Hangzhou",
+                    with_check_digit("952567800000")),
+    DemoParticipant("Ruijin Hospital Pharmacy", Role.PHARMACY, "Shanghai",
+                    with_check_digit("952901200000")),
+)
+GTIN = "0" + with_check_digit("952123400011")
+
+
+def random_serial(length: int = 12) -> str:
+    """An unguessable serial from a CSPRNG (GS1 recommends non-sequential serials)."""
+    return "".join(secrets.choice(_SERIAL_ALPHABET) for _ in range(length))
+
+
+class DemoServer:
+    """The service in a background thread, on a socket bound before start (so port 0 works)."""
+
+    def __init__(self, settings: Settings, sock: socket.socket) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+
+    def start(self) -> None:
+        """Start serving and wait until the server accepts requests."""
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the demo server failed to start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop serving (graceful)."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; port 0 picks a free one."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _setup(server: DemoServer, console: Console) -> dict[Role, tuple[Station, CaptureClient]]:
+    """Register the participants (operator side) and their stations (over HTTP)."""
+    stations: dict[Role, tuple[Station, CaptureClient]] = {}
+    key_dir = server.settings.resolved_station_key_dir
+    for p in PARTICIPANTS:
+        with Session(server.app.state.engine) as session:
+            created = create_participant(session=session, gln=p.gln, name=p.name, role=p.role,
+                                         city=p.city, company_prefix=p.company_prefix)
+        station_id = f"{p.role.value}-1"
+        station = Station(station_id, p.gln, write_key_file(key_dir / f"{station_id}.pem"))
+        client = CaptureClient(server.settings.public_url, created.token)
+        client.register_station(station_id, station.public_key)
+        stations[p.role] = (station, client)
+        console.print(f"  [bold]{p.name}[/] ({p.role.value}, {p.city}) GLN {p.gln}, "
+                      f"station [cyan]{station_id}[/]")
+    return stations
+
+
+def _walk(stations: dict[Role, tuple[Station, CaptureClient]], serials: list[str],
+          lot: str, expiry: dt.date, console: Console) -> int:
+    """Drive the custody path; return the index of the last leaf written."""
+    maker, maker_api = stations[Role.MANUFACTURER]
+    hub, hub_api = stations[Role.DISTRIBUTOR]
+    pharmacy, pharmacy_api = stations[Role.PHARMACY]
+    to_pharmacy = serials[: len(serials) // 2]
+    steps: list[tuple[str, CaptureClient, list[dict[str, Any]]]] = [
+        (f"commission {len(serials)} units of lot {lot}", maker_api,
+         [maker.commission(GTIN, s, lot=lot, expiry=expiry) for s in serials]),
+        ("ship them to the distributor", maker_api, [maker.ship(GTIN, s, to=hub.gln) for s in serials]),
+        ("receive them at the distributor", hub_api, [hub.receive(GTIN, s) for s in serials]),
+        (f"ship {len(to_pharmacy)} to the hospital pharmacy", hub_api,
+         [hub.ship(GTIN, s, to=pharmacy.gln) for s in to_pharmacy]),
+        ("receive them at the pharmacy", pharmacy_api, [pharmacy.receive(GTIN, s) for s in to_pharmacy]),
+        ("dispense one pack", pharmacy_api, [pharmacy.dispense(GTIN, to_pharmacy[0])]),
+    ]
+    last = -1
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("custody", total=len(steps))
+        for label, client, envelopes in steps:
+            progress.update(task, description=label)
+            receipts = client.capture(envelopes)
+            last = max(last, *(r["leaf_index"] for r in receipts))
+            console.print(f"  [green]✓[/] {label}: leaves {receipts[0]['leaf_index']}…{receipts[-1]['leaf_index']}")
+            progress.advance(task)
+    return last
+
+
+def _wait_for_checkpoint(base_url: str, size: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{base_url}/api/v1/ledger/checkpoint")
+        if response.status_code == 200 and int(response.text.splitlines()[1]) >= size:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"no checkpoint of size {size} after {timeout} s")
+
+
+def run_demo(*, data_dir: Path, host: str, port: int, units: int, console: Console,
+             serve_forever: bool = True) -> list[str]:
+    """Run the demo; return the verify URLs it printed."""
+    sock = bind(host, port)
+    base_url = f"http://{host}:{sock.getsockname()[1]}"
+    settings = Settings(data_dir=data_dir, public_url=base_url, database_url="")
+    server = DemoServer(settings, sock)
+    server.start()
+    console.print(f"[bold]medtrace demo[/] on {base_url} (data in {data_dir})")
+    stations = _setup(server, console)
+    lot = "L" + dt.date.today().strftime("%y%m%d") + random_serial(3)
+    expiry = dt.date.today() + dt.timedelta(days=730)
+    serials = [random_serial() for _ in range(units)]
+    last = _walk(stations, serials, lot, expiry, console)
+    _wait_for_checkpoint(base_url, last + 1)
+    for _, client in stations.values():
+        client.close()
+    key = httpx.get(f"{base_url}/api/v1/ledger/public-key").json()
+    picks = [(serials[0], "dispensed"), (serials[1], "in the pharmacy"),
+             (serials[-1], "at the distributor")]
+    urls = [base_url + digital_link_path(GTIN, s, lot=lot) for s, _ in picks]
+    console.print(f"\nLog key (compare it with the one your verifier trusts): [bold]{key['vkey']}[/]")
+    console.print("Verify URLs (open in a browser, or ask for Accept: application/json):")
+    for url, (_, where) in zip(urls, picks, strict=True):
+        console.print(f"  {url}  [dim]({where})[/]", soft_wrap=True)
+    if serve_forever:
+        console.print("\nServing; press Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("stopping")
+    server.stop()
+    return urls

@@ -1,0 +1,51 @@
+"""Ed25519 key files for the log and for stations.
+
+A private key lives only in its file (PKCS#8 PEM, mode 0600) on the machine that signs:
+never in the database, never in a request. Public keys travel as their raw 32 bytes, in
+base64, which is what WebCrypto and other verifiers import.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+def write_key_file(path: Path) -> Ed25519PrivateKey:
+    """Generate a new key and write it to ``path`` with mode 0600; refuse to overwrite."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    return key
+
+
+def read_key_file(path: Path) -> Ed25519PrivateKey:
+    """Read a private key written by :func:`write_key_file`."""
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    return key
+
+
+def load_or_create_key(path: Path) -> Ed25519PrivateKey:
+    """The key at ``path``, created on first use (the log key of a new installation)."""
+    return read_key_file(path) if path.exists() else write_key_file(path)
+
+
+def public_key_raw(key: Ed25519PrivateKey) -> bytes:
+    """The raw 32-byte public key of a private key."""
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 text, as used in checkpoints, envelopes and the API."""
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,35 @@
+"""Alembic environment: migrates the engine handed over by ``medtrace.db.upgrade_schema``.
+
+For ``alembic revision --autogenerate`` during development, the engine is built from the
+settings (``MEDTRACE_DATABASE_URL``).
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import medtrace.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from medtrace.config import get_settings
+from medtrace.db import create_db_engine
+from medtrace.ledger import sql as ledger_sql
+
+target_metadata = [SQLModel.metadata, ledger_sql.metadata]
+
+
+def run_migrations() -> None:
+    engine = context.config.attributes.get("engine") or create_db_engine(
+        get_settings().resolved_database_url
+    )
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations()

@@ -1,0 +1,155 @@
+"""The domain model: tables (``table=True``) and the public shapes the API returns.
+
+Each resource has a family, as in full-stack-fastapi-template: the table model never leaves
+the service layer; routes return ``...Public`` models, so a token hash or a private detail can
+never leak into a response. Vocabularies (roles, states, verdicts) are the ones in DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import Enum as SAEnum
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """Attach UTC to a naive datetime read back from SQLite (which drops the zone)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class Role(StrEnum):
+    """What a participant does in the supply chain."""
+
+    MANUFACTURER = "manufacturer"
+    DISTRIBUTOR = "distributor"
+    PHARMACY = "pharmacy"
+    REGULATOR = "regulator"
+
+
+class UnitState(StrEnum):
+    """Where a unit is in its life (DESIGN.md, 'Verdicts and states')."""
+
+    COMMISSIONED = "commissioned"
+    PACKED = "packed"
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"
+    STORED = "stored"
+    DISPENSED = "dispensed"
+    RETURNED = "returned"
+    DESTROYED = "destroyed"
+    EXPORTED = "exported"
+
+
+class EventType(StrEnum):
+    """The custody events a station can sign."""
+
+    COMMISSION = "commission"
+    SHIP = "ship"
+    RECEIVE = "receive"
+    DISPENSE = "dispense"
+
+
+class Verdict(StrEnum):
+    """Can this unit be trusted; declared worst first, so the first that applies wins."""
+
+    UNKNOWN = "unknown"
+    SUSPECT = "suspect"
+    RECALLED = "recalled"
+    QUARANTINED = "quarantined"
+    EXPIRED = "expired"
+    GENUINE = "genuine"
+
+
+def _enum_type(enum: type[StrEnum]) -> SAEnum:
+    """A VARCHAR column that reads back as the enum (no database-native enum type)."""
+    return SAEnum(enum, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+def _utc_column(*, nullable: bool = False) -> Column[dt.datetime]:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+class Participant(SQLModel, table=True):
+    """An organisation with a GLN: a manufacturer, distributor, pharmacy or regulator."""
+
+    __tablename__ = "participants"
+
+    id: int | None = Field(default=None, primary_key=True)
+    gln: str = Field(sa_column=Column(String(13), unique=True, nullable=False))
+    name: str
+    role: Role = Field(sa_type=_enum_type(Role))
+    city: str = ""
+    company_prefix: str | None = Field(default=None, sa_type=String(12))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class ApiToken(SQLModel, table=True):
+    """A participant's API token, stored only as its SHA-256 hash."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participants.id", index=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class Station(SQLModel, table=True):
+    """A scan station: its Ed25519 public key, registered by its participant."""
+
+    __tablename__ = "stations"
+
+    station_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    participant_id: int = Field(foreign_key="participants.id", index=True)
+    public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    active: bool = True
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Unit(SQLModel, table=True):
+    """One serialised pack or device and its current custody state."""
+
+    __tablename__ = "units"
+    __table_args__ = (Index("ix_units_gtin_lot", "gtin", "lot"),)
+
+    gtin: str = Field(sa_column=Column(String(14), primary_key=True))
+    serial: str = Field(sa_column=Column(String(20), primary_key=True))
+    lot: str = Field(sa_type=String(20))
+    expiry: dt.date
+    state: UnitState = Field(sa_type=_enum_type(UnitState))
+    holder_gln: str = Field(sa_type=String(13), index=True)
+    destination_gln: str | None = Field(default=None, sa_type=String(13))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Event(SQLModel, table=True):
+    """A captured custody event; its signed envelope is the ledger leaf at ``leaf_index``."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_unit", "gtin", "serial", "leaf_index"),)
+
+    event_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    leaf_index: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
+    type: EventType = Field(sa_type=_enum_type(EventType))
+    gtin: str = Field(sa_type=String(14))
+    serial: str = Field(sa_type=String(20))
+    gln: str = Field(sa_type=String(13))
+    destination_gln: str | None = Field(default=None, sa_type=String(13))
+    event_time: dt.datetime = Field(sa_column=_utc_column())
+    station_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("stations.station_id"), nullable=False)
+    )
+    participant_id: int = Field(foreign_key="participants.id")
+    recorded_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())

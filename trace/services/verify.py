@@ -1,0 +1,134 @@
+"""Verify a unit: its verdict, its path, and what anyone needs to check that path.
+
+The answer carries the latest signed checkpoint, and for every event its ledger leaf and its
+inclusion proof against that checkpoint, so a browser or an independent checker can verify the
+whole path with the log's and the stations' public keys alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from medtrace.identifiers import digital_link_path
+from medtrace.keys import b64
+from medtrace.ledger import sql as ledger_sql
+from medtrace.models import Event, Participant, Unit, Verdict
+from medtrace.schemas import ParticipantPublic, UnitPublic, VerifyEvent, VerifyPublic
+from medtrace.store import events as event_store
+from medtrace.store import participants as participant_store
+from medtrace.store import units as unit_store
+
+
+def verify_unit(
+    *,
+    session: Session,
+    gtin: str,
+    serial: str,
+    today: dt.date,
+    base_url: str,
+    lot: str | None = None,
+    expiry: dt.date | None = None,
+) -> VerifyPublic:
+    """The verdict and the provable path of unit ``gtin``/``serial``.
+
+    ``lot`` and ``expiry`` are what the pack's code says; if they differ from what was
+    commissioned, the pack is suspect (a relabelled or cloned code).
+    """
+    conn = session.connection()
+    checkpoint = ledger_sql.latest_checkpoint(conn)
+    note = checkpoint.note if checkpoint else None
+    unit = unit_store.get_unit(session=session, gtin=gtin, serial=serial)
+    if unit is None:
+        return VerifyPublic(
+            verdict=Verdict.UNKNOWN,
+            reasons=[f"serial {serial} of GTIN {gtin} was never commissioned in this log"],
+            unit=None, checkpoint=note, events=[],
+        )
+    events = event_store.get_unit_events(session=session, gtin=gtin, serial=serial)
+    participants = participant_store.get_participants(
+        session=session, ids=[e.participant_id for e in events]
+    )
+    holder = participant_store.get_participant_by_gln(session=session, gln=unit.holder_gln)
+    reasons = _reasons(unit, today, lot, expiry)
+    return VerifyPublic(
+        verdict=_worst(reasons),
+        reasons=[text for _, text in reasons],
+        unit=UnitPublic(
+            gtin=unit.gtin, serial=unit.serial, lot=unit.lot, expiry=unit.expiry,
+            state=unit.state, holder=_public(holder),
+            digital_link=base_url + digital_link_path(
+                unit.gtin, unit.serial, lot=unit.lot, expiry=unit.expiry
+            ),
+        ),
+        checkpoint=note,
+        events=_provable_events(session, events, participants, checkpoint),
+    )
+
+
+def _reasons(
+    unit: Unit, today: dt.date, lot: str | None, expiry: dt.date | None
+) -> list[tuple[Verdict, str]]:
+    reasons: list[tuple[Verdict, str]] = []
+    if lot is not None and lot != unit.lot:
+        reasons.append((Verdict.SUSPECT, f"the code says lot {lot}, the log says {unit.lot}"))
+    if expiry is not None and expiry != unit.expiry:
+        reasons.append(
+            (Verdict.SUSPECT, f"the code says expiry {expiry}, the log says {unit.expiry}")
+        )
+    if unit.expiry < today:
+        reasons.append((Verdict.EXPIRED, f"expired on {unit.expiry}"))
+    return reasons
+
+
+def _worst(reasons: list[tuple[Verdict, str]]) -> Verdict:
+    order = list(Verdict)
+    return min((v for v, _ in reasons), key=order.index, default=Verdict.GENUINE)
+
+
+def _public(participant: Participant | None) -> ParticipantPublic | None:
+    if participant is None:
+        return None
+    return ParticipantPublic(
+        gln=participant.gln, name=participant.name, role=participant.role, city=participant.city
+    )
+
+
+def _provable_events(
+    session: Session,
+    rows: Sequence[Event],
+    participants: dict[int, Participant],
+    checkpoint: ledger_sql.StoredCheckpoint | None,
+) -> list[VerifyEvent]:
+    conn = session.connection()
+    size = checkpoint.size if checkpoint else 0
+    indexes = [e.leaf_index for e in rows]
+    leaves = ledger_sql.leaves_at(conn, indexes)
+    proofs = ledger_sql.inclusion_proofs_at(conn, [i for i in indexes if i < size], size)
+    return [
+        _provable_event(e, leaves[e.leaf_index], proofs.get(e.leaf_index), participants)
+        for e in rows
+    ]
+
+
+def _provable_event(
+    row: Event, leaf: bytes, proof: list[bytes] | None, participants: dict[int, Participant]
+) -> VerifyEvent:
+    """One step; its readable fields are read from the signed leaf, so they are exactly
+    what the station signed (a time keeps its original text, for instance)."""
+    signed = json.loads(leaf)["event"]
+    return VerifyEvent(
+        leaf_index=row.leaf_index,
+        leaf=b64(leaf),
+        inclusion_proof=None if proof is None else [h.hex() for h in proof],
+        event_id=row.event_id,
+        type=signed["type"],
+        event_time=signed["event_time"],
+        gln=signed["gln"],
+        destination_gln=signed.get("destination_gln"),
+        station_id=signed["station_id"],
+        participant=_public(participants.get(row.participant_id)),
+    )

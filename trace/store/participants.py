@@ -1,0 +1,53 @@
+"""Participants and their API tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, select
+
+from medtrace.models import ApiToken, Participant
+
+
+def get_participant(*, session: Session, participant_id: int) -> Participant | None:
+    """The participant with this id."""
+    return session.get(Participant, participant_id)
+
+
+def get_participant_by_gln(*, session: Session, gln: str) -> Participant | None:
+    """The participant registered with this GLN."""
+    return session.exec(select(Participant).where(Participant.gln == gln)).first()
+
+
+def get_participants(*, session: Session, ids: Iterable[int]) -> dict[int, Participant]:
+    """Participants by id, for rendering many events at once."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = session.exec(select(Participant).where(col(Participant.id).in_(wanted)))
+    return {p.id: p for p in rows if p.id is not None}
+
+
+def get_participant_by_token_hash(*, session: Session, token_hash: str) -> Participant | None:
+    """The participant owning an unrevoked token with this hash."""
+    statement = (
+        select(Participant)
+        .join(ApiToken, col(ApiToken.participant_id) == col(Participant.id))
+        .where(ApiToken.token_hash == token_hash, col(ApiToken.revoked_at).is_(None))
+    )
+    return session.exec(statement).first()
+
+
+def add_participant(*, session: Session, participant: Participant) -> Participant:
+    """Insert a participant and flush, so it has an id."""
+    session.add(participant)
+    session.flush()
+    return participant
+
+
+def add_token(*, session: Session, participant_id: int, token_hash: str) -> ApiToken:
+    """Insert an API token hash for a participant."""
+    token = ApiToken(participant_id=participant_id, token_hash=token_hash)
+    session.add(token)
+    session.flush()
+    return token
