@@ -1,0 +1,63 @@
+"""medtrace's append-only Merkle log: hashing, proofs and signed checkpoints.
+
+The ledger knows nothing about drugs or custody: a leaf is opaque bytes. It
+implements public standards so that anyone can check medtrace's log with
+off-the-shelf tools:
+
+* RFC 9162 §2.1 (the hashing of RFC 6962): leaf and node hashes, the Merkle
+  Tree Hash, inclusion and consistency proofs and their verification
+  algorithms (``hashing.py``, ``proofs.py``);
+* c2sp.org/signed-note with Ed25519 keys (``note.py``);
+* c2sp.org/tlog-checkpoint, the signed tree head (``checkpoint.py``);
+* a SQL store of leaves and checkpoints (``sql.py``) and the ``Sequencer`` that
+  integrates committed leaves and signs checkpoints (``sequencer.py``).
+
+Other parts of medtrace import only the names in ``__all__``.
+"""
+
+from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from .errors import CheckpointError, LedgerError, ProofError, RootMismatch
+from .hashing import EMPTY_ROOT, leaf_hash, node_hash
+from .note import NoteSigner, NoteVerifier, key_id
+from .proofs import (
+    check_consistency,
+    check_inclusion,
+    consistency_proof,
+    consistency_proof_from_hashes,
+    inclusion_proof,
+    inclusion_proof_from_hashes,
+    root_from_hashes,
+    root_from_inclusion_proof,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from .sequencer import Sequencer
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "EMPTY_ROOT",
+    "LedgerError",
+    "NoteSigner",
+    "NoteVerifier",
+    "ProofError",
+    "RootMismatch",
+    "Sequencer",
+    "check_consistency",
+    "check_inclusion",
+    "consistency_proof",
+    "consistency_proof_from_hashes",
+    "inclusion_proof",
+    "inclusion_proof_from_hashes",
+    "key_id",
+    "leaf_hash",
+    "node_hash",
+    "open_checkpoint",
+    "root_from_hashes",
+    "root_from_inclusion_proof",
+    "root_hash",
+    "sign_checkpoint",
+    "verify_consistency",
+    "verify_inclusion",
+]
