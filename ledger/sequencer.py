@@ -12,6 +12,7 @@ import logging
 import threading
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import sql
 from .checkpoint import Checkpoint, sign_checkpoint
@@ -58,11 +59,18 @@ class Sequencer:
             return sql.committed_size(conn) - (latest.size if latest else 0)
 
     def run(self, stop: threading.Event) -> None:
-        """Integrate until ``stop`` is set: on each interval, or early on a full batch."""
-        self.integrate()
-        waited = 0.0
-        while not stop.wait(_POLL_SECONDS):
+        """Integrate until ``stop`` is set: on each interval, or early on a full batch.
+
+        A database error (a restart, a lost connection) is logged and retried on the next
+        tick: committed leaves wait in the store, so nothing is lost while it lasts.
+        """
+        waited = self._batch_interval
+        while not stop.is_set():
+            try:
+                if waited >= self._batch_interval or self._pending() >= self._batch_size:
+                    self.integrate()
+                    waited = 0.0
+            except SQLAlchemyError:
+                log.exception("integration failed; retrying")
+            stop.wait(_POLL_SECONDS)
             waited += _POLL_SECONDS
-            if waited >= self._batch_interval or self._pending() >= self._batch_size:
-                self.integrate()
-                waited = 0.0

@@ -115,7 +115,9 @@ def append_leaves(conn: Connection, data: Sequence[bytes]) -> int:
 def committed_size(conn: Connection) -> int:
     """How many leaves are committed (integrated or not)."""
     return int(
-        conn.execute(select(head_table.c.next_index).where(head_table.c.id == _HEAD_ID)).scalar_one()
+        conn.execute(
+            select(head_table.c.next_index).where(head_table.c.id == _HEAD_ID)
+        ).scalar_one()
     )
 
 
@@ -141,7 +143,9 @@ def leaves_at(conn: Connection, indexes: Sequence[int]) -> dict[int, bytes]:
 
 def _leaf_hashes(conn: Connection, size: int) -> list[bytes]:
     rows = conn.execute(
-        select(leaves_table.c.leaf_hash).where(leaves_table.c.idx < size).order_by(leaves_table.c.idx)
+        select(leaves_table.c.leaf_hash)
+        .where(leaves_table.c.idx < size)
+        .order_by(leaves_table.c.idx)
     )
     hashes = [bytes(h) for (h,) in rows]
     if len(hashes) != size:

@@ -16,7 +16,8 @@ class CaptureClient:
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
         self._base_url = base_url.rstrip("/")
         self._http = httpx.Client(
-            base_url=self._base_url, timeout=timeout,
+            base_url=self._base_url,
+            timeout=timeout,
             headers={"Authorization": f"Bearer {token}"},
         )
 
@@ -37,8 +38,12 @@ class CaptureClient:
             raise ServerUnreachable(self._base_url, str(exc) or type(exc).__name__) from exc
         if response.is_client_error:
             detail = response.json().get("detail", {})
-            raise CaptureRefused(response.status_code, detail.get("rule", "?"),
-                                 detail.get("message", response.text), detail.get("index"))
+            raise CaptureRefused(
+                response.status_code,
+                detail.get("rule", "?"),
+                detail.get("message", response.text),
+                detail.get("index"),
+            )
         response.raise_for_status()
         return response.json()
 

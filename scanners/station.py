@@ -36,20 +36,28 @@ class Station:
         return b64(public_key_raw(self.key))
 
     def _signed(self, event_type: str, gtin: str, serial: str, **fields: Any) -> dict[str, Any]:
-        event = {"type": event_type, "gtin": gtin, "serial": serial, "gln": self.gln,
-                 "event_time": fields.pop("event_time", None) or _now(),
-                 "station_id": self.station_id}
+        event = {
+            "type": event_type,
+            "gtin": gtin,
+            "serial": serial,
+            "gln": self.gln,
+            "event_time": fields.pop("event_time", None) or _now(),
+            "station_id": self.station_id,
+        }
         event.update({k: v for k, v in fields.items() if v is not None})
         return sign_event(event, station_id=self.station_id, key=self.key)
 
-    def commission(self, gtin: str, serial: str, *, lot: str, expiry: dt.date,
-                   event_time: str | None = None) -> dict[str, Any]:
+    def commission(
+        self, gtin: str, serial: str, *, lot: str, expiry: dt.date, event_time: str | None = None
+    ) -> dict[str, Any]:
         """A signed commissioning event (manufacturers only)."""
-        return self._signed("commission", gtin, serial, lot=lot, expiry=expiry.isoformat(),
-                            event_time=event_time)
+        return self._signed(
+            "commission", gtin, serial, lot=lot, expiry=expiry.isoformat(), event_time=event_time
+        )
 
-    def ship(self, gtin: str, serial: str, *, to: str,
-             event_time: str | None = None) -> dict[str, Any]:
+    def ship(
+        self, gtin: str, serial: str, *, to: str, event_time: str | None = None
+    ) -> dict[str, Any]:
         """A signed shipment to GLN ``to``."""
         return self._signed("ship", gtin, serial, destination_gln=to, event_time=event_time)
 

@@ -414,7 +414,9 @@ def _parse_leaf(leaf: bytes) -> dict[str, Any]:
 def _signed_event(envelope: Mapping[str, Any]) -> dict[str, Any]:
     """Check the envelope shape and return its signed "event" object."""
     if set(envelope) != ENVELOPE_KEYS:
-        raise _EventFailure(f"envelope keys are {sorted(envelope)}, expected {sorted(ENVELOPE_KEYS)}")
+        raise _EventFailure(
+            f"envelope keys are {sorted(envelope)}, expected {sorted(ENVELOPE_KEYS)}"
+        )
     signed = envelope["event"]
     if not isinstance(signed, dict):
         raise _EventFailure("envelope 'event' is not a JSON object")
@@ -476,7 +478,9 @@ def _check_station_signature(
         raise _EventFailure(f"no public key for station {station_id!r}: {exc}") from exc
     sig_text = envelope.get("signature")
     try:
-        signature = _b64decode_strict(sig_text, "station signature") if isinstance(sig_text, str) else b""
+        signature = (
+            _b64decode_strict(sig_text, "station signature") if isinstance(sig_text, str) else b""
+        )
     except ValueError as exc:
         raise _EventFailure(str(exc)) from exc
     if not _ed25519_verify(public_key, signature, rfc8785.dumps(signed)):
@@ -493,7 +497,9 @@ def _proof_hashes(proof: Any) -> list[bytes]:
     return [bytes.fromhex(h) for h in proof]
 
 
-def _check_inclusion(event: Mapping[str, Any], leaf: bytes, checkpoint: Checkpoint) -> tuple[Status, str]:
+def _check_inclusion(
+    event: Mapping[str, Any], leaf: bytes, checkpoint: Checkpoint
+) -> tuple[Status, str]:
     """RFC 9162 §2.1.3.2 inclusion under the checkpoint, or "pending" past its size."""
     index = event.get("leaf_index")
     if type(index) is not int or index < 0:
@@ -501,12 +507,23 @@ def _check_inclusion(event: Mapping[str, Any], leaf: bytes, checkpoint: Checkpoi
     proof = event.get("inclusion_proof")
     if index >= checkpoint.size:
         if proof is not None:
-            raise _EventFailure(f"leaf {index} is beyond checkpoint size {checkpoint.size} but has a proof")
-        return "pending", f"not yet integrated: leaf_index {index} >= checkpoint size {checkpoint.size}"
+            raise _EventFailure(
+                f"leaf {index} is beyond checkpoint size {checkpoint.size} but has a proof"
+            )
+        return (
+            "pending",
+            f"not yet integrated: leaf_index {index} >= checkpoint size {checkpoint.size}",
+        )
     if proof is None:
-        raise _EventFailure(f"leaf {index} is within checkpoint size {checkpoint.size} but has no proof")
-    if not verify_inclusion(leaf_hash(leaf), index, checkpoint.size, _proof_hashes(proof), checkpoint.root):
-        raise _EventFailure(f"inclusion proof for leaf {index} does not verify against the checkpoint root")
+        raise _EventFailure(
+            f"leaf {index} is within checkpoint size {checkpoint.size} but has no proof"
+        )
+    if not verify_inclusion(
+        leaf_hash(leaf), index, checkpoint.size, _proof_hashes(proof), checkpoint.root
+    ):
+        raise _EventFailure(
+            f"inclusion proof for leaf {index} does not verify against the checkpoint root"
+        )
     return "ok", ""
 
 
@@ -564,7 +581,9 @@ def _flag_duplicates(results: list[EventCheck]) -> list[EventCheck]:
 def _unit_identity(doc: Mapping[str, Any]) -> _UnitIdentity:
     """The unit's GTIN and serial from the document, or :class:`DocumentInvalid`."""
     unit = doc.get("unit")
-    if not isinstance(unit, dict) or not all(isinstance(unit.get(k), str) for k in ("gtin", "serial")):
+    if not isinstance(unit, dict) or not all(
+        isinstance(unit.get(k), str) for k in ("gtin", "serial")
+    ):
         raise DocumentInvalid("document has no unit with string 'gtin' and 'serial'")
     return _UnitIdentity(unit["gtin"], unit["serial"])
 
@@ -623,7 +642,9 @@ def _check_unit_matches_url(doc: Mapping[str, Any], ais: Mapping[str, str]) -> N
     expected = {"gtin": ais["01"].zfill(14), "serial": ais.get("21"), "lot": ais.get("10")}
     for field, value in expected.items():
         if value is not None and unit.get(field) != value:
-            raise DocumentInvalid(f"document unit {field}={unit.get(field)!r} but URL asks for {value!r}")
+            raise DocumentInvalid(
+                f"document unit {field}={unit.get(field)!r} but URL asks for {value!r}"
+            )
 
 
 def _log_key_from_json(body: Any) -> tuple[str, bytes]:
@@ -665,7 +686,9 @@ class HttpKeySource:
     def _fetch_station(self, station_id: str) -> bytes:
         """Fetch and decode one station's key; :class:`StationKeyUnavailable` on failure."""
         try:
-            response = self._client.get(f"{self._base}/api/v1/stations/{quote(station_id, safe='')}")
+            response = self._client.get(
+                f"{self._base}/api/v1/stations/{quote(station_id, safe='')}"
+            )
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -706,7 +729,9 @@ def _check_url_with(client: httpx.Client, url: str, vkey: str | None) -> list[Ev
     return check_verify_document(doc, public_key, name, keys.station_key)
 
 
-def check_url(url: str, client: httpx.Client | None = None, vkey: str | None = None) -> list[EventCheck]:
+def check_url(
+    url: str, client: httpx.Client | None = None, vkey: str | None = None
+) -> list[EventCheck]:
     """Fetch a unit's verify document and the keys it needs over HTTP, then check it.
 
     ``vkey`` is the log's C2SP verifier key obtained out of band; when omitted it is fetched
@@ -755,7 +780,10 @@ def main(argv: Sequence[str] | None = None, client: httpx.Client | None = None) 
     for result in results:
         print(_format(result))
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "pending", "failed")}
-    print(f"{counts['ok']} ok, {counts['pending']} pending, {counts['failed']} failed", file=sys.stderr)
+    print(
+        f"{counts['ok']} ok, {counts['pending']} pending, {counts['failed']} failed",
+        file=sys.stderr,
+    )
     return 1 if counts["failed"] else 0
 
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import independent_checker as ic  # noqa: E402  (a file next to this one, not a package)
+import independent_checker as ic
 
 ORIGIN = "medtrace.test/log"
 GTIN = "09506000134352"
@@ -107,7 +107,10 @@ class World:
 
     log_key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     stations: dict[str, Ed25519PrivateKey] = field(
-        default_factory=lambda: {"ST-A": Ed25519PrivateKey.generate(), "ST-B": Ed25519PrivateKey.generate()}
+        default_factory=lambda: {
+            "ST-A": Ed25519PrivateKey.generate(),
+            "ST-B": Ed25519PrivateKey.generate(),
+        }
     )
 
     def station_key(self, station_id: str) -> bytes:
@@ -144,7 +147,9 @@ def seal(world: World, event: dict[str, Any]) -> bytes:
     return rfc8785.dumps(envelope_of(event, signature))
 
 
-def readable(event: dict[str, Any], leaf: bytes, index: int, proof: list[bytes] | None) -> dict[str, Any]:
+def readable(
+    event: dict[str, Any], leaf: bytes, index: int, proof: list[bytes] | None
+) -> dict[str, Any]:
     """The readable event entry of a verify document."""
     return {
         "leaf_index": index,
@@ -172,9 +177,18 @@ def assemble(
     note_text = checkpoint_text(ORIGIN, size, mth(leaves[:size]))
     note = note_signer(note_text) if note_signer else sign_note(note_text, ORIGIN, world.log_key)
     proofs = [path(i, leaves[:size]) if i < size else None for i in range(len(leaves))]
-    entries = [readable(e, leaf, i, proofs[i]) for i, (e, leaf) in enumerate(zip(events, leaves))]
+    entries = [
+        readable(e, leaf, i, proofs[i])
+        for i, (e, leaf) in enumerate(zip(events, leaves, strict=True))
+    ]
     unit = {"gtin": GTIN, "serial": SERIAL, "lot": LOT, "expiry": EXPIRY, "state": "active"}
-    return {"verdict": "authentic", "reasons": [], "unit": unit, "checkpoint": note, "events": entries}
+    return {
+        "verdict": "authentic",
+        "reasons": [],
+        "unit": unit,
+        "checkpoint": note,
+        "events": entries,
+    }
 
 
 def build(world: World, total: int = 5, size: int = 5) -> dict[str, Any]:
@@ -187,7 +201,9 @@ def check(
     world: World, doc: dict[str, Any], station_key: Callable[[str], bytes] | None = None
 ) -> list[ic.EventCheck]:
     """Run the checker with the world's log key and (by default) its station keys."""
-    return ic.check_verify_document(doc, raw_public(world.log_key), ORIGIN, station_key or world.station_key)
+    return ic.check_verify_document(
+        doc, raw_public(world.log_key), ORIGIN, station_key or world.station_key
+    )
 
 
 def statuses(results: list[ic.EventCheck]) -> list[str]:
@@ -407,7 +423,9 @@ def test_unknown_station_fails(world: World) -> None:
         ("serial", "SER2"),
     ],
 )
-def test_readable_field_differing_from_signed_event_fails(world: World, field_name: str, value: str) -> None:
+def test_readable_field_differing_from_signed_event_fails(
+    world: World, field_name: str, value: str
+) -> None:
     doc = build(world)
     doc["events"][2][field_name] = value
     results = check(world, doc)
@@ -468,7 +486,9 @@ def _unsigned(world: World, text: str) -> str:
 )
 def test_bad_checkpoint_raises(world: World, signer: Callable[[World, str], str]) -> None:
     events = [make_event(i) for i in range(5)]
-    doc = assemble(world, events, [seal(world, e) for e in events], 5, lambda text: signer(world, text))
+    doc = assemble(
+        world, events, [seal(world, e) for e in events], 5, lambda text: signer(world, text)
+    )
     with pytest.raises(ic.CheckpointInvalid):
         check(world, doc)
 
@@ -503,7 +523,9 @@ def test_verify_checkpoint_parses_body(world: World) -> None:
 def test_malformed_checkpoint_size_raises(world: World, size_text: str) -> None:
     text = f"{ORIGIN}\n{size_text}\n{base64.b64encode(bytes(32)).decode()}\n"
     with pytest.raises(ic.CheckpointInvalid):
-        ic.verify_checkpoint(sign_note(text, ORIGIN, world.log_key), raw_public(world.log_key), ORIGIN)
+        ic.verify_checkpoint(
+            sign_note(text, ORIGIN, world.log_key), raw_public(world.log_key), ORIGIN
+        )
 
 
 # --------------------------------------------------------------------------- keys
@@ -601,7 +623,9 @@ def test_cli_exit_codes(world: World, capsys: pytest.CaptureFixture[str]) -> Non
     with mock_client(world, build(world, total=6, size=5), Counter()) as client:
         assert ic.main([VERIFY_URL], client=client) == 0
     bad = build(world)
-    bad["checkpoint"] = sign_note(checkpoint_text(ORIGIN, 5, bytes(32)), ORIGIN, Ed25519PrivateKey.generate())
+    bad["checkpoint"] = sign_note(
+        checkpoint_text(ORIGIN, 5, bytes(32)), ORIGIN, Ed25519PrivateKey.generate()
+    )
     with mock_client(world, bad, Counter()) as client:
         assert ic.main([VERIFY_URL], client=client) == 1
     with mock_client(world, build(world), Counter()) as client:

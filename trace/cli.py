@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -28,8 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-participant_app = typer.Typer(help="Participants: manufacturers, distributors, pharmacies, regulators.",
-                              no_args_is_help=True)
+participant_app = typer.Typer(
+    help="Participants: manufacturers, distributors, pharmacies, regulators.", no_args_is_help=True
+)
 station_app = typer.Typer(help="Scan stations and their Ed25519 keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(participant_app, name="participant")
@@ -42,7 +43,9 @@ _state = {"verbose": False}
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks and debug logs.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks and debug logs.")
+    ] = False,
 ) -> None:
     """Settings come from MEDTRACE_* environment variables (see README)."""
     _state["verbose"] = verbose
@@ -78,8 +81,15 @@ def serve(
 def demo(
     port: Annotated[int, typer.Option(help="Port to serve on (0 picks a free one).")] = 8000,
     units: Annotated[int, typer.Option(min=4, max=10_000, help="Units in the demo lot.")] = 24,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Where to keep the demo's database and keys (default: a new temporary folder).")] = None,  # noqa: UP045
-    exit_after: Annotated[bool, typer.Option("--exit", help="Stop after printing the URLs instead of serving.")] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to keep the demo's database and keys (default: a new temporary folder)."
+        ),
+    ] = None,
+    exit_after: Annotated[
+        bool, typer.Option("--exit", help="Stop after printing the URLs instead of serving.")
+    ] = False,
 ) -> None:
     """Run the whole chain on SQLite and print verify URLs, then serve until Ctrl-C.
 
@@ -90,8 +100,14 @@ def demo(
 
     folder = data_dir or Path(tempfile.mkdtemp(prefix="medtrace-demo-"))
     try:
-        run_demo(data_dir=folder, host="127.0.0.1", port=port, units=units, console=console,
-                 serve_forever=not exit_after)
+        run_demo(
+            data_dir=folder,
+            host="127.0.0.1",
+            port=port,
+            units=units,
+            console=console,
+            serve_forever=not exit_after,
+        )
     except OSError as exc:
         if "Address already in use" in str(exc):
             err_console.print(f"[red]error[/] port {port} is in use; try --port 0")
@@ -117,7 +133,9 @@ def participant_add(
     name: Annotated[str, typer.Option(help="Name shown on verify pages.")],
     role: Annotated[Role, typer.Option(help="What the participant does.")],
     city: Annotated[str, typer.Option(help="City shown on verify pages.")] = "",
-    company_prefix: Annotated[Optional[str], typer.Option(help="GS1 company prefix (manufacturers).")] = None,  # noqa: UP045
+    company_prefix: Annotated[
+        str | None, typer.Option(help="GS1 company prefix (manufacturers).")
+    ] = None,
 ) -> None:
     """Register a participant and print its API token (shown once; store it safely)."""
     from medtrace.db import create_db_engine, upgrade_schema
@@ -127,8 +145,14 @@ def participant_add(
     upgrade_schema(engine)
     try:
         with Session(engine) as session:
-            created = create_participant(session=session, gln=gln, name=name, role=role,
-                                         city=city, company_prefix=company_prefix)
+            created = create_participant(
+                session=session,
+                gln=gln,
+                name=name,
+                role=role,
+                city=city,
+                company_prefix=company_prefix,
+            )
     except MedtraceError as exc:
         raise _fail(exc) from exc
     console.print(f"[green]registered[/] {name} ({role.value}) GLN {gln}")
@@ -138,7 +162,10 @@ def participant_add(
 @station_app.command("keygen")
 def station_keygen(
     station_id: Annotated[str, typer.Argument(help="The station's id, e.g. dock-3.")],
-    out: Annotated[Optional[Path], typer.Option(help="Key file to write (default MEDTRACE_STATION_KEY_DIR/ID.pem).")] = None,  # noqa: UP045
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Key file to write (default MEDTRACE_STATION_KEY_DIR/ID.pem)."),
+    ] = None,
 ) -> None:
     """Create a station's Ed25519 key file (mode 0600) and print the public key to register."""
     path = out or get_settings().resolved_station_key_dir / f"{station_id}.pem"
@@ -154,9 +181,15 @@ def station_keygen(
 @station_app.command("register")
 def station_register(
     station_id: Annotated[str, typer.Argument(help="The station's id.")],
-    key_file: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The station's key file.")],
-    token: Annotated[str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")],
-    url: Annotated[Optional[str], typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")] = None,  # noqa: UP045
+    key_file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="The station's key file.")
+    ],
+    token: Annotated[
+        str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
+    ],
+    url: Annotated[
+        str | None, typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")
+    ] = None,
 ) -> None:
     """Register a station's public key with the service, for the token's participant."""
     from medtrace.keys import read_key_file

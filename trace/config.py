@@ -32,7 +32,8 @@ class Settings(BaseSettings):
         description="C2SP checkpoint origin, also the log key's name",
     )
     log_key_path: Path | None = Field(
-        default=None, description="Ed25519 private key (PEM) of the log; default data_dir/keys/log.pem"
+        default=None,
+        description="Ed25519 private key (PEM) of the log; default data_dir/keys/log.pem",
     )
     station_key_dir: Path | None = Field(
         default=None, description="Where `station keygen` writes keys; default data_dir/keys"

@@ -86,8 +86,9 @@ def _commission(event: SignedEvent, current: Custody | None, actor: Actor) -> Cu
         )
     if event.lot is None or event.expiry is None:
         raise InvalidInput("commissioning needs a lot and an expiry", rule="event.missing_lot")
-    return Custody(lot=event.lot, expiry=event.expiry, state=UnitState.COMMISSIONED,
-                   holder_gln=actor.gln)
+    return Custody(
+        lot=event.lot, expiry=event.expiry, state=UnitState.COMMISSIONED, holder_gln=actor.gln
+    )
 
 
 def _check_same_unit(event: SignedEvent, current: Custody) -> None:
@@ -113,8 +114,13 @@ def _ship(event: SignedEvent, current: Custody, actor: Actor) -> Custody:
         )
     if event.destination_gln == actor.gln:
         raise CustodyViolation("a shipment must leave its origin", rule="custody.same_location")
-    return Custody(lot=current.lot, expiry=current.expiry, state=UnitState.IN_TRANSIT,
-                   holder_gln=actor.gln, destination_gln=event.destination_gln)
+    return Custody(
+        lot=current.lot,
+        expiry=current.expiry,
+        state=UnitState.IN_TRANSIT,
+        holder_gln=actor.gln,
+        destination_gln=event.destination_gln,
+    )
 
 
 def _receive(current: Custody, actor: Actor) -> Custody:
@@ -122,8 +128,9 @@ def _receive(current: Custody, actor: Actor) -> Custody:
         raise CustodyViolation(
             f"the unit was not shipped to {actor.gln}", rule="custody.not_shipped_to_you"
         )
-    return Custody(lot=current.lot, expiry=current.expiry, state=UnitState.RECEIVED,
-                   holder_gln=actor.gln)
+    return Custody(
+        lot=current.lot, expiry=current.expiry, state=UnitState.RECEIVED, holder_gln=actor.gln
+    )
 
 
 def _dispense(current: Custody, actor: Actor) -> Custody:
@@ -134,5 +141,6 @@ def _dispense(current: Custody, actor: Actor) -> Custody:
         )
     if not _holds(current, actor):
         raise CustodyViolation(f"{actor.gln} does not hold the unit", rule="custody.not_holder")
-    return Custody(lot=current.lot, expiry=current.expiry, state=UnitState.DISPENSED,
-                   holder_gln=actor.gln)
+    return Custody(
+        lot=current.lot, expiry=current.expiry, state=UnitState.DISPENSED, holder_gln=actor.gln
+    )

@@ -45,7 +45,7 @@ def with_check_digit(payload: str) -> str:
 
 @dataclass(frozen=True)
 class DemoParticipant:
-    """A participant of the demo, with its token and its station."""
+    """A participant of the demo: who it is and where (its GLN)."""
 
     name: str
     role: Role
@@ -55,12 +55,19 @@ class DemoParticipant:
 
 
 PARTICIPANTS = (
-    DemoParticipant("Huaxin Pharmaceutical", Role.MANUFACTURER, "Shanghai",
-                    with_check_digit("952123400000"), company_prefix="9521234"),
-    DemoParticipant("Eastern Medical Logistics", Role.DISTRIBUTOR, "Hangzhou",
-                    with_check_digit("952567800000")),
-    DemoParticipant("Ruijin Hospital Pharmacy", Role.PHARMACY, "Shanghai",
-                    with_check_digit("952901200000")),
+    DemoParticipant(
+        "Huaxin Pharmaceutical",
+        Role.MANUFACTURER,
+        "Shanghai",
+        with_check_digit("952123400000"),
+        company_prefix="9521234",
+    ),
+    DemoParticipant(
+        "Eastern Medical Logistics", Role.DISTRIBUTOR, "Hangzhou", with_check_digit("952567800000")
+    ),
+    DemoParticipant(
+        "Ruijin Hospital Pharmacy", Role.PHARMACY, "Shanghai", with_check_digit("952901200000")
+    ),
 )
 GTIN = "0" + with_check_digit("952123400011")
 
@@ -109,33 +116,60 @@ def _setup(server: DemoServer, console: Console) -> dict[Role, tuple[Station, Ca
     key_dir = server.settings.resolved_station_key_dir
     for p in PARTICIPANTS:
         with Session(server.app.state.engine) as session:
-            created = create_participant(session=session, gln=p.gln, name=p.name, role=p.role,
-                                         city=p.city, company_prefix=p.company_prefix)
+            created = create_participant(
+                session=session,
+                gln=p.gln,
+                name=p.name,
+                role=p.role,
+                city=p.city,
+                company_prefix=p.company_prefix,
+            )
         station_id = f"{p.role.value}-1"
         station = Station(station_id, p.gln, write_key_file(key_dir / f"{station_id}.pem"))
         client = CaptureClient(server.settings.public_url, created.token)
         client.register_station(station_id, station.public_key)
         stations[p.role] = (station, client)
-        console.print(f"  [bold]{p.name}[/] ({p.role.value}, {p.city}) GLN {p.gln}, "
-                      f"station [cyan]{station_id}[/]")
+        console.print(
+            f"  [bold]{p.name}[/] ({p.role.value}, {p.city}) GLN {p.gln}, "
+            f"station [cyan]{station_id}[/]"
+        )
     return stations
 
 
-def _walk(stations: dict[Role, tuple[Station, CaptureClient]], serials: list[str],
-          lot: str, expiry: dt.date, console: Console) -> int:
+def _walk(
+    stations: dict[Role, tuple[Station, CaptureClient]],
+    serials: list[str],
+    lot: str,
+    expiry: dt.date,
+    console: Console,
+) -> int:
     """Drive the custody path; return the index of the last leaf written."""
     maker, maker_api = stations[Role.MANUFACTURER]
     hub, hub_api = stations[Role.DISTRIBUTOR]
     pharmacy, pharmacy_api = stations[Role.PHARMACY]
     to_pharmacy = serials[: len(serials) // 2]
     steps: list[tuple[str, CaptureClient, list[dict[str, Any]]]] = [
-        (f"commission {len(serials)} units of lot {lot}", maker_api,
-         [maker.commission(GTIN, s, lot=lot, expiry=expiry) for s in serials]),
-        ("ship them to the distributor", maker_api, [maker.ship(GTIN, s, to=hub.gln) for s in serials]),
+        (
+            f"commission {len(serials)} units of lot {lot}",
+            maker_api,
+            [maker.commission(GTIN, s, lot=lot, expiry=expiry) for s in serials],
+        ),
+        (
+            "ship them to the distributor",
+            maker_api,
+            [maker.ship(GTIN, s, to=hub.gln) for s in serials],
+        ),
         ("receive them at the distributor", hub_api, [hub.receive(GTIN, s) for s in serials]),
-        (f"ship {len(to_pharmacy)} to the hospital pharmacy", hub_api,
-         [hub.ship(GTIN, s, to=pharmacy.gln) for s in to_pharmacy]),
-        ("receive them at the pharmacy", pharmacy_api, [pharmacy.receive(GTIN, s) for s in to_pharmacy]),
+        (
+            f"ship {len(to_pharmacy)} to the hospital pharmacy",
+            hub_api,
+            [hub.ship(GTIN, s, to=pharmacy.gln) for s in to_pharmacy],
+        ),
+        (
+            "receive them at the pharmacy",
+            pharmacy_api,
+            [pharmacy.receive(GTIN, s) for s in to_pharmacy],
+        ),
         ("dispense one pack", pharmacy_api, [pharmacy.dispense(GTIN, to_pharmacy[0])]),
     ]
     last = -1
@@ -145,7 +179,8 @@ def _walk(stations: dict[Role, tuple[Station, CaptureClient]], serials: list[str
             progress.update(task, description=label)
             receipts = client.capture(envelopes)
             last = max(last, *(r["leaf_index"] for r in receipts))
-            console.print(f"  [green]✓[/] {label}: leaves {receipts[0]['leaf_index']}…{receipts[-1]['leaf_index']}")
+            first, final = receipts[0]["leaf_index"], receipts[-1]["leaf_index"]
+            console.print(f"  [green]✓[/] {label}: leaves {first}…{final}")
             progress.advance(task)
     return last
 
@@ -160,8 +195,15 @@ def _wait_for_checkpoint(base_url: str, size: int, timeout: float = 30.0) -> Non
     raise RuntimeError(f"no checkpoint of size {size} after {timeout} s")
 
 
-def run_demo(*, data_dir: Path, host: str, port: int, units: int, console: Console,
-             serve_forever: bool = True) -> list[str]:
+def run_demo(
+    *,
+    data_dir: Path,
+    host: str,
+    port: int,
+    units: int,
+    console: Console,
+    serve_forever: bool = True,
+) -> list[str]:
     """Run the demo; return the verify URLs it printed."""
     sock = bind(host, port)
     base_url = f"http://{host}:{sock.getsockname()[1]}"
@@ -178,10 +220,15 @@ def run_demo(*, data_dir: Path, host: str, port: int, units: int, console: Conso
     for _, client in stations.values():
         client.close()
     key = httpx.get(f"{base_url}/api/v1/ledger/public-key").json()
-    picks = [(serials[0], "dispensed"), (serials[1], "in the pharmacy"),
-             (serials[-1], "at the distributor")]
+    picks = [
+        (serials[0], "dispensed"),
+        (serials[1], "in the pharmacy"),
+        (serials[-1], "at the distributor"),
+    ]
     urls = [base_url + digital_link_path(GTIN, s, lot=lot) for s, _ in picks]
-    console.print(f"\nLog key (compare it with the one your verifier trusts): [bold]{key['vkey']}[/]")
+    console.print(
+        f"\nLog key (compare it with the one your verifier trusts): [bold]{key['vkey']}[/]"
+    )
     console.print("Verify URLs (open in a browser, or ask for Accept: application/json):")
     for url, (_, where) in zip(urls, picks, strict=True):
         console.print(f"  {url}  [dim]({where})[/]", soft_wrap=True)

@@ -9,8 +9,6 @@ the event is kept exactly as the station sent it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from medtrace.errors import InvalidInput, SignatureRejected
-from medtrace.keys import b64
+from medtrace.keys import b64, b64decode_canonical
 
 
 def canonical_json(value: Any) -> bytes:
@@ -58,11 +56,11 @@ def leaf_bytes(envelope: Mapping[str, Any]) -> bytes:
 def verify_envelope(envelope: Mapping[str, Any], public_key_raw: bytes) -> None:
     """Check the station's signature over the event; raise ``SignatureRejected`` if it fails."""
     try:
-        signature = base64.b64decode(envelope["signature"], validate=True)
+        signature = b64decode_canonical(envelope["signature"])
         Ed25519PublicKey.from_public_bytes(public_key_raw).verify(
             signature, canonical_json(envelope["event"])
         )
-    except (binascii.Error, InvalidSignature, ValueError) as exc:
+    except (InvalidSignature, ValueError) as exc:  # binascii.Error is a ValueError
         raise SignatureRejected(
             f"the signature of station {envelope['station_id']!r} does not verify over the event",
             rule="signature.invalid",

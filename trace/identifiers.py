@@ -25,9 +25,14 @@ CSET82 = frozenset(string.ascii_letters + string.digits + "!\"%&'()*+,-./:;<=>?_
 _MAX_X20 = 20
 
 
+def _ascii_digits(value: str) -> bool:
+    """0-9 only: ``str.isdigit`` also accepts Arabic-Indic, full-width and superscript digits."""
+    return value.isascii() and value.isdigit()
+
+
 def parse_gtin(value: str) -> str:
     """Validate a GTIN-8/12/13/14 and return it as 14 digits; raise ``InvalidInput`` if not."""
-    if not value.isdigit() or len(value) not in (8, 12, 13, 14):
+    if not _ascii_digits(value) or len(value) not in (8, 12, 13, 14):
         raise InvalidInput(f"GTIN {value!r} must be 8, 12, 13 or 14 digits", rule="gs1.gtin_format")
     try:
         return Gtin.parse(value).as_gtin_14()
@@ -37,7 +42,7 @@ def parse_gtin(value: str) -> str:
 
 def parse_gln(value: str) -> str:
     """Validate a 13-digit GLN (check digit included); raise ``InvalidInput`` if not."""
-    if not value.isdigit() or len(value) != 13:
+    if not _ascii_digits(value) or len(value) != 13:
         raise InvalidInput(f"GLN {value!r} must be 13 digits", rule="gs1.gln_format")
     try:
         return Gln.parse(value).value
@@ -62,7 +67,7 @@ def check_x20(value: str, *, field: str) -> str:
 
 def parse_expiry(yymmdd: str) -> dt.date:
     """AI 17 (YYMMDD): GS1's sliding century, day ``00`` = the last day of the month."""
-    if len(yymmdd) != 6 or not yymmdd.isdigit():
+    if len(yymmdd) != 6 or not _ascii_digits(yymmdd):
         raise InvalidInput(f"expiry {yymmdd!r} must be YYMMDD", rule="gs1.bad_date")
     try:
         date = GS1Message.parse("17" + yymmdd).element_strings[0].date

@@ -49,3 +49,16 @@ def public_key_raw(key: Ed25519PrivateKey) -> bytes:
 def b64(data: bytes) -> str:
     """Standard base64 text, as used in checkpoints, envelopes and the API."""
     return base64.b64encode(data).decode("ascii")
+
+
+def b64decode_canonical(text: str) -> bytes:
+    """Decode standard base64, refusing any spelling but the canonical one.
+
+    A decoder that ignores the unused bits before ``=`` accepts up to 16 spellings of one
+    signature; refusing them keeps a signed leaf's bytes unique (RFC 4648 §3.5).
+    Raises ``ValueError``.
+    """
+    data = base64.b64decode(text, validate=True)
+    if b64(data) != text:
+        raise ValueError("not canonical base64")
+    return data

@@ -70,7 +70,9 @@ class Verdict(StrEnum):
 
 def _enum_type(enum: type[StrEnum]) -> SAEnum:
     """A VARCHAR column that reads back as the enum (no database-native enum type)."""
-    return SAEnum(enum, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    return SAEnum(
+        enum, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 def _utc_column(*, nullable: bool = False) -> Column[dt.datetime]:

@@ -7,8 +7,6 @@ refuses rather than repairs.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from typing import Any
 
@@ -16,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_gln, parse_gtin
+from medtrace.keys import b64decode_canonical
 from medtrace.models import EventType, Role, UnitState, Verdict
 
 STATION_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -24,9 +23,9 @@ STATION_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 def decode_public_key(value: str) -> bytes:
     """Decode a base64 raw Ed25519 public key (32 bytes) or raise ``InvalidInput``."""
     try:
-        raw = base64.b64decode(value, validate=True)
-    except binascii.Error as exc:
-        raise InvalidInput("public_key is not base64", rule="key.malformed") from exc
+        raw = b64decode_canonical(value)
+    except ValueError as exc:  # binascii.Error is a ValueError
+        raise InvalidInput("public_key is not canonical base64", rule="key.malformed") from exc
     if len(raw) != 32:
         raise InvalidInput(f"public_key has {len(raw)} bytes, not 32", rule="key.malformed")
     return raw

@@ -50,8 +50,13 @@ def _wants_json(request: Request) -> bool:
 
 
 def _resolve(
-    request: Request, session: SessionDep, settings: SettingsDep,
-    gtin: str, serial: str, lot: str | None, expiry: str | None,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    gtin: str,
+    serial: str,
+    lot: str | None,
+    expiry: str | None,
 ) -> Response:
     try:
         answer = verify_unit(
@@ -82,8 +87,12 @@ def _resolve(
 
 @router.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse)
 def resolve_unit(
-    request: Request, session: SessionDep, settings: SettingsDep,
-    gtin: str, serial: str, expiry: ExpiryQuery = None,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    gtin: str,
+    serial: str,
+    expiry: ExpiryQuery = None,
 ) -> Response:
     """Verify a unit by GTIN and serial (HTML, or JSON for ``Accept: application/json``)."""
     return _resolve(request, session, settings, gtin, serial, None, expiry)
@@ -91,8 +100,13 @@ def resolve_unit(
 
 @router.get("/01/{gtin}/10/{lot}/21/{serial}", response_class=HTMLResponse)
 def resolve_unit_with_lot(
-    request: Request, session: SessionDep, settings: SettingsDep,
-    gtin: str, lot: str, serial: str, expiry: ExpiryQuery = None,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    gtin: str,
+    lot: str,
+    serial: str,
+    expiry: ExpiryQuery = None,
 ) -> Response:
     """Verify a unit by GTIN, lot and serial (HTML, or JSON for ``Accept: application/json``)."""
     return _resolve(request, session, settings, gtin, serial, lot, expiry)

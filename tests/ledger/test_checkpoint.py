@@ -220,7 +220,7 @@ def test_open_refuses_an_origin_other_than_the_key_name(
     signer: NoteSigner, verifier: NoteVerifier
 ) -> None:
     note = signer.sign(Checkpoint("other.example/log", 3, ROOT).to_text())
-    with pytest.raises(CheckpointError, match="origin 'other.example/log' is not the key name"):
+    with pytest.raises(CheckpointError, match=r"origin 'other\.example/log' is not the key name"):
         open_checkpoint(note, verifier)
 
 

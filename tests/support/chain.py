@@ -45,7 +45,9 @@ class Chain:
 
     def commission(self, *serials: str) -> list[dict[str, Any]]:
         """Commission units (one batch)."""
-        envelopes = [self.maker.station.commission(GTIN, s, lot=LOT, expiry=EXPIRY) for s in serials]
+        envelopes = [
+            self.maker.station.commission(GTIN, s, lot=LOT, expiry=EXPIRY) for s in serials
+        ]
         return self.maker.api.capture(envelopes)
 
     def to_pharmacy(self, *serials: str) -> None:
@@ -53,7 +55,9 @@ class Chain:
         self.commission(*serials)
         self.maker.api.capture([self.maker.station.ship(GTIN, s, to=self.hub.gln) for s in serials])
         self.hub.api.capture([self.hub.station.receive(GTIN, s) for s in serials])
-        self.hub.api.capture([self.hub.station.ship(GTIN, s, to=self.pharmacy.gln) for s in serials])
+        self.hub.api.capture(
+            [self.hub.station.ship(GTIN, s, to=self.pharmacy.gln) for s in serials]
+        )
         self.pharmacy.api.capture([self.pharmacy.station.receive(GTIN, s) for s in serials])
 
 
@@ -63,20 +67,25 @@ def make_chain(server: LiveServer) -> Iterator[Chain]:
     members: dict[Role, Member] = {}
     for p in PARTICIPANTS:
         with Session(server.engine) as session:
-            created = create_participant(session=session, gln=p.gln, name=p.name, role=p.role,
-                                         city=p.city, company_prefix=p.company_prefix)
+            created = create_participant(
+                session=session,
+                gln=p.gln,
+                name=p.name,
+                role=p.role,
+                city=p.city,
+                company_prefix=p.company_prefix,
+            )
         station = Station(f"{p.role.value}-1", p.gln, Ed25519PrivateKey.generate())
         api = CaptureClient(server.url, created.token)
         api.register_station(station.station_id, station.public_key)
         members[p.role] = Member(p.gln, p.role, station, api, created.token)
     try:
-        yield Chain(server, members[Role.MANUFACTURER], members[Role.DISTRIBUTOR],
-                    members[Role.PHARMACY])
+        yield Chain(
+            server, members[Role.MANUFACTURER], members[Role.DISTRIBUTOR], members[Role.PHARMACY]
+        )
     finally:
         for member in members.values():
             member.api.close()
 
 
-def new_serial() -> str:
-    """A fresh random serial."""
-    return random_serial()
+new_serial = random_serial

@@ -54,8 +54,9 @@ class LiveServer:
             leaves = ledger_sql.committed_size(conn)
             events = conn.execute(select(func.count()).select_from(Event)).scalar_one()
             units = conn.execute(
-                select(Unit.gtin, Unit.serial, Unit.state, Unit.holder_gln, Unit.destination_gln)
-                .order_by(Unit.gtin, Unit.serial)
+                select(
+                    Unit.gtin, Unit.serial, Unit.state, Unit.holder_gln, Unit.destination_gln
+                ).order_by(Unit.gtin, Unit.serial)
             ).all()
         return leaves, events, [tuple(map(str, unit)) for unit in units]
 
@@ -96,11 +97,14 @@ def start_server(*, database_url: str, data_dir: Path, timeout: float = 30.0) ->
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(MEDTRACE), "serve", "--port", str(port)], env=env, stdout=log,
+            [str(MEDTRACE), "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
-    live = LiveServer(url=url, database_url=database_url, data_dir=data_dir, process=process,
-                      log_path=log_path)
+    live = LiveServer(
+        url=url, database_url=database_url, data_dir=data_dir, process=process, log_path=log_path
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -40,7 +41,12 @@ def test_every_event_of_a_dispensed_unit_verifies_independently(chain: Chain) ->
     assert answer["verdict"] == "genuine"
     assert answer["unit"]["state"] == "dispensed"
     assert [e["type"] for e in answer["events"]] == [
-        "commission", "ship", "receive", "ship", "receive", "dispense"
+        "commission",
+        "ship",
+        "receive",
+        "ship",
+        "receive",
+        "dispense",
     ]
     assert answer["events"][-1]["participant"]["role"] == "pharmacy"
 
@@ -103,15 +109,18 @@ def test_refusals_name_their_rule_and_change_nothing(
 def _commission_twice(chain: Chain) -> Callable[[], object]:
     serial = new_serial()
     chain.commission(serial)
-    again = chain.maker.station.commission(GTIN, serial, lot=LOT, expiry=EXPIRY,
-                                           event_time="2026-01-01T00:00:00Z")
+    again = chain.maker.station.commission(
+        GTIN, serial, lot=LOT, expiry=EXPIRY, event_time="2026-01-01T00:00:00Z"
+    )
     return lambda: chain.maker.api.capture([again])
 
 
 def _ship_not_held(chain: Chain) -> Callable[[], object]:
     serial = new_serial()
     chain.commission(serial)
-    return lambda: chain.hub.api.capture([chain.hub.station.ship(GTIN, serial, to=chain.pharmacy.gln)])
+    return lambda: chain.hub.api.capture(
+        [chain.hub.station.ship(GTIN, serial, to=chain.pharmacy.gln)]
+    )
 
 
 def _receive_not_shipped_to_you(chain: Chain) -> Callable[[], object]:
@@ -125,7 +134,9 @@ def _move_after_dispense(chain: Chain) -> Callable[[], object]:
     serial = new_serial()
     chain.to_pharmacy(serial)
     chain.pharmacy.api.capture([chain.pharmacy.station.dispense(GTIN, serial)])
-    return lambda: chain.pharmacy.api.capture([chain.pharmacy.station.ship(GTIN, serial, to=chain.hub.gln)])
+    return lambda: chain.pharmacy.api.capture(
+        [chain.pharmacy.station.ship(GTIN, serial, to=chain.hub.gln)]
+    )
 
 
 def _dispense_at_distributor(chain: Chain) -> Callable[[], object]:
@@ -222,8 +233,11 @@ def test_malformed_requests_get_a_json_detail_and_change_nothing(
 ) -> None:
     auth = {"Authorization": f"Bearer {chain.maker.token}"} if headers is None else headers
     before = chain.server.snapshot()
-    response = httpx.post(f"{chain.server.url}/api/v1/capture", content=body,
-                          headers={**auth, "Content-Type": "application/json"})
+    response = httpx.post(
+        f"{chain.server.url}/api/v1/capture",
+        content=body,
+        headers={**auth, "Content-Type": "application/json"},
+    )
     assert (response.status_code, response.json()["detail"]["rule"]) == (status, rule)
     assert response.json()["detail"]["message"]
     assert chain.server.snapshot() == before

@@ -10,7 +10,13 @@ import pytest
 
 from medtrace.demo import GTIN
 from medtrace.identifiers import digital_link_path
-from medtrace.ledger import NoteVerifier, leaf_hash, open_checkpoint, verify_consistency, verify_inclusion
+from medtrace.ledger import (
+    NoteVerifier,
+    leaf_hash,
+    open_checkpoint,
+    verify_consistency,
+    verify_inclusion,
+)
 from medtrace.scanners.errors import CaptureRefused
 from support.chain import EXPIRY, LOT, Chain, new_serial
 
@@ -70,8 +76,9 @@ def test_a_code_that_disagrees_with_the_log_is_suspect(chain: Chain) -> None:
     chain.commission(serial)
 
     wrong_lot = httpx.get(_url(chain, serial, lot="OTHERLOT"), headers=JSON).json()
-    wrong_expiry = httpx.get(_url(chain, serial, expiry=EXPIRY + dt.timedelta(days=31)),
-                             headers=JSON).json()
+    wrong_expiry = httpx.get(
+        _url(chain, serial, expiry=EXPIRY + dt.timedelta(days=31)), headers=JSON
+    ).json()
 
     assert wrong_lot["verdict"] == "suspect"
     assert "OTHERLOT" in wrong_lot["reasons"][0]
@@ -100,20 +107,33 @@ def test_proofs_from_the_api_verify_against_signed_checkpoints(chain: Chain) -> 
     chain.commission(new_serial(), new_serial())
     second = open_checkpoint(chain.server.wait_for_checkpoint(first.size + 2), verifier)
 
-    leaves = httpx.get(f"{url}/api/v1/ledger/leaves",
-                       params={"start": 0, "end": second.size}).json()
+    leaves = httpx.get(
+        f"{url}/api/v1/ledger/leaves", params={"start": 0, "end": second.size}
+    ).json()
     assert [leaf["index"] for leaf in leaves] == list(range(second.size))
     for leaf in leaves:
-        proof = httpx.get(f"{url}/api/v1/ledger/proof/inclusion",
-                          params={"index": leaf["index"], "size": second.size})
+        proof = httpx.get(
+            f"{url}/api/v1/ledger/proof/inclusion",
+            params={"index": leaf["index"], "size": second.size},
+        )
         assert "immutable" in proof.headers["cache-control"]
-        assert verify_inclusion(leaf_hash(base64.b64decode(leaf["data"])), leaf["index"],
-                                second.size, [bytes.fromhex(h) for h in proof.json()],
-                                second.root_hash)
-    consistency = httpx.get(f"{url}/api/v1/ledger/proof/consistency",
-                            params={"from": first.size, "to": second.size}).json()
-    assert verify_consistency(first.size, second.size, first.root_hash, second.root_hash,
-                              [bytes.fromhex(h) for h in consistency])
+        assert verify_inclusion(
+            leaf_hash(base64.b64decode(leaf["data"])),
+            leaf["index"],
+            second.size,
+            [bytes.fromhex(h) for h in proof.json()],
+            second.root_hash,
+        )
+    consistency = httpx.get(
+        f"{url}/api/v1/ledger/proof/consistency", params={"from": first.size, "to": second.size}
+    ).json()
+    assert verify_consistency(
+        first.size,
+        second.size,
+        first.root_hash,
+        second.root_hash,
+        [bytes.fromhex(h) for h in consistency],
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,7 +173,9 @@ def test_stations_are_public_and_registered_once(chain: Chain) -> None:
     }
     assert (missing.status_code, missing.json()["detail"]["rule"]) == (404, "station.unknown")
     with pytest.raises(CaptureRefused) as twice:
-        chain.maker.api.register_station(chain.maker.station.station_id, chain.maker.station.public_key)
+        chain.maker.api.register_station(
+            chain.maker.station.station_id, chain.maker.station.public_key
+        )
     assert (twice.value.status, twice.value.rule) == (409, "station.exists")
     with pytest.raises(CaptureRefused) as short_key:
         chain.maker.api.register_station("new-1", base64.b64encode(b"short").decode())

@@ -37,11 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         thread = None
         if settings.run_sequencer:
             sequencer = Sequencer(
-                engine, signer,
-                batch_interval=settings.batch_interval, batch_size=settings.batch_size,
+                engine,
+                signer,
+                batch_interval=settings.batch_interval,
+                batch_size=settings.batch_size,
             )
-            thread = threading.Thread(target=sequencer.run, args=(stop,), name="sequencer",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=sequencer.run, args=(stop,), name="sequencer", daemon=True
+            )
             thread.start()
         yield
         stop.set()

@@ -19,7 +19,13 @@ from sqlmodel import Session
 
 from medtrace import custody
 from medtrace.envelope import event_id, leaf_bytes, verify_envelope
-from medtrace.errors import Conflict, CustodyViolation, InvalidInput, MedtraceError, SignatureRejected
+from medtrace.errors import (
+    Conflict,
+    CustodyViolation,
+    InvalidInput,
+    MedtraceError,
+    SignatureRejected,
+)
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event, EventType, Participant, Role, Unit, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
@@ -161,9 +167,16 @@ def _apply_custody(session: Session, batch: _Batch, event: SignedEvent) -> None:
     unit = batch.units.get(key) or unit_store.get_unit(
         session=session, gtin=event.gtin, serial=event.serial, for_update=True
     )
-    current = None if unit is None else custody.Custody(
-        lot=unit.lot, expiry=unit.expiry, state=unit.state, holder_gln=unit.holder_gln,
-        destination_gln=unit.destination_gln,
+    current = (
+        None
+        if unit is None
+        else custody.Custody(
+            lot=unit.lot,
+            expiry=unit.expiry,
+            state=unit.state,
+            holder_gln=unit.holder_gln,
+            destination_gln=unit.destination_gln,
+        )
     )
     if event.type is EventType.SHIP:
         _check_destination(session, event)
@@ -171,8 +184,14 @@ def _apply_custody(session: Session, batch: _Batch, event: SignedEvent) -> None:
     if unit is None:
         unit = unit_store.add_unit(
             session=session,
-            unit=Unit(gtin=event.gtin, serial=event.serial, lot=after.lot, expiry=after.expiry,
-                      state=after.state, holder_gln=after.holder_gln),
+            unit=Unit(
+                gtin=event.gtin,
+                serial=event.serial,
+                lot=after.lot,
+                expiry=after.expiry,
+                state=after.state,
+                holder_gln=after.holder_gln,
+            ),
         )
     unit.state, unit.holder_gln = after.state, after.holder_gln
     unit.destination_gln, unit.updated_at = after.destination_gln, utcnow()
@@ -190,7 +209,9 @@ def _check_destination(session: Session, event: SignedEvent) -> None:
             rule="custody.unknown_destination",
         )
     if destination.role is Role.REGULATOR:
-        raise CustodyViolation("goods are not shipped to a regulator", rule="custody.bad_destination")
+        raise CustodyViolation(
+            "goods are not shipped to a regulator", rule="custody.bad_destination"
+        )
 
 
 def _write(session: Session, batch: _Batch) -> None:

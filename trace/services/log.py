@@ -10,9 +10,9 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from medtrace.errors import InvalidInput, NotFound
+from medtrace.keys import b64
 from medtrace.ledger import NoteSigner
 from medtrace.ledger import sql as ledger_sql
-from medtrace.keys import b64
 from medtrace.schemas import LeafPublic, PublicKeyPublic
 
 MAX_LEAVES_PER_PAGE = 1_000

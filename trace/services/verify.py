@@ -46,7 +46,9 @@ def verify_unit(
         return VerifyPublic(
             verdict=Verdict.UNKNOWN,
             reasons=[f"serial {serial} of GTIN {gtin} was never commissioned in this log"],
-            unit=None, checkpoint=note, events=[],
+            unit=None,
+            checkpoint=note,
+            events=[],
         )
     events = event_store.get_unit_events(session=session, gtin=gtin, serial=serial)
     participants = participant_store.get_participants(
@@ -58,11 +60,14 @@ def verify_unit(
         verdict=_worst(reasons),
         reasons=[text for _, text in reasons],
         unit=UnitPublic(
-            gtin=unit.gtin, serial=unit.serial, lot=unit.lot, expiry=unit.expiry,
-            state=unit.state, holder=_public(holder),
-            digital_link=base_url + digital_link_path(
-                unit.gtin, unit.serial, lot=unit.lot, expiry=unit.expiry
-            ),
+            gtin=unit.gtin,
+            serial=unit.serial,
+            lot=unit.lot,
+            expiry=unit.expiry,
+            state=unit.state,
+            holder=_public(holder),
+            digital_link=base_url
+            + digital_link_path(unit.gtin, unit.serial, lot=unit.lot, expiry=unit.expiry),
         ),
         checkpoint=note,
         events=_provable_events(session, events, participants, checkpoint),
