@@ -36,7 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(participant_app, name="participant")
 app.add_typer(station_app, name="station")
 
-console = Console()
+console = Console(soft_wrap=True)  # keys and URLs must stay on one line to be copied
 err_console = Console(stderr=True)
 _state = {"verbose": False}
 

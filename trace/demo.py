@@ -21,8 +21,10 @@ from typing import Any
 import httpx
 import uvicorn
 from biip.checksums import gs1_standard_check_digit
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.progress import Progress
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from medtrace.api.main import create_app
@@ -110,43 +112,64 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _setup(server: DemoServer, console: Console) -> dict[Role, tuple[Station, CaptureClient]]:
-    """Register the participants (operator side) and their stations (over HTTP)."""
-    stations: dict[Role, tuple[Station, CaptureClient]] = {}
+@dataclass(frozen=True)
+class Enrolled:
+    """A participant registered with the service, with its one station and API client."""
+
+    participant: DemoParticipant
+    station: Station
+    api: CaptureClient
+    token: str
+
+    @property
+    def gln(self) -> str:
+        """The participant's GLN, where its station signs."""
+        return self.participant.gln
+
+
+def enrol(engine: Engine, p: DemoParticipant, key: Ed25519PrivateKey, base_url: str) -> Enrolled:
+    """Register a participant (as the operator does) and its station (over HTTP, as it would)."""
+    with Session(engine) as session:
+        created = create_participant(
+            session=session,
+            gln=p.gln,
+            name=p.name,
+            role=p.role,
+            city=p.city,
+            company_prefix=p.company_prefix,
+        )
+    station = Station(f"{p.role.value}-1", p.gln, key)
+    api = CaptureClient(base_url, created.token)
+    api.register_station(station.station_id, station.public_key)
+    return Enrolled(p, station, api, created.token)
+
+
+def _setup(server: DemoServer, console: Console) -> dict[Role, Enrolled]:
+    """Enrol every participant, each station's key in a file as a real station keeps it."""
+    enrolled: dict[Role, Enrolled] = {}
     key_dir = server.settings.resolved_station_key_dir
     for p in PARTICIPANTS:
-        with Session(server.app.state.engine) as session:
-            created = create_participant(
-                session=session,
-                gln=p.gln,
-                name=p.name,
-                role=p.role,
-                city=p.city,
-                company_prefix=p.company_prefix,
-            )
-        station_id = f"{p.role.value}-1"
-        station = Station(station_id, p.gln, write_key_file(key_dir / f"{station_id}.pem"))
-        client = CaptureClient(server.settings.public_url, created.token)
-        client.register_station(station_id, station.public_key)
-        stations[p.role] = (station, client)
+        key = write_key_file(key_dir / f"{p.role.value}-1.pem")
+        member = enrol(server.app.state.engine, p, key, server.settings.public_url)
+        enrolled[p.role] = member
         console.print(
             f"  [bold]{p.name}[/] ({p.role.value}, {p.city}) GLN {p.gln}, "
-            f"station [cyan]{station_id}[/]"
+            f"station [cyan]{member.station.station_id}[/]"
         )
-    return stations
+    return enrolled
 
 
 def _walk(
-    stations: dict[Role, tuple[Station, CaptureClient]],
+    enrolled: dict[Role, Enrolled],
     serials: list[str],
     lot: str,
     expiry: dt.date,
     console: Console,
 ) -> int:
     """Drive the custody path; return the index of the last leaf written."""
-    maker, maker_api = stations[Role.MANUFACTURER]
-    hub, hub_api = stations[Role.DISTRIBUTOR]
-    pharmacy, pharmacy_api = stations[Role.PHARMACY]
+    maker, maker_api = enrolled[Role.MANUFACTURER].station, enrolled[Role.MANUFACTURER].api
+    hub, hub_api = enrolled[Role.DISTRIBUTOR].station, enrolled[Role.DISTRIBUTOR].api
+    pharmacy, pharmacy_api = enrolled[Role.PHARMACY].station, enrolled[Role.PHARMACY].api
     to_pharmacy = serials[: len(serials) // 2]
     steps: list[tuple[str, CaptureClient, list[dict[str, Any]]]] = [
         (
@@ -211,14 +234,14 @@ def run_demo(
     server = DemoServer(settings, sock)
     server.start()
     console.print(f"[bold]medtrace demo[/] on {base_url} (data in {data_dir})")
-    stations = _setup(server, console)
+    enrolled = _setup(server, console)
     lot = "L" + dt.date.today().strftime("%y%m%d") + random_serial(3)
     expiry = dt.date.today() + dt.timedelta(days=730)
     serials = [random_serial() for _ in range(units)]
-    last = _walk(stations, serials, lot, expiry, console)
+    last = _walk(enrolled, serials, lot, expiry, console)
     _wait_for_checkpoint(base_url, last + 1)
-    for _, client in stations.values():
-        client.close()
+    for member in enrolled.values():
+        member.api.close()
     key = httpx.get(f"{base_url}/api/v1/ledger/public-key").json()
     picks = [
         (serials[0], "dispensed"),
