@@ -55,8 +55,8 @@ def _alembic_config(engine: Engine) -> Config:
 
 
 def upgrade_schema(engine: Engine) -> None:
-    """Apply every pending migration (idempotent)."""
-    command.upgrade(_alembic_config(engine), "head")
+    """Apply every pending migration, on every branch (idempotent)."""
+    command.upgrade(_alembic_config(engine), "heads")
 
 
 @contextmanager

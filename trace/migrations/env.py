@@ -1,18 +1,28 @@
 """Alembic environment: migrates the engine handed over by ``medtrace.db.upgrade_schema``.
 
+Parts of the product may add migrations on their own branch from an earlier revision;
+``upgrade_schema`` applies every head, and a merge revision joins branches when convenient.
+
 For ``alembic revision --autogenerate`` during development, the engine is built from the
 settings (``MEDTRACE_DATABASE_URL``).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from alembic import context
 from sqlmodel import SQLModel
 
-import medtrace.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import medtrace.models
 from medtrace.config import get_settings
 from medtrace.db import create_db_engine
 from medtrace.ledger import sql as ledger_sql
+
+# Every module of medtrace.models registers its tables on SQLModel.metadata when imported.
+for module in pkgutil.iter_modules(medtrace.models.__path__, "medtrace.models."):
+    importlib.import_module(module.name)
 
 target_metadata = [SQLModel.metadata, ledger_sql.metadata]
 

@@ -1,8 +1,10 @@
-"""The domain model: tables (``table=True``) and the public shapes the API returns.
+"""The domain model: the shared vocabulary and the core tables (``table=True``).
 
-Each resource has a family, as in full-stack-fastapi-template: the table model never leaves
-the service layer; routes return ``...Public`` models, so a token hash or a private detail can
-never leak into a response. Vocabularies (roles, states, verdicts) are the ones in DESIGN.md.
+Vocabularies (roles, states, verdicts) are the ones in DESIGN.md. Each part of the product
+that needs tables of its own keeps them in a submodule here (``medtrace.models.<area>``),
+importing the helpers below; the migrations import every submodule. Table models never leave
+the service layer: routes return the ``...Public`` shapes of ``medtrace.schemas``, so a token
+hash or a private detail can never leak into a response.
 """
 
 from __future__ import annotations
@@ -68,14 +70,14 @@ class Verdict(StrEnum):
     GENUINE = "genuine"
 
 
-def _enum_type(enum: type[StrEnum]) -> SAEnum:
+def enum_type(enum: type[StrEnum]) -> SAEnum:
     """A VARCHAR column that reads back as the enum (no database-native enum type)."""
     return SAEnum(
         enum, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
     )
 
 
-def _utc_column(*, nullable: bool = False) -> Column[dt.datetime]:
+def utc_column(*, nullable: bool = False) -> Column[dt.datetime]:
     return Column(DateTime(timezone=True), nullable=nullable)
 
 
@@ -90,10 +92,10 @@ class Participant(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     gln: str = Field(sa_column=Column(String(13), unique=True, nullable=False))
     name: str
-    role: Role = Field(sa_type=_enum_type(Role))
+    role: Role = Field(sa_type=enum_type(Role))
     city: str = ""
     company_prefix: str | None = Field(default=None, sa_type=String(12))
-    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
 class ApiToken(SQLModel, table=True):
@@ -104,8 +106,8 @@ class ApiToken(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int = Field(foreign_key="participants.id", index=True)
     token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
-    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())
-    revoked_at: dt.datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Station(SQLModel, table=True):
@@ -117,7 +119,7 @@ class Station(SQLModel, table=True):
     participant_id: int = Field(foreign_key="participants.id", index=True)
     public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     active: bool = True
-    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
 class Unit(SQLModel, table=True):
@@ -130,10 +132,10 @@ class Unit(SQLModel, table=True):
     serial: str = Field(sa_column=Column(String(20), primary_key=True))
     lot: str = Field(sa_type=String(20))
     expiry: dt.date
-    state: UnitState = Field(sa_type=_enum_type(UnitState))
+    state: UnitState = Field(sa_type=enum_type(UnitState))
     holder_gln: str = Field(sa_type=String(13), index=True)
     destination_gln: str | None = Field(default=None, sa_type=String(13))
-    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
 class Event(SQLModel, table=True):
@@ -144,14 +146,14 @@ class Event(SQLModel, table=True):
 
     event_id: str = Field(sa_column=Column(String(64), primary_key=True))
     leaf_index: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
-    type: EventType = Field(sa_type=_enum_type(EventType))
+    type: EventType = Field(sa_type=enum_type(EventType))
     gtin: str = Field(sa_type=String(14))
     serial: str = Field(sa_type=String(20))
     gln: str = Field(sa_type=String(13))
     destination_gln: str | None = Field(default=None, sa_type=String(13))
-    event_time: dt.datetime = Field(sa_column=_utc_column())
+    event_time: dt.datetime = Field(sa_column=utc_column())
     station_id: str = Field(
         sa_column=Column(String(64), ForeignKey("stations.station_id"), nullable=False)
     )
     participant_id: int = Field(foreign_key="participants.id")
-    recorded_at: dt.datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    recorded_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
