@@ -5,6 +5,7 @@
     StationError
     ├── ServerUnreachable    no answer from the capture API (retry later; nothing was lost)
     └── CaptureRefused       the server refused with a rule (fix the event or the setup)
+        └── StationRefused   the refusal is of the station itself (key, token), not one event
 """
 
 from __future__ import annotations
@@ -39,3 +40,15 @@ class CaptureRefused(StationError):
 
     def diagnostics(self) -> str:
         return f"Refused by the server: {self.message}\nRule: {self.rule}"
+
+
+class StationRefused(CaptureRefused):
+    """The server refuses this station (unknown or revoked key, bad token): every envelope
+    would be refused alike, so forwarding stops and the outbox keeps them pending."""
+
+    def diagnostics(self) -> str:
+        return (
+            f"The server refuses this station: {self.message}\nRule: {self.rule}\n"
+            "Check the station's key registration (medtrace station register) and API token; "
+            "scans stay in the outbox and are sent once this is fixed."
+        )

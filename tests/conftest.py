@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -43,9 +45,9 @@ def pytest_report_header() -> list[str]:
     return [f"!!! {problem} -- PostgreSQL tests will be SKIPPED !!!"]
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test module; its SQLAlchemy URL."""
+@contextmanager
+def _postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards; its SQLAlchemy URL."""
     problem = _postgres_problem()
     if problem is not None:
         if os.environ.get("MEDTRACE_REQUIRE_POSTGRES") == "1":
@@ -55,20 +57,39 @@ def postgres_url() -> Iterator[str]:
     with psycopg.connect(_admin_url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(_admin_url()).set(drivername="postgresql+psycopg", database=name)
-    yield url.render_as_string(hide_password=False)
-    with psycopg.connect(_admin_url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_admin_url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """An empty database on each backend, per test module: SQLite, then PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'medtrace.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+@contextmanager
+def _database(backend: str, folder: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'medtrace.db'}"
+    else:
+        with _postgres_database() as url:
+            yield url
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """An empty database on each backend, shared by one test module: SQLite, PostgreSQL."""
+    with _database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each backend for one test alone."""
+    with _database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

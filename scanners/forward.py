@@ -1,0 +1,98 @@
+"""Store and forward: send the outbox to the capture API until every envelope is settled.
+
+The server's event ids are idempotent, so resending is always safe: an envelope whose
+acknowledgement was lost comes back as a duplicate with its first leaf index. The server
+refuses a batch as a whole and names the envelope at fault; a refusal that belongs to that
+envelope (a custody rule, a malformed code, a bad signature) settles it as refused and the
+rest is sent again, while a refusal that belongs to the station (unknown or revoked key,
+bad token) stops forwarding with the server's reason and keeps everything pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
+
+from .client import CaptureClient
+from .errors import CaptureRefused, ServerUnreachable, StationRefused
+from .outbox import Outbox
+
+# Refusals that no envelope of this station can escape: forwarding must stop, not churn.
+STATION_RULES = frozenset(
+    {
+        "station.unknown",
+        "station.inactive",
+        "station.not_yours",
+        "auth.missing_token",
+        "auth.invalid_token",
+    }
+)
+DEFAULT_BATCH = 500
+
+
+@dataclass
+class Forwarded:
+    """What one forwarding pass settled."""
+
+    sent: int = 0
+    refused: int = 0
+
+
+def forward(outbox: Outbox, client: CaptureClient, *, batch_size: int = DEFAULT_BATCH) -> Forwarded:
+    """Send every pending envelope once (no retry on an unreachable server).
+
+    Raises ``ServerUnreachable`` (everything not yet acknowledged stays pending) or
+    ``StationRefused`` for a refusal of the station itself.
+    """
+    done = Forwarded()
+    while batch := outbox.pending(batch_size):
+        try:
+            receipts = client.capture([entry.envelope for entry in batch])
+        except CaptureRefused as refusal:
+            if refusal.rule in STATION_RULES or refusal.index is None:
+                raise StationRefused(refusal.status, refusal.rule, refusal.message) from refusal
+            outbox.mark_refused(batch[refusal.index].event_id, refusal.rule, refusal.message)
+            done.refused += 1
+            continue
+        outbox.mark_sent((r["event_id"], r["leaf_index"]) for r in receipts)
+        done.sent += len(receipts)
+    return done
+
+
+def forward_until_settled(
+    outbox: Outbox,
+    client: CaptureClient,
+    *,
+    give_up_after: float,
+    batch_size: int = DEFAULT_BATCH,
+    on_retry: Callable[[ServerUnreachable], None] | None = None,
+) -> Forwarded:
+    """Forward, retrying an unreachable server with exponential backoff (0.5 s to 30 s)."""
+
+    def report(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and isinstance(error, ServerUnreachable):
+            on_retry(error)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(ServerUnreachable),
+        wait=wait_exponential(multiplier=0.5, min=0.5, max=30),
+        stop=stop_after_delay(give_up_after),
+        reraise=True,
+        before_sleep=report,
+    )
+    total = Forwarded()
+    for attempt in retrying:
+        with attempt:
+            done = forward(outbox, client, batch_size=batch_size)
+            total.sent += done.sent
+            total.refused += done.refused
+    return total
