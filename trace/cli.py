@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from sqlmodel import Session
 
+from medtrace.alerts_cli import app as alerts_app
 from medtrace.config import get_settings
 from medtrace.errors import MedtraceError
 from medtrace.keys import b64, public_key_raw, write_key_file
@@ -35,6 +36,7 @@ station_app = typer.Typer(help="Scan stations and their Ed25519 keys.", no_args_
 app.add_typer(db_app, name="db")
 app.add_typer(participant_app, name="participant")
 app.add_typer(station_app, name="station")
+app.add_typer(alerts_app, name="alerts")
 
 console = Console(soft_wrap=True)  # keys and URLs must stay on one line to be copied
 err_console = Console(stderr=True)

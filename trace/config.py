@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     run_sequencer: bool = Field(
         default=True, description="Run the sequencer inside the API process (one-machine setups)"
     )
+    expiry_warn_days: int = Field(
+        default=90, ge=0, description="Expiry alerts this many days ahead"
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per webhook POST")
+    webhook_max_attempts: int = Field(default=10, gt=0, description="Tries before a delivery fails")
 
     @field_validator("log_origin")
     @classmethod

@@ -1,0 +1,53 @@
+"""Wire shapes of alerts and webhook subscriptions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from medtrace.models.alerts import AlertKind, Severity
+
+
+class AlertPublic(BaseModel):
+    """An alert as its participants, and webhook receivers, see it."""
+
+    id: int
+    kind: AlertKind
+    severity: Severity
+    rule: str
+    message: str
+    gln: str | None
+    gtin: str | None
+    lot: str | None
+    unit_count: int
+    evidence: dict[str, Any]
+    created_at: dt.datetime
+
+
+class AlertsPublic(BaseModel):
+    """A page of alerts, newest first."""
+
+    data: list[AlertPublic]
+    count: int
+
+
+class SubscriptionCreate(BaseModel):
+    """Where to POST alerts, and which kinds (none: every kind that concerns you)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    kinds: list[AlertKind] = Field(default_factory=list)
+
+
+class SubscriptionPublic(BaseModel):
+    """A subscription; ``secret`` is shown only when it is created."""
+
+    id: int
+    url: str
+    kinds: list[AlertKind]
+    secret: str | None = Field(
+        default=None, description="HMAC-SHA256 key of the Medtrace-Signature header; shown once"
+    )

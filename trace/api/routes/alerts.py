@@ -1,0 +1,52 @@
+"""``/api/v1/alerts``: the alerts that concern the caller, and webhook subscriptions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from medtrace.alert_schemas import AlertsPublic, SubscriptionCreate, SubscriptionPublic
+from medtrace.api.deps import CurrentParticipant, SessionDep
+from medtrace.models.alerts import AlertKind, Severity
+from medtrace.services import alerts
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+
+@router.get("", response_model=AlertsPublic)
+def list_alerts(
+    participant: CurrentParticipant,
+    session: SessionDep,
+    kind: AlertKind | None = None,
+    severity: Severity | None = None,
+    gtin: str | None = None,
+    lot: str | None = None,
+    since: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AlertsPublic:
+    """Alerts about the caller's places and products (a regulator sees all), newest first."""
+    data = alerts.list_alerts(
+        session=session,
+        participant=participant,
+        kind=kind,
+        severity=severity,
+        gtin=gtin,
+        lot=lot,
+        since=since,
+        limit=limit,
+    )
+    return AlertsPublic(data=data, count=len(data))
+
+
+@router.post(
+    "/subscriptions", response_model=SubscriptionPublic, status_code=status.HTTP_201_CREATED
+)
+def subscribe(
+    subscription_in: SubscriptionCreate, participant: CurrentParticipant, session: SessionDep
+) -> SubscriptionPublic:
+    """Have alerts POSTed to a URL, signed with HMAC-SHA256 (the secret is shown once)."""
+    return alerts.subscribe(
+        session=session, participant=participant, subscription_in=subscription_in
+    )
