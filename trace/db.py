@@ -47,7 +47,8 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def _alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine) -> Config:
+    """Alembic settings for migrating ``engine`` (the migrations ship inside the package)."""
     config = Config()
     config.set_main_option("script_location", "medtrace:migrations")
     config.attributes["engine"] = engine
@@ -56,7 +57,7 @@ def _alembic_config(engine: Engine) -> Config:
 
 def upgrade_schema(engine: Engine) -> None:
     """Apply every pending migration, on every branch (idempotent)."""
-    command.upgrade(_alembic_config(engine), "heads")
+    command.upgrade(alembic_config(engine), "heads")
 
 
 @contextmanager

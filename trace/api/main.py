@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from medtrace import __version__
 from medtrace.api.errors import install_error_handlers
-from medtrace.api.routes import alerts, capture, fhir, ledger, stations
+from medtrace.api.routes import alerts, capture, fhir, health, ledger, stations
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import load_or_create_key
@@ -63,7 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.signer = signer
     install_error_handlers(app)
-    routers = (capture.router, stations.router, ledger.router, fhir.router, alerts.router)
+    routers = (
+        health.router,
+        capture.router,
+        stations.router,
+        ledger.router,
+        fhir.router,
+        alerts.router,
+    )
     for router in (*routers, web_routes.router):
         app.include_router(router)
     return app
