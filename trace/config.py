@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     )
     webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per webhook POST")
     webhook_max_attempts: int = Field(default=10, gt=0, description="Tries before a delivery fails")
+    document_dir: Path | None = Field(
+        default=None, description="Lot documents, by SHA-256; default data_dir/documents"
+    )
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Per document")
 
     @field_validator("log_origin")
     @classmethod
@@ -75,6 +79,12 @@ class Settings(BaseSettings):
     def resolved_log_key_path(self) -> Path:
         """The log's private key file."""
         return self.log_key_path or self.data_dir / "keys" / "log.pem"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_document_dir(self) -> Path:
+        """The folder of the content-addressed document store."""
+        return self.document_dir or self.data_dir / "documents"
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -82,23 +82,31 @@ class LiveServer:
         self.engine.dispose()
 
 
-def start_server(*, database_url: str, data_dir: Path, timeout: float = 30.0) -> LiveServer:
-    """Start ``medtrace serve`` on a free port and wait until it answers."""
+def start_server(
+    *,
+    database_url: str,
+    data_dir: Path,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+) -> LiveServer:
+    """Start ``medtrace serve`` on a free port and wait until it answers; ``env`` adds or
+    overrides settings (``MEDTRACE_*``) for this server."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {
+    process_env = {
         **os.environ,
         "MEDTRACE_DATA_DIR": str(data_dir),
         "MEDTRACE_DATABASE_URL": database_url,
         "MEDTRACE_PUBLIC_URL": url,
         "MEDTRACE_BATCH_INTERVAL": "0.1",
+        **(env or {}),
     }
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(MEDTRACE), "serve", "--port", str(port)],
-            env=env,
+            env=process_env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

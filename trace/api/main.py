@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from medtrace import __version__
 from medtrace.api.errors import install_error_handlers
-from medtrace.api.routes import alerts, capture, fhir, health, ledger, stations
+from medtrace.api.routes import alerts, capture, fhir, health, ledger, lots, stations
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import load_or_create_key
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ledger.router,
         fhir.router,
         alerts.router,
+        lots.router,
     )
     for router in (*routers, web_routes.router):
         app.include_router(router)

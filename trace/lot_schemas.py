@@ -1,0 +1,100 @@
+"""Wire shapes of products and lot records (the signed ``lot_record`` event and views)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from medtrace.identifiers import check_x20, parse_gln, parse_gtin
+from medtrace.schemas import STATION_ID_PATTERN
+
+DocumentKind = Literal["inspection_report", "certificate_of_analysis", "amendment", "other"]
+
+
+class ProductInfo(BaseModel):
+    """The product a lot belongs to, in the manufacturer's words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_en: str = Field(min_length=1, max_length=200)
+    name_zh: str = Field(default="", max_length=200)
+    form: str = Field(default="", max_length=100, description="Dosage form or device type")
+    strength: str = Field(default="", max_length=100)
+    storage_low_c: float | None = None
+    storage_high_c: float | None = None
+
+
+class DocumentRef(BaseModel):
+    """A document named by the signed record: its content hash binds the file to the ledger."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DocumentKind
+    filename: str = Field(min_length=1, max_length=255)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(gt=0)
+
+
+class LotRecordEvent(BaseModel):
+    """The event a manufacturer's station signs to register (version 1) or amend a lot."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["lot_record"]
+    gtin: str
+    lot: str
+    version: int = Field(ge=1)
+    production_date: dt.date
+    expiry: dt.date
+    quantity: int = Field(gt=0)
+    product: ProductInfo
+    documents: list[DocumentRef] = Field(default_factory=list)
+    gln: str
+    event_time: dt.datetime
+    station_id: str = Field(pattern=STATION_ID_PATTERN)
+
+    @field_validator("gtin")
+    @classmethod
+    def _gtin(cls, value: str) -> str:
+        return parse_gtin(value)
+
+    @field_validator("gln")
+    @classmethod
+    def _gln(cls, value: str) -> str:
+        return parse_gln(value)
+
+    @field_validator("lot")
+    @classmethod
+    def _lot(cls, value: str) -> str:
+        return check_x20(value, field="lot")
+
+
+class DocumentPublic(DocumentRef):
+    """A document of a lot record, with where to download it."""
+
+    url: str
+
+
+class LotVersionPublic(BaseModel):
+    """One version of a lot record."""
+
+    version: int
+    production_date: dt.date
+    expiry: dt.date
+    quantity: int
+    event_id: str
+    leaf_index: int
+    station_id: str
+    recorded_at: dt.datetime
+    documents: list[DocumentPublic]
+
+
+class LotPublic(BaseModel):
+    """A lot: its product and every version of its record, oldest first."""
+
+    gtin: str
+    lot: str
+    product: ProductInfo | None
+    versions: list[LotVersionPublic]
