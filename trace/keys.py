@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -16,15 +17,27 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 def write_key_file(path: Path) -> Ed25519PrivateKey:
-    """Generate a new key and write it to ``path`` with mode 0600; refuse to overwrite."""
+    """Generate a new key and write it to ``path`` with mode 0600; refuse to overwrite.
+
+    The key is written and fsynced under a temporary name, then linked into place: the link
+    is atomic and fails if ``path`` exists, so a concurrent reader sees a whole key or none,
+    and of two processes creating the same key file exactly one wins (``FileExistsError``).
+    """
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
     return key
 
 
@@ -37,8 +50,17 @@ def read_key_file(path: Path) -> Ed25519PrivateKey:
 
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    """The key at ``path``, created on first use (the log key of a new installation)."""
-    return read_key_file(path) if path.exists() else write_key_file(path)
+    """The key at ``path``, created on first use (the log key of a new installation).
+
+    Several processes starting together (API replicas, a sequencer) agree on one key: the
+    first to create it wins and the others read it.
+    """
+    if path.exists():
+        return read_key_file(path)
+    try:
+        return write_key_file(path)
+    except FileExistsError:
+        return read_key_file(path)
 
 
 def public_key_raw(key: Ed25519PrivateKey) -> bytes:
