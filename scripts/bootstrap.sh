@@ -12,6 +12,7 @@ fi
 
 missing=()
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
+dpkg -s libzbar0 >/dev/null 2>&1 || missing+=("libzbar0")  # pyzbar reads QR and 1D with it
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "installing system packages: ${missing[*]}" >&2

@@ -19,6 +19,7 @@ from medtrace.alerts_cli import app as alerts_app
 from medtrace.config import get_settings
 from medtrace.errors import MedtraceError
 from medtrace.keys import b64, public_key_raw, write_key_file
+from medtrace.labels_cli import labels_app
 from medtrace.models import Role
 from medtrace.scanners.errors import StationError
 
@@ -37,6 +38,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(participant_app, name="participant")
 app.add_typer(station_app, name="station")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(labels_app, name="labels")
 
 console = Console(soft_wrap=True)  # keys and URLs must stay on one line to be copied
 err_console = Console(stderr=True)

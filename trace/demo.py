@@ -10,7 +10,6 @@ provable, prints the verify URLs and serves until Ctrl-C.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import socket
 import threading
 import time
@@ -29,7 +28,7 @@ from sqlmodel import Session
 
 from medtrace.api.main import create_app
 from medtrace.config import Settings
-from medtrace.identifiers import digital_link_path
+from medtrace.identifiers import digital_link_path, random_serial
 from medtrace.keys import write_key_file
 from medtrace.models import Role
 from medtrace.scanners.client import CaptureClient
@@ -37,7 +36,6 @@ from medtrace.scanners.station import Station
 from medtrace.services.registry import create_participant
 
 # GS1 prefix 952 is reserved for demonstrations and examples.
-_SERIAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 def with_check_digit(payload: str) -> str:
@@ -72,11 +70,6 @@ PARTICIPANTS = (
     ),
 )
 GTIN = "0" + with_check_digit("952123400011")
-
-
-def random_serial(length: int = 12) -> str:
-    """An unguessable serial from a CSPRNG (GS1 recommends non-sequential serials)."""
-    return "".join(secrets.choice(_SERIAL_ALPHABET) for _ in range(length))
 
 
 class DemoServer:

@@ -20,7 +20,7 @@ import string
 from urllib.parse import unquote
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medtrace.errors import InvalidInput, MedtraceError
@@ -433,3 +433,315 @@ def test_check_x20_raises_only_invalid_input(value: str, field: str) -> None:
 @given(value=fuzz_text | st.text(alphabet=DIGITS, min_size=6, max_size=6))
 def test_parse_expiry_raises_only_invalid_input(value: str) -> None:
     _only_invalid_input(parse_expiry, value)
+
+
+# === scanned codes: GS1 element strings, Digital Link, HIBC, China's drug code ================
+
+from medtrace.identifiers import (  # noqa: E402
+    CN_CHECK_NOTE,
+    ChinaDrugCode,
+    GS1Data,
+    HIBCData,
+    hibc_check_character,
+    parse_cn_drug_code,
+    parse_code,
+    parse_digital_link,
+    parse_element_string,
+    parse_hibc,
+    random_serial,
+)
+
+GTIN = "09521234000112"
+SSCC = with_check_digit("09521234000000001")
+GLN_414 = GLN
+GLN_415 = with_check_digit("952567800000")
+FULL = GS1Data(gtin=GTIN, serial="S/N1", lot="L1", expiry=dt.date(2026, 12, 31))
+
+
+def _rule(text: str) -> str:
+    with pytest.raises(InvalidInput) as caught:
+        parse_code(text)
+    return caught.value.rule
+
+
+@pytest.mark.parametrize(
+    ("text", "symbology"),
+    [
+        (f"01{GTIN}17261231" + "10L1\x1d21S/N1", None),
+        (f"]d201{GTIN}17261231" + "10L1\x1d21S/N1", "]d2"),
+        (f"]Q301{GTIN}17261231" + "10L1\x1d21S/N1", "]Q3"),
+        (f"]C101{GTIN}17261231" + "10L1\x1d21S/N1", "]C1"),
+        (f"]e001{GTIN}17261231" + "10L1\x1d21S/N1", "]e0"),
+        (f"\x1d01{GTIN}17261231" + "10L1\x1d21S/N1", None),  # FNC1 in first position
+        (f"01{GTIN}21S/N1\x1d10L1\x1d17261231", None),  # any order, GS after variable AIs
+        (f"(01){GTIN}(17)261231(10)L1(21)S/N1", None),
+        (f"]d2(01){GTIN}(21)S/N1(10)L1(17)261231", "]d2"),
+        (f"01{GTIN}17261231" + "10L1\x1d21S/N1\r\n", None),  # a wedge scanner's Enter
+    ],
+)
+def test_element_strings_in_every_form_give_the_same_data(text: str, symbology: str | None) -> None:
+    assert parse_code(text) == GS1Data(**{**FULL.__dict__, "symbology": symbology})
+
+
+def test_all_the_ais_medtrace_reads() -> None:
+    text = f"(00){SSCC}(11)260115(17)270100(414){GLN_414}(415){GLN_415}"
+    data = parse_element_string(text)
+    assert data.sscc == SSCC
+    assert data.production_date == dt.date(2026, 1, 15)
+    assert data.expiry == dt.date(2027, 1, 31)  # day 00: the last day of the month
+    assert (data.location_gln, data.invoicing_gln) == (GLN_414, GLN_415)
+    assert data.key() == f"/00/{SSCC}"
+
+
+def test_hri_round_trips_through_the_parser() -> None:
+    data = GS1Data(gtin=GTIN, serial="X", lot="L", expiry=dt.date(2027, 2, 28), sscc=None)
+    assert data.hri() == f"(01){GTIN}(17)270228(10)L(21)X"
+    assert parse_element_string(data.hri()) == data
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "field"),
+    [
+        (f"01{GTIN[:-1]}3", "gs1.bad_check_digit", "gtin"),
+        (f"(01){GTIN[:-1]}9(21)A", "gs1.bad_check_digit", "gtin"),
+        (f"00{SSCC[:-1]}{(int(SSCC[-1]) + 1) % 10}", "gs1.bad_check_digit", "sscc"),
+        (f"01{GTIN}414{GLN[:-1]}{(int(GLN[-1]) + 1) % 10}", "gs1.bad_check_digit", "gln"),
+        (f"01{GTIN}415{GLN_415[:-1]}{(int(GLN_415[-1]) + 3) % 10}", "gs1.bad_check_digit", "gln"),
+    ],
+)
+def test_bad_check_digits_are_named_with_their_field(text: str, rule: str, field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_code(text)
+    assert caught.value.rule == rule
+    assert caught.value.context["field"] == field
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"01{GTIN}17260231",  # 31 February
+        f"01{GTIN}17261301",  # month 13
+        f"(01){GTIN}(11)250229",  # 2025 is not a leap year
+        f"(01){GTIN}(17)261232",
+        f"https://example.com/01/{GTIN}/21/A?17=260230",
+    ],
+)
+def test_impossible_dates_are_bad_date(text: str) -> None:
+    assert _rule(text) == "gs1.bad_date"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"01{GTIN}21AB#1", f"(01){GTIN}(21)S~1", f"(01){GTIN}(10)L 1(21)S1", f"01{GTIN}21Sé"],
+)
+def test_a_character_outside_set_82_is_bad_character(text: str) -> None:
+    assert _rule(text) == "gs1.bad_character"
+
+
+def test_a_unit_without_serial_is_missing_serial() -> None:
+    data = parse_code(f"(01){GTIN}(10)L1(17)261231")
+    assert isinstance(data, GS1Data)
+    with pytest.raises(InvalidInput, match="must be serialised") as caught:
+        data.unit_key()
+    assert caught.value.rule == "gs1.missing_serial"
+    with pytest.raises(InvalidInput) as again:
+        data.key()
+    assert again.value.rule == "gs1.missing_serial"
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("", "gs1.malformed"),
+        ("]d2", "gs1.malformed"),
+        ("01", "gs1.malformed"),
+        ("(21)", "gs1.malformed"),
+        (f"01{GTIN}01{GTIN}", "gs1.malformed"),  # an AI twice
+        ("(10)L1(21)S1", "gs1.missing_key"),
+        (f"01{GTIN}21" + "A" * 21, "gs1.malformed"),  # AI 21 is X..20; the rest is no AI
+        ("https://example.com/about", "gs1.bad_digital_link"),
+        ("http://[", "gs1.bad_digital_link"),  # urllib refuses it before biip sees it
+    ],
+)
+def test_malformed_codes_are_named(text: str, rule: str) -> None:
+    assert _rule(text) == rule
+
+
+# --- Digital Link ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"https://id.example.org/01/{GTIN}/10/L1/21/S%2FN1?17=261231",
+        f"http://127.0.0.1:8000/01/{GTIN}/10/L1/21/S%2FN1?17=261200",
+        f"HTTPS://example.com/prefix/01/{GTIN}/10/L1/21/S%2FN1?17=261231",
+    ],
+)
+def test_digital_link_uris_on_any_host(uri: str) -> None:
+    assert parse_code(uri) == FULL
+
+
+def test_digital_link_of_an_sscc() -> None:
+    assert parse_digital_link(f"https://example.com/00/{SSCC}") == GS1Data(sscc=SSCC)
+    assert GS1Data(sscc=SSCC).digital_link_uri("http://h:1/") == f"http://h:1/00/{SSCC}"
+
+
+def test_digital_link_build_and_parse_round_trip() -> None:
+    uri = FULL.digital_link_uri("http://127.0.0.1:8000")
+    assert uri == f"http://127.0.0.1:8000/01/{GTIN}/10/L1/21/S%2FN1?17=261231"
+    assert parse_digital_link(uri) == FULL
+
+
+def test_digital_link_refuses_a_bad_gtin() -> None:
+    assert _rule(f"https://example.com/01/{GTIN[:-1]}7/21/A") == "gs1.bad_check_digit"
+
+
+@given(
+    serial=st.text(alphabet=SET_82, min_size=1, max_size=20),
+    lot=st.text(alphabet=SET_82, min_size=1, max_size=20),
+    body=st.text(alphabet=DIGITS, min_size=13, max_size=13),
+    expiry=st.dates(dt.date(2000, 1, 1), dt.date(2049, 12, 31)),
+)
+def test_any_unit_round_trips_through_hri_element_string_and_digital_link(
+    serial: str, lot: str, body: str, expiry: dt.date
+) -> None:
+    data = GS1Data(gtin=with_check_digit(body), serial=serial, lot=lot, expiry=expiry)
+    assert parse_element_string(data.element_string()) == data
+    if "(" not in serial + lot:  # the (AI) form is ambiguous with parentheses in the data
+        assert parse_element_string(data.hri()) == data
+    assert parse_digital_link(data.digital_link_uri("https://example.com")) == data
+    raw = f"01{data.gtin}17{expiry:%y%m%d}10{lot}\x1d21{serial}"
+    assert parse_code("]d2" + raw) == GS1Data(**{**data.__dict__, "symbology": "]d2"})
+
+
+# --- HIBC -----------------------------------------------------------------------------------
+
+HIBC_SET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
+
+
+def mod43(data: str) -> str:
+    """ANSI/HIBC 2.6 appendix: the sum of the characters' values, modulo 43."""
+    return HIBC_SET[sum(HIBC_SET.index(c) for c in data) % 43]
+
+
+def test_hibc_check_character_matches_the_published_example() -> None:
+    # The HIBC LIC primary example of the standard: +A123BJC5D6E71 with check character G.
+    assert mod43("+A123BJC5D6E71") == "G"
+    assert hibc_check_character("+A123BJC5D6E71") == "G"
+
+
+def test_hibc_primary() -> None:
+    assert parse_code("+A123BJC5D6E71G") == HIBCData("A123", "BJC5D6E7", 1)
+
+
+@pytest.mark.parametrize(
+    ("secondary", "expected"),
+    [
+        ("$$0927LOT7", {"lot": "LOT7", "expiry": dt.date(2027, 9, 30)}),
+        ("$$3270315LOT7", {"lot": "LOT7", "expiry": dt.date(2027, 3, 15)}),
+        ("$$2031527LOT7", {"lot": "LOT7", "expiry": dt.date(2027, 3, 15)}),
+        ("$$527074LOT7", {"lot": "LOT7", "expiry": dt.date(2027, 3, 15)}),
+        ("$$+3270315SN99", {"serial": "SN99", "expiry": dt.date(2027, 3, 15)}),
+        ("$$7LOT7", {"lot": "LOT7"}),
+        ("$LOT7", {"lot": "LOT7"}),
+        ("$+SN99", {"serial": "SN99"}),
+        ("$$812$$", {"quantity": 12, "lot": "$$"}),
+        ("$$9001203270315LOT7", {"quantity": 120, "lot": "LOT7", "expiry": dt.date(2027, 3, 15)}),
+        ("27074LOT7", {"lot": "LOT7", "expiry": dt.date(2027, 3, 15)}),
+    ],
+)
+def test_hibc_secondary_concatenated_and_separate(
+    secondary: str, expected: dict[str, object]
+) -> None:
+    primary = "+A123BJC5D6E71"
+    joined = f"{primary}/{secondary}"
+    want = HIBCData("A123", "BJC5D6E7", 1, **expected)  # type: ignore[arg-type]
+    assert parse_code(joined + mod43(joined)) == want
+    link = mod43(primary)
+    separate = f"+{secondary}{link}"
+    assert parse_hibc(primary + link, secondary=separate + mod43(separate)) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "secondary", "rule"),
+    [
+        ("+A123BJC5D6E71H", None, "hibc.bad_check_character"),
+        ("+A123BJC5D6E71g", None, "hibc.bad_character"),
+        ("+1123BJC5D6E71" + mod43("+1123BJC5D6E71"), None, "hibc.malformed"),  # LIC starts A-Z
+        ("+A12" + mod43("+A12"), None, "hibc.malformed"),
+        ("+A123X1/$$3271340L" + mod43("+A123X1/$$3271340L"), None, "hibc.bad_date"),
+        ("+A123X1/Q" + mod43("+A123X1/Q"), None, "hibc.malformed"),
+        ("+A123BJC5D6E71G", "+$$7LOT7Z" + mod43("+$$7LOT7Z"), "hibc.bad_link"),
+        ("+A123BJC5D6E71G", "+$$7LOT7GA", "hibc.bad_check_character"),
+    ],
+)
+def test_hibc_refusals_are_named(text: str, secondary: str | None, rule: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_hibc(text, secondary=secondary)
+    assert caught.value.rule == rule
+
+
+# --- China's drug traceability code -----------------------------------------------------------
+
+
+def test_china_drug_code_is_recognised_and_split() -> None:
+    code = parse_code("81234567890123456789")
+    assert code == ChinaDrugCode("81234567890123456789")
+    assert isinstance(code, ChinaDrugCode)
+    assert (code.drug_id, code.serial, code.agency_check) == ("8123456", "789012345", "6789")
+    assert "only the issuing agency can verify" in code.check_note == CN_CHECK_NOTE
+    assert parse_code("]C081234567890123456789") == code  # plain Code 128
+
+
+def test_twenty_digits_in_a_gs1_symbol_or_starting_with_00_are_gs1() -> None:
+    assert parse_code(f"]C100{SSCC}") == GS1Data(sscc=SSCC, symbology="]C1")
+    assert parse_code(f"00{SSCC}") == GS1Data(sscc=SSCC)  # a scanner sending no identifier
+    assert parse_code(f"]C000{SSCC}") == ChinaDrugCode(f"00{SSCC}")  # plain Code 128
+
+
+@pytest.mark.parametrize(
+    "bad", ["8123456789012345678", "812345678901234567890", "8123456789012345678A", "٠" * 20]
+)
+def test_china_drug_code_refuses_anything_but_20_ascii_digits(bad: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_cn_drug_code(bad)
+    assert caught.value.rule == "cn.bad_code"
+
+
+# --- serials and the fuzz of the one entry point -----------------------------------------------
+
+
+def test_random_serials_are_set_82_and_unguessable() -> None:
+    serials = {random_serial() for _ in range(2000)}
+    assert len(serials) == 2000  # 60 bits each: a repeat would mean a broken generator
+    assert all(check_x20(s, field="serial") == s and len(s) == 12 for s in serials)
+    assert len({s[0] for s in serials}) > 20  # spread over the alphabet, not sequential
+
+
+scan_like = (
+    fuzz_text
+    | st.builds(
+        lambda s, t: s + t,
+        st.sampled_from(["]d2", "]C1", "]Q3", "]e0", "]C0", "+", "("]),
+        fuzz_text,
+    )
+    | st.builds(lambda t: "https://example.com/" + t, st.text())
+    | st.builds(lambda t: f"01{GTIN}" + t, st.text(alphabet=SET_82 + "\x1d", max_size=40))
+    | st.builds(lambda t: "+A123BJC5D6E71/" + t, st.text(alphabet=HIBC_SET, max_size=30))
+    # with a valid check character, so the parsing behind the check is reached
+    | st.builds(lambda t: t + mod43(t), st.text(alphabet=HIBC_SET, max_size=30).map("+".__add__))
+    | st.builds(
+        lambda t: f"+A123X1/{t}" + mod43(f"+A123X1/{t}"), st.text(alphabet=HIBC_SET, max_size=30)
+    )
+    | st.builds(lambda t: "http://" + t, st.text(alphabet="[]/:%?=&#@.0123456789abc", max_size=40))
+)
+
+
+@settings(max_examples=500)
+@given(value=scan_like)
+def test_parse_code_raises_only_invalid_input(value: str) -> None:
+    try:
+        parse_code(value)
+    except InvalidInput as exc:
+        assert exc.rule.split(".")[0] in {"gs1", "hibc", "cn"}
