@@ -9,12 +9,17 @@ off-the-shelf tools:
   algorithms (``hashing.py``, ``proofs.py``);
 * c2sp.org/signed-note with Ed25519 keys (``note.py``);
 * c2sp.org/tlog-checkpoint, the signed tree head (``checkpoint.py``);
-* a SQL store of leaves and checkpoints (``sql.py``) and the ``Sequencer`` that
-  integrates committed leaves and signs checkpoints (``sequencer.py``).
+* a SQL store of leaves, checkpoints and the tree as c2sp.org/tlog-tiles (``sql.py``,
+  ``_tree.py``), and the ``Sequencer`` that integrates committed leaves, signs checkpoints and
+  collects cosignatures, one leader at a time (``sequencer.py``, ``lock.py``);
+* witnesses: c2sp.org/tlog-cosignature and c2sp.org/tlog-witness (``witness.py``);
+* the offline audit that rebuilds the tree from every leaf (``audit.py``).
 
 Other parts of medtrace import only the names in ``__all__``.
 """
 
+from ._tree import TILE_WIDTH
+from .audit import AuditSource, Finding, audit
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .errors import CheckpointError, LedgerError, ProofError, RootMismatch
 from .hashing import EMPTY_ROOT, leaf_hash, node_hash
@@ -33,21 +38,42 @@ from .proofs import (
     verify_inclusion,
 )
 from .sequencer import Sequencer
+from .witness import (
+    CosignatureVerifier,
+    Cosigner,
+    Witness,
+    WitnessClient,
+    WitnessRefusal,
+    WitnessState,
+    count_cosignatures,
+    witness_clients,
+)
 
 __all__ = [
+    "AuditSource",
     "Checkpoint",
     "CheckpointError",
+    "CosignatureVerifier",
+    "Cosigner",
     "EMPTY_ROOT",
+    "Finding",
     "LedgerError",
     "NoteSigner",
     "NoteVerifier",
     "ProofError",
     "RootMismatch",
     "Sequencer",
+    "TILE_WIDTH",
+    "Witness",
+    "WitnessClient",
+    "WitnessRefusal",
+    "WitnessState",
+    "audit",
     "check_consistency",
     "check_inclusion",
     "consistency_proof",
     "consistency_proof_from_hashes",
+    "count_cosignatures",
     "inclusion_proof",
     "inclusion_proof_from_hashes",
     "key_id",
@@ -60,4 +86,5 @@ __all__ = [
     "sign_checkpoint",
     "verify_consistency",
     "verify_inclusion",
+    "witness_clients",
 ]

@@ -22,6 +22,7 @@ Verification follows the iterative algorithms of RFC 9162 §2.1.3.2 and
 
 from collections.abc import Sequence
 
+from ._tree import consistency_ranges, inclusion_ranges
 from .errors import LedgerError, ProofError, RootMismatch
 from .hashing import EMPTY_ROOT, HASH_SIZE, node_hash
 from .hashing import leaf_hash as _hash_leaf
@@ -112,22 +113,7 @@ def inclusion_proof_from_hashes(hashes: Sequence[bytes], index: int, size: int) 
             "an inclusion proof needs 0 <= index < size <= number of leaves, "
             f"got index={index}, size={size} with {len(hashes)} leaves"
         )
-    # PATH(m, D[n]) with k the largest power of two below n is
-    #   PATH(m, D[0:k]) : MTH(D[k:n])      if m < k
-    #   PATH(m - k, D[k:n]) : MTH(D[0:k])  otherwise.
-    # Walk it from the root down over the range [start, end), then reverse.
-    path: list[bytes] = []
-    start, end = 0, size
-    while end - start > 1:
-        k = _split(end - start)
-        if index < start + k:
-            path.append(_subtree_root(hashes, start + k, end))
-            end = start + k
-        else:
-            path.append(_subtree_root(hashes, start, start + k))
-            start += k
-    path.reverse()
-    return path
+    return [_subtree_root(hashes, start, end) for start, end in inclusion_ranges(index, size)]
 
 
 def consistency_proof_from_hashes(hashes: Sequence[bytes], size1: int, size2: int) -> list[bytes]:
@@ -143,34 +129,7 @@ def consistency_proof_from_hashes(hashes: Sequence[bytes], size1: int, size2: in
             "a consistency proof needs 0 < size1 <= size2 <= number of leaves, "
             f"got size1={size1}, size2={size2} with {len(hashes)} leaves"
         )
-    # PROOF(m, D[n]) = SUBPROOF(m, D[n], true), where, for m < n and k the
-    # largest power of two below n,
-    #   SUBPROOF(m, D[n], b) = SUBPROOF(m, D[0:k], b) : MTH(D[k:n])          if m <= k
-    #   SUBPROOF(m, D[n], b) = SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])  otherwise
-    # and SUBPROOF(m, D[m], true) = {}, SUBPROOF(m, D[m], false) = {MTH(D[m])}.
-    # Walk it from the root down over [start, end) with m relative to start.
-    proof: list[bytes] = []
-    start, end, m = 0, size2, size1
-    whole_old_tree = True  # the flag b: D[start:start+m] is still the whole old tree
-    while m < end - start:
-        k = _split(end - start)
-        if m <= k:
-            proof.append(_subtree_root(hashes, start + k, end))
-            end = start + k
-        else:
-            proof.append(_subtree_root(hashes, start, start + k))
-            start += k
-            m -= k
-            whole_old_tree = False
-    if not whole_old_tree:
-        proof.append(_subtree_root(hashes, start, end))
-    proof.reverse()
-    return proof
-
-
-def _split(n: int) -> int:
-    """Return k, the largest power of two smaller than ``n`` (n > 1), as RFC 9162 §2.1.1 splits."""
-    return 1 << ((n - 1).bit_length() - 1)
+    return [_subtree_root(hashes, start, end) for start, end in consistency_ranges(size1, size2)]
 
 
 def _subtree_root(hashes: Sequence[bytes], start: int, end: int) -> bytes:

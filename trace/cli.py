@@ -20,7 +20,9 @@ from medtrace.config import get_settings
 from medtrace.errors import MedtraceError
 from medtrace.keys import b64, public_key_raw, write_key_file
 from medtrace.labels_cli import labels_app
+from medtrace.ledger_cli import install as install_ledger_cli
 from medtrace.models import Role
+from medtrace.roles import ProcessRole, run_scheduler_role, run_sequencer
 from medtrace.scanners.errors import StationError
 
 app = typer.Typer(
@@ -39,6 +41,7 @@ app.add_typer(participant_app, name="participant")
 app.add_typer(station_app, name="station")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(labels_app, name="labels")
+install_ledger_cli(app)  # medtrace audit, medtrace witness ...
 
 console = Console(soft_wrap=True)  # keys and URLs must stay on one line to be copied
 err_console = Console(stderr=True)
@@ -70,15 +73,28 @@ def _fail(exc: Exception) -> typer.Exit:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    role: Annotated[
+        ProcessRole, typer.Option(help="Which part of a deployment this process runs.")
+    ] = ProcessRole.API,
+    host: Annotated[str, typer.Option(help="Address to listen on (api).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (api).")] = 8000,
 ) -> None:
-    """Run the API, the verify pages and the sequencer in one process."""
-    import uvicorn
+    """Run one role of a deployment (see docker-compose.yml).
 
-    from medtrace.api.main import create_app
+    api: the HTTP API, verify pages and portal (plus the sequencer unless
+    MEDTRACE_RUN_SEQUENCER=false). sequencer, scheduler: one leads, others stand by.
+    """
+    settings = get_settings()
+    if role is ProcessRole.API:
+        import uvicorn
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port)
+        from medtrace.api.main import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port)
+    elif role is ProcessRole.SEQUENCER:
+        run_sequencer(settings)
+    else:
+        run_scheduler_role(settings)
 
 
 @app.command()

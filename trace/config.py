@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, computed_field, field_validator
+from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,11 +44,26 @@ class Settings(BaseSettings):
     run_sequencer: bool = Field(
         default=True, description="Run the sequencer inside the API process (one-machine setups)"
     )
+    witness_urls: list[str] = Field(
+        default=[],
+        description="c2sp.org/tlog-witness submission prefixes the sequencer asks to cosign "
+        "(JSON list, paired by position with witness_keys)",
+    )
+    witness_keys: list[str] = Field(
+        default=[], description="The witnesses' cosignature/v1 verifier keys (JSON list)"
+    )
+    witness_quorum: int = Field(
+        default=0, ge=0, description="k of the k-of-n policy: cosignatures a checkpoint needs"
+    )
     expiry_warn_days: int = Field(
         default=90, ge=0, description="Expiry alerts this many days ahead"
     )
     webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per webhook POST")
     webhook_max_attempts: int = Field(default=10, gt=0, description="Tries before a delivery fails")
+    expiry_check_interval: float = Field(
+        default=3600, gt=0, description="Seconds between expiry checks"
+    )
+    webhook_interval: float = Field(default=15, gt=0, description="Seconds between webhook passes")
     document_dir: Path | None = Field(
         default=None, description="Lot documents, by SHA-256; default data_dir/documents"
     )
@@ -60,6 +75,14 @@ class Settings(BaseSettings):
         if not value or any(c.isspace() for c in value) or "+" in value:
             raise ValueError("log_origin must be non-empty, without spaces or '+'")
         return value
+
+    @model_validator(mode="after")
+    def _witnesses_pair_up(self) -> Settings:
+        if len(self.witness_urls) != len(self.witness_keys):
+            raise ValueError("witness_urls and witness_keys must have the same length")
+        if self.witness_quorum > len(self.witness_keys):
+            raise ValueError("witness_quorum is larger than the number of witness keys")
+        return self
 
     @field_validator("public_url")
     @classmethod

@@ -189,3 +189,10 @@ class VerifyPublic(BaseModel):
     unit: UnitPublic | None
     checkpoint: str | None = Field(description="The latest signed checkpoint note")
     events: list[VerifyEvent]
+
+
+class CheckpointPublic(BaseModel):
+    """One stored checkpoint of the log's history."""
+
+    size: int
+    note: str = Field(description="C2SP signed note, with any witness cosignatures")

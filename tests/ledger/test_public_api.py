@@ -3,19 +3,30 @@
 from medtrace import ledger
 
 EXPECTED = [
+    "AuditSource",
     "Checkpoint",
     "CheckpointError",
+    "CosignatureVerifier",
+    "Cosigner",
     "EMPTY_ROOT",
+    "Finding",
     "LedgerError",
     "NoteSigner",
     "NoteVerifier",
     "ProofError",
     "RootMismatch",
     "Sequencer",
+    "TILE_WIDTH",
+    "Witness",
+    "WitnessClient",
+    "WitnessRefusal",
+    "WitnessState",
+    "audit",
     "check_consistency",
     "check_inclusion",
     "consistency_proof",
     "consistency_proof_from_hashes",
+    "count_cosignatures",
     "inclusion_proof",
     "inclusion_proof_from_hashes",
     "key_id",
@@ -28,6 +39,7 @@ EXPECTED = [
     "sign_checkpoint",
     "verify_consistency",
     "verify_inclusion",
+    "witness_clients",
 ]
 
 

@@ -28,6 +28,7 @@ def engine(tmp_path: Path) -> Engine:
     sql.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(insert(sql.head_table), sql.initial_rows())
+        conn.execute(insert(sql.tree_table), sql.initial_tree_rows())
     return engine
 
 

@@ -125,3 +125,48 @@ def start_server(
         time.sleep(0.1)
     live.stop()
     raise AssertionError(f"the server did not answer within {timeout} s\n{live.log()}")
+
+
+@dataclass
+class RoleProcess:
+    """A ``medtrace serve --role ROLE`` process and its log."""
+
+    role: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        """What the process printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it lingers."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_role(
+    role: str, *, database_url: str, data_dir: Path, name: str, env: dict[str, str] | None = None
+) -> RoleProcess:
+    """Start one role of a deployment as its own process (as docker-compose.yml does)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"{name}.log"
+    process_env = {
+        **os.environ,
+        "MEDTRACE_DATA_DIR": str(data_dir),
+        "MEDTRACE_DATABASE_URL": database_url,
+        **(env or {}),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(MEDTRACE), "serve", "--role", role],
+            env=process_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return RoleProcess(role, process, log_path)

@@ -11,11 +11,11 @@ from fastapi.routing import APIRoute
 
 from medtrace import __version__
 from medtrace.api.errors import install_error_handlers
-from medtrace.api.routes import alerts, capture, fhir, health, ledger, lots, stations
+from medtrace.api.routes import alerts, capture, fhir, health, ledger, lots, stations, tiles
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import load_or_create_key
-from medtrace.ledger import NoteSigner, Sequencer
+from medtrace.ledger import NoteSigner, Sequencer, witness_clients
 from medtrace.web import routes as web_routes
 
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 signer,
                 batch_interval=settings.batch_interval,
                 batch_size=settings.batch_size,
+                witnesses=witness_clients(settings.witness_urls, settings.witness_keys),
             )
             thread = threading.Thread(
                 target=sequencer.run, args=(stop,), name="sequencer", daemon=True
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         capture.router,
         stations.router,
         ledger.router,
+        tiles.router,
         fhir.router,
         alerts.router,
         lots.router,

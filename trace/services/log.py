@@ -1,21 +1,30 @@
-"""Read access to the ledger for the API: checkpoints, leaves and proofs.
+"""Read access to the ledger for the API: checkpoints, leaves, proofs and tiles.
 
 Every request is checked against the latest signed checkpoint before the ledger is asked, so
 a proof past the tree size, a negative index or ``from > to`` is an ``InvalidInput`` with the
-reason, never a server error.
+reason, never a server error. Tiles follow c2sp.org/tlog-tiles.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
 
 from sqlmodel import Session
 
 from medtrace.errors import InvalidInput, NotFound
 from medtrace.keys import b64
-from medtrace.ledger import NoteSigner
+from medtrace.ledger import TILE_WIDTH, CosignatureVerifier, NoteSigner, count_cosignatures
 from medtrace.ledger import sql as ledger_sql
-from medtrace.schemas import LeafPublic, PublicKeyPublic
+from medtrace.schemas import CheckpointPublic, LeafPublic, PublicKeyPublic
 
 MAX_LEAVES_PER_PAGE = 1_000
+MAX_CHECKPOINTS_PER_PAGE = 1_000
+_WITNESSED_SCAN = 100
+"""How many recent checkpoints are searched for one that meets the witness policy."""
+
+_MAX_TILE_LEVEL = 63
+_TILE_INDEX = re.compile(r"(?:x\d{3}/)*\d{3}")
 
 
 def public_key(signer: NoteSigner) -> PublicKeyPublic:
@@ -31,6 +40,32 @@ def latest_checkpoint(*, session: Session) -> ledger_sql.StoredCheckpoint:
     if checkpoint is None:
         raise NotFound("the log has no checkpoint yet", rule="ledger.no_checkpoint")
     return checkpoint
+
+
+def witnessed_checkpoint(
+    *, session: Session, witnesses: Sequence[CosignatureVerifier], quorum: int
+) -> ledger_sql.StoredCheckpoint:
+    """The latest checkpoint cosigned by at least ``quorum`` of ``witnesses`` (k of n).
+
+    With a quorum of 0 that is the latest checkpoint. ``NotFound`` if none of the recent ones
+    meets the policy.
+    """
+    if quorum <= 0:
+        return latest_checkpoint(session=session)
+    recent = ledger_sql.recent_checkpoints(session.connection(), limit=_WITNESSED_SCAN)
+    for stored in recent:
+        if count_cosignatures(stored.note, witnesses) >= quorum:
+            return stored
+    raise NotFound(
+        f"no recent checkpoint is cosigned by {quorum} of the {len(witnesses)} witnesses",
+        rule="ledger.not_witnessed",
+    )
+
+
+def checkpoints(*, session: Session, after: int) -> list[CheckpointPublic]:
+    """The stored checkpoints with ``size > after``, oldest first, a page at a time."""
+    rows = ledger_sql.checkpoints(session.connection(), after=after, limit=MAX_CHECKPOINTS_PER_PAGE)
+    return [CheckpointPublic(size=c.size, note=c.note) for c in rows]
 
 
 def leaves(*, session: Session, start: int, end: int) -> list[LeafPublic]:
@@ -68,3 +103,57 @@ def consistency_proof(*, session: Session, size1: int, size2: int) -> list[str]:
     if not 0 < size1 <= size2:
         raise InvalidInput("need 0 < from <= to", rule="ledger.bad_range")
     return [h.hex() for h in ledger_sql.consistency_proof_at(session.connection(), size1, size2)]
+
+
+def parse_tile_path(path: str) -> tuple[int, int]:
+    """Parse ``<N>[.p/<W>]`` of a c2sp.org/tlog-tiles path into (index, width).
+
+    N is written in groups of three digits, every group but the last prefixed with ``x``
+    (1234067 is ``x001/x234/067``), canonically; W is 1 to 255 for a partial tile, and a full
+    tile has width 256.
+    """
+    width = TILE_WIDTH
+    if ".p/" in path:
+        path, _, width_text = path.partition(".p/")
+        if not width_text.isascii() or not width_text.isdigit() or width_text.startswith("0"):
+            raise InvalidInput("a partial tile width is 1 to 255", rule="ledger.bad_tile")
+        width = int(width_text)
+        if not 0 < width < TILE_WIDTH:
+            raise InvalidInput("a partial tile width is 1 to 255", rule="ledger.bad_tile")
+    if not path.isascii() or not _TILE_INDEX.fullmatch(path):
+        raise InvalidInput(f"malformed tile index {path!r}", rule="ledger.bad_tile")
+    index = int(path.replace("x", "").replace("/", ""))
+    if format_tile_index(index) != path:
+        raise InvalidInput(f"tile index {path!r} is not canonical", rule="ledger.bad_tile")
+    return index, width
+
+
+def format_tile_index(index: int) -> str:
+    """The c2sp.org/tlog-tiles path form of a tile index (see ``parse_tile_path``)."""
+    digits = f"{index:03d}"
+    digits = digits.zfill(-(-len(digits) // 3) * 3)
+    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+    return "/".join([*(f"x{g}" for g in groups[:-1]), groups[-1]])
+
+
+def tile(*, session: Session, level: int, path: str) -> tuple[bytes, bool]:
+    """A hash tile's bytes and whether it is full; ``NotFound`` beyond the stored tree."""
+    if not 0 <= level <= _MAX_TILE_LEVEL:
+        raise InvalidInput(f"tile level {level} is not in 0..63", rule="ledger.bad_tile")
+    index, width = parse_tile_path(path)
+    blob = ledger_sql.read_tile(session.connection(), level, index, width)
+    if blob is None:
+        raise NotFound("the tree has no such tile yet", rule="ledger.no_tile")
+    return blob, width == TILE_WIDTH
+
+
+def entry_bundle(*, session: Session, path: str) -> tuple[bytes, bool]:
+    """An entry bundle's bytes and whether it is full; ``NotFound`` beyond the stored tree."""
+    index, width = parse_tile_path(path)
+    conn = session.connection()
+    if index * TILE_WIDTH + width > ledger_sql.integrated_size(conn):
+        raise NotFound("the tree has no such entry bundle yet", rule="ledger.no_tile")
+    bundle = ledger_sql.entry_bundle(conn, index, width)
+    if bundle is None:
+        raise NotFound("the tree has no such entry bundle yet", rule="ledger.no_tile")
+    return bundle, width == TILE_WIDTH

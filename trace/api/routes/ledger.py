@@ -1,4 +1,4 @@
-"""The log: checkpoint, public key, leaves and proofs (RFC 9162, C2SP checkpoint).
+"""The log: checkpoints, public key, leaves and proofs (RFC 9162, C2SP checkpoint).
 
 Proofs are for a fixed tree size, so they never change: they are served with long-lived
 cache headers. The checkpoint moves, so it is not cached.
@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from medtrace.api.deps import SessionDep, SignerDep
-from medtrace.schemas import LeafPublic, PublicKeyPublic
+from medtrace.api.deps import SessionDep, SettingsDep, SignerDep
+from medtrace.ledger import CosignatureVerifier
+from medtrace.schemas import CheckpointPublic, LeafPublic, PublicKeyPublic
 from medtrace.services import log
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
@@ -21,10 +22,31 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse)
-def read_checkpoint(session: SessionDep) -> PlainTextResponse:
-    """The latest checkpoint, a C2SP signed note (``text/plain``)."""
-    note = log.latest_checkpoint(session=session).note
-    return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
+def read_checkpoint(
+    session: SessionDep,
+    settings: SettingsDep,
+    witnessed: Annotated[
+        bool, Query(description="The latest one that meets the witness policy (k of n)")
+    ] = False,
+) -> PlainTextResponse:
+    """The latest checkpoint, a C2SP signed note with its cosignatures (``text/plain``)."""
+    if witnessed:
+        stored = log.witnessed_checkpoint(
+            session=session,
+            witnesses=[CosignatureVerifier.from_vkey(k) for k in settings.witness_keys],
+            quorum=settings.witness_quorum,
+        )
+    else:
+        stored = log.latest_checkpoint(session=session)
+    return PlainTextResponse(stored.note, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/checkpoints", response_model=list[CheckpointPublic])
+def read_checkpoints(
+    session: SessionDep, after: Annotated[int, Query(ge=-1)] = -1
+) -> list[CheckpointPublic]:
+    """The history: stored checkpoints with ``size > after``, oldest first, 1 000 a page."""
+    return log.checkpoints(session=session, after=after)
 
 
 @router.get("/public-key", response_model=PublicKeyPublic)

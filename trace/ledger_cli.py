@@ -1,0 +1,370 @@
+"""``medtrace audit`` and ``medtrace witness``: checking the log from outside.
+
+``audit`` rebuilds the log's tree from every leaf (from the database or from a log's public
+HTTP interface) and checks it against the stored hashes and the signed checkpoints
+(``medtrace.ledger.audit``), plus the station signature inside every custody-event leaf.
+
+``witness`` runs a c2sp.org/tlog-witness service with its own Ed25519 key and its own durable
+state: the log posts each checkpoint there and stores the cosignature it answers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine, select
+
+from medtrace.config import get_settings
+from medtrace.envelope import canonical_json
+from medtrace.errors import MedtraceError
+from medtrace.keys import b64decode_canonical, read_key_file, write_key_file
+from medtrace.ledger import (
+    TILE_WIDTH,
+    Cosigner,
+    Finding,
+    NoteSigner,
+    NoteVerifier,
+    Witness,
+    WitnessRefusal,
+    WitnessState,
+    audit,
+)
+from medtrace.ledger import sql as ledger_sql
+from medtrace.ledger.errors import CheckpointError
+from medtrace.ledger.witness import SIZE_CONTENT_TYPE
+
+__all__ = ["envelope_problem", "install"]
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True)
+
+witness_app = typer.Typer(
+    help="Run a witness: cosign the log's checkpoints (c2sp.org/tlog-witness).",
+    no_args_is_help=True,
+)
+
+_MAX_FINDINGS_SHOWN = 20
+
+
+def install(app: typer.Typer) -> None:
+    """Mount ``audit`` and ``witness`` on the ``medtrace`` command."""
+    app.command("audit")(audit_command)
+    app.add_typer(witness_app, name="witness")
+
+
+# The leaf format -----------------------------------------------------------------------------
+
+
+def envelope_problem(data: bytes, station_key: Callable[[str], bytes | None]) -> str | None:
+    """What is wrong with a custody-event leaf, or None; the audit's one view into a leaf.
+
+    A custody leaf is the RFC 8785 JSON of ``{"event", "signature", "station_id"}`` (see
+    ``medtrace.envelope``): it must be canonical, and the station's signature must verify
+    with the station's registered key. Leaves of another kind (sensor readings, events captured
+    with a participant's token) name no station and are left to their own checks: None.
+    """
+    try:
+        envelope = json.loads(data)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("station_id"), str):
+        return None  # another kind of leaf (a sensor reading, a token-captured event)
+    if set(envelope) != {"event", "signature", "station_id"}:
+        return "a station envelope must have exactly event, signature and station_id"
+    try:
+        if canonical_json(envelope) != data:
+            return "not RFC 8785 canonical JSON"
+    except MedtraceError as exc:
+        return exc.message
+    station_id = envelope["station_id"]
+    if not isinstance(envelope["signature"], str):
+        return "the signature is not a base64 string"
+    key = station_key(station_id)
+    if key is None:
+        return f"station {station_id!r} is not registered"
+    # The leaf is canonical, so the signed bytes (the event's canonical JSON) are the text
+    # between '{"event":' and the envelope's own ',"signature":"' (the last one: a quote
+    # inside a string is escaped), which spares canonicalising the event a second time.
+    signed = data[len(b'{"event":') : data.rindex(b',"signature":"')]
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(
+            b64decode_canonical(envelope["signature"]), signed
+        )
+    except (InvalidSignature, ValueError):
+        return f"the signature of station {station_id!r} does not verify"
+    return None
+
+
+# Audit sources -------------------------------------------------------------------------------
+
+
+class DatabaseSource:
+    """The log as its own database holds it (stored leaf hashes and tiles included)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def checkpoint_notes(self) -> Iterator[str]:
+        after = -1
+        while True:
+            with self._engine.connect() as conn:
+                page = ledger_sql.checkpoints(conn, after=after, limit=1000)
+            if not page:
+                return
+            yield from (c.note for c in page)
+            after = page[-1].size
+
+    def leaves(self, start: int, end: int) -> Iterable[tuple[int, bytes, bytes | None]]:
+        table = ledger_sql.leaves_table
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.idx, table.c.data, table.c.leaf_hash)
+                .where(table.c.idx >= start, table.c.idx < end)
+                .order_by(table.c.idx)
+            ).all()
+        return [(int(i), bytes(d), bytes(h)) for i, d, h in rows]
+
+    def stored_tiles(
+        self, wanted: Mapping[tuple[int, int], int]
+    ) -> Mapping[tuple[int, int], tuple[bytes, bytes | None]]:
+        with self._engine.connect() as conn:
+            return ledger_sql.read_stored_tiles(conn, wanted)
+
+    def station_keys(self) -> dict[str, bytes]:
+        from medtrace.models import Station
+
+        table = Station.__table__  # type: ignore[attr-defined]
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(table.c.station_id, table.c.public_key))
+            return {str(s): bytes(k) for s, k in rows}
+
+
+class HttpSource:
+    """The log as anyone sees it: the public HTTP interface and the tiles."""
+
+    def __init__(self, url: str) -> None:
+        self._client = httpx.Client(base_url=url.rstrip("/"), timeout=30)
+        self._keys: dict[str, bytes | None] = {}
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _get(self, path: str, **params: Any) -> httpx.Response:
+        response = self._client.get(path, params=params)
+        response.raise_for_status()
+        return response
+
+    def public_key(self) -> str:
+        vkey: str = self._get("/api/v1/ledger/public-key").json()["vkey"]
+        return vkey
+
+    def checkpoint_notes(self) -> Iterator[str]:
+        after = -1
+        while True:
+            page = self._get("/api/v1/ledger/checkpoints", after=after).json()
+            if not page:
+                return
+            yield from (str(c["note"]) for c in page)
+            after = int(page[-1]["size"])
+
+    def leaves(self, start: int, end: int) -> Iterable[tuple[int, bytes, bytes | None]]:
+        out: list[tuple[int, bytes, bytes | None]] = []
+        for first in range(start, end, 1000):
+            page = self._get("/api/v1/ledger/leaves", start=first, end=min(first + 1000, end))
+            out.extend(
+                (int(leaf["index"]), b64decode_canonical(leaf["data"]), None)
+                for leaf in page.json()
+            )
+        return out
+
+    def stored_tiles(
+        self, wanted: Mapping[tuple[int, int], int]
+    ) -> Mapping[tuple[int, int], tuple[bytes, bytes | None]]:
+        from medtrace.services.log import format_tile_index
+
+        found: dict[tuple[int, int], tuple[bytes, bytes | None]] = {}
+        for (level, index), width in wanted.items():
+            suffix = "" if width == TILE_WIDTH else f".p/{width}"
+            response = self._client.get(f"/log/tile/{level}/{format_tile_index(index)}{suffix}")
+            if response.status_code == 200:
+                found[(level, index)] = (response.content, None)
+        return found
+
+    def station_key(self, station_id: str) -> bytes | None:
+        if station_id not in self._keys:
+            response = self._client.get(f"/api/v1/stations/{station_id}")
+            self._keys[station_id] = (
+                b64decode_canonical(response.json()["public_key"])
+                if response.status_code == 200
+                else None
+            )
+        return self._keys[station_id]
+
+
+# medtrace audit ------------------------------------------------------------------------------
+
+
+def audit_command(
+    url: Annotated[
+        str | None,
+        typer.Option(help="Audit a log over HTTP (its public interface) instead of the database."),
+    ] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            help="The log's C2SP verifier key to trust (default: the local log key, or the "
+            "one the URL publishes, which proves less)."
+        ),
+    ] = None,
+    signatures: Annotated[
+        bool, typer.Option(help="Check the station signature inside every custody leaf.")
+    ] = True,
+) -> None:
+    """Re-read every leaf, rebuild the tree and check it against every signed checkpoint.
+
+    Exits 1 naming the first bad leaf index and what is wrong with it.
+    """
+    from medtrace.db import create_db_engine
+
+    http: HttpSource | None = None
+    try:
+        if url is not None:
+            http = HttpSource(url)
+            source: DatabaseSource | HttpSource = http
+            vkey = log_key or http.public_key()
+            station_key: Callable[[str], bytes | None] = http.station_key
+        else:
+            settings = get_settings()
+            database = DatabaseSource(create_db_engine(settings.resolved_database_url))
+            source = database
+            key_path = settings.resolved_log_key_path
+            if log_key is None and not key_path.exists():
+                err_console.print(f"[red]error[/] no log key at {key_path}; pass --log-key")
+                raise typer.Exit(code=2)
+            vkey = log_key or NoteSigner(settings.log_origin, read_key_file(key_path)).vkey
+            keys = database.station_keys()
+            station_key = keys.get
+        verifier = NoteVerifier.from_vkey(vkey)
+        findings = _run_audit(source, verifier, station_key if signatures else None)
+    except (httpx.HTTPError, CheckpointError) as exc:
+        err_console.print(f"[red]error[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    finally:
+        if http is not None:
+            http.close()
+    if not findings:
+        console.print("[green]OK[/] every leaf, hash, checkpoint and signature checks out")
+        return
+    first = next((f for f in findings if f.index >= 0), findings[0])
+    where = f"first bad index {first.index}" if first.index >= 0 else "no leaf index"
+    err_console.print(f"[red]AUDIT FAILED[/] {len(findings)} finding(s); {where}: {first.what}")
+    for finding in findings[:_MAX_FINDINGS_SHOWN]:
+        err_console.print(f"  {finding.what}")
+    raise typer.Exit(code=1)
+
+
+def _run_audit(
+    source: DatabaseSource | HttpSource,
+    verifier: NoteVerifier,
+    station_key: Callable[[str], bytes | None] | None,
+) -> list[Finding]:
+    check = None
+    if station_key is not None:
+        lookup = station_key
+
+        def check(_index: int, data: bytes) -> str | None:
+            return envelope_problem(data, lookup)
+
+    with Progress(
+        TextColumn("auditing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("leaves", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return audit(source, verifier, check_leaf=check, progress=advance)
+
+
+# medtrace witness ----------------------------------------------------------------------------
+
+
+def witness_asgi(witness: Witness) -> FastAPI:
+    """The witness's HTTP service: ``POST /add-checkpoint`` (c2sp.org/tlog-witness)."""
+
+    async def add_checkpoint(request: Request) -> PlainTextResponse:
+        body = await request.body()
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            return PlainTextResponse("the body is not UTF-8\n", status_code=400)
+        try:
+            line = witness.add_checkpoint(text)
+        except WitnessRefusal as refusal:
+            if refusal.size is not None:
+                return PlainTextResponse(
+                    f"{refusal.size}\n", status_code=409, media_type=SIZE_CONTENT_TYPE
+                )
+            return PlainTextResponse(f"{refusal.message}\n", status_code=refusal.status)
+        return PlainTextResponse(line)
+
+    app = FastAPI(title="medtrace witness", openapi_url=None)
+    app.post("/add-checkpoint", response_class=PlainTextResponse)(add_checkpoint)
+    return app
+
+
+@witness_app.command("keygen")
+def witness_keygen(
+    name: Annotated[str, typer.Option(help="The witness's name, e.g. witness.example.org/w1.")],
+    key_file: Annotated[Path, typer.Option(help="Key file to write (mode 0600).")],
+) -> None:
+    """Create the witness's Ed25519 key and print its verifier key for the log's settings."""
+    try:
+        key = write_key_file(key_file)
+    except FileExistsError as exc:
+        err_console.print(f"[red]error[/] {key_file} exists; a key is never overwritten")
+        raise typer.Exit(code=1) from exc
+    console.print(f"witness key: {Cosigner(name, key).vkey}")
+
+
+@witness_app.command("serve")
+def witness_serve(
+    name: Annotated[str, typer.Option(help="The witness's name (its key name).")],
+    key_file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="The witness's key file.")
+    ],
+    state: Annotated[Path, typer.Option(help="The witness's state file (SQLite).")],
+    log_key: Annotated[
+        list[str], typer.Option(help="A log's C2SP verifier key to witness (repeatable).")
+    ],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+) -> None:
+    """Serve c2sp.org/tlog-witness add-checkpoint for the given logs."""
+    import uvicorn
+
+    try:
+        logs = [NoteVerifier.from_vkey(k) for k in log_key]
+    except CheckpointError as exc:
+        err_console.print(f"[red]error[/] {exc}")
+        raise typer.Exit(code=1) from exc
+    cosigner = Cosigner(name, read_key_file(key_file))
+    witness = Witness(cosigner, WitnessState(state), logs)
+    console.print(f"witness key: {cosigner.vkey}")
+    uvicorn.run(witness_asgi(witness), host=host, port=port, log_level="warning")

@@ -1,0 +1,85 @@
+"""The scheduler: runs the rules on their schedules, in exactly one process at a time.
+
+APScheduler (3.x) runs the jobs, but it does not coordinate processes: two schedulers
+sharing a database would both run every job. So a scheduler first wins leadership, the same
+way the sequencer does (a PostgreSQL advisory lock, or a file lock beside a SQLite
+database), runs jobs only while it leads, and stops them the moment it loses the lock;
+another process started alongside waits and takes over when the leader dies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+
+import httpx
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from medtrace.config import Settings
+from medtrace.ledger.lock import leader_lock
+from medtrace.services.alerts import check_expiry
+from medtrace.services.webhooks import deliver_due
+
+log = logging.getLogger(__name__)
+
+_LEADERSHIP_CHECK_SECONDS = 1.0
+
+
+def _jobs(
+    engine: Engine, settings: Settings, http: httpx.Client
+) -> dict[str, tuple[Callable[[], object], float]]:
+    """Each job by name, with its interval in seconds."""
+
+    def expiry() -> object:
+        with Session(engine) as session:
+            raised = check_expiry(
+                session=session,
+                today=dt.datetime.now(dt.UTC).date(),
+                warn_days=settings.expiry_warn_days,
+            )
+        log.info("expiry rule raised %d alert(s)", len(raised))
+        return raised
+
+    def webhooks() -> object:
+        return deliver_due(engine=engine, http=http, max_attempts=settings.webhook_max_attempts)
+
+    return {
+        "expiry": (expiry, settings.expiry_check_interval),
+        "webhooks": (webhooks, settings.webhook_interval),
+    }
+
+
+def run_scheduler(engine: Engine, settings: Settings, stop: threading.Event) -> None:
+    """Lead and run the jobs until ``stop`` is set; follow while another process leads."""
+    lock = leader_lock(engine, name="scheduler")
+    with httpx.Client(timeout=settings.webhook_timeout) as http:
+        jobs = _jobs(engine, settings, http)
+        while not stop.is_set():
+            if not lock.try_acquire():
+                stop.wait(_LEADERSHIP_CHECK_SECONDS)
+                continue
+            log.warning("scheduler: leading; running %s", ", ".join(jobs))
+            scheduler = BackgroundScheduler(timezone=dt.UTC)
+            for name, (job, seconds) in jobs.items():
+                scheduler.add_job(
+                    job,
+                    "interval",
+                    seconds=seconds,
+                    id=name,
+                    max_instances=1,
+                    coalesce=True,
+                    next_run_time=dt.datetime.now(dt.UTC),
+                )
+            scheduler.start()
+            try:
+                while not stop.wait(_LEADERSHIP_CHECK_SECONDS):
+                    if not lock.still_held():
+                        log.warning("scheduler: lost leadership; jobs stopped")
+                        break
+            finally:
+                scheduler.shutdown(wait=True)
+                lock.release()
