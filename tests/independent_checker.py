@@ -19,7 +19,9 @@ Library use::
     results = check_url("http://127.0.0.1:8000/01/09506000134352/10/LOT1/21/SER1")
 
 Every event gets one :class:`EventCheck` with status ``"ok"``, ``"pending"`` (validly
-signed but not yet covered by the checkpoint; not a failure) or ``"failed"``.
+signed but not yet covered by the checkpoint; not a failure), ``"unsigned"`` (in the log, but
+captured on a participant's API token through EPCIS: there is no station signature to check;
+not a failure, and shown as such) or ``"failed"``.
 
 Problems that concern the whole document are raised, never turned into per-event results,
 so that a bad checkpoint cannot look like "all events fine" when a document has no events:
@@ -85,7 +87,7 @@ __all__ = [
     "verify_inclusion",
 ]
 
-Status = Literal["ok", "pending", "failed"]
+Status = Literal["ok", "pending", "unsigned", "failed"]
 StationKeyFn = Callable[[str], bytes]
 
 SIG_LINE_PREFIX = "\u2014 "  # C2SP signed-note: em dash U+2014 followed by a space
@@ -93,7 +95,8 @@ ED25519_SIG_TYPE = b"\x01"  # C2SP signed-note: signature type byte for Ed25519
 HASH_SIZE = 32
 MAX_TREE_SIZE = 2**64 - 1
 ENVELOPE_KEYS = frozenset({"event", "signature", "station_id"})
-SIGNED_EVENT_REQUIRED = ("type", "gtin", "serial", "event_time", "gln", "station_id")
+TOKEN_LEAF_KEYS = frozenset({"epcis", "event", "participant"})
+SIGNED_EVENT_REQUIRED = ("type", "event_time", "gln", "station_id")
 READABLE_REQUIRED = ("type", "event_time", "gln", "station_id")
 _SIZE_RE = re.compile(r"0|[1-9][0-9]*")
 _HEX_HASH_RE = re.compile(r"[0-9a-fA-F]{64}")
@@ -156,10 +159,12 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class _UnitIdentity:
-    """The GTIN and serial number of the unit a verify document is about."""
+    """The GTIN and serial number of the unit a verify document is about, and the SSCCs of
+    the cases and pallets it was packed into (events naming those moved it too)."""
 
     gtin: str
     serial: str
+    containers: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- encodings
@@ -459,10 +464,13 @@ def _check_readable(readable: Mapping[str, Any], signed: Mapping[str, Any]) -> N
 
 
 def _check_unit(signed: Mapping[str, Any], unit: _UnitIdentity) -> None:
-    """The signed event must be about the document's unit (same GTIN and serial)."""
-    if signed["gtin"] != unit.gtin or signed["serial"] != unit.serial:
+    """The signed event must be about the document's unit (same GTIN and serial), or name a
+    container (SSCC) that a pack event of the document put the unit into."""
+    if "gtin" not in signed and signed.get("sscc") in unit.containers:
+        return
+    if signed.get("gtin") != unit.gtin or signed.get("serial") != unit.serial:
         raise _EventFailure(
-            f"signed event is for gtin={signed['gtin']!r} serial={signed['serial']!r}, "
+            f"signed event is for gtin={signed.get('gtin')!r} serial={signed.get('serial')!r}, "
             f"not the unit gtin={unit.gtin!r} serial={unit.serial!r}"
         )
 
@@ -533,6 +541,8 @@ def _check_event_or_raise(
     """Run every check on one event, raising :class:`_EventFailure` at the first failure."""
     leaf = _decode_leaf(event)
     envelope = _parse_leaf(leaf)
+    if set(envelope) == TOKEN_LEAF_KEYS:
+        return _check_token_leaf(event, envelope, checkpoint, unit, leaf)
     signed = _signed_event(envelope)
     _check_station_ids(envelope, signed, event)
     _check_readable(event, signed)
@@ -541,12 +551,35 @@ def _check_event_or_raise(
     return _check_inclusion(event, leaf, checkpoint)
 
 
+def _check_token_leaf(
+    event: Mapping[str, Any],
+    envelope: Mapping[str, Any],
+    checkpoint: Checkpoint,
+    unit: _UnitIdentity,
+    leaf: bytes,
+) -> tuple[Status, str]:
+    """A leaf captured on a participant's API token: nothing is signed, so the readable
+    fields, the unit and the inclusion are checked and the result says who vouched for it."""
+    recorded, participant = envelope["event"], envelope["participant"]
+    if not isinstance(recorded, dict) or not isinstance(participant, str):
+        raise _EventFailure("token leaf: 'event' must be an object and 'participant' a GLN")
+    if event.get("station_id") is not None or "station_id" in recorded:
+        raise _EventFailure("a token leaf names no station")
+    _check_readable(event, recorded)
+    _check_unit(recorded, unit)
+    status, reason = _check_inclusion(event, leaf, checkpoint)
+    if status == "ok":
+        return "unsigned", f"no station signature: recorded on participant {participant}'s token"
+    return status, reason
+
+
 def check_event(
     event: Mapping[str, Any],
     checkpoint: Checkpoint,
     unit_gtin: str,
     unit_serial: str,
     station_key: StationKeyFn,
+    unit_containers: frozenset[str] = frozenset(),
 ) -> EventCheck:
     """Check one readable event of a verify document against a verified checkpoint.
 
@@ -558,7 +591,7 @@ def check_event(
         return EventCheck(-1, "", "failed", "event is not a JSON object")
     index, event_id = _event_position(event)
     try:
-        unit = _UnitIdentity(unit_gtin, unit_serial)
+        unit = _UnitIdentity(unit_gtin, unit_serial, unit_containers)
         status, reason = _check_event_or_raise(event, checkpoint, unit, station_key)
     except _EventFailure as exc:
         return EventCheck(index, event_id, "failed", str(exc))
@@ -607,8 +640,33 @@ def check_verify_document(
     events = doc.get("events")
     if not isinstance(events, list):
         raise DocumentInvalid("document has no 'events' list")
-    results = [check_event(e, checkpoint, unit.gtin, unit.serial, station_key) for e in events]
+    containers = _containers_of(events, unit)
+    results = [
+        check_event(e, checkpoint, unit.gtin, unit.serial, station_key, containers) for e in events
+    ]
     return _flag_duplicates(results)
+
+
+def _containers_of(events: list[Any], unit: _UnitIdentity) -> frozenset[str]:
+    """The SSCCs the unit was packed into, directly or inside another container, read from
+    the document's pack events in order (each of those events is then checked like any)."""
+    found: set[str] = set()
+    for event in events:
+        try:
+            signed = _parse_leaf(_decode_leaf(event)).get("event")
+        except _EventFailure:
+            continue
+        if not isinstance(signed, dict):
+            continue
+        children = signed.get("children")
+        if signed.get("type") != "pack" or not isinstance(children, list):
+            continue
+        for child in children:
+            if child == {"gtin": unit.gtin, "serial": unit.serial} or (
+                isinstance(child, dict) and child.get("sscc") in found
+            ):
+                found.add(str(signed.get("sscc")))
+    return frozenset(found)
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -753,8 +811,8 @@ def _format(result: EventCheck) -> str:
     label = f"leaf {result.leaf_index} event {result.event_id or '?'}"
     if result.status == "ok":
         return f"{label}: OK"
-    if result.status == "pending":
-        return f"{label}: PENDING ({result.reason})"
+    if result.status in ("pending", "unsigned"):
+        return f"{label}: {result.status.upper()} ({result.reason})"
     return f"{label}: FAILED: {result.reason}"
 
 
@@ -779,9 +837,11 @@ def main(argv: Sequence[str] | None = None, client: httpx.Client | None = None) 
         return 2
     for result in results:
         print(_format(result))
-    counts = {s: sum(r.status == s for r in results) for s in ("ok", "pending", "failed")}
+    statuses = ("ok", "pending", "unsigned", "failed")
+    counts = {s: sum(r.status == s for r in results) for s in statuses}
     print(
-        f"{counts['ok']} ok, {counts['pending']} pending, {counts['failed']} failed",
+        f"{counts['ok']} ok, {counts['pending']} pending, {counts['unsigned']} unsigned, "
+        f"{counts['failed']} failed",
         file=sys.stderr,
     )
     return 1 if counts["failed"] else 0

@@ -1,33 +1,86 @@
-"""The custody state machine for one unit (DESIGN.md, 'Custody state machine').
+"""The custody state machine (DESIGN.md, 'Custody state machine'), with aggregation.
 
-Pure functions: given the unit's current custody and the participant acting, return the
-custody after the event or raise ``CustodyViolation`` naming the rule. Nothing here reads or
-writes storage, so every rule is testable on its own and the capture service can apply a
-batch in memory before writing anything.
+Pure rules: given an event, the participant acting and a read-only view of the objects it
+touches (``CustodyView``), return the custody of every object after the event, or raise
+``CustodyViolation`` naming the rule. Nothing here reads or writes storage: the capture
+service hands in a view backed by the database and the batch so far, the tests a dictionary.
+
+Objects are units (GTIN + serial) and containers (an SSCC: a case, a pallet). Packing puts
+units or containers into a container; a move of a container (ship, receive, store, destroy,
+quarantine, ...) moves everything inside it, at any depth. A packed object moves only with its
+container, until it is unpacked. Each type maps to one GS1 EPCIS 2.0 event (pack and unpack
+to an AggregationEvent, the rest to an ObjectEvent) with its CBV 2.0 business step.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from medtrace.errors import CustodyViolation, InvalidInput
 from medtrace.identifiers import in_company_prefix
 from medtrace.models import EventType, Role, UnitState
-from medtrace.schemas import SignedEvent
+from medtrace.schemas import ObjectRef, SignedEvent
 
-FINAL_STATES = frozenset({UnitState.DISPENSED, UnitState.DESTROYED, UnitState.EXPORTED})
+FINAL_STATES = frozenset(
+    {UnitState.DISPENSED, UnitState.DESTROYED, UnitState.EXPORTED, UnitState.DECOMMISSIONED}
+)
+#: On the road: the sender no longer holds it, the receiver does not hold it yet.
+MOVING_STATES = frozenset({UnitState.IN_TRANSIT, UnitState.RETURNED})
+#: Moves a quarantined object (or one with a quarantined object inside) may not make.
+BLOCKED_BY_QUARANTINE = frozenset({EventType.SHIP, EventType.DISPENSE, EventType.EXPORT})
+#: What a packed object may still undergo on its own: QA flags it inside its case.
+ALLOWED_WHEN_PACKED = frozenset({EventType.QUARANTINE, EventType.RELEASE})
+
+
+@dataclass(frozen=True)
+class UnitKey:
+    """A serialised unit: GTIN-14 and serial (GS1 AIs 01 + 21)."""
+
+    gtin: str
+    serial: str
+
+    def __str__(self) -> str:
+        return f"unit {self.gtin}/{self.serial}"
+
+
+@dataclass(frozen=True)
+class ContainerKey:
+    """A logistic unit: its SSCC (GS1 AI 00)."""
+
+    sscc: str
+
+    def __str__(self) -> str:
+        return f"container {self.sscc}"
+
+
+Key = UnitKey | ContainerKey
+
+
+def key_of(ref: ObjectRef) -> Key:
+    """The key of the object an event (or one of its children) names."""
+    if ref.sscc is not None:
+        return ContainerKey(ref.sscc)
+    assert ref.gtin is not None and ref.serial is not None  # ObjectRef guarantees one of them
+    return UnitKey(ref.gtin, ref.serial)
 
 
 @dataclass(frozen=True)
 class Custody:
-    """A unit's custody: its state, who holds it (or shipped it), where it is going."""
+    """An object's custody: state, who holds (or shipped) it, where it goes, where it is kept,
+    the container it is packed in, and the QA quarantine flag. Units also carry lot and
+    expiry, fixed when commissioned."""
 
-    lot: str
-    expiry: dt.date
     state: UnitState
     holder_gln: str
     destination_gln: str | None = None
+    location_gln: str | None = None
+    parent_sscc: str | None = None
+    quarantined: bool = False
+    lot: str | None = None
+    expiry: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -39,36 +92,84 @@ class Actor:
     company_prefix: str | None = None
 
 
-def apply_event(event: SignedEvent, current: Custody | None, actor: Actor) -> Custody:
-    """The unit's custody after ``event``; raise ``CustodyViolation`` if a rule forbids it."""
+class CustodyView(Protocol):
+    """What the rules may read: an object's custody and a container's direct contents, as
+    they stand after the events applied so far."""
+
+    def custody(self, key: Key) -> Custody | None: ...
+
+    def contents(self, sscc: str) -> Sequence[Key]: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an event changes (every object's new custody) and which units it concerns (the
+    units whose history it joins, at any depth)."""
+
+    changes: dict[Key, Custody]
+    units: list[UnitKey] = field(default_factory=list)
+
+
+def descendants(view: CustodyView, sscc: str) -> Iterator[Key]:
+    """Everything inside container ``sscc``, at any depth (depth first)."""
+    for child in view.contents(sscc):
+        yield child
+        if isinstance(child, ContainerKey):
+            yield from descendants(view, child.sscc)
+
+
+def apply_event(event: SignedEvent, view: CustodyView, actor: Actor) -> Outcome:
+    """The custody after ``event``; raise ``CustodyViolation`` if a rule forbids it."""
     if event.gln != actor.gln:
         raise CustodyViolation(
             f"the event is at GLN {event.gln}, but the station belongs to {actor.gln}",
             rule="custody.wrong_location",
         )
+    target = key_of(event)
+    current = view.custody(target)
     if event.type is EventType.COMMISSION:
-        return _commission(event, current, actor)
+        assert isinstance(target, UnitKey)  # SignedEvent refuses a commissioned SSCC
+        return _outcome({target: _commission(event, target, current, actor)})
+    if event.type is EventType.PACK:
+        assert isinstance(target, ContainerKey)
+        return _pack(event, target, current, view, actor)
     if current is None:
         raise CustodyViolation(
-            f"unit {event.gtin}/{event.serial} was never commissioned", rule="custody.unknown_unit"
+            f"{target} is unknown here (never commissioned or packed)", rule="custody.unknown_unit"
         )
     _check_same_unit(event, current)
-    if current.state in FINAL_STATES:
-        raise CustodyViolation(
-            f"unit {event.gtin}/{event.serial} is {current.state}: no further moves",
-            rule="custody.final_state",
-        )
-    match event.type:
-        case EventType.SHIP:
-            return _ship(event, current, actor)
-        case EventType.RECEIVE:
-            return _receive(current, actor)
-        case EventType.DISPENSE:
-            return _dispense(current, actor)
-    raise AssertionError(f"unhandled event type {event.type}")  # pragma: no cover
+    _check_movable(target, current, event.type)
+    if event.type is EventType.UNPACK:
+        assert isinstance(target, ContainerKey)
+        return _unpack(event, target, current, view, actor)
+    after = _move(event, target, current, actor)
+    inside = list(descendants(view, target.sscc)) if isinstance(target, ContainerKey) else []
+    if event.type in BLOCKED_BY_QUARANTINE:
+        for key in inside:
+            if _must(view, key).quarantined:
+                raise CustodyViolation(
+                    f"{key} inside {target} is quarantined", rule="custody.quarantined"
+                )
+    changes = {target: after}
+    for key in inside:
+        changes[key] = _carried(_must(view, key), after, event.type)
+    return _outcome(changes)
 
 
-def _commission(event: SignedEvent, current: Custody | None, actor: Actor) -> Custody:
+def _outcome(changes: dict[Key, Custody], *more: Key) -> Outcome:
+    keys = [*changes, *more]
+    return Outcome(changes, list(dict.fromkeys(k for k in keys if isinstance(k, UnitKey))))
+
+
+def _must(view: CustodyView, key: Key) -> Custody:
+    custody = view.custody(key)
+    assert custody is not None, f"{key} is listed inside a container but has no custody"
+    return custody
+
+
+def _commission(
+    event: SignedEvent, target: UnitKey, current: Custody | None, actor: Actor
+) -> Custody:
     if actor.role is not Role.MANUFACTURER:
         raise CustodyViolation(
             f"only a manufacturer commissions units; {actor.gln} is a {actor.role}",
@@ -76,18 +177,22 @@ def _commission(event: SignedEvent, current: Custody | None, actor: Actor) -> Cu
         )
     if current is not None:
         raise CustodyViolation(
-            f"serial {event.serial} of GTIN {event.gtin} is already commissioned",
+            f"serial {target.serial} of GTIN {target.gtin} is already commissioned",
             rule="custody.already_commissioned",
         )
-    if actor.company_prefix is None or not in_company_prefix(event.gtin, actor.company_prefix):
+    if actor.company_prefix is None or not in_company_prefix(target.gtin, actor.company_prefix):
         raise CustodyViolation(
-            f"GTIN {event.gtin} is outside company prefix {actor.company_prefix}",
+            f"GTIN {target.gtin} is outside company prefix {actor.company_prefix}",
             rule="custody.outside_company_prefix",
         )
     if event.lot is None or event.expiry is None:
         raise InvalidInput("commissioning needs a lot and an expiry", rule="event.missing_lot")
     return Custody(
-        lot=event.lot, expiry=event.expiry, state=UnitState.COMMISSIONED, holder_gln=actor.gln
+        state=UnitState.COMMISSIONED,
+        holder_gln=actor.gln,
+        location_gln=actor.gln,
+        lot=event.lot,
+        expiry=event.expiry,
     )
 
 
@@ -103,44 +208,172 @@ def _check_same_unit(event: SignedEvent, current: Custody) -> None:
         )
 
 
+def _check_movable(target: Key, current: Custody, kind: EventType) -> None:
+    if current.state in FINAL_STATES:
+        raise CustodyViolation(
+            f"{target} is {current.state}: no further moves", rule="custody.final_state"
+        )
+    if current.parent_sscc is not None and kind not in ALLOWED_WHEN_PACKED:
+        raise CustodyViolation(
+            f"{target} is packed in container {current.parent_sscc}: move the container, "
+            "or unpack it first",
+            rule="custody.packed",
+        )
+
+
 def _holds(current: Custody, actor: Actor) -> bool:
-    return current.holder_gln == actor.gln and current.state is not UnitState.IN_TRANSIT
+    return current.holder_gln == actor.gln and current.state not in MOVING_STATES
 
 
-def _ship(event: SignedEvent, current: Custody, actor: Actor) -> Custody:
+def _check_holder(target: Key, current: Custody, actor: Actor) -> None:
     if not _holds(current, actor):
-        raise CustodyViolation(
-            f"{actor.gln} does not hold unit {event.gtin}/{event.serial}", rule="custody.not_holder"
+        raise CustodyViolation(f"{actor.gln} does not hold {target}", rule="custody.not_holder")
+
+
+def _pack(
+    event: SignedEvent,
+    target: ContainerKey,
+    current: Custody | None,
+    view: CustodyView,
+    actor: Actor,
+) -> Outcome:
+    """Aggregation ADD: put held, unpacked objects into a (new or held) container.
+
+    The container itself must not be packed: that also rules out a cycle (a pallet packed
+    into a case that is on it), since anything inside a child is packed.
+    """
+    if current is None:
+        container = Custody(
+            state=UnitState.COMMISSIONED, holder_gln=actor.gln, location_gln=actor.gln
         )
-    if event.destination_gln == actor.gln:
-        raise CustodyViolation("a shipment must leave its origin", rule="custody.same_location")
-    return Custody(
-        lot=current.lot,
-        expiry=current.expiry,
-        state=UnitState.IN_TRANSIT,
-        holder_gln=actor.gln,
-        destination_gln=event.destination_gln,
-    )
-
-
-def _receive(current: Custody, actor: Actor) -> Custody:
-    if current.state is not UnitState.IN_TRANSIT or current.destination_gln != actor.gln:
-        raise CustodyViolation(
-            f"the unit was not shipped to {actor.gln}", rule="custody.not_shipped_to_you"
+    else:
+        _check_movable(target, current, EventType.PACK)
+        _check_holder(target, current, actor)
+        container = current
+    changes: dict[Key, Custody] = {target: container}
+    inside: list[Key] = []
+    for ref in event.children or ():
+        child = key_of(ref)
+        custody = view.custody(child)
+        if custody is None:
+            raise CustodyViolation(f"{child} is unknown here", rule="custody.unknown_unit")
+        if custody.state in FINAL_STATES:
+            raise CustodyViolation(
+                f"{child} is {custody.state}: no further moves", rule="custody.final_state"
+            )
+        _check_holder(child, custody, actor)
+        if custody.parent_sscc is not None:
+            raise CustodyViolation(
+                f"{child} is already packed in container {custody.parent_sscc}",
+                rule="custody.already_packed",
+            )
+        if isinstance(child, ContainerKey):
+            inside.extend(descendants(view, child.sscc))
+        changes[child] = replace(
+            custody, state=UnitState.PACKED, parent_sscc=target.sscc, destination_gln=None
         )
-    return Custody(
-        lot=current.lot, expiry=current.expiry, state=UnitState.RECEIVED, holder_gln=actor.gln
-    )
+    return _outcome(changes, *inside)
 
 
-def _dispense(current: Custody, actor: Actor) -> Custody:
-    if actor.role is not Role.PHARMACY:
+def _unpack(
+    event: SignedEvent, target: ContainerKey, current: Custody, view: CustodyView, actor: Actor
+) -> Outcome:
+    """Aggregation DELETE: take the listed children (all when none are listed) out; they take
+    the container's state and place."""
+    _check_holder(target, current, actor)
+    listed = [key_of(ref) for ref in event.children] if event.children else None
+    children = listed if listed is not None else list(view.contents(target.sscc))
+    if not children:
+        raise CustodyViolation(f"{target} is empty", rule="custody.not_in_container")
+    changes: dict[Key, Custody] = {}
+    inside: list[Key] = []
+    for child in children:
+        custody = view.custody(child)
+        if custody is None or custody.parent_sscc != target.sscc:
+            raise CustodyViolation(f"{child} is not in {target}", rule="custody.not_in_container")
+        if isinstance(child, ContainerKey):
+            inside.extend(descendants(view, child.sscc))
+        changes[child] = replace(
+            custody,
+            state=current.state,
+            holder_gln=current.holder_gln,
+            location_gln=current.location_gln,
+            parent_sscc=None,
+        )
+    return _outcome(changes, *inside)
+
+
+def _move(event: SignedEvent, target: Key, current: Custody, actor: Actor) -> Custody:
+    """The target's custody after a non-aggregation event (its contents follow it)."""
+    kind = event.type
+    if kind is EventType.RECEIVE:
+        if current.state not in MOVING_STATES or current.destination_gln != actor.gln:
+            raise CustodyViolation(
+                f"{target} was not shipped to {actor.gln}", rule="custody.not_shipped_to_you"
+            )
+        return replace(
+            current,
+            state=UnitState.RECEIVED,
+            holder_gln=actor.gln,
+            destination_gln=None,
+            location_gln=actor.gln,
+        )
+    if kind is EventType.DISPENSE and actor.role is not Role.PHARMACY:
         raise CustodyViolation(
             f"only a pharmacy dispenses; {actor.gln} is a {actor.role}",
             rule="custody.not_a_pharmacy",
         )
-    if not _holds(current, actor):
-        raise CustodyViolation(f"{actor.gln} does not hold the unit", rule="custody.not_holder")
-    return Custody(
-        lot=current.lot, expiry=current.expiry, state=UnitState.DISPENSED, holder_gln=actor.gln
+    _check_holder(target, current, actor)
+    if kind in BLOCKED_BY_QUARANTINE and current.quarantined:
+        raise CustodyViolation(
+            f"{target} is quarantined: release it first", rule="custody.quarantined"
+        )
+    match kind:
+        case EventType.SHIP | EventType.RETURN:
+            if event.destination_gln == actor.gln:
+                raise CustodyViolation(
+                    "a shipment must leave its origin", rule="custody.same_location"
+                )
+            state = UnitState.IN_TRANSIT if kind is EventType.SHIP else UnitState.RETURNED
+            return replace(
+                current, state=state, destination_gln=event.destination_gln, location_gln=None
+            )
+        case EventType.STORE:
+            return replace(
+                current, state=UnitState.STORED, location_gln=event.location_gln or event.gln
+            )
+        case EventType.QUARANTINE:
+            if current.quarantined:
+                raise CustodyViolation(
+                    f"{target} is already quarantined", rule="custody.already_quarantined"
+                )
+            return replace(current, quarantined=True)
+        case EventType.RELEASE:
+            if not current.quarantined:
+                raise CustodyViolation(
+                    f"{target} is not quarantined", rule="custody.not_quarantined"
+                )
+            return replace(current, quarantined=False)
+    return replace(current, state=_FINAL_BY_TYPE[kind])
+
+
+_FINAL_BY_TYPE = {
+    EventType.DISPENSE: UnitState.DISPENSED,
+    EventType.DESTROY: UnitState.DESTROYED,
+    EventType.EXPORT: UnitState.EXPORTED,
+    EventType.DECOMMISSION: UnitState.DECOMMISSIONED,
+}
+
+
+def _carried(inside: Custody, container: Custody, kind: EventType) -> Custody:
+    """What happens to an object inside a container the event moves: it follows the
+    container's state, holder and place; a QA event sets its flag too."""
+    if kind in ALLOWED_WHEN_PACKED:
+        return replace(inside, quarantined=container.quarantined)
+    return replace(
+        inside,
+        state=container.state,
+        holder_gln=container.holder_gln,
+        destination_gln=container.destination_gln,
+        location_gln=container.location_gln,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
@@ -42,26 +43,59 @@ def sign_event(
     return {"event": dict(event), "signature": b64(signature), "station_id": station_id}
 
 
+@dataclass(frozen=True)
+class CanonicalEnvelope:
+    """An envelope whose event is canonicalised once: the signature check, the event id and
+    the leaf all need the same bytes, and canonicalising is the costliest step of capture
+    after the signature itself."""
+
+    event_bytes: bytes
+    signature: str
+    station_id: str
+
+    @classmethod
+    def of(cls, envelope: Mapping[str, Any]) -> CanonicalEnvelope:
+        """Canonicalise ``envelope["event"]``; ``InvalidInput`` if JSON cannot carry it."""
+        return cls(canonical_json(envelope["event"]), envelope["signature"], envelope["station_id"])
+
+    @property
+    def event_id(self) -> str:
+        """SHA-256 of the event's canonical bytes, in hex (as ``event_id``)."""
+        return hashlib.sha256(self.event_bytes).hexdigest()
+
+    def leaf(self) -> bytes:
+        """The RFC 8785 bytes of ``{"event", "signature", "station_id"}``: JCS sorts the
+        members by name (event < signature < station_id) and writes each value in its own
+        canonical form, so the leaf is exactly this concatenation."""
+        return b"".join(
+            (
+                b'{"event":',
+                self.event_bytes,
+                b',"signature":',
+                canonical_json(self.signature),
+                b',"station_id":',
+                canonical_json(self.station_id),
+                b"}",
+            )
+        )
+
+    def verify(self, public_key_raw: bytes) -> None:
+        """Check the station's signature over the event, or raise ``SignatureRejected``."""
+        try:
+            signature = b64decode_canonical(self.signature)
+            Ed25519PublicKey.from_public_bytes(public_key_raw).verify(signature, self.event_bytes)
+        except (InvalidSignature, ValueError) as exc:  # binascii.Error is a ValueError
+            raise SignatureRejected(
+                f"the signature of station {self.station_id!r} does not verify over the event",
+                rule="signature.invalid",
+            ) from exc
+
+
 def leaf_bytes(envelope: Mapping[str, Any]) -> bytes:
     """The ledger leaf of an envelope: its canonical bytes, exactly three members."""
-    return canonical_json(
-        {
-            "event": envelope["event"],
-            "signature": envelope["signature"],
-            "station_id": envelope["station_id"],
-        }
-    )
+    return CanonicalEnvelope.of(envelope).leaf()
 
 
 def verify_envelope(envelope: Mapping[str, Any], public_key_raw: bytes) -> None:
     """Check the station's signature over the event; raise ``SignatureRejected`` if it fails."""
-    try:
-        signature = b64decode_canonical(envelope["signature"])
-        Ed25519PublicKey.from_public_bytes(public_key_raw).verify(
-            signature, canonical_json(envelope["event"])
-        )
-    except (InvalidSignature, ValueError) as exc:  # binascii.Error is a ValueError
-        raise SignatureRejected(
-            f"the signature of station {envelope['station_id']!r} does not verify over the event",
-            rule="signature.invalid",
-        ) from exc
+    CanonicalEnvelope.of(envelope).verify(public_key_raw)

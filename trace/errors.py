@@ -4,6 +4,7 @@
 
     MedtraceError                 (rule, message)
     ├── InvalidInput              malformed or impossible input          → HTTP 422
+    │   └── TooLarge              a body beyond the size limit           → HTTP 413
     ├── Unauthenticated           no or unknown API token                → HTTP 401
     ├── SignatureRejected         unknown/inactive/foreign station key,
     │                             or a signature that does not verify    → HTTP 403
@@ -41,6 +42,12 @@ class InvalidInput(MedtraceError):
     """The input is malformed or impossible (bad check digit, bad date, bad JSON)."""
 
     default_rule = "input.invalid"
+
+
+class TooLarge(InvalidInput):
+    """The request body is larger than the service accepts."""
+
+    default_rule = "input.too_large"
 
 
 class Unauthenticated(MedtraceError):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from independent_checker import check_url
-from medtrace.demo import GTIN, with_check_digit
+from medtrace.demo import GTIN, Enrolled, with_check_digit
+from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
 from medtrace.scanners.errors import CaptureRefused
 from medtrace.scanners.station import Station
@@ -241,3 +245,275 @@ def test_malformed_requests_get_a_json_detail_and_change_nothing(
     assert (response.status_code, response.json()["detail"]["rule"]) == (status, rule)
     assert response.json()["detail"]["message"]
     assert chain.server.snapshot() == before
+
+
+# --- the full lifecycle: aggregation, places, QA, returns, final events ---------------------
+
+
+def new_sscc() -> str:
+    """A fresh SSCC in the manufacturer's company prefix (extension digit 3)."""
+    return with_check_digit("39521234" + f"{secrets.randbelow(10**9):09d}")
+
+
+def signed(member: Enrolled, kind: str, **fields: Any) -> dict[str, Any]:
+    """An event of any type, signed by ``member``'s station at its GLN."""
+    station = member.station
+    event = {
+        "type": kind,
+        "gln": station.gln,
+        "event_time": fields.pop("event_time", None) or now(),
+        "station_id": station.station_id,
+        **fields,
+    }
+    return sign_event(event, station_id=station.station_id, key=station.key)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def units(*serials: str) -> list[dict[str, str]]:
+    return [{"gtin": GTIN, "serial": s} for s in serials]
+
+
+def palletise(chain: Chain, serials: Sequence[str]) -> tuple[str, list[str]]:
+    """Commission units, pack them two per case and the cases onto one pallet."""
+    chain.commission(*serials)
+    cases = [new_sscc() for _ in range(0, len(serials), 2)]
+    pallet = new_sscc()
+    maker = chain.maker
+    maker.api.capture(
+        [
+            *(
+                signed(maker, "pack", sscc=case, children=units(*serials[2 * i : 2 * i + 2]))
+                for i, case in enumerate(cases)
+            ),
+            signed(maker, "pack", sscc=pallet, children=[{"sscc": c} for c in cases]),
+        ]
+    )
+    return pallet, cases
+
+
+def unit_state(chain: Chain, serial: str) -> dict[str, Any]:
+    answer = httpx.get(chain.server.url + digital_link_path(GTIN, serial), headers=JSON)
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def test_a_pallet_moves_its_units_and_each_unit_verifies_independently(chain: Chain) -> None:
+    serials = [new_serial() for _ in range(4)]
+    pallet, cases = palletise(chain, serials)
+    maker, hub, pharmacy = chain.maker, chain.hub, chain.pharmacy
+    fridge = with_check_digit("952567800001")
+
+    maker.api.capture([signed(maker, "ship", sscc=pallet, destination_gln=hub.gln)])
+    assert {unit_state(chain, s)["unit"]["state"] for s in serials} == {"in_transit"}
+    hub.api.capture(
+        [
+            signed(hub, "receive", sscc=pallet),
+            signed(hub, "unpack", sscc=pallet),
+            signed(hub, "unpack", sscc=cases[0], children=units(serials[0])),
+            signed(hub, "store", gtin=GTIN, serial=serials[0], location_gln=fridge),
+            signed(hub, "ship", gtin=GTIN, serial=serials[0], destination_gln=pharmacy.gln),
+        ]
+    )
+    pharmacy.api.capture(
+        [
+            signed(pharmacy, "receive", gtin=GTIN, serial=serials[0]),
+            signed(pharmacy, "dispense", gtin=GTIN, serial=serials[0]),
+        ]
+    )
+
+    answer = unit_state(chain, serials[0])
+    assert answer["unit"]["state"] == "dispensed"
+    assert [e["type"] for e in answer["events"]] == [
+        "commission", "pack", "pack", "ship", "receive", "unpack", "unpack", "store", "ship",
+        "receive", "dispense",
+    ]  # fmt: skip
+    still_packed = unit_state(chain, serials[1])
+    assert (still_packed["unit"]["state"], still_packed["unit"]["holder"]["gln"]) == (
+        "received",
+        hub.gln,
+    )
+    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    url = chain.server.url + digital_link_path(GTIN, serials[0], lot=LOT)
+    checks = check_url(url)
+    assert [c.status for c in checks] == ["ok"] * 11, checks
+
+
+def test_quarantine_is_shown_and_blocks_shipping_until_released(chain: Chain) -> None:
+    serial = new_serial()
+    chain.commission(serial)
+    maker = chain.maker
+    maker.api.capture([signed(maker, "quarantine", gtin=GTIN, serial=serial)])
+    answer = unit_state(chain, serial)
+    assert (answer["verdict"], answer["unit"]["state"]) == ("quarantined", "commissioned")
+
+    error = refused(
+        chain,
+        lambda: maker.api.capture([maker.station.ship(GTIN, serial, to=chain.hub.gln)]),
+    )
+    assert (error.status, error.rule) == (409, "custody.quarantined")
+    maker.api.capture([signed(maker, "release", gtin=GTIN, serial=serial)])
+    maker.api.capture([maker.station.ship(GTIN, serial, to=chain.hub.gln)])
+    assert unit_state(chain, serial)["verdict"] == "genuine"
+
+
+@pytest.mark.parametrize(
+    ("kind", "state"),
+    [("destroy", "destroyed"), ("export", "exported"), ("decommission", "decommissioned")],
+)
+def test_final_events_end_a_units_life(chain: Chain, kind: str, state: str) -> None:
+    serial = new_serial()
+    chain.to_pharmacy(serial)
+    pharmacy = chain.pharmacy
+    pharmacy.api.capture([signed(pharmacy, kind, gtin=GTIN, serial=serial)])
+    assert unit_state(chain, serial)["unit"]["state"] == state
+    error = refused(chain, lambda: pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)]))
+    assert (error.status, error.rule) == (409, "custody.final_state")
+
+
+def test_a_return_travels_back_to_the_supplier(chain: Chain) -> None:
+    serial = new_serial()
+    chain.to_pharmacy(serial)
+    pharmacy, hub = chain.pharmacy, chain.hub
+    pharmacy.api.capture(
+        [signed(pharmacy, "return", gtin=GTIN, serial=serial, destination_gln=hub.gln)]
+    )
+    assert unit_state(chain, serial)["unit"]["state"] == "returned"
+    hub.api.capture([hub.station.receive(GTIN, serial)])
+    assert unit_state(chain, serial)["unit"]["holder"]["gln"] == hub.gln
+
+
+def test_a_retried_pallet_move_returns_its_first_receipt(chain: Chain) -> None:
+    pallet, _ = palletise(chain, [new_serial() for _ in range(2)])
+    ship = signed(chain.maker, "ship", sscc=pallet, destination_gln=chain.hub.gln)
+    first = chain.maker.api.capture([ship])
+    before = chain.server.snapshot()
+    again = chain.maker.api.capture([ship])
+    assert chain.server.snapshot() == before
+    assert again == [{**first[0], "duplicate": True}]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "rule"),
+    [
+        ("ship_a_packed_unit", 409, "custody.packed"),
+        ("pack_what_you_do_not_hold", 409, "custody.not_holder"),
+        ("pack_a_packed_unit", 409, "custody.already_packed"),
+        ("unpack_what_is_not_inside", 409, "custody.not_in_container"),
+        ("receive_a_pallet_not_shipped_to_you", 409, "custody.not_shipped_to_you"),
+        ("release_without_quarantine", 409, "custody.not_quarantined"),
+        ("store_what_you_do_not_hold", 409, "custody.not_holder"),
+        ("dispense_a_case", 422, "event.needs_unit"),
+        ("event_in_the_far_future", 422, "event.future_time"),
+        ("bad_sscc_check_digit", 422, "gs1.bad_check_digit"),
+        ("second_move_in_the_batch_conflicts", 409, "custody.not_holder"),
+    ],
+)
+def test_lifecycle_refusals_name_their_rule_and_change_nothing(
+    chain: Chain, scenario: str, status: int, rule: str
+) -> None:
+    action = LIFECYCLE_SCENARIOS[scenario](chain)
+    error = refused(chain, action)
+    assert (error.status, error.rule) == (status, rule), error
+
+
+def _ship_a_packed_unit(chain: Chain) -> Callable[[], object]:
+    serial = new_serial()
+    palletise(chain, [serial, new_serial()])
+    ship = chain.maker.station.ship(GTIN, serial, to=chain.hub.gln)
+    return lambda: chain.maker.api.capture([ship])
+
+
+def _pack_what_you_do_not_hold(chain: Chain) -> Callable[[], object]:
+    serial = new_serial()
+    chain.commission(serial)
+    pack = signed(chain.hub, "pack", sscc=new_sscc(), children=units(serial))
+    return lambda: chain.hub.api.capture([pack])
+
+
+def _pack_a_packed_unit(chain: Chain) -> Callable[[], object]:
+    serial = new_serial()
+    palletise(chain, [serial, new_serial()])
+    pack = signed(chain.maker, "pack", sscc=new_sscc(), children=units(serial))
+    return lambda: chain.maker.api.capture([pack])
+
+
+def _unpack_what_is_not_inside(chain: Chain) -> Callable[[], object]:
+    pallet, _ = palletise(chain, [new_serial(), new_serial()])
+    stranger = new_serial()
+    chain.commission(stranger)
+    unpack = signed(chain.maker, "unpack", sscc=pallet, children=units(stranger))
+    return lambda: chain.maker.api.capture([unpack])
+
+
+def _receive_a_pallet_not_shipped_to_you(chain: Chain) -> Callable[[], object]:
+    pallet, _ = palletise(chain, [new_serial(), new_serial()])
+    chain.maker.api.capture(
+        [signed(chain.maker, "ship", sscc=pallet, destination_gln=chain.hub.gln)]
+    )
+    receive = signed(chain.pharmacy, "receive", sscc=pallet)
+    return lambda: chain.pharmacy.api.capture([receive])
+
+
+def _release_without_quarantine(chain: Chain) -> Callable[[], object]:
+    serial = new_serial()
+    chain.commission(serial)
+    release = signed(chain.maker, "release", gtin=GTIN, serial=serial)
+    return lambda: chain.maker.api.capture([release])
+
+
+def _store_what_you_do_not_hold(chain: Chain) -> Callable[[], object]:
+    serial = new_serial()
+    chain.commission(serial)
+    store = signed(chain.hub, "store", gtin=GTIN, serial=serial)
+    return lambda: chain.hub.api.capture([store])
+
+
+def _dispense_a_case(chain: Chain) -> Callable[[], object]:
+    dispense = signed(chain.pharmacy, "dispense", sscc=new_sscc())
+    return lambda: chain.pharmacy.api.capture([dispense])
+
+
+def _event_in_the_far_future(chain: Chain) -> Callable[[], object]:
+    future = chain.maker.station.commission(
+        GTIN, new_serial(), lot=LOT, expiry=EXPIRY, event_time="2999-01-01T00:00:00Z"
+    )
+    return lambda: chain.maker.api.capture([future])
+
+
+def _bad_sscc_check_digit(chain: Chain) -> Callable[[], object]:
+    sscc = new_sscc()
+    bad = sscc[:-1] + str((int(sscc[-1]) + 1) % 10)
+    serial = new_serial()
+    chain.commission(serial)
+    pack = signed(chain.maker, "pack", sscc=bad, children=units(serial))
+    return lambda: chain.maker.api.capture([pack])
+
+
+def _second_move_in_the_batch_conflicts(chain: Chain) -> Callable[[], object]:
+    serial = new_serial()
+    chain.commission(serial)
+    maker = chain.maker
+    batch = [
+        maker.station.ship(GTIN, serial, to=chain.hub.gln),
+        maker.station.ship(GTIN, serial, to=chain.pharmacy.gln),
+    ]
+    return lambda: maker.api.capture(batch)
+
+
+LIFECYCLE_SCENARIOS: dict[str, Callable[[Chain], Callable[[], object]]] = {
+    "ship_a_packed_unit": _ship_a_packed_unit,
+    "pack_what_you_do_not_hold": _pack_what_you_do_not_hold,
+    "pack_a_packed_unit": _pack_a_packed_unit,
+    "unpack_what_is_not_inside": _unpack_what_is_not_inside,
+    "receive_a_pallet_not_shipped_to_you": _receive_a_pallet_not_shipped_to_you,
+    "release_without_quarantine": _release_without_quarantine,
+    "store_what_you_do_not_hold": _store_what_you_do_not_hold,
+    "dispense_a_case": _dispense_a_case,
+    "event_in_the_far_future": _event_in_the_far_future,
+    "bad_sscc_check_digit": _bad_sscc_check_digit,
+    "second_move_in_the_batch_conflicts": _second_move_in_the_batch_conflicts,
+}

@@ -16,11 +16,13 @@ from medtrace.errors import (
     MedtraceError,
     NotFound,
     SignatureRejected,
+    TooLarge,
     Unauthenticated,
 )
 
 STATUS_BY_ERROR: dict[type[MedtraceError], int] = {
     InvalidInput: 422,
+    TooLarge: 413,
     Unauthenticated: 401,
     SignatureRejected: 403,
     NotFound: 404,

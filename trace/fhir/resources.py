@@ -97,6 +97,12 @@ def _event_identifier(event: Event) -> list[dict[str, str]]:
     return [{"system": EVENT_SYSTEM, "value": event.event_id}]
 
 
+def _unit(event: Event) -> tuple[str, str]:
+    """The unit an event names (the service exports only events naming a unit, not a case)."""
+    assert event.gtin is not None and event.serial is not None
+    return event.gtin, event.serial
+
+
 def medication_dispense(event: Event, lot: str) -> dict[str, Any]:
     """A dispense event; it names the pharmacy and the time, never a patient."""
     return _json(
@@ -106,7 +112,7 @@ def medication_dispense(event: Event, lot: str) -> dict[str, Any]:
                 "id": event.event_id,
                 "identifier": _event_identifier(event),
                 "status": "completed",
-                "medicationReference": {"reference": f"Medication/{lot_id(event.gtin, lot)}"},
+                "medicationReference": {"reference": f"Medication/{lot_id(_unit(event)[0], lot)}"},
                 "performer": [{"actor": {"reference": f"Organization/{event.gln}"}}],
                 "location": {"reference": f"Location/{event.gln}"},
                 "quantity": {"value": 1, "unit": "pack"},
@@ -128,7 +134,7 @@ def supply_delivery(event: Event, supplier_gln: str | None) -> dict[str, Any]:
                 "status": "completed",
                 "suppliedItem": {
                     "quantity": {"value": 1},
-                    "itemReference": {"reference": f"Device/{unit_id(event.gtin, event.serial)}"},
+                    "itemReference": {"reference": f"Device/{unit_id(*_unit(event))}"},
                 },
                 "occurrenceDateTime": _instant(event.event_time),
                 "destination": {"reference": f"Location/{event.gln}"},
@@ -141,7 +147,7 @@ def supply_delivery(event: Event, supplier_gln: str | None) -> dict[str, Any]:
 def provenance(event: Event, leaf: bytes, ledger_url: str) -> dict[str, Any]:
     """Who did what when, with the ledger leaf that proves it and the station's signature."""
     envelope = json.loads(leaf)
-    targets = [{"reference": f"Device/{unit_id(event.gtin, event.serial)}"}]
+    targets = [{"reference": f"Device/{unit_id(*_unit(event))}"}]
     if event.type is EventType.DISPENSE:
         targets.append({"reference": f"MedicationDispense/{event.event_id}"})
     elif event.type is EventType.RECEIVE:
@@ -177,7 +183,10 @@ def provenance(event: Event, leaf: bytes, ledger_url: str) -> dict[str, Any]:
                         "sigFormat": "application/octet-stream",
                         "data": envelope["signature"],
                     }
-                ],
+                ]
+                # EPCIS capture on a participant's token: no station signature in the leaf.
+                if "signature" in envelope
+                else None,
             }
         )
     )

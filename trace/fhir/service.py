@@ -249,7 +249,11 @@ def _supplier(session: Session, receipt: Event) -> str | None:
 def _events(
     session: Session, kind: EventType, criteria: Sequence[tuple[str, str]], count: int, offset: int
 ) -> tuple[list[Event], int]:
-    statement = select(Event).where(col(Event.type) == kind).order_by(col(Event.leaf_index))
+    statement = (
+        select(Event)
+        .where(col(Event.type) == kind, col(Event.gtin).is_not(None))
+        .order_by(col(Event.leaf_index))
+    )
     for name, value in criteria:
         if name == "_id":
             statement = statement.where(col(Event.event_id) == value)
@@ -276,7 +280,7 @@ def _search_deliveries(
 
 def _event(session: Session, event_id: str, kind: EventType | None) -> Event:
     event = session.get(Event, event_id)
-    if event is None or (kind is not None and event.type is not kind):
+    if event is None or event.gtin is None or (kind is not None and event.type is not kind):
         raise NotFound(f"no such resource {event_id}", rule="fhir.not_found")
     return event
 
@@ -301,7 +305,7 @@ def _search_provenances(
     session: Session, criteria: Sequence[tuple[str, str]], count: int, offset: int, base_url: str
 ) -> Page:
     _only(criteria, {"target", "_id"}, "Provenance")
-    statement = select(Event).order_by(col(Event.leaf_index))
+    statement = select(Event).where(col(Event.gtin).is_not(None)).order_by(col(Event.leaf_index))
     for name, value in criteria:
         kind, _, target_id = value.rpartition("/")
         if name == "_id" or kind in {"MedicationDispense", "SupplyDelivery"}:

@@ -48,15 +48,25 @@ class UnitState(StrEnum):
     RETURNED = "returned"
     DESTROYED = "destroyed"
     EXPORTED = "exported"
+    DECOMMISSIONED = "decommissioned"
 
 
 class EventType(StrEnum):
-    """The custody events a station can sign."""
+    """The custody events a station can sign (each maps to one EPCIS 2.0 event)."""
 
     COMMISSION = "commission"
+    PACK = "pack"
+    UNPACK = "unpack"
     SHIP = "ship"
     RECEIVE = "receive"
+    STORE = "store"
     DISPENSE = "dispense"
+    RETURN = "return"
+    DESTROY = "destroy"
+    EXPORT = "export"
+    DECOMMISSION = "decommission"
+    QUARANTINE = "quarantine"
+    RELEASE = "release"
 
 
 class Verdict(StrEnum):
@@ -123,10 +133,17 @@ class Station(SQLModel, table=True):
 
 
 class Unit(SQLModel, table=True):
-    """One serialised pack or device and its current custody state."""
+    """One serialised pack or device and its current custody state.
+
+    ``parent_sscc`` is the case or pallet it is packed in; ``location_gln`` the place it is
+    kept (a warehouse, a fridge) while held; ``quarantined`` the QA flag, orthogonal to state.
+    """
 
     __tablename__ = "units"
-    __table_args__ = (Index("ix_units_gtin_lot", "gtin", "lot"),)
+    __table_args__ = (
+        Index("ix_units_gtin_lot", "gtin", "lot", "serial"),
+        Index("ix_units_location", "location_gln", "state"),
+    )
 
     gtin: str = Field(sa_column=Column(String(14), primary_key=True))
     serial: str = Field(sa_column=Column(String(20), primary_key=True))
@@ -135,25 +152,78 @@ class Unit(SQLModel, table=True):
     state: UnitState = Field(sa_type=enum_type(UnitState))
     holder_gln: str = Field(sa_type=String(13), index=True)
     destination_gln: str | None = Field(default=None, sa_type=String(13))
+    location_gln: str | None = Field(default=None, sa_type=String(13))
+    parent_sscc: str | None = Field(default=None, sa_type=String(18), index=True)
+    quarantined: bool = False
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class Container(SQLModel, table=True):
+    """A logistic unit (a case, a pallet) identified by its SSCC (GS1 AI 00).
+
+    It exists from the first time something is packed into it; a move of the container moves
+    everything inside it (``Unit.parent_sscc`` / ``Container.parent_sscc``), recursively.
+    """
+
+    __tablename__ = "containers"
+    __table_args__ = (Index("ix_containers_location", "location_gln", "state"),)
+
+    sscc: str = Field(sa_column=Column(String(18), primary_key=True))
+    state: UnitState = Field(sa_type=enum_type(UnitState))
+    holder_gln: str = Field(sa_type=String(13), index=True)
+    destination_gln: str | None = Field(default=None, sa_type=String(13))
+    location_gln: str | None = Field(default=None, sa_type=String(13))
+    parent_sscc: str | None = Field(default=None, sa_type=String(18), index=True)
+    quarantined: bool = False
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
 class Event(SQLModel, table=True):
-    """A captured custody event; its signed envelope is the ledger leaf at ``leaf_index``."""
+    """A captured custody event; its signed envelope is the ledger leaf at ``leaf_index``.
+
+    It names one object: a unit (``gtin`` + ``serial``) or a container (``sscc``).
+    """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_unit", "gtin", "serial", "leaf_index"),)
+    __table_args__ = (
+        Index("ix_events_unit", "gtin", "serial", "leaf_index"),
+        Index("ix_events_sscc", "sscc", "leaf_index"),
+        Index("ix_events_epcis_id", "epcis_id"),
+        Index("ix_events_time", "event_time"),
+    )
 
     event_id: str = Field(sa_column=Column(String(64), primary_key=True))
     leaf_index: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
     type: EventType = Field(sa_type=enum_type(EventType))
-    gtin: str = Field(sa_type=String(14))
-    serial: str = Field(sa_type=String(20))
+    gtin: str | None = Field(default=None, sa_type=String(14))
+    serial: str | None = Field(default=None, sa_type=String(20))
+    sscc: str | None = Field(default=None, sa_type=String(18))
     gln: str = Field(sa_type=String(13))
     destination_gln: str | None = Field(default=None, sa_type=String(13))
+    biz_location: str | None = Field(
+        default=None, sa_type=String(13), description="EPCIS bizLocation: where it is after"
+    )
+    epcis_id: str = Field(sa_type=String(100), description="CBV 2.0 event hash of its EPCIS form")
     event_time: dt.datetime = Field(sa_column=utc_column())
-    station_id: str = Field(
-        sa_column=Column(String(64), ForeignKey("stations.station_id"), nullable=False)
+    station_id: str | None = Field(
+        default=None,
+        sa_column=Column(String(64), ForeignKey("stations.station_id"), nullable=True),
+        description="The signing station; None when the participant's token authenticated it",
     )
     participant_id: int = Field(foreign_key="participants.id")
     recorded_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class EventUnit(SQLModel, table=True):
+    """Which units an event moved: the unit it names, or every unit inside the container it
+    names (at any depth) and those it packs or unpacks. A unit's history is then one indexed
+    query, whichever case or pallet carried it."""
+
+    __tablename__ = "event_units"
+
+    gtin: str = Field(sa_column=Column(String(14), primary_key=True))
+    serial: str = Field(sa_column=Column(String(20), primary_key=True))
+    leaf_index: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    event_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("events.event_id"), nullable=False)
+    )

@@ -6,19 +6,30 @@ it, and the first refusal rolls everything back, naming the envelope's index and
 Only when every envelope passes are the leaves appended and the events written, in the same
 transaction: nothing is acknowledged before it is committed, and a retry of an acknowledged
 event returns its first receipt and writes nothing.
+
+The batch is read in bulk (stations, known event ids, the units and containers it names: one
+query each) and written in bulk, so the cost per envelope is mostly its Ed25519 check. Rows
+read for custody are locked (``FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time),
+so of two conflicting moves of the same unit in two processes exactly one succeeds: the other
+sees the first's result once it commits and is refused by the custody rules, or fails with a
+retryable ``store.conflict``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from medtrace import custody
-from medtrace.envelope import event_id, leaf_bytes, verify_envelope
+from medtrace.custody import ContainerKey, Custody, Key, UnitKey
+from medtrace.envelope import CanonicalEnvelope, canonical_json
+from medtrace.epcis.document import biz_location, to_epcis
 from medtrace.errors import (
     Conflict,
     CustodyViolation,
@@ -27,7 +38,7 @@ from medtrace.errors import (
     SignatureRejected,
 )
 from medtrace.ledger import sql as ledger_sql
-from medtrace.models import Event, EventType, Participant, Role, Unit, utcnow
+from medtrace.models import EventType, Participant, Role, Station, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
@@ -37,6 +48,75 @@ from medtrace.store import units as unit_store
 # PostgreSQL SQLSTATEs that mean "another transaction won; retry": serialization failure,
 # deadlock. (A unique violation arrives as IntegrityError.)
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+#: How far ahead of the server's clock an event may be stamped (clock drift of a station).
+MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """An event whose author is established (a station's signature, or the participant's
+    token for EPCIS capture) and whose shape passed: ready for the custody rules.
+
+    ``leaf`` builds the ledger leaf (only events not captured before need it); ``event_time``
+    is the time as the author wrote it.
+    """
+
+    event: SignedEvent
+    event_id: str
+    event_time: str
+    station_id: str | None
+    leaf: Callable[[], bytes]
+
+
+class _World:
+    """The custody view of one batch: rows read from the store (locked), updated in memory by
+    each accepted event, written back at the end."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.original: dict[Key, Custody | None] = {}
+        self.current: dict[Key, Custody | None] = {}
+        self._by_parent: dict[str, set[Key]] = {}
+        self._contents_loaded: set[str] = set()
+
+    def prefetch(self, keys: Iterable[Key]) -> None:
+        """Read (and lock) every object in ``keys`` not read yet, in two queries."""
+        missing = [k for k in dict.fromkeys(keys) if k not in self.current]
+        units = [k for k in missing if isinstance(k, UnitKey)]
+        containers = [k for k in missing if isinstance(k, ContainerKey)]
+        found = {
+            **unit_store.lock_units(conn=self._conn, keys=units),
+            **unit_store.lock_containers(conn=self._conn, keys=containers),
+        }
+        for key in missing:
+            self._remember(key, found.get(key))
+
+    def _remember(self, key: Key, value: Custody | None) -> None:
+        self.original[key] = self.current[key] = value
+        if value is not None and value.parent_sscc is not None:
+            self._by_parent.setdefault(value.parent_sscc, set()).add(key)
+
+    def custody(self, key: Key) -> Custody | None:
+        if key not in self.current:
+            self.prefetch([key])
+        return self.current[key]
+
+    def contents(self, sscc: str) -> Sequence[Key]:
+        if sscc not in self._contents_loaded:
+            self._contents_loaded.add(sscc)
+            for key, value in unit_store.lock_contents(conn=self._conn, sscc=sscc).items():
+                if key not in self.current:
+                    self._remember(key, value)
+        return sorted(self._by_parent.get(sscc, ()), key=str)
+
+    def apply(self, changes: dict[Key, Custody]) -> None:
+        for key, after in changes.items():
+            before = self.current.get(key)
+            if before is not None and before.parent_sscc is not None:
+                self._by_parent[before.parent_sscc].discard(key)
+            if after.parent_sscc is not None:
+                self._by_parent.setdefault(after.parent_sscc, set()).add(key)
+            self.current[key] = after
 
 
 @dataclass
@@ -45,10 +125,11 @@ class _Batch:
 
     actor: custody.Actor
     participant_id: int
+    world: _World
     order: list[tuple[str, bool]] = field(default_factory=list)  # (event id, duplicate)
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
-    new: dict[str, tuple[Event, bytes]] = field(default_factory=dict)  # id -> (row, leaf)
-    units: dict[tuple[str, str], Unit] = field(default_factory=dict)
+    new: dict[str, event_store.NewEvent] = field(default_factory=dict)
+    destinations: dict[str, Participant | None] = field(default_factory=dict)
 
 
 def capture_envelopes(
@@ -61,21 +142,38 @@ def capture_envelopes(
     """
     if not envelopes:
         raise InvalidInput("send at least one envelope", rule="capture.empty")
-    assert participant.id is not None
-    batch = _Batch(
-        actor=custody.Actor(participant.gln, participant.role, participant.company_prefix),
-        participant_id=participant.id,
+    return capture_authenticated(
+        session=session,
+        participant=participant,
+        check=lambda: _check_signed(session, participant.id, envelopes),
     )
+
+
+def capture_authenticated(
+    *,
+    session: Session,
+    participant: Participant,
+    check: Callable[[], tuple[list[Authenticated], MedtraceError | None]],
+) -> list[CaptureResult]:
+    """The transaction shared by every capture path: ``check`` authenticates and parses the
+    batch in order (returning the events up to the first refusal, and that refusal), then the
+    custody rules run in order and everything is written, or nothing.
+    """
+    assert participant.id is not None
     try:
         with session.begin():
-            ledger_sql.begin_append(session.connection())
-            for index, envelope in enumerate(envelopes):
-                try:
-                    _check_envelope(session, batch, envelope)
-                except MedtraceError as exc:
-                    exc.context.setdefault("index", index)
-                    raise
-            _write(session, batch)
+            conn = session.connection()
+            ledger_sql.begin_append(conn)
+            batch = _Batch(
+                actor=custody.Actor(participant.gln, participant.role, participant.company_prefix),
+                participant_id=participant.id,
+                world=_World(conn),
+            )
+            checked, refusal = check()
+            _decide(session, batch, checked)
+            if refusal is not None:
+                raise refusal
+            _write(conn, batch)
     except IntegrityError as exc:
         raise _conflict() from exc
     except DBAPIError as exc:
@@ -85,7 +183,7 @@ def capture_envelopes(
     return [
         CaptureResult(
             event_id=eid,
-            leaf_index=batch.known[eid] if eid in batch.known else batch.new[eid][0].leaf_index,
+            leaf_index=batch.known[eid] if eid in batch.known else batch.new[eid].leaf_index,
             duplicate=duplicate,
         )
         for eid, duplicate in batch.order
@@ -99,44 +197,79 @@ def _conflict() -> Conflict:
     )
 
 
-def _check_envelope(session: Session, batch: _Batch, envelope: EnvelopeIn) -> None:
-    """Check one envelope against the batch so far and record what it will write."""
-    _check_station(session, batch, envelope)
-    event = _parse_event(envelope)
-    eid = event_id(envelope.event)
-    if eid in batch.new or eid in batch.known:
-        batch.order.append((eid, True))
-        return
-    existing = event_store.get_event(session=session, event_id=eid)
-    if existing is not None:
-        batch.known[eid] = existing.leaf_index
-        batch.order.append((eid, True))
-        return
-    _apply_custody(session, batch, event)
-    row = Event(
-        event_id=eid,
-        leaf_index=-1,
-        type=event.type,
-        gtin=event.gtin,
-        serial=event.serial,
-        gln=event.gln,
-        destination_gln=event.destination_gln,
-        event_time=event.event_time,
-        station_id=envelope.station_id,
-        participant_id=batch.participant_id,
+def _check_signed(
+    session: Session, participant_id: int | None, envelopes: Sequence[EnvelopeIn]
+) -> tuple[list[Authenticated], MedtraceError | None]:
+    """Station, signature and shape of each envelope, in order, up to the first refusal
+    (returned, with its index, to be raised unless an earlier envelope breaks a custody
+    rule)."""
+    stations = station_store.get_stations(
+        session=session, station_ids={e.station_id for e in envelopes}
     )
-    batch.new[eid] = (row, leaf_bytes(envelope.model_dump()))
-    batch.order.append((eid, False))
+    now = utcnow()
+    checked: list[Authenticated] = []
+    for index, envelope in enumerate(envelopes):
+        try:
+            canonical = CanonicalEnvelope(
+                canonical_json(envelope.event), envelope.signature, envelope.station_id
+            )
+            canonical.verify(
+                _station_key(stations.get(envelope.station_id), participant_id, envelope)
+            )
+            event = _parse_event(envelope, now)
+            checked.append(
+                Authenticated(
+                    event=event,
+                    event_id=canonical.event_id,
+                    event_time=envelope.event["event_time"],
+                    station_id=envelope.station_id,
+                    leaf=canonical.leaf,
+                )
+            )
+        except MedtraceError as exc:
+            exc.context.setdefault("index", index)
+            return checked, exc
+    return checked, None
 
 
-def _check_station(session: Session, batch: _Batch, envelope: EnvelopeIn) -> None:
-    station = station_store.get_station(session=session, station_id=envelope.station_id)
+def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -> None:
+    """Apply the custody rules to each checked envelope in order, against the batch so far."""
+    known = event_store.get_leaf_indexes(
+        session=session, event_ids=list({c.event_id for c in checked})
+    )
+    batch.world.prefetch(
+        key
+        for c in checked
+        if c.event_id not in known
+        for key in (custody.key_of(c.event), *map(custody.key_of, c.event.children or ()))
+    )
+    for index, item in enumerate(checked):
+        eid = item.event_id
+        if eid in batch.new or eid in batch.known:
+            batch.order.append((eid, True))
+            continue
+        if eid in known:
+            batch.known[eid] = known[eid]
+            batch.order.append((eid, True))
+            continue
+        try:
+            _apply_custody(session, batch, item)
+        except MedtraceError as exc:
+            exc.context.setdefault("index", index)
+            raise
+        batch.order.append((eid, False))
+
+
+def _station_key(
+    station: Station | None, participant_id: int | None, envelope: EnvelopeIn
+) -> bytes:
+    """The public key of the envelope's station, if the caller may use that station."""
     if station is None:
         raise SignatureRejected(
             f"station {envelope.station_id!r} is not registered; register its public key first",
             rule="station.unknown",
         )
-    if station.participant_id != batch.participant_id:
+    if station.participant_id != participant_id:
         raise SignatureRejected(
             f"station {envelope.station_id!r} belongs to another participant",
             rule="station.not_yours",
@@ -145,10 +278,10 @@ def _check_station(session: Session, batch: _Batch, envelope: EnvelopeIn) -> Non
         raise SignatureRejected(
             f"station {envelope.station_id!r} is deactivated", rule="station.inactive"
         )
-    verify_envelope(envelope.model_dump(), station.public_key)
+    return station.public_key
 
 
-def _parse_event(envelope: EnvelopeIn) -> SignedEvent:
+def _parse_event(envelope: EnvelopeIn, now: dt.datetime) -> SignedEvent:
     try:
         event = SignedEvent.model_validate(envelope.event)
     except ValidationError as exc:
@@ -159,53 +292,48 @@ def _parse_event(envelope: EnvelopeIn) -> SignedEvent:
         raise InvalidInput(
             "the event's station_id differs from the envelope's", rule="event.station_mismatch"
         )
+    check_event_time(event, now)
     return event
 
 
-def _apply_custody(session: Session, batch: _Batch, event: SignedEvent) -> None:
-    key = (event.gtin, event.serial)
-    unit = batch.units.get(key) or unit_store.get_unit(
-        session=session, gtin=event.gtin, serial=event.serial, for_update=True
-    )
-    current = (
-        None
-        if unit is None
-        else custody.Custody(
-            lot=unit.lot,
-            expiry=unit.expiry,
-            state=unit.state,
-            holder_gln=unit.holder_gln,
-            destination_gln=unit.destination_gln,
+def check_event_time(event: SignedEvent, now: dt.datetime) -> None:
+    """Refuse an event stamped later than the server's clock allows (``MAX_CLOCK_SKEW``)."""
+    if event.event_time > now + MAX_CLOCK_SKEW:
+        raise InvalidInput(
+            f"event_time {event.event_time.isoformat()} is in the future (server time "
+            f"{now.isoformat(timespec='seconds')})",
+            rule="event.future_time",
         )
-    )
-    if event.type is EventType.SHIP:
-        _check_destination(session, event)
-    after = custody.apply_event(event, current, batch.actor)
-    if unit is None:
-        unit = unit_store.add_unit(
-            session=session,
-            unit=Unit(
-                gtin=event.gtin,
-                serial=event.serial,
-                lot=after.lot,
-                expiry=after.expiry,
-                state=after.state,
-                holder_gln=after.holder_gln,
-            ),
-        )
-    unit.state, unit.holder_gln = after.state, after.holder_gln
-    unit.destination_gln, unit.updated_at = after.destination_gln, utcnow()
-    batch.units[key] = unit
 
 
-def _check_destination(session: Session, event: SignedEvent) -> None:
-    assert event.destination_gln is not None
-    destination = participant_store.get_participant_by_gln(
-        session=session, gln=event.destination_gln
+def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None:
+    event = item.event
+    if event.type in (EventType.SHIP, EventType.RETURN):
+        _check_destination(session, batch, event)
+    outcome = custody.apply_event(event, batch.world, batch.actor)
+    batch.world.apply(outcome.changes)
+    epcis = to_epcis(event, item.event_time)
+    batch.new[item.event_id] = event_store.NewEvent(
+        event_id=item.event_id,
+        event=event,
+        station_id=item.station_id,
+        participant_id=batch.participant_id,
+        leaf=item.leaf(),
+        epcis_id=epcis["eventID"],
+        biz_location=biz_location(event),
+        units=[(k.gtin, k.serial) for k in outcome.units],
     )
+
+
+def _check_destination(session: Session, batch: _Batch, event: SignedEvent) -> None:
+    gln = event.destination_gln
+    assert gln is not None
+    if gln not in batch.destinations:
+        batch.destinations[gln] = participant_store.get_participant_by_gln(session=session, gln=gln)
+    destination = batch.destinations[gln]
     if destination is None:
         raise CustodyViolation(
-            f"destination {event.destination_gln} is not a registered participant",
+            f"destination {gln} is not a registered participant",
             rule="custody.unknown_destination",
         )
     if destination.role is Role.REGULATOR:
@@ -214,12 +342,24 @@ def _check_destination(session: Session, event: SignedEvent) -> None:
         )
 
 
-def _write(session: Session, batch: _Batch) -> None:
+def _write(conn: Connection, batch: _Batch) -> None:
+    """Append the leaves, then write events, their unit links and the custody changes."""
     if not batch.new:
         return
     rows = list(batch.new.values())
-    first = ledger_sql.append_leaves(session.connection(), [leaf for _, leaf in rows])
-    for offset, (row, _) in enumerate(rows):
+    first = ledger_sql.append_leaves(conn, [row.leaf for row in rows])
+    for offset, row in enumerate(rows):
         row.leaf_index = first + offset
-    event_store.add_events(session=session, events=[row for row, _ in rows])
-    session.flush()
+    event_store.add_events(conn=conn, events=rows)
+    world = batch.world
+    changed = {
+        key: after
+        for key, after in world.current.items()
+        if after is not None and after != world.original.get(key)
+    }
+    unit_store.save_custody(
+        conn=conn,
+        changes=changed,
+        created={key for key in changed if world.original.get(key) is None},
+        now=utcnow(),
+    )

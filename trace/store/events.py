@@ -1,12 +1,42 @@
-"""Captured events."""
+"""Captured events, and which units each concerns (``event_units``).
+
+A unit's history is one indexed query on ``event_units`` (primary key gtin, serial,
+leaf_index), whichever case or pallet carried the unit when the event named only its SSCC.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 
-from sqlmodel import Session, col, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, insert, or_, select, tuple_
+from sqlmodel import Session, col
+from sqlmodel import select as select_model
+from sqlmodel.sql.expression import SelectOfScalar
 
-from medtrace.models import Event
+from medtrace.models import Event, EventType, EventUnit, utcnow
+from medtrace.schemas import SignedEvent
+from medtrace.store.units import slices
+
+_events: Table = Event.__table__  # type: ignore[attr-defined]
+_event_units: Table = EventUnit.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class NewEvent:
+    """An accepted event about to be written: its row's content, its leaf and the units it
+    concerns; ``leaf_index`` is set once the leaves are appended."""
+
+    event_id: str
+    event: SignedEvent
+    station_id: str | None
+    participant_id: int
+    leaf: bytes
+    epcis_id: str
+    biz_location: str | None
+    units: list[tuple[str, str]] = field(default_factory=list)
+    leaf_index: int = -1
 
 
 def get_event(*, session: Session, event_id: str) -> Event | None:
@@ -14,16 +44,129 @@ def get_event(*, session: Session, event_id: str) -> Event | None:
     return session.get(Event, event_id)
 
 
-def get_unit_events(*, session: Session, gtin: str, serial: str) -> Sequence[Event]:
-    """A unit's events in ledger order (one indexed query)."""
-    statement = (
-        select(Event)
-        .where(Event.gtin == gtin, Event.serial == serial)
-        .order_by(col(Event.leaf_index))
+def get_leaf_indexes(*, session: Session, event_ids: Collection[str]) -> dict[str, int]:
+    """The leaf index of each of ``event_ids`` captured before (one query)."""
+    found: dict[str, int] = {}
+    for ids in slices(sorted(event_ids)):
+        statement = select(_events.c.event_id, _events.c.leaf_index).where(
+            _events.c.event_id.in_(ids)
+        )
+        for row in session.connection().execute(statement):
+            found[row.event_id] = row.leaf_index
+    return found
+
+
+def unit_history_query(*, gtin: str, serial: str) -> SelectOfScalar[Event]:
+    """A unit's events in ledger order, those naming its case or pallet included: one query
+    on the primary key of ``event_units`` (gtin, serial, leaf_index)."""
+    return (
+        select_model(Event)
+        .join(EventUnit, col(EventUnit.event_id) == col(Event.event_id))
+        .where(col(EventUnit.gtin) == gtin, col(EventUnit.serial) == serial)
+        .order_by(col(EventUnit.leaf_index))
     )
+
+
+def get_unit_events(*, session: Session, gtin: str, serial: str) -> Sequence[Event]:
+    """A unit's history (``unit_history_query``)."""
+    return session.exec(unit_history_query(gtin=gtin, serial=serial)).all()
+
+
+def add_events(*, conn: Connection, events: Sequence[NewEvent]) -> None:
+    """Insert events and their unit links (two executemany statements)."""
+    now = utcnow()
+    conn.execute(
+        insert(_events),
+        [
+            {
+                "event_id": e.event_id,
+                "leaf_index": e.leaf_index,
+                "type": e.event.type.value,
+                "gtin": e.event.gtin,
+                "serial": e.event.serial,
+                "sscc": e.event.sscc,
+                "gln": e.event.gln,
+                "destination_gln": e.event.destination_gln,
+                "biz_location": e.biz_location,
+                "epcis_id": e.epcis_id,
+                "event_time": e.event.event_time,
+                "station_id": e.station_id,
+                "participant_id": e.participant_id,
+                "recorded_at": now,
+            }
+            for e in events
+        ],
+    )
+    links = [
+        {"gtin": gtin, "serial": serial, "leaf_index": e.leaf_index, "event_id": e.event_id}
+        for e in events
+        for gtin, serial in e.units
+    ]
+    if links:
+        conn.execute(insert(_event_units), links)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What an EPCIS query asks for, in medtrace's columns; ``None`` means "any"."""
+
+    types: frozenset[EventType] | None = None
+    ge_time: dt.datetime | None = None
+    lt_time: dt.datetime | None = None
+    units: tuple[tuple[str, str], ...] = ()
+    containers: tuple[str, ...] = ()
+    containers_as_parent: bool = False
+    biz_locations: frozenset[str] | None = None
+    read_points: frozenset[str] | None = None
+
+
+def find_events(*, session: Session, where: EventFilter, after: int, limit: int) -> Sequence[Event]:
+    """Events matching ``where`` in ledger order, from leaf index ``after`` (exclusive) on.
+
+    A unit matches the events naming it and the aggregations that packed or unpacked it
+    (``event_units``: an unpack listing no children takes them all out, and a unit inside a
+    packed case counts as packed with it); a container matches the events naming it (as
+    ``parentID`` only if ``containers_as_parent``). One query, on the events' indexes.
+    """
+    statement = select_model(Event).where(col(Event.leaf_index) > after)
+    if where.types is not None:
+        statement = statement.where(col(Event.type).in_(where.types))
+    if where.ge_time is not None:
+        statement = statement.where(col(Event.event_time) >= where.ge_time)
+    if where.lt_time is not None:
+        statement = statement.where(col(Event.event_time) < where.lt_time)
+    if where.biz_locations is not None:
+        statement = statement.where(col(Event.biz_location).in_(where.biz_locations))
+    if where.read_points is not None:
+        statement = statement.where(col(Event.gln).in_(where.read_points))
+    if where.units or where.containers:
+        statement = statement.where(or_(*_epc_matches(where)))
+    statement = statement.order_by(col(Event.leaf_index)).limit(limit)
     return session.exec(statement).all()
 
 
-def add_events(*, session: Session, events: Sequence[Event]) -> None:
-    """Insert events."""
-    session.add_all(events)
+def _epc_matches(where: EventFilter) -> list[ColumnElement[bool]]:
+    aggregation = (EventType.PACK, EventType.UNPACK)
+    matches: list[ColumnElement[bool]] = []
+    if where.units:
+        matches.append(tuple_(col(Event.gtin), col(Event.serial)).in_(where.units))
+        listed = select(_event_units.c.event_id).where(
+            tuple_(_event_units.c.gtin, _event_units.c.serial).in_(where.units)
+        )
+        matches.append(and_(col(Event.type).in_(aggregation), col(Event.event_id).in_(listed)))
+    if where.containers:
+        named = col(Event.sscc).in_(where.containers)
+        matches.append(
+            named
+            if where.containers_as_parent
+            else and_(named, col(Event.type).not_in(aggregation))
+        )
+    return matches
+
+
+def get_by_epcis_id(*, session: Session, epcis_id: str) -> Event | None:
+    """The first event whose EPCIS form has this CBV 2.0 hash id."""
+    statement = (
+        select_model(Event).where(col(Event.epcis_id) == epcis_id).order_by(col(Event.leaf_index))
+    )
+    return session.exec(statement).first()

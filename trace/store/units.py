@@ -1,22 +1,168 @@
-"""Units and their current custody state."""
+"""Units and containers (cases, pallets) and their current custody state.
+
+The capture path reads and writes them through SQLAlchemy Core in bulk: one query for all
+the units a batch names, one for its containers, one per container whose contents it opens,
+and executemany writes. Reads for custody lock their rows (``FOR UPDATE`` on PostgreSQL,
+taken in key order so two batches never deadlock on the same rows); SQLite needs no row
+lock, as its writer holds the database from the start of the batch.
+"""
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+import datetime as dt
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any
 
-from medtrace.models import Unit
+from sqlalchemy import Connection, Select, Table, bindparam, insert, select, tuple_, update
+from sqlmodel import Session, col
+from sqlmodel import select as select_model
+from sqlmodel.sql.expression import SelectOfScalar
+
+from medtrace.custody import ContainerKey, Custody, Key, UnitKey
+from medtrace.models import Container, Unit, UnitState
+
+_units: Table = Unit.__table__  # type: ignore[attr-defined]
+_containers: Table = Container.__table__  # type: ignore[attr-defined]
+_CUSTODY_COLUMNS = (
+    "state",
+    "holder_gln",
+    "destination_gln",
+    "location_gln",
+    "parent_sscc",
+    "quarantined",
+)
 
 
-def get_unit(*, session: Session, gtin: str, serial: str, for_update: bool = False) -> Unit | None:
-    """A unit by its GS1 key; ``for_update`` locks its row until the transaction ends
-    (PostgreSQL), so two conflicting moves of the same unit cannot both succeed."""
-    statement = select(Unit).where(Unit.gtin == gtin, Unit.serial == serial)
-    if for_update:
-        statement = statement.with_for_update()
-    return session.exec(statement).first()
+def get_unit(*, session: Session, gtin: str, serial: str) -> Unit | None:
+    """A unit by its GS1 key."""
+    return session.get(Unit, (gtin, serial))
 
 
-def add_unit(*, session: Session, unit: Unit) -> Unit:
-    """Insert a newly commissioned unit."""
-    session.add(unit)
-    return unit
+def lot_units_query(*, gtin: str, lot: str) -> SelectOfScalar[Unit]:
+    """Every unit of a lot: one query on ``ix_units_gtin_lot``."""
+    return (
+        select_model(Unit)
+        .where(col(Unit.gtin) == gtin, col(Unit.lot) == lot)
+        .order_by(col(Unit.serial))
+    )
+
+
+def get_lot_units(*, session: Session, gtin: str, lot: str) -> Sequence[Unit]:
+    """Every unit of a lot (``lot_units_query``)."""
+    return session.exec(lot_units_query(gtin=gtin, lot=lot)).all()
+
+
+def stock_query(*, location_gln: str) -> SelectOfScalar[Unit]:
+    """The units kept at a place and still held there: one query on ``ix_units_location``."""
+    held = (UnitState.COMMISSIONED, UnitState.PACKED, UnitState.RECEIVED, UnitState.STORED)
+    return (
+        select_model(Unit)
+        .where(col(Unit.location_gln) == location_gln, col(Unit.state).in_(held))
+        .order_by(col(Unit.gtin), col(Unit.serial))
+    )
+
+
+def get_stock(*, session: Session, location_gln: str) -> Sequence[Unit]:
+    """A place's stock (``stock_query``)."""
+    return session.exec(stock_query(location_gln=location_gln)).all()
+
+
+def _locked(conn: Connection, statement: Select[Any]) -> Select[Any]:
+    return statement.with_for_update() if conn.dialect.name == "postgresql" else statement
+
+
+def _custody(row: Any, *, unit: bool) -> Custody:
+    return Custody(
+        state=UnitState(row.state),
+        holder_gln=row.holder_gln,
+        destination_gln=row.destination_gln,
+        location_gln=row.location_gln,
+        parent_sscc=row.parent_sscc,
+        quarantined=bool(row.quarantined),
+        lot=row.lot if unit else None,
+        expiry=row.expiry if unit else None,
+    )
+
+
+#: Keys per lookup: PostgreSQL refuses a very long ``IN`` list of row values (its parser's
+#: stack), so a 10 000-event EPCIS document is read in slices, in key order (lock order).
+LOOKUP_SLICE = 1000
+
+
+def slices(keys: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``keys`` in slices of ``LOOKUP_SLICE``."""
+    for start in range(0, len(keys), LOOKUP_SLICE):
+        yield keys[start : start + LOOKUP_SLICE]
+
+
+def lock_units(*, conn: Connection, keys: Collection[UnitKey]) -> dict[Key, Custody]:
+    """The custody of the units among ``keys`` that exist, their rows locked."""
+    found: dict[Key, Custody] = {}
+    for pairs in slices(sorted((k.gtin, k.serial) for k in keys)):
+        statement = (
+            select(_units)
+            .where(tuple_(_units.c.gtin, _units.c.serial).in_(pairs))
+            .order_by(_units.c.gtin, _units.c.serial)
+        )
+        for row in conn.execute(_locked(conn, statement)):
+            found[UnitKey(row.gtin, row.serial)] = _custody(row, unit=True)
+    return found
+
+
+def lock_containers(*, conn: Connection, keys: Collection[ContainerKey]) -> dict[Key, Custody]:
+    """The custody of the containers among ``keys`` that exist, their rows locked."""
+    found: dict[Key, Custody] = {}
+    for ssccs in slices(sorted(k.sscc for k in keys)):
+        statement = (
+            select(_containers).where(_containers.c.sscc.in_(ssccs)).order_by(_containers.c.sscc)
+        )
+        for row in conn.execute(_locked(conn, statement)):
+            found[ContainerKey(row.sscc)] = _custody(row, unit=False)
+    return found
+
+
+def lock_contents(*, conn: Connection, sscc: str) -> dict[Key, Custody]:
+    """What container ``sscc`` directly holds (units and containers), rows locked."""
+    found: dict[Key, Custody] = {}
+    units = (
+        select(_units).where(_units.c.parent_sscc == sscc).order_by(_units.c.gtin, _units.c.serial)
+    )
+    for row in conn.execute(_locked(conn, units)):
+        found[UnitKey(row.gtin, row.serial)] = _custody(row, unit=True)
+    inner = (
+        select(_containers).where(_containers.c.parent_sscc == sscc).order_by(_containers.c.sscc)
+    )
+    for row in conn.execute(_locked(conn, inner)):
+        found[ContainerKey(row.sscc)] = _custody(row, unit=False)
+    return found
+
+
+def save_custody(
+    *, conn: Connection, changes: Mapping[Key, Custody], created: Collection[Key], now: dt.datetime
+) -> None:
+    """Write custody changes: insert the ``created`` objects, update the others (executemany)."""
+    for table, kind in ((_units, UnitKey), (_containers, ContainerKey)):
+        new_rows: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for key, after in changes.items():
+            if not isinstance(key, kind):
+                continue
+            values: dict[str, Any] = {c: getattr(after, c) for c in _CUSTODY_COLUMNS}
+            values["state"] = after.state.value
+            values["updated_at"] = now
+            if isinstance(key, UnitKey):
+                identity: dict[str, Any] = {"gtin": key.gtin, "serial": key.serial}
+            else:
+                assert isinstance(key, ContainerKey)
+                identity = {"sscc": key.sscc}
+            if key in created:
+                if isinstance(key, UnitKey):
+                    values |= {"lot": after.lot, "expiry": after.expiry}
+                new_rows.append(identity | values)
+            else:
+                updates.append({f"k_{name}": value for name, value in identity.items()} | values)
+        if new_rows:
+            conn.execute(insert(table), new_rows)
+        if updates:
+            where = [c == bindparam(f"k_{c.name}") for c in table.primary_key.columns]
+            conn.execute(update(table).where(*where), updates)

@@ -1,0 +1,43 @@
+"""A unit's history, a lot's units and a place's stock are each one indexed query, on SQLite
+and PostgreSQL (read from the databases' own query plans)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from medtrace.store.events import unit_history_query
+from medtrace.store.units import lot_units_query, stock_query
+from support.live import LiveServer
+
+QUERIES = {
+    "unit history": (unit_history_query(gtin="09521234000112", serial="S1"), "event_units"),
+    "lot units": (lot_units_query(gtin="09521234000112", lot="LOT42"), "ix_units_gtin_lot"),
+    "place stock": (stock_query(location_gln="9525678000004"), "ix_units_location"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_the_query_uses_its_index(server: LiveServer, name: str) -> None:
+    statement, index = QUERIES[name]
+    engine = server.engine
+    sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+        else:
+            # The tables are tiny here, so the planner would scan them; forbidding the scan
+            # shows whether an index can answer the query at all.
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = " ".join(str(row[0]) for row in conn.execute(text("EXPLAIN " + sql)))
+    assert _uses(plan, index), plan
+    assert "SCAN units" not in plan and "Seq Scan" not in plan, plan
+
+
+def _uses(plan: str, index: str) -> bool:
+    names: dict[str, Any] = {
+        "event_units": ("event_units_pkey", "PRIMARY KEY", "sqlite_autoindex_event_units_1"),
+    }
+    return any(n in plan for n in names.get(index, (index,)))

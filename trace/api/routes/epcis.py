@@ -1,0 +1,113 @@
+"""GS1 EPCIS 2.0 REST binding: ``POST /epcis/capture`` and its jobs, ``GET /epcis/events``
+and ``GET /epcis/events/{eventID}``.
+
+Answers are JSON-LD (``application/ld+json``). A participant's API token is required, as
+for capture. Multiple values of one parameter are separated by ``|``, as the binding says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from medtrace.api.deps import CurrentParticipant, SessionDep
+from medtrace.epcis import capture as epcis_capture
+from medtrace.epcis import query as epcis_query
+from medtrace.epcis.document import CONTEXT, query_document
+from medtrace.models import utcnow
+
+router = APIRouter(prefix="/epcis", tags=["epcis"])
+JSON_LD = "application/ld+json"
+
+
+def _values(text: str | None) -> list[str] | None:
+    return None if text is None else [v for v in text.split("|") if v]
+
+
+@router.get("/events")
+def query_events(
+    request: Request,
+    _participant: CurrentParticipant,
+    session: SessionDep,
+    event_type: Annotated[str | None, Query(alias="eventType")] = None,
+    ge_event_time: Annotated[dt.datetime | None, Query(alias="GE_eventTime")] = None,
+    lt_event_time: Annotated[dt.datetime | None, Query(alias="LT_eventTime")] = None,
+    eq_biz_step: Annotated[str | None, Query(alias="EQ_bizStep")] = None,
+    eq_disposition: Annotated[str | None, Query(alias="EQ_disposition")] = None,
+    match_epc: Annotated[str | None, Query(alias="MATCH_epc")] = None,
+    match_any_epc: Annotated[str | None, Query(alias="MATCH_anyEPC")] = None,
+    eq_biz_location: Annotated[str | None, Query(alias="EQ_bizLocation")] = None,
+    eq_read_point: Annotated[str | None, Query(alias="EQ_readPoint")] = None,
+    per_page: Annotated[int, Query(alias="perPage")] = 30,
+    next_page_token: Annotated[str | None, Query(alias="nextPageToken")] = None,
+) -> JSONResponse:
+    """Events matching the SimpleEventQuery parameters, as an EPCISQueryDocument; a ``Link``
+    header with ``rel="next"`` points to the next page."""
+    page = epcis_query.query_events(
+        session=session,
+        query=epcis_query.EventQuery(
+            event_types=_values(event_type),
+            ge_event_time=ge_event_time,
+            lt_event_time=lt_event_time,
+            biz_steps=_values(eq_biz_step),
+            dispositions=_values(eq_disposition),
+            match_epc=_values(match_epc),
+            match_any_epc=_values(match_any_epc),
+            biz_locations=_values(eq_biz_location),
+            read_points=_values(eq_read_point),
+            per_page=per_page,
+            next_page_token=next_page_token,
+        ),
+    )
+    headers = {}
+    if page.next_page_token is not None:
+        url = request.url.include_query_params(nextPageToken=page.next_page_token)
+        headers["Link"] = f'<{url}>; rel="next"'
+    body = query_document(page.events, created=utcnow())
+    return JSONResponse(body, media_type=JSON_LD, headers=headers)
+
+
+@router.get("/events/{event_id:path}")
+def read_event(
+    event_id: str, _participant: CurrentParticipant, session: SessionDep
+) -> JSONResponse:
+    """One event by its EPCIS ``eventID`` (the CBV 2.0 hash, URL-encoded)."""
+    event = epcis_query.get_event(session=session, epcis_id=event_id)
+    return JSONResponse({"@context": [CONTEXT], **event}, media_type=JSON_LD)
+
+
+@router.post("/capture", status_code=status.HTTP_202_ACCEPTED)
+async def capture(
+    request: Request, participant: CurrentParticipant, session: SessionDep
+) -> JSONResponse:
+    """Capture an EPCISDocument (JSON-LD) authenticated by the participant's token.
+
+    A malformed document is refused at once (4xx naming the rule and the event's ``index``);
+    a valid one becomes a capture job: ``202`` with its URL in ``Location``. The job captures
+    every event or none; poll it with ``GET /epcis/capture/{captureID}``.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        epcis_capture.check_size(int(declared))
+    body = await request.body()
+    capture_id = await run_in_threadpool(
+        epcis_capture.capture_document, session=session, participant=participant, body=body
+    )
+    location = f"/epcis/capture/{capture_id}"
+    return JSONResponse(
+        {"captureID": capture_id},
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": location},
+    )
+
+
+@router.get("/capture/{capture_id}")
+def read_capture_job(
+    capture_id: str, participant: CurrentParticipant, session: SessionDep
+) -> dict[str, Any]:
+    """A capture job of the calling participant: ``running``, ``success``, ``errors``."""
+    return epcis_capture.get_job(session=session, participant=participant, capture_id=capture_id)

@@ -1,0 +1,11 @@
+"""GS1 EPCIS 2.0 and CBV 2.0: every medtrace event as an EPCIS event, and back.
+
+- ``vocabulary``: each medtrace event type as an EPCIS event type, action, CBV business step
+  and disposition;
+- ``epc``: EPC URIs (``urn:epc:id:sgtin:…``, ``…:sscc:…``, ``…:sgln:…``) and GS1 Digital Link
+  URIs, in and out;
+- ``hashing``: the CBV 2.0 event hash (``ni:///sha-256;…?ver=CBV2.0``), medtrace's EPCIS
+  event ids;
+- ``document``: an event as EPCIS 2.0 JSON-LD, and the EPCISDocument / EPCISQueryDocument
+  around a list of them.
+"""

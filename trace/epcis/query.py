@@ -1,0 +1,131 @@
+"""The EPCIS 2.0 query interface over medtrace's events (EPCIS 2.0 §8.2.7 SimpleEventQuery,
+REST binding ``GET /events``).
+
+Supported parameters: ``eventType``, ``GE_eventTime``, ``LT_eventTime``, ``EQ_bizStep``,
+``EQ_disposition``, ``MATCH_epc``, ``MATCH_anyEPC``, ``EQ_bizLocation``, ``EQ_readPoint``,
+``perPage`` and ``nextPageToken``. Each is translated to columns of the events table, the
+page is read in one query, and each event is written in EPCIS from its ledger leaf (what the
+station signed), so the answer and the leaf can never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from medtrace.epcis.document import to_epcis
+from medtrace.epcis.epc import parse_epc, parse_location
+from medtrace.epcis.vocabulary import SHAPES, bare, types_with
+from medtrace.errors import InvalidInput, NotFound
+from medtrace.ledger import sql as ledger_sql
+from medtrace.models import Event
+from medtrace.schemas import SignedEvent
+from medtrace.store import events as event_store
+
+MAX_PER_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """The query parameters, as sent (lists are the ``|``-separated values)."""
+
+    event_types: Sequence[str] | None = None
+    ge_event_time: dt.datetime | None = None
+    lt_event_time: dt.datetime | None = None
+    biz_steps: Sequence[str] | None = None
+    dispositions: Sequence[str] | None = None
+    match_epc: Sequence[str] | None = None
+    match_any_epc: Sequence[str] | None = None
+    biz_locations: Sequence[str] | None = None
+    read_points: Sequence[str] | None = None
+    per_page: int = 30
+    next_page_token: str | None = None
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of EPCIS events and the token of the next page (None on the last)."""
+
+    events: list[dict[str, Any]]
+    next_page_token: str | None
+
+
+def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(f"{name} needs a time zone", rule="epcis.naive_time")
+    return value
+
+
+def _filter(query: EventQuery) -> event_store.EventFilter:
+    types = None
+    if query.event_types is not None:
+        types = {k for k, shape in SHAPES.items() if shape.event_type in query.event_types}
+    if query.biz_steps is not None:
+        steps = {bare(v, kind="bizStep") for v in query.biz_steps}
+        types = types_with(biz_steps=steps) & (types if types is not None else set(SHAPES))
+    if query.dispositions is not None:
+        found = types_with(dispositions={bare(v, kind="disposition") for v in query.dispositions})
+        types = found & (types if types is not None else set(SHAPES))
+    epcs = [parse_epc(v) for v in (*(query.match_epc or ()), *(query.match_any_epc or ()))]
+    return event_store.EventFilter(
+        types=None if types is None else frozenset(types),
+        ge_time=_aware(query.ge_event_time, "GE_eventTime"),
+        lt_time=_aware(query.lt_event_time, "LT_eventTime"),
+        units=tuple((e.gtin, e.serial) for e in epcs if e.gtin and e.serial),
+        containers=tuple(e.sscc for e in epcs if e.sscc),
+        containers_as_parent=query.match_any_epc is not None,
+        biz_locations=_places(query.biz_locations),
+        read_points=_places(query.read_points),
+    )
+
+
+def _places(values: Sequence[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(parse_location(v) for v in values)
+
+
+def _token(text: str | None) -> int:
+    if text is None:
+        return -1
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput("nextPageToken is not one this server gave", rule="epcis.bad_token")
+    return int(text)
+
+
+def _as_epcis(session: Session, rows: Sequence[Event]) -> list[dict[str, Any]]:
+    leaves = ledger_sql.leaves_at(session.connection(), [row.leaf_index for row in rows])
+    events = []
+    for row in rows:
+        signed = json.loads(leaves[row.leaf_index])["event"]
+        events.append(to_epcis(SignedEvent.model_validate(signed), signed["event_time"]))
+    return events
+
+
+def query_events(*, session: Session, query: EventQuery) -> EventPage:
+    """One page of the events matching ``query``, in ledger order."""
+    if not 1 <= query.per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"perPage is 1 to {MAX_PER_PAGE}", rule="epcis.per_page")
+    where = _filter(query)
+    if where.types is not None and not where.types:
+        return EventPage([], None)
+    rows = event_store.find_events(
+        session=session,
+        where=where,
+        after=_token(query.next_page_token),
+        limit=query.per_page + 1,
+    )
+    page = rows[: query.per_page]
+    more = len(rows) > query.per_page
+    return EventPage(_as_epcis(session, page), str(page[-1].leaf_index) if more else None)
+
+
+def get_event(*, session: Session, epcis_id: str) -> dict[str, Any]:
+    """The EPCIS event with this CBV 2.0 hash id, or ``NotFound``."""
+    row = event_store.get_by_epcis_id(session=session, epcis_id=epcis_id)
+    if row is None:
+        raise NotFound(f"no event has the id {epcis_id!r}", rule="epcis.unknown_event")
+    return _as_epcis(session, [row])[0]

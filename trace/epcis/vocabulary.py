@@ -1,0 +1,84 @@
+"""Each medtrace event type as EPCIS 2.0 event type, action, CBV 2.0 bizStep and disposition.
+
+CBV 2.0 §7.1 (business steps) and §7.2 (dispositions). Packing and unpacking are
+AggregationEvents (EPCIS 2.0 §7.4.3); everything else is an ObjectEvent about one unit or
+container. A commissioning ADDs the object to the world, a decommissioning or destruction
+DELETEs it, the rest OBSERVE it. Each type has its own (bizStep, disposition) pair, so an
+EPCIS event maps back to exactly one medtrace type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medtrace.models import EventType
+
+BIZ_STEP_URI = "https://ref.gs1.org/cbv/BizStep-"
+DISPOSITION_URI = "https://ref.gs1.org/cbv/Disp-"
+_BIZ_STEP_URN = "urn:epcglobal:cbv:bizstep:"
+_DISPOSITION_URN = "urn:epcglobal:cbv:disp:"
+
+
+@dataclass(frozen=True)
+class EpcisShape:
+    """How one medtrace event type looks in EPCIS."""
+
+    event_type: str
+    action: str
+    biz_step: str
+    disposition: str
+
+
+SHAPES: dict[EventType, EpcisShape] = {
+    EventType.COMMISSION: EpcisShape("ObjectEvent", "ADD", "commissioning", "active"),
+    EventType.PACK: EpcisShape("AggregationEvent", "ADD", "packing", "in_progress"),
+    EventType.UNPACK: EpcisShape("AggregationEvent", "DELETE", "unpacking", "in_progress"),
+    EventType.SHIP: EpcisShape("ObjectEvent", "OBSERVE", "shipping", "in_transit"),
+    EventType.RECEIVE: EpcisShape("ObjectEvent", "OBSERVE", "receiving", "in_progress"),
+    EventType.STORE: EpcisShape("ObjectEvent", "OBSERVE", "storing", "sellable_accessible"),
+    EventType.DISPENSE: EpcisShape("ObjectEvent", "OBSERVE", "dispensing", "dispensed"),
+    EventType.RETURN: EpcisShape("ObjectEvent", "OBSERVE", "shipping", "returned"),
+    EventType.DESTROY: EpcisShape("ObjectEvent", "DELETE", "destroying", "destroyed"),
+    EventType.EXPORT: EpcisShape("ObjectEvent", "OBSERVE", "departing", "in_transit"),
+    EventType.DECOMMISSION: EpcisShape("ObjectEvent", "DELETE", "decommissioning", "inactive"),
+    EventType.QUARANTINE: EpcisShape("ObjectEvent", "OBSERVE", "inspecting", "non_conformant"),
+    EventType.RELEASE: EpcisShape("ObjectEvent", "OBSERVE", "inspecting", "conformant"),
+}
+_BY_PAIR = {(s.biz_step, s.disposition): kind for kind, s in SHAPES.items()}
+_BY_STEP: dict[str, EventType] = {}
+for _kind, _shape in SHAPES.items():
+    _BY_STEP.setdefault(_shape.biz_step, _kind)
+KNOWN_BIZ_STEPS = frozenset(_BY_STEP)
+KNOWN_DISPOSITIONS = frozenset(s.disposition for s in SHAPES.values())
+
+
+def bare(value: str, *, kind: str) -> str:
+    """A CBV term without its prefix: ``shipping`` from ``shipping``, the CBV 2.0 web URI
+    (``https://ref.gs1.org/cbv/BizStep-shipping``) or the CBV 1.x URN."""
+    prefixes = (
+        (BIZ_STEP_URI, _BIZ_STEP_URN) if kind == "bizStep" else (DISPOSITION_URI, _DISPOSITION_URN)
+    )
+    for prefix in prefixes:
+        if value.startswith(prefix):
+            return value[len(prefix) :]
+    return value
+
+
+def event_type_for(biz_step: str, disposition: str | None) -> EventType | None:
+    """The medtrace type of an EPCIS event with this bizStep (and disposition, which tells
+    a return from a shipment and a release from a quarantine); None if medtrace has none."""
+    if disposition is not None and (biz_step, disposition) in _BY_PAIR:
+        return _BY_PAIR[(biz_step, disposition)]
+    return _BY_STEP.get(biz_step)
+
+
+def types_with(
+    *, biz_steps: set[str] | None = None, dispositions: set[str] | None = None
+) -> set[EventType]:
+    """The medtrace types whose EPCIS shape has one of ``biz_steps`` / ``dispositions``."""
+    return {
+        kind
+        for kind, shape in SHAPES.items()
+        if (biz_steps is None or shape.biz_step in biz_steps)
+        and (dispositions is None or shape.disposition in dispositions)
+    }
