@@ -1,0 +1,259 @@
+"""``medtrace sensor ...`` and ``medtrace bridge``: the IoT side's command line.
+
+Errors of the IoT side are caught once here and printed with their ``diagnostics()``, exit
+code 1; ``medtrace --verbose`` shows the traceback instead (read from the root logger level).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from medtrace.config import get_settings
+from medtrace.keys import b64, load_or_create_key, public_key_raw, read_key_file, write_key_file
+
+from .bridge import SHARE_GROUP, Bridge, BridgeConfig
+from .client import ReadingsClient
+from .errors import CaptureRejected, IotError
+from .mqtt import MqttVersion
+from .simulator import Fleet, Profile, SimulatedSensor
+
+sensor_app = typer.Typer(help="Temperature sensors: keys, registration, simulation.")
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True)
+
+TokenOption = Annotated[
+    str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
+]
+UrlOption = Annotated[str | None, typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")]
+HostOption = Annotated[
+    str | None, typer.Option(help="MQTT broker host (default MEDTRACE_MQTT_HOST).")
+]
+PortOption = Annotated[
+    int | None, typer.Option(help="MQTT broker port (default MEDTRACE_MQTT_PORT).")
+]
+VersionOption = Annotated[
+    MqttVersion, typer.Option("--mqtt-version", help="5, or 3.1.1 for brokers without v5.")
+]
+
+
+class BindKind(StrEnum):
+    """What a sensor is bound to on the command line."""
+
+    PLACE = "place"
+    SHIPMENT = "shipment"
+
+
+@contextmanager
+def _iot_errors() -> Iterator[None]:
+    try:
+        yield
+    except IotError as exc:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        err_console.print(f"[red]error[/] {exc.diagnostics()}")
+        raise typer.Exit(code=1) from exc
+
+
+def _key_dir() -> Path:
+    return get_settings().resolved_station_key_dir / "sensors"
+
+
+def _api(url: str | None, token: str) -> ReadingsClient:
+    return ReadingsClient(url or get_settings().public_url, token)
+
+
+def _broker(host: str | None, port: int | None) -> tuple[str, int]:
+    settings = get_settings()
+    return host or settings.mqtt_host, port or settings.mqtt_port
+
+
+@sensor_app.command("keygen")
+def keygen(
+    sensor_id: Annotated[str, typer.Argument(help="The sensor's id, e.g. fridge-3.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Key file to write (default <key dir>/sensors/ID.pem).")
+    ] = None,
+) -> None:
+    """Create a sensor's Ed25519 key file (mode 0600) and print the public key to register."""
+    path = out or _key_dir() / f"{sensor_id}.pem"
+    try:
+        key = write_key_file(path)
+    except FileExistsError as exc:
+        err_console.print(f"[red]error[/] {path} exists; a key is never overwritten")
+        raise typer.Exit(code=1) from exc
+    console.print(f"key file: {path}")
+    console.print(f"public key: [bold]{b64(public_key_raw(key))}[/]")
+
+
+@sensor_app.command("register")
+def register(
+    sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")],
+    key_file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="The sensor's key file.")
+    ],
+    token: TokenOption,
+    url: UrlOption = None,
+) -> None:
+    """Register a sensor's public key with the service, for the token's participant."""
+    public_key = b64(public_key_raw(read_key_file(key_file)))
+    with _iot_errors(), _api(url, token) as api:
+        api.register_sensor(sensor_id, public_key)
+    console.print(f"[green]registered[/] sensor {sensor_id}")
+
+
+@sensor_app.command("bind")
+def bind(
+    sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")],
+    kind: Annotated[BindKind, typer.Option(help="A place (GLN) or a shipment (SSCC).")],
+    target: Annotated[str, typer.Option(help="The GLN or the SSCC.")],
+    token: TokenOption,
+    since: Annotated[
+        dt.datetime | None, typer.Option(help="Start of the binding (default now, UTC).")
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Bind a sensor to a place or a shipment from a time on (closing its previous binding)."""
+    start = since or dt.datetime.now(dt.UTC)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt.UTC)  # a time given without a zone is UTC
+    with _iot_errors(), _api(url, token) as api:
+        api.bind(sensor_id, kind=kind.value, target=target, valid_from=start)
+    console.print(f"[green]bound[/] sensor {sensor_id} to {kind.value} {target} from {start}")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+@sensor_app.command("simulate")
+def simulate(
+    sensors: Annotated[int, typer.Option(min=1, max=1000, help="How many sensors.")] = 1,
+    rate: Annotated[
+        float, typer.Option(min=0.01, max=1000, help="Readings per second per sensor.")
+    ] = 1.0,
+    profile: Annotated[Profile, typer.Option(help="What the loggers do.")] = Profile.FRIDGE,
+    prefix: Annotated[str, typer.Option(help="Sensor ids are PREFIX-0, PREFIX-1, ...")] = "sim",
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(min=1, help="Simulated seconds per real second (profiles only).")
+    ] = 1.0,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="MEDTRACE_TOKEN", help="Register new sensors with this token."),
+    ] = None,
+    gln: Annotated[
+        str | None, typer.Option(help="Bind the sensors to this place (needs --token).")
+    ] = None,
+    url: UrlOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    version: VersionOption = MqttVersion.V5,
+) -> None:
+    """Simulate loggers publishing signed readings at QoS 1 (keys kept in the key dir)."""
+    fleet_sensors = [
+        SimulatedSensor(
+            f"{prefix}-{i}", load_or_create_key(_key_dir() / f"{prefix}-{i}.pem"), profile
+        )
+        for i in range(sensors)
+    ]
+    with _iot_errors():
+        if token:
+            _enrol(fleet_sensors, _api(url, token), gln)
+        broker_host, broker_port = _broker(host, port)
+        fleet = Fleet(fleet_sensors, host=broker_host, port=broker_port, version=version)
+        stop = _stop_on_signals()
+        fleet.start()
+        fleet.run(rate=rate, stop=stop, duration=duration, speed=speed)
+        flushed = fleet.flush(timeout=30)
+        fleet.stop()
+    console.print(f"published {fleet.published} readings" + ("" if flushed else " (some unsent)"))
+    if not flushed:
+        raise typer.Exit(code=1)
+
+
+def _enrol(sensors: list[SimulatedSensor], api: ReadingsClient, gln: str | None) -> None:
+    """Register the sensors that are new, and bind them all to ``gln`` from now."""
+    with api:
+        for sensor in sensors:
+            try:
+                api.register_sensor(sensor.sensor_id, b64(public_key_raw(sensor.key)))
+            except CaptureRejected as exc:
+                if exc.rule != "sensor.exists":
+                    raise
+            if gln:
+                api.bind(
+                    sensor.sensor_id, kind="place", target=gln, valid_from=dt.datetime.now(dt.UTC)
+                )
+
+
+def bridge(
+    token: TokenOption,
+    url: UrlOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    version: VersionOption = MqttVersion.V5,
+    client_id: Annotated[
+        str, typer.Option(help="Stable id: the broker keeps this bridge's session under it.")
+    ] = "medtrace-bridge-1",
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Messages per commit.")] = 500,
+    session_expiry: Annotated[
+        int, typer.Option(min=1, help="Seconds the broker keeps the session while away.")
+    ] = 24 * 3600,
+    batch_wait: Annotated[
+        float, typer.Option(min=0, help="Seconds a batch may wait to fill.")
+    ] = 0.1,
+    share_group: Annotated[
+        str,
+        typer.Option(
+            help=f"MQTT 5 shared-subscription group, e.g. {SHARE_GROUP}, so several bridges "
+            "split the load (default: a plain subscription, which survives broker restarts)."
+        ),
+    ] = "",
+) -> None:
+    """Relay MQTT readings into the capture API, acknowledging each batch once durable."""
+    broker_host, broker_port = _broker(host, port)
+    config = BridgeConfig(
+        host=broker_host,
+        port=broker_port,
+        client_id=client_id,
+        version=version,
+        batch_size=batch_size,
+        batch_wait=batch_wait,
+        session_expiry=session_expiry,
+        share_group=share_group or None,
+    )
+    with _iot_errors(), _api(url, token) as api:
+        relay = Bridge(config, api)
+        stop = _stop_on_signals()
+        relay.connect()
+        console.print(
+            f"bridge {client_id} relaying {config.topic} from {broker_host}:{broker_port}"
+        )
+        relay.run(stop)
+    stats = relay.stats
+    console.print(
+        f"relayed {stats.received} messages: {stats.accepted} accepted, "
+        f"{stats.duplicates} duplicates, {stats.rejected} rejected"
+    )
+
+
+def install(app: typer.Typer) -> None:
+    """Mount ``sensor`` and ``bridge`` on the ``medtrace`` command."""
+    app.add_typer(sensor_app, name="sensor", no_args_is_help=True)
+    app.command("bridge")(bridge)

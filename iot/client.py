@@ -1,0 +1,73 @@
+"""The readings API over HTTP, as the bridge and the sensor tools see it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from .errors import CaptureRejected, CaptureUnavailable
+
+
+class ReadingsClient:
+    """Registers and binds sensors and relays MQTT messages with a participant's API token."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self._base_url,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ReadingsClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _post(self, path: str, body: Any, *, conflict_is_transient: bool = False) -> Any:
+        """POST JSON; 5xx (and 409 where a concurrent writer may have won) are
+        ``CaptureUnavailable`` (retry), any other 4xx is ``CaptureRejected``."""
+        try:
+            response = self._http.post(path, json=body)
+        except httpx.TransportError as exc:
+            raise CaptureUnavailable(self._base_url, str(exc) or type(exc).__name__) from exc
+        if response.is_server_error or (conflict_is_transient and response.status_code == 409):
+            raise CaptureUnavailable(self._base_url, f"{response.status_code} {response.text}")
+        if response.is_client_error:
+            detail = response.json().get("detail", {})
+            raise CaptureRejected(
+                response.status_code, detail.get("rule", "?"), detail.get("message", "")
+            )
+        return response.json()
+
+    def register_sensor(self, sensor_id: str, public_key: str) -> dict[str, Any]:
+        """Register a sensor's raw Ed25519 public key (base64) for this token's participant."""
+        result: dict[str, Any] = self._post(
+            "/api/v1/sensors", {"sensor_id": sensor_id, "public_key": public_key}
+        )
+        return result
+
+    def bind(
+        self, sensor_id: str, *, kind: str, target: str, valid_from: dt.datetime
+    ) -> dict[str, Any]:
+        """Bind a sensor to a place (``kind="place"``, a GLN) or a shipment (an SSCC)."""
+        body = {"kind": kind, "target": target, "valid_from": valid_from.isoformat()}
+        result: dict[str, Any] = self._post(f"/api/v1/sensors/{sensor_id}/bindings", body)
+        return result
+
+    def relay(self, messages: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
+        """Relay (topic, payload) messages; return the receipts once they are durable."""
+        body = [
+            {"topic": topic, "payload": payload.decode("utf-8", errors="replace")}
+            for topic, payload in messages
+        ]
+        result: dict[str, Any] = self._post("/api/v1/readings", body, conflict_is_transient=True)
+        return result

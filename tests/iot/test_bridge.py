@@ -1,0 +1,254 @@
+"""The bridge against a real Mosquitto and a real server: exactly once through crashes.
+
+The bridge runs as a real ``medtrace bridge`` process; sensors publish through paho at QoS 1.
+Each test uses its own sensors, client id and shared-subscription group, so a persistent
+session left on the shared broker by another run can never take a share of its messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+
+from medtrace.iot.mqtt import MqttVersion
+from medtrace.iot.payloads import format_time, reading_topic, sign_reading
+from medtrace.iot.simulator import Fleet, SimulatedSensor
+from medtrace.models.iot import Reading
+from support.chain import Chain
+from support.iot import (
+    MOSQUITTO_HOST,
+    MOSQUITTO_PORT,
+    BridgeProcess,
+    broker_up,
+    forget_session,
+    new_sensors,
+    poll,
+    private_broker,
+    reading_count,
+    start_bridge,
+    wait_until,
+)
+from support.live import LiveServer
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _mosquitto() -> None:
+    if not broker_up():
+        pytest.fail(
+            f"no MQTT broker at {MOSQUITTO_HOST}:{MOSQUITTO_PORT}: start it with "
+            "`mosquitto -d -c /etc/mosquitto/mosquitto.conf`"
+        )
+
+
+@pytest.fixture
+def tag() -> str:
+    """A name no other run uses: sensor prefix, client id and share group derive from it."""
+    return f"t{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def bridges(chain: Chain, tag: str, tmp_path: Path) -> Iterator[list[BridgeProcess]]:
+    """Bridge processes started by a test, stopped after it."""
+    started: list[BridgeProcess] = []
+    yield started
+    for bridge in started:
+        bridge.stop()
+    for client_id in {b.client_id for b in started if b.port == MOSQUITTO_PORT}:
+        forget_session(client_id)
+
+
+def _bridge(
+    chain: Chain, tag: str, tmp_path: Path, port: int = MOSQUITTO_PORT, *, shared: bool = False
+) -> BridgeProcess:
+    bridge = start_bridge(
+        chain.server,
+        chain.hub.token,
+        client_id=f"bridge-{tag}",
+        share_group=tag if shared else "",
+        log_path=tmp_path / "bridge.log",
+        port=port,
+    )
+    wait_until(lambda: "relaying" in bridge.log(), 20, "the bridge to subscribe")
+    return bridge
+
+
+def _stored_seqs(server: LiveServer, sensor_id: str) -> list[int]:
+    with server.engine.connect() as conn:
+        rows = conn.execute(
+            select(Reading.seq).where(Reading.sensor_id == sensor_id).order_by(Reading.seq)
+        )
+        return [int(seq) for (seq,) in rows]
+
+
+def _run_fleet(
+    sensors: list[SimulatedSensor], port: int, rate: float, duration: float
+) -> tuple[Fleet, threading.Thread, dict[str, int]]:
+    """Start publishing in a thread; return the fleet, the thread and each first seq."""
+    firsts = {s.sensor_id: s.seq + 1 for s in sensors}
+    fleet = Fleet(sensors, host=MOSQUITTO_HOST, port=port, version=MqttVersion.V5)
+    fleet.start()
+    thread = threading.Thread(
+        target=fleet.run, kwargs={"rate": rate, "stop": threading.Event(), "duration": duration}
+    )
+    thread.start()
+    return fleet, thread, firsts
+
+
+def _assert_exactly_once(
+    server: LiveServer,
+    fleet: Fleet,
+    firsts: dict[str, int],
+    leaves: int,
+    bridges: list[BridgeProcess],
+) -> None:
+    """Once the readings settle, every sequence number each sensor sent is stored once, with
+    one leaf each."""
+    tag = fleet.sensors[0].sensor_id.rsplit("-", 1)[0]
+    poll(lambda: reading_count(server, tag) >= fleet.published, 60)
+    logs = "\n".join(b.log()[-2000:] for b in bridges)
+    total = 0
+    for sensor in fleet.sensors:
+        expected = range(firsts[sensor.sensor_id], sensor.seq + 1)
+        stored = _stored_seqs(server, sensor.sensor_id)
+        missing = sorted(set(expected) - set(stored))
+        assert not missing, f"{sensor.sensor_id} lost {len(missing)}: {missing[:10]}\n{logs}"
+        assert stored == list(expected)
+        total += len(expected)
+    assert server.snapshot()[0] - leaves == total  # no leaf without its reading, none twice
+
+
+def test_forged_replayed_and_unknown_readings_arrive_as_rejects(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    (sensor,) = new_sensors(chain.server, chain.hub.token, tag, 1)
+    bridges.append(_bridge(chain, tag, tmp_path))
+    now = format_time(dt.datetime.now(dt.UTC))
+
+    def reading(sensor_id: str, seq: int, celsius: float) -> dict[str, object]:
+        return {"sensor_id": sensor_id, "seq": seq, "time": now, "temperature_c": celsius}
+
+    stranger = f"{tag}-ghost"
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    publisher.connect(MOSQUITTO_HOST, MOSQUITTO_PORT)
+    publisher.loop_start()
+    try:
+        messages = [
+            (sensor.sensor_id, sign_reading(reading(sensor.sensor_id, 1, 5.0), sensor.key)),
+            (sensor.sensor_id, sign_reading(reading(sensor.sensor_id, 1, 3.0), sensor.key)),
+            (
+                sensor.sensor_id,
+                sign_reading(reading(sensor.sensor_id, 2, 5.0), Ed25519PrivateKey.generate()),
+            ),
+            (stranger, sign_reading(reading(stranger, 1, 5.0), Ed25519PrivateKey.generate())),
+        ]
+        for sensor_id, payload in messages:
+            publisher.publish(reading_topic(sensor_id), payload, qos=1).wait_for_publish(10)
+            time.sleep(0.3)  # keep their order across batches: the replay must come second
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+
+    def rejects() -> dict[str, str | None]:
+        answer = httpx.get(
+            f"{chain.server.url}/api/v1/readings/rejects",
+            headers={"Authorization": f"Bearer {chain.hub.token}"},
+        ).json()
+        return {
+            r["rule"]: r["sensor_id"]
+            for r in answer
+            if r["sensor_id"] in {sensor.sensor_id, stranger}
+        }
+
+    wait_until(lambda: len(rejects()) == 3, 20, "three rejects")
+    assert rejects() == {
+        "reading.replayed_sequence": sensor.sensor_id,
+        "reading.signature_invalid": sensor.sensor_id,
+        "reading.unknown_sensor": stranger,
+    }
+    assert _stored_seqs(chain.server, sensor.sensor_id) == [1]
+
+
+def test_a_bridge_killed_mid_run_loses_and_doubles_nothing(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    sensors = new_sensors(chain.server, chain.hub.token, tag, 5)
+    leaves = chain.server.snapshot()[0]
+    bridges.append(_bridge(chain, tag, tmp_path, shared=True))
+    # 100 readings/s: the system broker keeps at most 1 000 messages (its default
+    # max_queued_messages) for the session of a bridge while it is dead
+    fleet, thread, firsts = _run_fleet(sensors, MOSQUITTO_PORT, rate=20, duration=8)
+    wait_until(lambda: reading_count(chain.server, tag) > 200, 20, "readings to flow")
+    bridges[0].kill()
+    killed_at = reading_count(chain.server, tag)
+    time.sleep(1)
+    bridges.append(_bridge(chain, tag, tmp_path, shared=True))
+    thread.join()
+    assert fleet.flush(30)
+    fleet.stop()
+    _assert_exactly_once(chain.server, fleet, firsts, leaves, bridges)
+    assert 0 < killed_at < fleet.published  # the kill happened mid-run
+
+
+def test_a_broker_restart_mid_run_loses_nothing(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    broker = private_broker(tmp_path)
+    broker.start()
+    try:
+        sensors = new_sensors(chain.server, chain.hub.token, tag, 5)
+        leaves = chain.server.snapshot()[0]
+        bridges.append(_bridge(chain, tag, tmp_path, port=broker.port))
+        fleet, thread, firsts = _run_fleet(sensors, broker.port, rate=60, duration=6)
+        wait_until(lambda: reading_count(chain.server, tag) > 300, 20, "readings to flow")
+        broker.stop()
+        stopped_at = reading_count(chain.server, tag)
+        time.sleep(1.5)  # the sensors buffer meanwhile
+        broker.start()
+        thread.join()
+        assert fleet.flush(30)
+        fleet.stop()
+        _assert_exactly_once(chain.server, fleet, firsts, leaves, bridges)
+        assert 0 < stopped_at < fleet.published
+    finally:
+        for bridge in bridges:
+            bridge.stop()
+        broker.stop()
+
+
+def test_bridges_in_one_share_group_split_the_readings_exactly_once(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    sensors = new_sensors(chain.server, chain.hub.token, tag, 4)
+    leaves = chain.server.snapshot()[0]
+    for name in ("a", "b"):
+        bridge = start_bridge(
+            chain.server,
+            chain.hub.token,
+            client_id=f"bridge-{tag}-{name}",
+            share_group=tag,
+            log_path=tmp_path / f"bridge-{name}.log",
+        )
+        wait_until(lambda b=bridge: "relaying" in b.log(), 20, "a bridge to subscribe")
+        bridges.append(bridge)
+    fleet, thread, firsts = _run_fleet(sensors, MOSQUITTO_PORT, rate=25, duration=4)
+    thread.join()
+    assert fleet.flush(30)
+    fleet.stop()
+    _assert_exactly_once(chain.server, fleet, firsts, leaves, bridges)
+    relayed = []
+    for bridge in bridges:
+        assert bridge.stop() == 0
+        relayed.append(int(bridge.log().rsplit("relayed ", 1)[1].split()[0]))
+    assert sum(relayed) == fleet.published and min(relayed) > 0, relayed

@@ -1,0 +1,111 @@
+"""Signed readings: RFC 8785 bytes, Ed25519, topics; every malformed message has a rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from medtrace.errors import InvalidInput, SignatureRejected
+from medtrace.iot.payloads import (
+    parse_message,
+    reading_topic,
+    sign_reading,
+    topic_sensor_id,
+    verify_reading,
+)
+from medtrace.keys import public_key_raw
+
+KEY = Ed25519PrivateKey.generate()
+READING = {
+    "sensor_id": "fridge-1",
+    "seq": 7,
+    "time": "2026-11-22T10:00:00.000Z",
+    "temperature_c": 5.25,
+    "humidity_pct": 41.5,
+}
+
+
+def test_a_signed_reading_is_canonical_and_verifies_with_the_sensor_key() -> None:
+    payload = sign_reading(READING, KEY)
+    assert payload == rfc8785.dumps(json.loads(payload))
+    parsed = parse_message(payload, topic_sensor="fridge-1")
+    verify_reading(parsed, public_key_raw(KEY))
+    assert parsed.leaf == payload
+    assert parsed.reading.seq == 7
+    assert parsed.signed_bytes == rfc8785.dumps(READING)
+
+
+def test_a_reading_signed_by_another_key_is_refused() -> None:
+    parsed = parse_message(sign_reading(READING, Ed25519PrivateKey.generate()), topic_sensor=None)
+    with pytest.raises(SignatureRejected, match="does not verify") as caught:
+        verify_reading(parsed, public_key_raw(KEY))
+    assert caught.value.rule == "reading.signature_invalid"
+
+
+def test_a_changed_temperature_breaks_the_signature() -> None:
+    message = json.loads(sign_reading(READING, KEY))
+    message["reading"]["temperature_c"] = 4.0
+    parsed = parse_message(rfc8785.dumps(message), topic_sensor="fridge-1")
+    with pytest.raises(SignatureRejected):
+        verify_reading(parsed, public_key_raw(KEY))
+
+
+def test_a_reading_on_another_sensors_topic_is_refused() -> None:
+    with pytest.raises(SignatureRejected, match="arrived for 'fridge-2'") as caught:
+        parse_message(sign_reading(READING, KEY), topic_sensor="fridge-2")
+    assert caught.value.rule == "reading.topic_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        (b"not json", "not a signed reading"),
+        (b"[1, 2]", "exactly reading, signature and sensor_id"),
+        (
+            rfc8785.dumps({"reading": {**READING, "seq": -1}, "signature": "", "sensor_id": "x"}),
+            "seq",
+        ),
+        (
+            json.dumps(
+                {"reading": {**READING, "seq": 2**53}, "signature": "", "sensor_id": "x"}
+            ).encode(),
+            "seq",
+        ),
+        (
+            rfc8785.dumps(
+                {
+                    "reading": {**READING, "time": "2026-11-22T10:00:00"},
+                    "signature": "",
+                    "sensor_id": "x",
+                }
+            ),
+            "time zone",
+        ),
+        (
+            rfc8785.dumps({"reading": {**READING, "extra": 1}, "signature": "", "sensor_id": "x"}),
+            "extra",
+        ),
+        (
+            rfc8785.dumps({"reading": {**READING, "seq": "7"}, "signature": "", "sensor_id": "x"}),
+            "seq",
+        ),
+        (
+            rfc8785.dumps({"reading": READING, "signature": "AAB=", "sensor_id": "fridge-1"}),
+            "not a signed reading",
+        ),
+    ],
+)
+def test_malformed_messages_are_refused_with_their_rule(payload: bytes, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match) as caught:
+        parse_message(payload, topic_sensor=None)
+    assert caught.value.rule == "reading.malformed"
+
+
+def test_topics_name_their_sensor() -> None:
+    assert reading_topic("truck-9") == "medtrace/sensors/truck-9/readings"
+    assert topic_sensor_id(reading_topic("truck-9")) == "truck-9"
+    assert topic_sensor_id("medtrace/sensors/a/b/readings") is None
+    assert topic_sensor_id("medtrace/alerts") is None

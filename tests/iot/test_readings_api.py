@@ -1,0 +1,301 @@
+"""Readings, rejects, bindings and temperature histories through a real server process,
+on SQLite and PostgreSQL (no broker: these are the API the bridge relays into)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from medtrace.demo import GTIN, Enrolled, with_check_digit
+from medtrace.envelope import sign_event
+from medtrace.identifiers import digital_link_path
+from medtrace.iot.payloads import format_time, reading_topic, sign_reading
+from medtrace.keys import b64, public_key_raw
+from medtrace.ledger import leaf_hash, verify_inclusion
+from support.chain import EXPIRY, LOT, Chain, new_serial
+
+JSON = {"Accept": "application/json"}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _register(chain: Chain, token: str | None = None) -> tuple[str, Ed25519PrivateKey]:
+    sensor_id = f"fridge-{secrets.token_hex(4)}"
+    key = Ed25519PrivateKey.generate()
+    response = httpx.post(
+        f"{chain.server.url}/api/v1/sensors",
+        json={"sensor_id": sensor_id, "public_key": b64(public_key_raw(key))},
+        headers=_auth(token or chain.hub.token),
+    )
+    assert response.status_code == 201, response.text
+    return sensor_id, key
+
+
+def _reading(sensor_id: str, seq: int, when: dt.datetime, celsius: float) -> dict[str, Any]:
+    return {"sensor_id": sensor_id, "seq": seq, "time": format_time(when), "temperature_c": celsius}
+
+
+def _message(reading: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, str]:
+    payload = sign_reading(reading, key)
+    return {"topic": reading_topic(reading["sensor_id"]), "payload": payload.decode()}
+
+
+def _relay(chain: Chain, messages: list[dict[str, str]]) -> httpx.Response:
+    return httpx.post(
+        f"{chain.server.url}/api/v1/readings", json=messages, headers=_auth(chain.hub.token)
+    )
+
+
+def test_a_reading_is_captured_once_and_provable(chain: Chain) -> None:
+    sensor_id, key = _register(chain)
+    message = _message(_reading(sensor_id, 1, dt.datetime.now(dt.UTC), 5.5), key)
+    first = _relay(chain, [message])
+    assert first.status_code == 201, first.text
+    receipt = first.json()["results"][0]
+    assert (receipt["status"], receipt["seq"]) == ("accepted", 1)
+    leaves_before = chain.server.snapshot()[0]
+
+    again = _relay(chain, [message, message])
+    assert again.status_code == 200
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate"]
+    assert {r["leaf_index"] for r in again.json()["results"]} == {receipt["leaf_index"]}
+    assert chain.server.snapshot()[0] == leaves_before
+
+    chain.server.wait_for_checkpoint(receipt["leaf_index"] + 1)
+    proven = httpx.get(f"{chain.server.url}/api/v1/readings/{sensor_id}/1").json()
+    leaf = base64.b64decode(proven["leaf"])
+    assert leaf == message["payload"].encode()
+    lines = proven["checkpoint"].splitlines()
+    size, root = int(lines[1]), base64.b64decode(lines[2])
+    proof = [bytes.fromhex(h) for h in proven["inclusion_proof"]]
+    assert verify_inclusion(leaf_hash(leaf), proven["leaf_index"], size, proof, root)
+
+
+def test_two_readings_with_the_same_key_in_one_batch_make_one_row(chain: Chain) -> None:
+    sensor_id, key = _register(chain)
+    message = _message(_reading(sensor_id, 5, dt.datetime.now(dt.UTC), 4.0), key)
+    answer = _relay(chain, [message, message]).json()
+    assert [r["status"] for r in answer["results"]] == ["accepted", "duplicate"]
+    assert answer["results"][0]["leaf_index"] == answer["results"][1]["leaf_index"] is not None
+
+
+def test_forged_replayed_unknown_and_malformed_readings_are_kept_with_their_reason(
+    chain: Chain,
+) -> None:
+    sensor_id, key = _register(chain)
+    now = dt.datetime.now(dt.UTC)
+    genuine = _message(_reading(sensor_id, 10, now, 5.0), key)
+    assert _relay(chain, [genuine]).json()["accepted"] == 1
+    leaves = chain.server.snapshot()[0]
+    stranger = f"ghost-{secrets.token_hex(4)}"
+    bad = [
+        _message(_reading(sensor_id, 11, now, 5.0), Ed25519PrivateKey.generate()),
+        _message(_reading(sensor_id, 10, now, 2.0), key),  # seq 10 used for another reading
+        _message(_reading(stranger, 1, now, 5.0), Ed25519PrivateKey.generate()),
+        {"topic": reading_topic(sensor_id), "payload": "{not json"},
+        {"topic": reading_topic(stranger), "payload": genuine["payload"]},
+    ]
+    answer = _relay(chain, bad)
+    assert answer.status_code == 200
+    rules = [r["rule"] for r in answer.json()["results"]]
+    assert rules == [
+        "reading.signature_invalid",
+        "reading.replayed_sequence",
+        "reading.unknown_sensor",
+        "reading.malformed",
+        "reading.topic_mismatch",
+    ]
+    assert answer.json()["rejected"] == 5
+    assert chain.server.snapshot()[0] == leaves
+
+    stored = httpx.get(
+        f"{chain.server.url}/api/v1/readings/rejects",
+        params={"sensor_id": sensor_id},
+        headers=_auth(chain.hub.token),
+    ).json()
+    by_rule = {r["rule"]: r for r in stored}
+    assert {"reading.signature_invalid", "reading.replayed_sequence", "reading.malformed"} <= set(
+        by_rule
+    )
+    assert by_rule["reading.replayed_sequence"]["seq"] == 10
+    assert "already used" in by_rule["reading.replayed_sequence"]["message"]
+    assert by_rule["reading.malformed"]["payload"] == "{not json"
+
+    # a redelivered reject is not stored twice
+    _relay(chain, bad[:1])
+    again = httpx.get(
+        f"{chain.server.url}/api/v1/readings/rejects",
+        params={"sensor_id": sensor_id},
+        headers=_auth(chain.hub.token),
+    ).json()
+    assert len(again) == len(stored)
+
+
+def test_relaying_needs_a_token_and_a_sane_batch(chain: Chain) -> None:
+    assert httpx.post(f"{chain.server.url}/api/v1/readings", json=[]).status_code == 401
+    empty = _relay(chain, [])
+    assert empty.status_code == 422 and empty.json()["detail"]["rule"] == "readings.empty"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "rule"),
+    [
+        (
+            {"kind": "place", "target": "9521234000001", "valid_from": "2026-01-01T00:00:00Z"},
+            422,
+            "gs1.bad_check_digit",
+        ),
+        (
+            {"kind": "shipment", "target": "123", "valid_from": "2026-01-01T00:00:00Z"},
+            422,
+            "gs1.sscc_format",
+        ),
+        (
+            {"kind": "place", "target": "9521234000006", "valid_from": "2026-01-01T00:00:00"},
+            422,
+            "binding.naive_time",
+        ),
+    ],
+)
+def test_bad_bindings_are_refused(
+    chain: Chain, body: dict[str, str], status: int, rule: str
+) -> None:
+    sensor_id, _ = _register(chain)
+    response = httpx.post(
+        f"{chain.server.url}/api/v1/sensors/{sensor_id}/bindings",
+        json=body,
+        headers=_auth(chain.hub.token),
+    )
+    assert (response.status_code, response.json()["detail"]["rule"]) == (status, rule)
+
+
+def test_only_the_owner_binds_a_sensor(chain: Chain) -> None:
+    sensor_id, _ = _register(chain)
+    body = {"kind": "place", "target": chain.maker.gln, "valid_from": "2026-01-01T00:00:00Z"}
+    url = f"{chain.server.url}/api/v1/sensors/{sensor_id}/bindings"
+    refused = httpx.post(url, json=body, headers=_auth(chain.maker.token))
+    assert (refused.status_code, refused.json()["detail"]["rule"]) == (403, "sensor.not_yours")
+    unknown = httpx.post(
+        url.replace(sensor_id, "nobody"), json=body, headers=_auth(chain.hub.token)
+    )
+    assert unknown.status_code == 404
+
+
+def _bind(chain: Chain, token: str, sensor_id: str, gln: str, since: dt.datetime) -> None:
+    response = httpx.post(
+        f"{chain.server.url}/api/v1/sensors/{sensor_id}/bindings",
+        json={"kind": "place", "target": gln, "valid_from": since.isoformat()},
+        headers=_auth(token),
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_a_units_temperature_history_follows_it_across_places_with_its_gaps(
+    chain: Chain,
+) -> None:
+    minute = dt.timedelta(minutes=1)
+    t0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - 180 * minute
+    serial = new_serial()
+    maker, hub = chain.maker, chain.hub
+    maker.api.capture(
+        [maker.station.commission(GTIN, serial, lot=LOT, expiry=EXPIRY, event_time=format_time(t0))]
+    )
+    maker.api.capture(
+        [maker.station.ship(GTIN, serial, to=hub.gln, event_time=format_time(t0 + 30 * minute))]
+    )
+    hub.api.capture([hub.station.receive(GTIN, serial, event_time=format_time(t0 + 90 * minute))])
+
+    at_maker, maker_key = _register(chain, maker.token)
+    at_hub, hub_key = _register(chain, hub.token)
+    _bind(chain, maker.token, at_maker, maker.gln, t0 - 60 * minute)
+    _bind(chain, hub.token, at_hub, hub.gln, t0 + 100 * minute)
+    messages = [
+        _message(_reading(at_maker, 100 + m, t0 + m * minute, 9.5 if m == 10 else 5.0), maker_key)
+        for m in range(-30, 65, 5)
+    ] + [_message(_reading(at_hub, m, t0 + m * minute, 4.0), hub_key) for m in range(100, 155, 5)]
+    assert _relay(chain, messages).json()["accepted"] == len(messages)
+
+    history = httpx.get(f"{chain.server.url}/api/v1/units/{GTIN}/{serial}/temperature").json()
+    series = [(p["sensor_id"], p["celsius"], p["where"]) for p in history["series"]]
+    assert series == [(at_maker, 9.5 if m == 10 else 5.0, maker.gln) for m in range(0, 30, 5)] + [
+        (at_hub, 4.0, hub.gln) for m in range(100, 155, 5)
+    ]
+    assert history["band"]["min_c"] == 2.0 and history["band"]["max_c"] == 8.0
+    assert "default" in history["band"]["source"]
+    assert history["out_of_band"] == 1
+    assert (history["lowest_c"], history["highest_c"]) == (4.0, 9.5)
+    gaps = [
+        (dt.datetime.fromisoformat(g["start"]) - t0, g["where"], g["reason"])
+        for g in history["gaps"]
+    ]
+    assert gaps == [
+        (30 * minute, "in transit", "no sensor travelled with it"),
+        (90 * minute, hub.gln, f"no sensor bound to {hub.gln}"),
+        (150 * minute, hub.gln, "the sensors bound there sent no readings"),
+    ]
+
+    verify = httpx.get(
+        chain.server.url + digital_link_path(GTIN, serial, lot=LOT), headers=JSON
+    ).json()
+    shown = verify["temperature"]
+    assert (shown["series"], shown["band"]) == (history["series"], history["band"])
+    assert shown["gaps"][:-1] == history["gaps"][:-1]  # the last one is open: it ends now
+    assert verify["events"] and verify["verdict"] == "genuine"
+
+
+def _signed(member: Enrolled, kind: str, when: dt.datetime, **fields: Any) -> dict[str, Any]:
+    station = member.station
+    event = {
+        "type": kind,
+        "gln": station.gln,
+        "event_time": format_time(when),
+        "station_id": station.station_id,
+        **fields,
+    }
+    return sign_event(event, station_id=station.station_id, key=station.key)
+
+
+def test_a_unit_in_a_shipped_case_is_covered_by_the_sensor_bound_to_its_sscc(
+    chain: Chain,
+) -> None:
+    minute = dt.timedelta(minutes=1)
+    t0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - 120 * minute
+    serial = new_serial()
+    case = with_check_digit("39521234" + f"{secrets.randbelow(10**9):09d}")
+    maker, hub = chain.maker, chain.hub
+    maker.api.capture(
+        [maker.station.commission(GTIN, serial, lot=LOT, expiry=EXPIRY, event_time=format_time(t0))]
+    )
+    pack = [{"gtin": GTIN, "serial": serial}]
+    maker.api.capture([_signed(maker, "pack", t0 + 5 * minute, sscc=case, children=pack)])
+    maker.api.capture(
+        [_signed(maker, "ship", t0 + 30 * minute, sscc=case, destination_gln=hub.gln)]
+    )
+    hub.api.capture([_signed(hub, "receive", t0 + 90 * minute, sscc=case)])
+
+    truck, key = _register(chain, maker.token)
+    bound = httpx.post(
+        f"{chain.server.url}/api/v1/sensors/{truck}/bindings",
+        json={"kind": "shipment", "target": case, "valid_from": (t0 + 20 * minute).isoformat()},
+        headers=_auth(maker.token),
+    )
+    assert bound.status_code == 201, bound.text
+    messages = [_message(_reading(truck, m, t0 + m * minute, 4.5), key) for m in range(20, 100, 10)]
+    assert _relay(chain, messages).json()["accepted"] == len(messages)
+
+    history = httpx.get(f"{chain.server.url}/api/v1/units/{GTIN}/{serial}/temperature").json()
+    in_truck = [  # (the maker's site may hold other tests' sensors: only the case is ours)
+        (dt.datetime.fromisoformat(p["time"]) - t0, p["sensor_id"])
+        for p in history["series"]
+        if p["where"] == case
+    ]
+    assert in_truck == [(m * minute, truck) for m in range(30, 90, 10)]
+    assert all(g["where"] != "in transit" and g["where"] != case for g in history["gaps"])

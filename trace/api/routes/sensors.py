@@ -1,0 +1,117 @@
+"""Temperature sensors, their readings and bindings, and units' temperature histories."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep, TemperaturePolicyDep
+from medtrace.errors import InvalidInput
+from medtrace.identifiers import check_x20, parse_gtin
+from medtrace.sensor_schemas import (
+    BindingCreate,
+    BindingPublic,
+    ReadingMessageIn,
+    ReadingPublic,
+    ReadingsResponse,
+    RejectPublic,
+    SensorCreate,
+    SensorPublic,
+    TemperaturePublic,
+)
+from medtrace.services import readings
+
+router = APIRouter(prefix="/api/v1", tags=["sensors"])
+
+
+@router.post("/sensors", response_model=SensorPublic, status_code=status.HTTP_201_CREATED)
+def register_sensor(
+    sensor_in: SensorCreate, participant: CurrentParticipant, session: SessionDep
+) -> SensorPublic:
+    """Register a sensor's Ed25519 public key for the calling participant."""
+    return readings.register_sensor(session=session, participant=participant, sensor_in=sensor_in)
+
+
+@router.get("/sensors/{sensor_id}", response_model=SensorPublic)
+def read_sensor(sensor_id: str, session: SessionDep) -> SensorPublic:
+    """A sensor's public key and status, to check the readings it signed."""
+    return readings.get_sensor(session=session, sensor_id=sensor_id)
+
+
+@router.post(
+    "/sensors/{sensor_id}/bindings",
+    response_model=BindingPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def bind_sensor(
+    sensor_id: str,
+    binding_in: BindingCreate,
+    participant: CurrentParticipant,
+    session: SessionDep,
+) -> BindingPublic:
+    """Bind one of your sensors to a place (GLN) or a shipment (SSCC) from a time on."""
+    return readings.bind_sensor(
+        session=session, participant=participant, sensor_id=sensor_id, binding_in=binding_in
+    )
+
+
+@router.get("/sensors/{sensor_id}/bindings", response_model=list[BindingPublic])
+def read_bindings(sensor_id: str, session: SessionDep) -> list[BindingPublic]:
+    """Where a sensor has measured, oldest first."""
+    return readings.list_bindings(session=session, sensor_id=sensor_id)
+
+
+@router.post("/readings", response_model=ReadingsResponse, status_code=status.HTTP_201_CREATED)
+def capture_readings(
+    messages: list[ReadingMessageIn],
+    _participant: CurrentParticipant,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> ReadingsResponse:
+    """Capture MQTT messages relayed by a bridge, in one transaction.
+
+    Each message gets a receipt: ``accepted`` (with its ledger leaf), ``duplicate`` (a
+    redelivery; its first leaf) or ``rejected`` (stored with the rule it broke). 201 when any
+    was accepted, 200 otherwise. Acknowledge to the broker only after this answer.
+    """
+    if len(messages) > settings.max_capture_batch:
+        raise InvalidInput(
+            f"at most {settings.max_capture_batch} messages per request",
+            rule="readings.batch_too_large",
+        )
+    answer = readings.capture_readings(session=session, messages=messages)
+    if answer.accepted == 0:
+        response.status_code = status.HTTP_200_OK
+    return answer
+
+
+@router.get("/readings/rejects", response_model=list[RejectPublic])
+def read_rejects(
+    _participant: CurrentParticipant,
+    session: SessionDep,
+    sensor_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[RejectPublic]:
+    """The most recent refused messages and why, newest first."""
+    return readings.list_rejects(session=session, sensor_id=sensor_id, limit=limit)
+
+
+@router.get("/readings/{sensor_id}/{seq}", response_model=ReadingPublic)
+def read_reading(sensor_id: str, seq: int, session: SessionDep) -> ReadingPublic:
+    """One reading, its ledger leaf and its inclusion proof against the latest checkpoint."""
+    return readings.get_reading(session=session, sensor_id=sensor_id, seq=seq)
+
+
+@router.get("/units/{gtin}/{serial}/temperature", response_model=TemperaturePublic)
+def read_unit_temperature(
+    gtin: str, serial: str, session: SessionDep, policy: TemperaturePolicyDep
+) -> TemperaturePublic:
+    """A unit's temperature history across every place and shipment, with its gaps."""
+    return readings.get_unit_temperature(
+        session=session,
+        gtin=parse_gtin(gtin),
+        serial=check_x20(serial, field="serial"),
+        policy=policy,
+    )

@@ -1,0 +1,612 @@
+"""Sensor readings: registration, exactly-once capture, bindings and temperature histories.
+
+Capture takes the MQTT messages a bridge relays, untouched, and decides each one in a single
+transaction: a reading that verifies (registered, active sensor; Ed25519 signature over the
+RFC 8785 bytes; a sequence number not used for another reading) becomes a row and a ledger leaf
+(``ledger.sql.append_leaves``), committed together; a redelivery of a captured reading (same
+sensor, sequence and bytes) is answered with its first leaf and writes nothing; everything else
+is kept in the rejects table with the rule it broke. Only after that commit does the bridge
+acknowledge the messages to the broker, so a crash anywhere re-delivers and nothing is lost or
+doubled.
+
+A unit's temperature history follows its custody events: between two events it was at a place
+(the GLN of a commission or a receipt) or in transit (after a ship). The readings of the
+sensors bound to that place or shipment for that time form the series; the stretches no
+binding covers, and silences longer than ``max_gap`` inside a binding, are the gaps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from biip import ParseError
+from biip.sscc import Sscc
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Session
+
+from medtrace.errors import Conflict, InvalidInput, MedtraceError, NotFound, SignatureRejected
+from medtrace.identifiers import parse_gln
+from medtrace.iot.payloads import (
+    ParsedMessage,
+    parse_message,
+    payload_digest,
+    topic_sensor_id,
+    verify_reading,
+)
+from medtrace.keys import b64
+from medtrace.ledger import sql as ledger_sql
+from medtrace.models import Event, EventType, Participant, as_utc, utcnow
+from medtrace.models.iot import BindingKind, ReadingReject, Sensor, SensorBinding
+from medtrace.models.lots import Product
+from medtrace.schemas import decode_public_key
+from medtrace.sensor_schemas import (
+    BindingCreate,
+    BindingPublic,
+    ReadingMessageIn,
+    ReadingPublic,
+    ReadingResult,
+    ReadingsResponse,
+    ReadingStatus,
+    RejectPublic,
+    SensorCreate,
+    SensorPublic,
+    TemperatureBand,
+    TemperatureGap,
+    TemperaturePoint,
+    TemperaturePublic,
+)
+from medtrace.store import events as event_store
+from medtrace.store import participants as participant_store
+from medtrace.store import readings as reading_store
+
+# PostgreSQL SQLSTATEs that mean "another transaction won; retry".
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+_FINAL_EVENT_TYPES = frozenset(
+    {EventType.DISPENSE, EventType.DESTROY, EventType.EXPORT, EventType.DECOMMISSION}
+)
+_Span = tuple[dt.datetime, dt.datetime]
+
+
+# --- sensors --------------------------------------------------------------------------------
+
+
+def sensor_public(sensor: Sensor, participant: Participant) -> SensorPublic:
+    """The public view of a sensor."""
+    return SensorPublic(
+        sensor_id=sensor.sensor_id,
+        participant=participant.gln,
+        public_key=b64(sensor.public_key),
+        active=sensor.active,
+    )
+
+
+def register_sensor(
+    *, session: Session, participant: Participant, sensor_in: SensorCreate
+) -> SensorPublic:
+    """Register a sensor's Ed25519 public key for the authenticated participant."""
+    public_key = decode_public_key(sensor_in.public_key)
+    assert participant.id is not None
+    try:
+        with session.begin():
+            sensor = reading_store.add_sensor(
+                session=session,
+                sensor=Sensor(
+                    sensor_id=sensor_in.sensor_id,
+                    participant_id=participant.id,
+                    public_key=public_key,
+                ),
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"sensor {sensor_in.sensor_id!r} is already registered", rule="sensor.exists"
+        ) from exc
+    return sensor_public(sensor, participant)
+
+
+def _sensor_or_404(session: Session, sensor_id: str) -> Sensor:
+    sensor = reading_store.get_sensor(session=session, sensor_id=sensor_id)
+    if sensor is None:
+        raise NotFound(f"no sensor {sensor_id!r}", rule="sensor.unknown")
+    return sensor
+
+
+def get_sensor(*, session: Session, sensor_id: str) -> SensorPublic:
+    """A sensor's public view; ``NotFound`` if it was never registered."""
+    sensor = _sensor_or_404(session, sensor_id)
+    participant = participant_store.get_participant(
+        session=session, participant_id=sensor.participant_id
+    )
+    assert participant is not None
+    return sensor_public(sensor, participant)
+
+
+# --- capture --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    """What a batch has decided so far, before anything is written."""
+
+    results: list[ReadingResult] = field(default_factory=list)
+    new: dict[tuple[str, int], tuple[ParsedMessage, str, int]] = field(default_factory=dict)
+    rejects: dict[str, ReadingReject] = field(default_factory=dict)
+
+
+def capture_readings(*, session: Session, messages: Sequence[ReadingMessageIn]) -> ReadingsResponse:
+    """Capture relayed MQTT messages in one transaction; see the module docstring.
+
+    Every message gets a receipt (accepted, duplicate or rejected); a refused reading is
+    stored, not raised. Raises ``Conflict`` when a concurrent capture of the same readings
+    won a race (retrying is safe: they come back as duplicates).
+    """
+    if not messages:
+        raise InvalidInput("send at least one message", rule="readings.empty")
+    parsed = [_parse(m) for m in messages]
+    with session.begin():  # a short read: the keys of the batch's sensors
+        sensors = reading_store.get_sensors(
+            session=session,
+            sensor_ids={p.reading.sensor_id for p in parsed if isinstance(p, ParsedMessage)},
+        )
+        keys = {sid: (sensor.public_key, sensor.active) for sid, sensor in sensors.items()}
+    # Signatures are checked before the write transaction, which then holds the log's write
+    # lock only for the database work (SQLite has one writer; PostgreSQL orders appends).
+    verified = [_verify(outcome, keys) for outcome in parsed]
+    batch = _Batch()
+    try:
+        with session.begin():
+            ledger_sql.begin_append(session.connection())
+            known = reading_store.known_readings(
+                session=session,
+                keys=[
+                    (v.reading.sensor_id, v.reading.seq)
+                    for v in verified
+                    if isinstance(v, ParsedMessage)
+                ],
+            )
+            for message, outcome in zip(messages, verified, strict=True):
+                _decide(batch, message, outcome, known)
+            _write(session, batch)
+    except IntegrityError as exc:
+        raise _conflict() from exc
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            raise _conflict() from exc
+        raise
+    counts = {status: 0 for status in ReadingStatus}
+    for result in batch.results:
+        counts[result.status] += 1
+    return ReadingsResponse(
+        results=batch.results,
+        accepted=counts[ReadingStatus.ACCEPTED],
+        duplicates=counts[ReadingStatus.DUPLICATE],
+        rejected=counts[ReadingStatus.REJECTED],
+    )
+
+
+def _conflict() -> Conflict:
+    return Conflict(
+        "a concurrent capture wrote the same readings; retrying is safe", rule="store.conflict"
+    )
+
+
+def _parse(message: ReadingMessageIn) -> ParsedMessage | MedtraceError:
+    try:
+        return parse_message(message.payload.encode(), topic_sensor=topic_sensor_id(message.topic))
+    except MedtraceError as exc:
+        return exc
+
+
+def _decide(
+    batch: _Batch,
+    message: ReadingMessageIn,
+    outcome: ParsedMessage | MedtraceError,
+    known: dict[tuple[str, int], tuple[str, int]],
+) -> None:
+    """Decide one verified message against the database and the batch so far."""
+    try:
+        if isinstance(outcome, MedtraceError):
+            raise outcome
+        reading = outcome.reading
+        key, digest = (reading.sensor_id, reading.seq), payload_digest(outcome.leaf)
+        # (digest, leaf index) of the first capture; the index of one in this batch is
+        # known only once its leaf is appended (None until then).
+        first: tuple[str, int | None] | None = known.get(key)
+        if first is None and key in batch.new:
+            first = (batch.new[key][1], None)
+        if first is not None:
+            if first[0] != digest:
+                raise SignatureRejected(
+                    f"sequence number {reading.seq} of sensor {reading.sensor_id!r} was "
+                    "already used for another reading",
+                    rule="reading.replayed_sequence",
+                )
+            batch.results.append(_receipt(ReadingStatus.DUPLICATE, outcome, first[1]))
+            return
+        batch.new[key] = (outcome, digest, -1)
+        batch.results.append(_receipt(ReadingStatus.ACCEPTED, outcome, None))
+    except MedtraceError as exc:
+        _reject(batch, message, outcome, exc)
+
+
+def _verify(
+    outcome: ParsedMessage | MedtraceError, keys: dict[str, tuple[bytes, bool]]
+) -> ParsedMessage | MedtraceError:
+    """The parsed message if its sensor is registered and active and its signature holds."""
+    if isinstance(outcome, MedtraceError):
+        return outcome
+    sensor_id = outcome.reading.sensor_id
+    try:
+        if sensor_id not in keys:
+            raise SignatureRejected(
+                f"sensor {sensor_id!r} is not registered", rule="reading.unknown_sensor"
+            )
+        public_key, active = keys[sensor_id]
+        if not active:
+            raise SignatureRejected(f"sensor {sensor_id!r} is deactivated", rule="reading.inactive")
+        verify_reading(outcome, public_key)
+    except MedtraceError as exc:
+        return exc
+    return outcome
+
+
+def _receipt(status: ReadingStatus, parsed: ParsedMessage, leaf: int | None) -> ReadingResult:
+    return ReadingResult(
+        status=status,
+        sensor_id=parsed.reading.sensor_id,
+        seq=parsed.reading.seq,
+        leaf_index=leaf,
+        rule=None,
+    )
+
+
+def _reject(
+    batch: _Batch,
+    message: ReadingMessageIn,
+    outcome: ParsedMessage | MedtraceError,
+    exc: MedtraceError,
+) -> None:
+    parsed = outcome if isinstance(outcome, ParsedMessage) else None
+    sensor_id = parsed.reading.sensor_id if parsed else topic_sensor_id(message.topic)
+    seq = parsed.reading.seq if parsed else None
+    digest = payload_digest(message.payload.encode())
+    batch.rejects.setdefault(
+        digest,
+        ReadingReject(
+            digest=digest,
+            sensor_id=sensor_id,
+            seq=seq,
+            rule=exc.rule,
+            message=exc.message,
+            topic=message.topic,
+            payload=message.payload,
+        ),
+    )
+    batch.results.append(
+        ReadingResult(
+            status=ReadingStatus.REJECTED,
+            sensor_id=sensor_id,
+            seq=seq,
+            leaf_index=None,
+            rule=exc.rule,
+        )
+    )
+
+
+def _write(session: Session, batch: _Batch) -> None:
+    if batch.new:
+        entries = list(batch.new.values())
+        first = ledger_sql.append_leaves(session.connection(), [p.leaf for p, _, _ in entries])
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        for offset, (parsed, digest, _) in enumerate(entries):
+            reading = parsed.reading
+            batch.new[(reading.sensor_id, reading.seq)] = (parsed, digest, first + offset)
+            rows.append(
+                {
+                    "sensor_id": reading.sensor_id,
+                    "seq": reading.seq,
+                    "taken_at": reading.taken_at,
+                    "temperature_c": float(reading.temperature_c),
+                    "humidity_pct": None
+                    if reading.humidity_pct is None
+                    else float(reading.humidity_pct),
+                    "digest": digest,
+                    "leaf_index": first + offset,
+                    "recorded_at": now,
+                }
+            )
+        reading_store.add_readings(session=session, rows=rows)
+        for result in batch.results:
+            if result.status is not ReadingStatus.REJECTED and result.leaf_index is None:
+                assert result.sensor_id is not None and result.seq is not None
+                result.leaf_index = batch.new[(result.sensor_id, result.seq)][2]
+    if batch.rejects:
+        seen = reading_store.known_reject_digests(session=session, digests=batch.rejects)
+        reading_store.add_rejects(
+            session=session, rejects=[r for d, r in batch.rejects.items() if d not in seen]
+        )
+    session.flush()
+
+
+# --- reading proofs and rejects ---------------------------------------------------------------
+
+
+def get_reading(*, session: Session, sensor_id: str, seq: int) -> ReadingPublic:
+    """One reading with its leaf and its inclusion proof against the latest checkpoint."""
+    reading = reading_store.get_reading(session=session, sensor_id=sensor_id, seq=seq)
+    if reading is None:
+        raise NotFound(f"no reading {seq} of sensor {sensor_id!r}", rule="reading.unknown")
+    conn = session.connection()
+    checkpoint = ledger_sql.latest_checkpoint(conn)
+    size = checkpoint.size if checkpoint else 0
+    proof = (
+        ledger_sql.inclusion_proof_at(conn, reading.leaf_index, size)
+        if reading.leaf_index < size
+        else None
+    )
+    leaf = ledger_sql.leaves_at(conn, [reading.leaf_index])[reading.leaf_index]
+    return ReadingPublic(
+        sensor_id=reading.sensor_id,
+        seq=reading.seq,
+        time=as_utc(reading.taken_at),
+        temperature_c=reading.temperature_c,
+        humidity_pct=reading.humidity_pct,
+        leaf_index=reading.leaf_index,
+        leaf=b64(leaf),
+        checkpoint=checkpoint.note if checkpoint and proof is not None else None,
+        inclusion_proof=None if proof is None else [h.hex() for h in proof],
+    )
+
+
+def list_rejects(*, session: Session, sensor_id: str | None, limit: int) -> list[RejectPublic]:
+    """The most recent refused messages, newest first."""
+    return [
+        RejectPublic(
+            sensor_id=r.sensor_id,
+            seq=r.seq,
+            rule=r.rule,
+            message=r.message,
+            topic=r.topic,
+            payload=r.payload,
+            received_at=as_utc(r.received_at),
+        )
+        for r in reading_store.list_rejects(session=session, sensor_id=sensor_id, limit=limit)
+    ]
+
+
+# --- bindings -------------------------------------------------------------------------------
+
+
+def _binding_public(binding: SensorBinding) -> BindingPublic:
+    assert binding.id is not None
+    return BindingPublic(
+        id=binding.id,
+        sensor_id=binding.sensor_id,
+        kind=binding.kind,
+        target=binding.target,
+        valid_from=as_utc(binding.valid_from),
+        valid_to=None if binding.valid_to is None else as_utc(binding.valid_to),
+    )
+
+
+def _binding_target(kind: BindingKind, target: str) -> str:
+    if kind is BindingKind.PLACE:
+        return parse_gln(target)
+    try:
+        return Sscc.parse(target).value
+    except ParseError as exc:
+        raise InvalidInput(f"SSCC {target!r}: {exc}", rule="gs1.sscc_format") from exc
+
+
+def _aware(moment: dt.datetime, name: str) -> dt.datetime:
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{name} needs a time zone (e.g. Z)", rule="binding.naive_time")
+    return moment.astimezone(dt.UTC)
+
+
+def bind_sensor(
+    *, session: Session, participant: Participant, sensor_id: str, binding_in: BindingCreate
+) -> BindingPublic:
+    """Bind one of the participant's sensors to a place or shipment from ``valid_from``.
+
+    A sensor measures in one place at a time: a binding still open when a later one starts
+    is closed at that start.
+    """
+    target = _binding_target(binding_in.kind, binding_in.target)
+    start = _aware(binding_in.valid_from, "valid_from")
+    end = None if binding_in.valid_to is None else _aware(binding_in.valid_to, "valid_to")
+    if end is not None and end <= start:
+        raise InvalidInput("valid_to must be after valid_from", rule="binding.empty_range")
+    with session.begin():
+        sensor = _sensor_or_404(session, sensor_id)
+        if sensor.participant_id != participant.id:
+            raise SignatureRejected(
+                f"sensor {sensor_id!r} belongs to another participant", rule="sensor.not_yours"
+            )
+        for previous in reading_store.open_bindings(session=session, sensor_id=sensor_id):
+            if as_utc(previous.valid_from) < start:
+                previous.valid_to = start
+        binding = reading_store.add_binding(
+            session=session,
+            binding=SensorBinding(
+                sensor_id=sensor_id,
+                kind=binding_in.kind,
+                target=target,
+                valid_from=start,
+                valid_to=end,
+            ),
+        )
+        public = _binding_public(binding)
+    return public
+
+
+def list_bindings(*, session: Session, sensor_id: str) -> list[BindingPublic]:
+    """A sensor's bindings, oldest first."""
+    _sensor_or_404(session, sensor_id)
+    return [
+        _binding_public(b)
+        for b in reading_store.sensor_bindings(session=session, sensor_id=sensor_id)
+    ]
+
+
+# --- temperature history --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemperaturePolicy:
+    """How a history is judged: the allowed band, and the silence that counts as a gap."""
+
+    band: TemperatureBand
+    max_gap: dt.timedelta
+
+
+@dataclass(frozen=True)
+class _Stay:
+    """Where a unit was between two of its events."""
+
+    kind: BindingKind
+    target: str | None  # a GLN or an SSCC; None in transit without an SSCC
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def where(self) -> str:
+        return self.target or "in transit"
+
+
+def _stays(events: Sequence[Event], now: dt.datetime) -> list[_Stay]:
+    """A unit's stays from its custody events (its case's and pallet's included): in transit
+    after a ship (with the SSCC of the case or pallet shipped, if any), at the event's place
+    after any other event, nowhere after a final one (dispense, destroy, export,
+    decommission)."""
+    ordered = sorted(events, key=lambda e: (as_utc(e.event_time), e.leaf_index))
+    stays = []
+    for index, event in enumerate(ordered):
+        if event.type in _FINAL_EVENT_TYPES:
+            break
+        start = as_utc(event.event_time)
+        end = as_utc(ordered[index + 1].event_time) if index + 1 < len(ordered) else now
+        if end <= start:
+            continue
+        if event.type == EventType.SHIP:
+            # a case or pallet shipped names its SSCC; a unit shipped loose names none
+            stays.append(_Stay(BindingKind.SHIPMENT, event.sscc, start, end))
+        else:  # where it is kept: the fridge or room of a store event, else the site
+            stays.append(_Stay(BindingKind.PLACE, event.biz_location or event.gln, start, end))
+    return stays
+
+
+def _merge(
+    intervals: list[tuple[dt.datetime, dt.datetime]],
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    merged: list[tuple[dt.datetime, dt.datetime]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _stay_history(
+    session: Session, stay: _Stay, max_gap: dt.timedelta
+) -> tuple[list[TemperaturePoint], list[TemperatureGap]]:
+    if stay.target is None:
+        gap = TemperatureGap(
+            start=stay.start, end=stay.end, where=stay.where, reason="no sensor travelled with it"
+        )
+        return [], [gap]
+    bindings = reading_store.bindings_overlapping(
+        session=session, kind=stay.kind, target=stay.target, start=stay.start, end=stay.end
+    )
+    covered: list[_Span] = []
+    points: list[TemperaturePoint] = []
+    for binding in bindings:
+        start = max(stay.start, as_utc(binding.valid_from))
+        end = min(stay.end, as_utc(binding.valid_to) if binding.valid_to else stay.end)
+        covered.append((start, end))
+        points.extend(
+            TemperaturePoint(
+                time=as_utc(r.taken_at),
+                celsius=r.temperature_c,
+                sensor_id=r.sensor_id,
+                seq=r.seq,
+                leaf_index=r.leaf_index,
+                where=stay.target,
+            )
+            for r in reading_store.readings_between(
+                session=session, sensor_id=binding.sensor_id, start=start, end=end
+            )
+        )
+    points.sort(key=lambda p: (p.time, p.sensor_id, p.seq))
+    gaps: list[TemperatureGap] = []
+    cursor = stay.start
+    for start, end in [*_merge(covered), (stay.end, stay.end)]:
+        if start > cursor:
+            reason = f"no sensor bound to {stay.where}"
+            gaps.append(TemperatureGap(start=cursor, end=start, where=stay.where, reason=reason))
+        times = [p.time for p in points if start <= p.time < end]
+        for before, after in zip([start, *times], [*times, end], strict=True):
+            if after - before > max_gap:
+                reason = "the sensors bound there sent no readings"
+                gaps.append(
+                    TemperatureGap(start=before, end=after, where=stay.where, reason=reason)
+                )
+        cursor = max(cursor, end)
+    return points, gaps
+
+
+def unit_temperature(
+    *,
+    session: Session,
+    events: Sequence[Event],
+    policy: TemperaturePolicy,
+    now: dt.datetime | None = None,
+) -> TemperaturePublic:
+    """A unit's temperature history from its custody events (see the module docstring)."""
+    series: list[TemperaturePoint] = []
+    gaps: list[TemperatureGap] = []
+    for stay in _stays(events, now or utcnow()):
+        points, stay_gaps = _stay_history(session, stay, policy.max_gap)
+        series.extend(points)
+        gaps.extend(stay_gaps)
+    band = policy.band
+    values = [p.celsius for p in series]
+    return TemperaturePublic(
+        band=band,
+        series=series,
+        gaps=gaps,
+        out_of_band=sum(1 for v in values if not band.min_c <= v <= band.max_c),
+        lowest_c=min(values, default=None),
+        highest_c=max(values, default=None),
+    )
+
+
+def policy_for_product(
+    *, session: Session, gtin: str, default: TemperaturePolicy
+) -> TemperaturePolicy:
+    """The product's own storage band where its lot records gave one, else ``default``."""
+    product = session.get(Product, gtin)
+    if product is None or product.storage_low_c is None or product.storage_high_c is None:
+        return default
+    band = TemperatureBand(
+        min_c=product.storage_low_c,
+        max_c=product.storage_high_c,
+        source=f"storage profile of {product.name_en} (its lot record)",
+    )
+    return TemperaturePolicy(band=band, max_gap=default.max_gap)
+
+
+def get_unit_temperature(
+    *, session: Session, gtin: str, serial: str, policy: TemperaturePolicy
+) -> TemperaturePublic:
+    """The temperature history of one unit, judged against its product's band where known
+    (``policy`` otherwise); ``NotFound`` if it was never commissioned."""
+    events = event_store.get_unit_events(session=session, gtin=gtin, serial=serial)
+    if not events:
+        raise NotFound(f"serial {serial} of GTIN {gtin} is unknown", rule="unit.unknown")
+    policy = policy_for_product(session=session, gtin=gtin, default=policy)
+    return unit_temperature(session=session, events=events, policy=policy)

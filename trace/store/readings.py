@@ -1,0 +1,138 @@
+"""Sensors, their readings, refused readings and bindings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import insert, tuple_
+from sqlmodel import Session, col, or_, select
+
+from medtrace.models.iot import BindingKind, Reading, ReadingReject, Sensor, SensorBinding
+
+
+def get_sensor(*, session: Session, sensor_id: str) -> Sensor | None:
+    """The sensor with this id."""
+    return session.get(Sensor, sensor_id)
+
+
+def get_sensors(*, session: Session, sensor_ids: Iterable[str]) -> dict[str, Sensor]:
+    """Sensors by id, for checking a batch of readings with one query."""
+    wanted = set(sensor_ids)
+    if not wanted:
+        return {}
+    rows = session.exec(select(Sensor).where(col(Sensor.sensor_id).in_(wanted)))
+    return {s.sensor_id: s for s in rows}
+
+
+def add_sensor(*, session: Session, sensor: Sensor) -> Sensor:
+    """Insert a sensor and flush."""
+    session.add(sensor)
+    session.flush()
+    return sensor
+
+
+def known_readings(
+    *, session: Session, keys: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[str, int]]:
+    """For the (sensor, seq) keys already captured: their (digest, leaf index)."""
+    if not keys:
+        return {}
+    statement = select(Reading.sensor_id, Reading.seq, Reading.digest, Reading.leaf_index).where(
+        tuple_(col(Reading.sensor_id), col(Reading.seq)).in_(list(keys))
+    )
+    return {(s, q): (d, i) for s, q, d, i in session.exec(statement)}
+
+
+def add_readings(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert readings in one statement (``executemany``)."""
+    if rows:
+        session.execute(insert(Reading), list(rows))
+
+
+def get_reading(*, session: Session, sensor_id: str, seq: int) -> Reading | None:
+    """A reading by its key."""
+    return session.get(Reading, (sensor_id, seq))
+
+
+def readings_between(
+    *, session: Session, sensor_id: str, start: dt.datetime, end: dt.datetime
+) -> Sequence[Reading]:
+    """A sensor's readings taken in ``[start, end)``, in time order."""
+    statement = (
+        select(Reading)
+        .where(
+            Reading.sensor_id == sensor_id,
+            col(Reading.taken_at) >= start,
+            col(Reading.taken_at) < end,
+        )
+        .order_by(col(Reading.taken_at), col(Reading.seq))
+    )
+    return session.exec(statement).all()
+
+
+def known_reject_digests(*, session: Session, digests: Iterable[str]) -> set[str]:
+    """The digests among ``digests`` whose message was refused before."""
+    wanted = set(digests)
+    if not wanted:
+        return set()
+    rows = session.exec(select(ReadingReject.digest).where(col(ReadingReject.digest).in_(wanted)))
+    return set(rows)
+
+
+def add_rejects(*, session: Session, rejects: Sequence[ReadingReject]) -> None:
+    """Insert refused messages."""
+    session.add_all(rejects)
+
+
+def list_rejects(*, session: Session, sensor_id: str | None, limit: int) -> Sequence[ReadingReject]:
+    """The most recent refused messages, optionally of one sensor."""
+    statement = select(ReadingReject).order_by(col(ReadingReject.id).desc()).limit(limit)
+    if sensor_id is not None:
+        statement = statement.where(ReadingReject.sensor_id == sensor_id)
+    return session.exec(statement).all()
+
+
+def add_binding(*, session: Session, binding: SensorBinding) -> SensorBinding:
+    """Insert a binding and flush, so it has an id."""
+    session.add(binding)
+    session.flush()
+    return binding
+
+
+def open_bindings(*, session: Session, sensor_id: str) -> Sequence[SensorBinding]:
+    """A sensor's bindings with no end yet (locked until the transaction ends)."""
+    statement = (
+        select(SensorBinding)
+        .where(SensorBinding.sensor_id == sensor_id, col(SensorBinding.valid_to).is_(None))
+        .with_for_update()
+    )
+    return session.exec(statement).all()
+
+
+def sensor_bindings(*, session: Session, sensor_id: str) -> Sequence[SensorBinding]:
+    """A sensor's bindings, oldest first."""
+    statement = (
+        select(SensorBinding)
+        .where(SensorBinding.sensor_id == sensor_id)
+        .order_by(col(SensorBinding.valid_from))
+    )
+    return session.exec(statement).all()
+
+
+def bindings_overlapping(
+    *, session: Session, kind: BindingKind, target: str, start: dt.datetime, end: dt.datetime
+) -> Sequence[SensorBinding]:
+    """Bindings to ``target`` whose range meets ``[start, end)``."""
+    statement = (
+        select(SensorBinding)
+        .where(
+            SensorBinding.kind == kind,
+            SensorBinding.target == target,
+            col(SensorBinding.valid_from) < end,
+            or_(col(SensorBinding.valid_to).is_(None), col(SensorBinding.valid_to) > start),
+        )
+        .order_by(col(SensorBinding.valid_from))
+    )
+    return session.exec(statement).all()
