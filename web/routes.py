@@ -3,45 +3,39 @@
 A phone's camera opens the URI in a QR code; this service is its own resolver, so the path
 renders the verify page, or the same answer as JSON for ``Accept: application/json``. A unit
 never seen is a clear ``unknown`` (404), never a server error.
+
+The page states the verdict without JavaScript; ``static/verify.js`` then re-checks the whole
+path in the browser (WebCrypto) against the log key printed on the page. The page is served
+with a Content-Security-Policy that allows only this origin's own script, so nothing else can
+run on it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi import APIRouter, Cookie, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from medtrace.api.deps import SessionDep, SettingsDep
+from medtrace.api.deps import SessionDep, SettingsDep, SignerDep, TemperaturePolicyDep
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_expiry, parse_gtin
 from medtrace.models import Verdict
 from medtrace.services.verify import verify_unit
+from medtrace.web import i18n
+from medtrace.web.chart import temperature_chart
 
 router = APIRouter(tags=["resolver"])
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
-
-def _when(rfc3339: str) -> str:
-    """A signed event time for people: minutes, in UTC."""
-    return dt.datetime.fromisoformat(rfc3339).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-templates.env.filters["when"] = _when
-
-VERDICT_WORDS = {
-    Verdict.GENUINE: "Genuine and in date",
-    Verdict.EXPIRED: "Expired",
-    Verdict.RECALLED: "Recalled",
-    Verdict.QUARANTINED: "Quarantined",
-    Verdict.SUSPECT: "Suspect",
-    Verdict.UNKNOWN: "Unknown",
-}
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 ExpiryQuery = Annotated[str | None, Query(alias="17", description="Expiry, YYMMDD")]
+LangQuery = Annotated[str | None, Query(description="Page language: en or zh-Hans")]
+LangCookie = Annotated[str | None, Cookie(alias="lang")]
 
 
 def _wants_json(request: Request) -> bool:
@@ -49,15 +43,58 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    lang: str | None,
+    lang_cookie: str | None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a portal page in the request's language, with the security headers.
+
+    The language switch (``?lang=``) is remembered in a cookie so the next page keeps it.
+    """
+    language = i18n.pick(lang, lang_cookie, request.headers.get("accept-language", ""))
+    switch = {
+        other.code: str(request.url.include_query_params(lang=other.code))
+        for other in i18n.LANGUAGES
+    }
+    html = (
+        i18n.environment(language)
+        .get_template(template)
+        .render({**context, "language": language, "switch": switch})
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers["Content-Language"] = language.tag
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Vary"] = "Accept, Accept-Language, Cookie"
+    if lang is not None and language.code.lower() == lang.lower():
+        response.set_cookie(
+            "lang",
+            language.code,
+            max_age=365 * 24 * 3600,
+            samesite="lax",
+            httponly=True,
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
 def _resolve(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    gtin: str,
-    serial: str,
-    lot: str | None,
-    expiry: str | None,
+    signer: SignerDep,
+    temperature: TemperaturePolicyDep,
+    ident: tuple[str, str, str | None, str | None],
+    lang: str | None,
+    lang_cookie: str | None,
 ) -> Response:
+    gtin, serial, lot, expiry = ident
     try:
         answer = verify_unit(
             session=session,
@@ -67,20 +104,38 @@ def _resolve(
             expiry=None if expiry is None else parse_expiry(expiry),
             today=dt.datetime.now(dt.UTC).date(),
             base_url=settings.public_url,
+            temperature=temperature,
         )
     except InvalidInput as exc:
         if _wants_json(request):
             raise
-        return templates.TemplateResponse(
-            request, "error.html", {"rule": exc.rule, "message": exc.message}, status_code=422
+        return render(
+            request,
+            "error.html",
+            {"rule": exc.rule, "message": exc.message},
+            lang=lang,
+            lang_cookie=lang_cookie,
+            status_code=422,
         )
     status = 404 if answer.verdict is Verdict.UNKNOWN else 200
     if _wants_json(request):
-        return JSONResponse(answer.model_dump(mode="json"), status_code=status)
-    return templates.TemplateResponse(
+        response = JSONResponse(answer.model_dump(mode="json"), status_code=status)
+        response.headers["Vary"] = "Accept"
+        return response
+    return render(
         request,
         "verify.html",
-        {"answer": answer, "words": VERDICT_WORDS, "gtin": gtin, "serial": serial},
+        {
+            "answer": answer,
+            "proof_data": answer.model_dump(mode="json", include={"unit", "checkpoint", "events"}),
+            "chart": temperature_chart(answer.temperature),
+            "gtin": gtin,
+            "serial": serial,
+            "log_vkey": signer.vkey,
+            "witness_vkeys": settings.witness_keys,
+        },
+        lang=lang,
+        lang_cookie=lang_cookie,
         status_code=status,
     )
 
@@ -90,12 +145,17 @@ def resolve_unit(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    signer: SignerDep,
+    temperature: TemperaturePolicyDep,
     gtin: str,
     serial: str,
     expiry: ExpiryQuery = None,
+    lang: LangQuery = None,
+    lang_cookie: LangCookie = None,
 ) -> Response:
     """Verify a unit by GTIN and serial (HTML, or JSON for ``Accept: application/json``)."""
-    return _resolve(request, session, settings, gtin, serial, None, expiry)
+    ident = (gtin, serial, None, expiry)
+    return _resolve(request, session, settings, signer, temperature, ident, lang, lang_cookie)
 
 
 @router.get("/01/{gtin}/10/{lot}/21/{serial}", response_class=HTMLResponse)
@@ -103,10 +163,30 @@ def resolve_unit_with_lot(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    signer: SignerDep,
+    temperature: TemperaturePolicyDep,
     gtin: str,
     lot: str,
     serial: str,
     expiry: ExpiryQuery = None,
+    lang: LangQuery = None,
+    lang_cookie: LangCookie = None,
 ) -> Response:
     """Verify a unit by GTIN, lot and serial (HTML, or JSON for ``Accept: application/json``)."""
-    return _resolve(request, session, settings, gtin, serial, lot, expiry)
+    ident = (gtin, serial, lot, expiry)
+    return _resolve(request, session, settings, signer, temperature, ident, lang, lang_cookie)
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def static_file(name: str) -> FileResponse:
+    """The portal's own script and style sheet (no CDN: everything comes from this origin).
+
+    Only the files shipped in ``static/`` are served; the name is looked up, never joined
+    into a path, so nothing outside that folder can be reached.
+    """
+    if name not in i18n.STATIC_VERSIONS:
+        raise HTTPException(status_code=404, detail="no such file")
+    response = FileResponse(i18n.STATIC_DIR / name)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

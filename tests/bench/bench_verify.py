@@ -1,0 +1,106 @@
+"""Verify page latency: the JSON and the HTML of one unit under concurrent clients.
+
+Starts a real ``medtrace serve`` (SQLite, or PostgreSQL with ``--backend postgres``), enrols
+the test chain, fills the store with ``--events`` commissioning events of other units (in
+batches of 1 000 through the capture API), moves one unit along the whole chain (6 events) and
+waits for the checkpoint that covers everything. Then ``--clients`` load-generator processes
+ask for that unit's verify URL for ``--seconds``, half as JSON and half as HTML, each on its
+own keep-alive connection, and the script prints p50/p99 latency and requests/s per kind.
+
+    .venv/bin/python tests/bench/bench_verify.py [--events 20000] [--clients 4] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_capture import _database  # type: ignore[import-not-found]
+
+from medtrace.demo import GTIN
+from medtrace.identifiers import digital_link_path
+from support.chain import EXPIRY, LOT, make_chain, new_serial
+from support.live import start_server
+
+FILL_BATCH = 1000
+KINDS = {"json": {"Accept": "application/json"}, "html": {"Accept": "text/html"}}
+
+
+def _client(url: str, kind: str, seconds: float) -> list[float]:
+    """One load generator: request ``url`` back to back; the latencies in ms."""
+    latencies: list[float] = []
+    with httpx.Client(headers=KINDS[kind], timeout=30) as client:
+        client.get(url).raise_for_status()
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            response = client.get(url)
+            latencies.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200, response.text
+    return latencies
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def main() -> None:
+    """Fill, load and report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    args = parser.parse_args()
+
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        database_url = stack.enter_context(_database(args.backend, folder))
+        server = start_server(database_url=database_url, data_dir=folder / "data")
+        stack.callback(server.stop)
+        chain = stack.enter_context(make_chain(server))
+        fill_started = time.monotonic()
+        prefix = secrets.token_hex(3).upper()
+        for start in range(0, args.events, FILL_BATCH):
+            envelopes = [
+                chain.maker.station.commission(GTIN, f"F{prefix}{i:09d}", lot=LOT, expiry=EXPIRY)
+                for i in range(start, min(start + FILL_BATCH, args.events))
+            ]
+            chain.maker.api.capture(envelopes)
+        serial = new_serial()
+        chain.to_pharmacy(serial)
+        chain.pharmacy.api.capture([chain.pharmacy.station.dispense(GTIN, serial)])
+        server.wait_for_checkpoint(server.snapshot()[0], timeout=600)
+        filled = time.monotonic() - fill_started
+        url = server.url + digital_link_path(GTIN, serial, lot=LOT, expiry=EXPIRY)
+        print(f"store: {server.snapshot()[1]} events ({args.backend}), filled in {filled:.0f} s")
+        print(f"load: {args.clients} clients per kind, {args.seconds:.0f} s, keep-alive")
+
+        jobs = [(url, kind, args.seconds) for kind in KINDS for _ in range(args.clients)]
+        with multiprocessing.Pool(len(jobs)) as pool:
+            results = pool.starmap(_client, jobs)
+        for kind in KINDS:
+            latencies = [
+                ms for (_, k, _), r in zip(jobs, results, strict=True) if k == kind for ms in r
+            ]
+            print(
+                f"verify {kind:4}: {len(latencies) / args.seconds:7.0f} req/s  "
+                f"p50 {statistics.median(latencies):6.1f} ms  "
+                f"p99 {_percentile(latencies, 0.99):6.1f} ms  (n={len(latencies)})"
+            )
+
+
+if __name__ == "__main__":
+    main()
