@@ -13,6 +13,11 @@ fi
 missing=()
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
 dpkg -s libzbar0 >/dev/null 2>&1 || missing+=("libzbar0")  # pyzbar reads QR and 1D with it
+# The portal's browser tests drive Debian's chromium (large: installed only when absent).
+if ! dpkg -s chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then missing+=("chromium"); else
+    echo "the browser tests need chromium: sudo apt-get install chromium" >&2; fi
+fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "installing system packages: ${missing[*]}" >&2

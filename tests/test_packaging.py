@@ -38,6 +38,10 @@ def test_the_wheel_installs_and_its_console_script_runs_elsewhere(tmp_path: Path
         "-c",
         "import medtrace, medtrace.ledger, trace; from importlib.resources import files;"
         "assert (files('medtrace.web') / 'templates' / 'verify.html').is_file();"
+        "assert (files('medtrace.web') / 'static' / 'verify.js').is_file();"
+        "from medtrace.web import i18n; assert i18n.environment(i18n.LANGUAGES[1])"
+        ".get_template('error.html').render(language=i18n.LANGUAGES[1], switch={},"
+        " static_url=str).count('无法识别此码') == 2;"
         "assert (files('medtrace.migrations') / 'script.py.mako').is_file();"
         "print(medtrace.__file__); print(trace.__file__)",
         cwd=elsewhere,

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from medtrace.alerts_cli import app as alerts_app
 from medtrace.config import get_settings
 from medtrace.errors import MedtraceError
+from medtrace.iot.cli import install as install_iot_cli
 from medtrace.keys import b64, public_key_raw, write_key_file
 from medtrace.labels_cli import labels_app
 from medtrace.ledger_cli import install as install_ledger_cli
@@ -40,6 +41,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(participant_app, name="participant")
 app.add_typer(station_app, name="station")
 app.add_typer(alerts_app, name="alerts")
+install_iot_cli(app)  # medtrace sensor ..., medtrace bridge
 app.add_typer(labels_app, name="labels")
 install_ledger_cli(app)  # medtrace audit, medtrace witness ...
 

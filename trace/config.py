@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     run_sequencer: bool = Field(
         default=True, description="Run the sequencer inside the API process (one-machine setups)"
     )
+    expiry_warn_days: int = Field(
+        default=90, ge=0, description="Expiry alerts this many days ahead"
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per webhook POST")
+    webhook_max_attempts: int = Field(default=10, gt=0, description="Tries before a delivery fails")
+    document_dir: Path | None = Field(
+        default=None, description="Lot documents, by SHA-256; default data_dir/documents"
+    )
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Per document")
+    expiry_check_interval: float = Field(
+        default=3600, gt=0, description="Seconds between expiry checks"
+    )
+    webhook_interval: float = Field(default=15, gt=0, description="Seconds between webhook passes")
     witness_urls: list[str] = Field(
         default=[],
         description="c2sp.org/tlog-witness submission prefixes the sequencer asks to cosign "
@@ -55,19 +68,13 @@ class Settings(BaseSettings):
     witness_quorum: int = Field(
         default=0, ge=0, description="k of the k-of-n policy: cosignatures a checkpoint needs"
     )
-    expiry_warn_days: int = Field(
-        default=90, ge=0, description="Expiry alerts this many days ahead"
+    mqtt_host: str = Field(default="127.0.0.1", description="MQTT broker of sensors and bridge")
+    mqtt_port: int = Field(default=1883, gt=0, description="MQTT broker port")
+    temperature_low_c: float = Field(default=2.0, description="Default band when no product")
+    temperature_high_c: float = Field(default=8.0, description="profile exists (2–8 °C)")
+    temperature_max_gap: float = Field(
+        default=900.0, gt=0, description="Seconds without readings that count as a gap"
     )
-    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per webhook POST")
-    webhook_max_attempts: int = Field(default=10, gt=0, description="Tries before a delivery fails")
-    expiry_check_interval: float = Field(
-        default=3600, gt=0, description="Seconds between expiry checks"
-    )
-    webhook_interval: float = Field(default=15, gt=0, description="Seconds between webhook passes")
-    document_dir: Path | None = Field(
-        default=None, description="Lot documents, by SHA-256; default data_dir/documents"
-    )
-    max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Per document")
 
     @field_validator("log_origin")
     @classmethod

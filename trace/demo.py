@@ -29,6 +29,7 @@ from sqlmodel import Session
 from medtrace.api.main import create_app
 from medtrace.config import Settings
 from medtrace.identifiers import digital_link_path, random_serial
+from medtrace.iot.demo import DemoSensors
 from medtrace.keys import write_key_file
 from medtrace.models import Role
 from medtrace.scanners.client import CaptureClient
@@ -231,8 +232,16 @@ def run_demo(
     lot = "L" + dt.date.today().strftime("%y%m%d") + random_serial(3)
     expiry = dt.date.today() + dt.timedelta(days=730)
     serials = [random_serial() for _ in range(units)]
+    sensors = DemoSensors.for_places(
+        base_url,
+        settings.resolved_station_key_dir / "sensors",
+        [(m.participant.role.value, m.token, m.gln) for m in enrolled.values()],
+    )
+    sensors.start()
     last = _walk(enrolled, serials, lot, expiry, console)
-    _wait_for_checkpoint(base_url, last + 1)
+    readings, log_size = sensors.finish()
+    console.print(f"  [green]✓[/] {readings} signed temperature readings over MQTT, bound to GLNs")
+    _wait_for_checkpoint(base_url, max(last + 1, log_size))
     for member in enrolled.values():
         member.api.close()
     key = httpx.get(f"{base_url}/api/v1/ledger/public-key").json()

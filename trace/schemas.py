@@ -8,14 +8,18 @@ refuses rather than repairs.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import functools
+from typing import Any, Literal, Self
 
+from biip import ParseError
+from biip.sscc import Sscc
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_gln, parse_gtin
 from medtrace.keys import b64decode_canonical
 from medtrace.models import EventType, Role, UnitState, Verdict
+from medtrace.sensor_schemas import TemperaturePublic
 
 STATION_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 
@@ -31,37 +35,101 @@ def decode_public_key(value: str) -> bytes:
     return raw
 
 
-class SignedEvent(BaseModel):
-    """The event object a station signs (its members are exactly these)."""
+def parse_sscc(value: str) -> str:
+    """Validate an 18-digit SSCC (GS1 AI 00, mod-10 check digit) or raise ``InvalidInput``."""
+    if not (value.isascii() and value.isdigit() and len(value) == 18):
+        raise InvalidInput(f"SSCC {value!r} must be 18 digits", rule="gs1.sscc_format")
+    try:
+        return Sscc.parse(value).value
+    except ParseError as exc:
+        raise InvalidInput(str(exc), rule="gs1.bad_check_digit", field="sscc") from exc
+
+
+# A capture batch names the same few GTINs and GLNs hundreds of times: check each once.
+# Only valid values are cached (a refusal raises, and exceptions are not cached).
+_gtin14 = functools.lru_cache(maxsize=4096)(parse_gtin)
+_gln13 = functools.lru_cache(maxsize=4096)(parse_gln)
+
+#: Event types that name a destination GLN (the goods leave for it).
+TYPES_WITH_DESTINATION = frozenset({EventType.SHIP, EventType.RETURN})
+#: Aggregation (EPCIS AggregationEvent): they name a container and list its children.
+AGGREGATION_TYPES = frozenset({EventType.PACK, EventType.UNPACK})
+#: Events only a single unit can undergo (a case is never commissioned or dispensed whole).
+UNIT_ONLY_TYPES = frozenset({EventType.COMMISSION, EventType.DISPENSE})
+MAX_CHILDREN = 10_000
+
+
+class ObjectRef(BaseModel):
+    """One object an event is about: a unit (``gtin`` + ``serial``) or a container (``sscc``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: EventType
-    gtin: str
-    serial: str
-    lot: str | None = None
-    expiry: dt.date | None = Field(default=None, description="YYYY-MM-DD")
-    gln: str = Field(description="Where the event happened")
-    destination_gln: str | None = Field(default=None, description="Where a shipment goes")
-    event_time: dt.datetime = Field(description="RFC 3339 with a time zone")
-    station_id: str = Field(pattern=STATION_ID_PATTERN)
+    gtin: str | None = None
+    serial: str | None = None
+    sscc: str | None = Field(default=None, description="A case or pallet (GS1 AI 00)")
 
     @field_validator("gtin")
     @classmethod
-    def _gtin(cls, value: str) -> str:
-        if parse_gtin(value) != value:
+    def _gtin(cls, value: str | None) -> str | None:
+        if value is not None and _gtin14(value) != value:
             raise InvalidInput(f"GTIN {value!r} must be sent as 14 digits", rule="gs1.gtin_format")
         return value
 
-    @field_validator("gln", "destination_gln")
-    @classmethod
-    def _gln(cls, value: str | None) -> str | None:
-        return None if value is None else parse_gln(value)
-
     @field_validator("serial")
     @classmethod
-    def _serial(cls, value: str) -> str:
-        return check_x20(value, field="serial")
+    def _serial(cls, value: str | None) -> str | None:
+        return None if value is None else check_x20(value, field="serial")
+
+    @field_validator("sscc")
+    @classmethod
+    def _sscc(cls, value: str | None) -> str | None:
+        return None if value is None else parse_sscc(value)
+
+    @model_validator(mode="after")
+    def _one_object(self) -> Self:
+        unit = self.gtin is not None and self.serial is not None
+        partial = (self.gtin is None) != (self.serial is None)
+        if partial or unit == (self.sscc is not None):
+            raise InvalidInput(
+                "name either a unit (gtin and serial) or a container (sscc)",
+                rule="event.object",
+            )
+        return self
+
+
+class SignedEvent(ObjectRef):
+    """The event object a station signs (its members are exactly these).
+
+    Issue-3 events (commission, ship, receive, dispense of one unit) keep their exact shape;
+    the other members are optional and appear only where the type needs them.
+    """
+
+    type: EventType
+    lot: str | None = None
+    expiry: dt.date | None = Field(default=None, description="YYYY-MM-DD")
+    gln: str = Field(description="Where the event happened")
+    destination_gln: str | None = Field(
+        default=None, description="Where a shipment or a return goes"
+    )
+    location_gln: str | None = Field(
+        default=None, description="store: the place inside the site (a fridge, a shelf)"
+    )
+    children: tuple[ObjectRef, ...] | None = Field(
+        default=None,
+        description="pack: what goes into the container; unpack: what comes out (all if absent)",
+    )
+    event_time: dt.datetime = Field(description="RFC 3339 with a time zone")
+    station_id: str | None = Field(
+        default=None,
+        pattern=STATION_ID_PATTERN,
+        description="The signing station; absent for events captured with a participant's "
+        "API token (EPCIS capture)",
+    )
+
+    @field_validator("gln", "destination_gln", "location_gln")
+    @classmethod
+    def _gln(cls, value: str | None) -> str | None:
+        return None if value is None else _gln13(value)
 
     @field_validator("lot")
     @classmethod
@@ -76,13 +144,36 @@ class SignedEvent(BaseModel):
         return value.astimezone(dt.UTC)
 
     @model_validator(mode="after")
-    def _destination_only_for_ship(self) -> SignedEvent:
-        if (self.type is EventType.SHIP) != (self.destination_gln is not None):
+    def _members_fit_the_type(self) -> SignedEvent:
+        if (self.type in TYPES_WITH_DESTINATION) != (self.destination_gln is not None):
             raise InvalidInput(
-                "destination_gln is required for ship and not allowed otherwise",
+                "destination_gln is required for ship and return and not allowed otherwise",
                 rule="event.destination",
             )
+        if self.location_gln is not None and self.type is not EventType.STORE:
+            raise InvalidInput("location_gln belongs to store events", rule="event.location")
+        if self.type in AGGREGATION_TYPES:
+            self._check_aggregation()
+        elif self.children is not None:
+            raise InvalidInput("children belong to pack and unpack", rule="event.children")
+        if self.type in UNIT_ONLY_TYPES and self.sscc is not None:
+            raise InvalidInput(f"{self.type} names a unit, not an SSCC", rule="event.needs_unit")
+        if self.sscc is not None and (self.lot is not None or self.expiry is not None):
+            raise InvalidInput("a container has no lot or expiry", rule="event.object")
         return self
+
+    def _check_aggregation(self) -> None:
+        if self.sscc is None:
+            raise InvalidInput(f"{self.type} names the container's sscc", rule="event.needs_sscc")
+        if self.type is EventType.PACK and not self.children:
+            raise InvalidInput("pack lists the children packed", rule="event.children")
+        children = self.children or ()
+        if len(children) > MAX_CHILDREN:
+            raise InvalidInput(f"at most {MAX_CHILDREN} children", rule="event.children")
+        if len(set(children)) != len(children) or any(c.sscc == self.sscc for c in children):
+            raise InvalidInput(
+                "children are distinct and never the container itself", rule="event.children"
+            )
 
 
 class EnvelopeIn(BaseModel):
@@ -152,6 +243,13 @@ class LeafPublic(BaseModel):
     data: str = Field(description="The leaf bytes, base64")
 
 
+class CheckpointPublic(BaseModel):
+    """One stored checkpoint of the log's history."""
+
+    size: int
+    note: str = Field(description="C2SP signed note, with any witness cosignatures")
+
+
 class UnitPublic(BaseModel):
     """A unit's identity and custody state."""
 
@@ -177,7 +275,11 @@ class VerifyEvent(BaseModel):
     event_time: str = Field(description="As the station signed it (RFC 3339)")
     gln: str
     destination_gln: str | None
-    station_id: str
+    station_id: str | None = Field(description="The signing station; null for token capture")
+    authenticated_by: Literal["station_signature", "participant_token"] = Field(
+        description="A station's Ed25519 signature in the leaf, or only the participant's API "
+        "token (EPCIS capture: the leaf names the participant and carries no signature)"
+    )
     participant: ParticipantPublic | None
 
 
@@ -189,10 +291,6 @@ class VerifyPublic(BaseModel):
     unit: UnitPublic | None
     checkpoint: str | None = Field(description="The latest signed checkpoint note")
     events: list[VerifyEvent]
-
-
-class CheckpointPublic(BaseModel):
-    """One stored checkpoint of the log's history."""
-
-    size: int
-    note: str = Field(description="C2SP signed note, with any witness cosignatures")
+    temperature: TemperaturePublic | None = Field(
+        default=None, description="Temperature history: series, allowed band and gaps"
+    )

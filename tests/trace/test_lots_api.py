@@ -234,4 +234,3 @@ def test_an_unknown_lot_and_document_are_404(chain: Chain) -> None:
     doc = httpx.get(f"{chain.server.url}/api/v1/documents/{'0' * 64}")
     assert (lot.status_code, lot.json()["detail"]["rule"]) == (404, "lot.unknown")
     assert (doc.status_code, doc.json()["detail"]["rule"]) == (404, "document.unknown")
-

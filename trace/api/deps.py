@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -13,7 +14,9 @@ from sqlmodel import Session
 from medtrace.config import Settings
 from medtrace.ledger import NoteSigner
 from medtrace.models import Participant
+from medtrace.sensor_schemas import TemperatureBand
 from medtrace.services import registry
+from medtrace.services.readings import TemperaturePolicy
 
 _bearer = HTTPBearer(auto_error=False, description="A participant's API token")
 
@@ -65,3 +68,19 @@ def get_current_participant(
 
 
 CurrentParticipant = Annotated[Participant, Depends(get_current_participant)]
+
+
+def get_temperature_policy(settings: SettingsDep) -> TemperaturePolicy:
+    """The default temperature band and gap of the settings; a product's own storage band,
+    where a lot record gave one, takes precedence in the service."""
+    return TemperaturePolicy(
+        band=TemperatureBand(
+            min_c=settings.temperature_low_c,
+            max_c=settings.temperature_high_c,
+            source="the configured default band (no storage profile for this product)",
+        ),
+        max_gap=dt.timedelta(seconds=settings.temperature_max_gap),
+    )
+
+
+TemperaturePolicyDep = Annotated[TemperaturePolicy, Depends(get_temperature_policy)]

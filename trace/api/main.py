@@ -12,10 +12,13 @@ from fastapi.routing import APIRoute
 from medtrace import __version__
 from medtrace.api.errors import install_error_handlers
 from medtrace.api.routes import alerts, capture, fhir, health, ledger, lots, stations, tiles
+from medtrace.api.routes import epcis as epcis_routes
+from medtrace.api.routes import sensors as sensor_routes
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import load_or_create_key
 from medtrace.ledger import NoteSigner, Sequencer, witness_clients
+from medtrace.web import portal as web_portal
 from medtrace.web import routes as web_routes
 
 
@@ -73,7 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fhir.router,
         alerts.router,
         lots.router,
+        web_routes.router,
+        web_portal.router,
     )
-    for router in (*routers, web_routes.router):
+    for router in routers:
         app.include_router(router)
+    app.include_router(sensor_routes.router)
+    app.include_router(epcis_routes.router)
     return app

@@ -18,6 +18,7 @@ from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event, Participant, Unit, Verdict
 from medtrace.schemas import ParticipantPublic, UnitPublic, VerifyEvent, VerifyPublic
+from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
 from medtrace.store import units as unit_store
@@ -32,6 +33,7 @@ def verify_unit(
     base_url: str,
     lot: str | None = None,
     expiry: dt.date | None = None,
+    temperature: TemperaturePolicy | None = None,
 ) -> VerifyPublic:
     """The verdict and the provable path of unit ``gtin``/``serial``.
 
@@ -56,6 +58,15 @@ def verify_unit(
     )
     holder = participant_store.get_participant_by_gln(session=session, gln=unit.holder_gln)
     reasons = _reasons(unit, today, lot, expiry)
+    unsigned = sum(1 for e in events if e.station_id is None)
+    if unsigned:
+        reasons.append(
+            (
+                Verdict.GENUINE,
+                f"{unsigned} of {len(events)} events were recorded on a participant's API token "
+                "(EPCIS capture), without a station signature",
+            )
+        )
     return VerifyPublic(
         verdict=_worst(reasons),
         reasons=[text for _, text in reasons],
@@ -71,6 +82,13 @@ def verify_unit(
         ),
         checkpoint=note,
         events=_provable_events(session, events, participants, checkpoint),
+        temperature=None
+        if temperature is None
+        else unit_temperature(
+            session=session,
+            events=events,
+            policy=policy_for_product(session=session, gtin=gtin, default=temperature),
+        ),
     )
 
 
@@ -84,6 +102,8 @@ def _reasons(
         reasons.append(
             (Verdict.SUSPECT, f"the code says expiry {expiry}, the log says {unit.expiry}")
         )
+    if unit.quarantined:
+        reasons.append((Verdict.QUARANTINED, "quarantined by its holder's QA until released"))
     if unit.expiry < today:
         reasons.append((Verdict.EXPIRED, f"expired on {unit.expiry}"))
     return reasons
@@ -124,7 +144,8 @@ def _provable_event(
 ) -> VerifyEvent:
     """One step; its readable fields are read from the signed leaf, so they are exactly
     what the station signed (a time keeps its original text, for instance)."""
-    signed = json.loads(leaf)["event"]
+    recorded = json.loads(leaf)
+    signed = recorded["event"]
     return VerifyEvent(
         leaf_index=row.leaf_index,
         leaf=b64(leaf),
@@ -134,6 +155,7 @@ def _provable_event(
         event_time=signed["event_time"],
         gln=signed["gln"],
         destination_gln=signed.get("destination_gln"),
-        station_id=signed["station_id"],
+        station_id=signed.get("station_id"),
+        authenticated_by="station_signature" if "signature" in recorded else "participant_token",
         participant=_public(participants.get(row.participant_id)),
     )
