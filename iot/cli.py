@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from medtrace.config import get_settings
-from medtrace.keys import b64, load_or_create_key, public_key_raw, read_key_file, write_key_file
+from medtrace.keys import b64, load_or_create_key, public_key_raw, read_key_file
+from medtrace.terminal import console, create_key_file, err_console
 
 from .bridge import SHARE_GROUP, Bridge, BridgeConfig
 from .client import ReadingsClient
@@ -29,8 +29,6 @@ from .mqtt import MqttVersion
 from .simulator import Fleet, Profile, SimulatedSensor
 
 sensor_app = typer.Typer(help="Temperature sensors: keys, registration, simulation.")
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True)
 
 TokenOption = Annotated[
     str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
@@ -87,12 +85,7 @@ def keygen(
 ) -> None:
     """Create a sensor's Ed25519 key file (mode 0600) and print the public key to register."""
     path = out or _key_dir() / f"{sensor_id}.pem"
-    try:
-        key = write_key_file(path)
-    except FileExistsError as exc:
-        err_console.print(f"[red]error[/] {path} exists; a key is never overwritten")
-        raise typer.Exit(code=1) from exc
-    console.print(f"key file: {path}")
+    key = create_key_file(path)
     console.print(f"public key: [bold]{b64(public_key_raw(key))}[/]")
 
 

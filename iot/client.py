@@ -8,29 +8,13 @@ from typing import Any
 
 import httpx
 
+from medtrace.api_client import TokenClient
+
 from .errors import CaptureRejected, CaptureUnavailable
 
 
-class ReadingsClient:
+class ReadingsClient(TokenClient):
     """Registers and binds sensors and relays MQTT messages with a participant's API token."""
-
-    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self._base_url,
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> ReadingsClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def _post(self, path: str, body: Any, *, conflict_is_transient: bool = False) -> Any:
         """POST JSON; 5xx (and 409 where a concurrent writer may have won) are

@@ -7,29 +7,13 @@ from typing import Any
 
 import httpx
 
+from medtrace.api_client import TokenClient
+
 from .errors import CaptureRefused, ServerUnreachable
 
 
-class CaptureClient:
+class CaptureClient(TokenClient):
     """Registers stations and posts signed envelopes with a participant's API token."""
-
-    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self._base_url,
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> CaptureClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def _post(self, path: str, body: Any) -> Any:
         try:

@@ -7,16 +7,15 @@ from typing import Annotated
 
 import httpx
 import typer
-from rich.console import Console
 from sqlmodel import Session
 
 from medtrace.config import get_settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.services.alerts import check_expiry
 from medtrace.services.webhooks import deliver_due
+from medtrace.terminal import console
 
 app = typer.Typer(help="Alerts: run the rules, deliver webhooks.", no_args_is_help=True)
-console = Console(soft_wrap=True)
 
 
 @app.command("check")

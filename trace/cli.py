@@ -12,19 +12,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlmodel import Session
 
+from medtrace import terminal
 from medtrace.alerts_cli import app as alerts_app
 from medtrace.config import get_settings
 from medtrace.errors import MedtraceError
 from medtrace.iot.cli import install as install_iot_cli
-from medtrace.keys import b64, public_key_raw, write_key_file
+from medtrace.keys import b64, public_key_raw
 from medtrace.labels_cli import labels_app
 from medtrace.ledger_cli import install as install_ledger_cli
 from medtrace.models import Role
 from medtrace.roles import ProcessRole, run_scheduler_role, run_sequencer
 from medtrace.scanners.errors import StationError
+from medtrace.terminal import console, create_key_file, err_console, fail
 
 app = typer.Typer(
     name="medtrace",
@@ -45,10 +46,6 @@ install_iot_cli(app)  # medtrace sensor ..., medtrace bridge
 app.add_typer(labels_app, name="labels")
 install_ledger_cli(app)  # medtrace audit, medtrace witness ...
 
-console = Console(soft_wrap=True)  # keys and URLs must stay on one line to be copied
-err_console = Console(stderr=True)
-_state = {"verbose": False}
-
 
 @app.callback()
 def main(
@@ -57,20 +54,8 @@ def main(
     ] = False,
 ) -> None:
     """Settings come from MEDTRACE_* environment variables (see README)."""
-    _state["verbose"] = verbose
+    terminal.verbose = verbose
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    if _state["verbose"]:
-        raise exc
-    if isinstance(exc, MedtraceError):
-        err_console.print(f"[red]error[/] {exc.message}\n[dim]rule: {exc.rule}[/]")
-    elif isinstance(exc, StationError):
-        err_console.print(f"[red]error[/] {exc.diagnostics()}")
-    else:
-        err_console.print(f"[red]error[/] {exc}")
-    return typer.Exit(code=1)
 
 
 @app.command()
@@ -136,7 +121,7 @@ def demo(
             raise typer.Exit(code=1) from exc
         raise
     except (MedtraceError, StationError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 @db_app.command("upgrade")
@@ -176,7 +161,7 @@ def participant_add(
                 company_prefix=company_prefix,
             )
     except MedtraceError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     console.print(f"[green]registered[/] {name} ({role.value}) GLN {gln}")
     console.print(f"API token: [bold]{created.token}[/]")
 
@@ -191,12 +176,7 @@ def station_keygen(
 ) -> None:
     """Create a station's Ed25519 key file (mode 0600) and print the public key to register."""
     path = out or get_settings().resolved_station_key_dir / f"{station_id}.pem"
-    try:
-        key = write_key_file(path)
-    except FileExistsError as exc:
-        err_console.print(f"[red]error[/] {path} exists; a key is never overwritten")
-        raise typer.Exit(code=1) from exc
-    console.print(f"key file: {path}")
+    key = create_key_file(path)
     console.print(f"public key: [bold]{b64(public_key_raw(key))}[/]")
 
 
@@ -222,5 +202,5 @@ def station_register(
         with CaptureClient(url or get_settings().public_url, token) as client:
             client.register_station(station_id, public_key)
     except StationError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     console.print(f"[green]registered[/] station {station_id}")

@@ -30,6 +30,7 @@ from medtrace.identifiers import (
     random_serial,
 )
 from medtrace.scanners.errors import StationError
+from medtrace.terminal import console, err_console, fail
 
 if TYPE_CHECKING:
     from medtrace.labels import Label
@@ -53,7 +54,6 @@ DpiOption = Annotated[int, typer.Option(min=72, max=1200, help="Resolution of th
 
 
 def _progress() -> Progress:
-    from medtrace.cli import err_console
 
     return Progress(
         TextColumn("{task.description}"),
@@ -76,7 +76,6 @@ def _print_sheet(
     labels: Iterable[Label], total: int, *, pdf: Path | None, png: Path | None, page: Page, dpi: int
 ) -> None:
     """Stream labels into the sheet page by page, with a progress bar."""
-    from medtrace.cli import console
     from medtrace.labels import PAGE_FORMATS, LabelSheet
 
     with (
@@ -130,7 +129,6 @@ def units(
     Labels carry a GS1 DataMatrix and a QR of the GS1 Digital Link URI on MEDTRACE_PUBLIC_URL.
     Nothing is printed unless every serial was commissioned.
     """
-    from medtrace.cli import _fail
 
     try:
         _commission_and_print(
@@ -138,7 +136,7 @@ def units(
             pdf=pdf, png=png, page=page, dpi=dpi, url=url, batch_size=batch_size,
         )  # fmt: skip
     except (MedtraceError, StationError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 def _parse_expiry_date(value: str) -> dt.date:
@@ -167,7 +165,6 @@ def _commission_and_print(
     url: str | None,
     batch_size: int | None,
 ) -> None:
-    from medtrace.cli import console
     from medtrace.labels import gs1_datamatrix, unit_label
     from medtrace.scanners.client import CaptureClient
     from medtrace.scanners.station import Station
@@ -250,7 +247,6 @@ def sscc(
     dpi: DpiOption = 300,
 ) -> None:
     """Print GS1-128 labels of SSCCs (AI 00) for cases and pallets."""
-    from medtrace.cli import _fail
     from medtrace.labels import sscc_label
 
     try:
@@ -258,7 +254,7 @@ def sscc(
         codes = list(_ssccs(extension, company_prefix, first, count))
         _print_sheet((sscc_label(c) for c in codes), count, pdf=pdf, png=png, page=page, dpi=dpi)
     except MedtraceError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 @labels_app.command("cn")
@@ -274,7 +270,6 @@ def cn(
     The codes are issued with their check digits by the issuing agency; medtrace checks their
     form (20 digits) but cannot verify those check digits.
     """
-    from medtrace.cli import _fail
     from medtrace.labels import cn_label
 
     try:
@@ -284,4 +279,4 @@ def cn(
             (cn_label(c) for c in parsed), len(parsed), pdf=pdf, png=png, page=page, dpi=dpi
         )
     except MedtraceError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc

@@ -21,14 +21,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, select
 
 from medtrace.config import get_settings
 from medtrace.envelope import canonical_json
 from medtrace.errors import MedtraceError
-from medtrace.keys import b64decode_canonical, read_key_file, write_key_file
+from medtrace.keys import b64decode_canonical, read_key_file
 from medtrace.ledger import (
     TILE_WIDTH,
     Cosigner,
@@ -43,11 +42,10 @@ from medtrace.ledger import (
 from medtrace.ledger import sql as ledger_sql
 from medtrace.ledger.errors import CheckpointError
 from medtrace.ledger.witness import SIZE_CONTENT_TYPE
+from medtrace.terminal import console, create_key_file, err_console
 
 __all__ = ["envelope_problem", "install"]
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True)
 
 witness_app = typer.Typer(
     help="Run a witness: cosign the log's checkpoints (c2sp.org/tlog-witness).",
@@ -335,11 +333,7 @@ def witness_keygen(
     key_file: Annotated[Path, typer.Option(help="Key file to write (mode 0600).")],
 ) -> None:
     """Create the witness's Ed25519 key and print its verifier key for the log's settings."""
-    try:
-        key = write_key_file(key_file)
-    except FileExistsError as exc:
-        err_console.print(f"[red]error[/] {key_file} exists; a key is never overwritten")
-        raise typer.Exit(code=1) from exc
+    key = create_key_file(key_file)
     console.print(f"witness key: {Cosigner(name, key).vkey}")
 
 

@@ -1,0 +1,29 @@
+"""The base of medtrace's API clients (stations, sensor bridges): one participant's token."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import httpx
+
+
+class TokenClient:
+    """An HTTP connection pool to a medtrace service, authenticated as one participant."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self._base_url,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

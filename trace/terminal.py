@@ -1,0 +1,45 @@
+"""The terminal of medtrace's commands: one pair of consoles, and the output they share
+(errors for a person, new key files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+
+from medtrace.errors import MedtraceError
+from medtrace.keys import write_key_file
+from medtrace.scanners.errors import StationError
+
+console = Console(soft_wrap=True)  # keys and URLs must stay on one line to be copied
+err_console = Console(stderr=True)
+
+verbose = False
+"""Set by ``medtrace --verbose``: errors then show their traceback instead of a message."""
+
+
+def fail(exc: Exception) -> typer.Exit:
+    """Print an error for a person (the rule, or what to do next) and return exit code 1."""
+    if verbose:
+        raise exc
+    if isinstance(exc, MedtraceError):
+        err_console.print(f"[red]error[/] {exc.message}\n[dim]rule: {exc.rule}[/]")
+    elif isinstance(exc, StationError):
+        err_console.print(f"[red]error[/] {exc.diagnostics()}")
+    else:
+        err_console.print(f"[red]error[/] {exc}")
+    return typer.Exit(code=1)
+
+
+def create_key_file(path: Path) -> Ed25519PrivateKey:
+    """Write a new Ed25519 key file (mode 0600), or exit 1 if one is there: a key is never
+    overwritten, since whatever it signed would no longer verify."""
+    try:
+        key = write_key_file(path)
+    except FileExistsError as exc:
+        err_console.print(f"[red]error[/] {path} exists; a key is never overwritten")
+        raise typer.Exit(code=1) from exc
+    console.print(f"key file: {path}")
+    return key
