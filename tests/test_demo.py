@@ -42,6 +42,7 @@ def test_the_demo_prints_verify_urls_that_check_out_and_serves_until_ctrl_c(
             assert httpx.get(url).status_code == 200
         dispensed = httpx.get(urls[0], headers={"Accept": "application/json"}).json()
         assert dispensed["unit"]["state"] == "dispensed"
+        assert dispensed["temperature"]["series"], "the dispensed pack has a temperature history"
     finally:
         demo.send_signal(signal.SIGINT)
         output, _ = demo.communicate(timeout=30)

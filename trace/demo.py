@@ -159,8 +159,8 @@ def _walk(
     lot: str,
     expiry: dt.date,
     console: Console,
-) -> int:
-    """Drive the custody path; return the index of the last leaf written."""
+) -> None:
+    """Drive the custody path up to the pharmacy's shelf."""
     maker, maker_api = enrolled[Role.MANUFACTURER].station, enrolled[Role.MANUFACTURER].api
     hub, hub_api = enrolled[Role.DISTRIBUTOR].station, enrolled[Role.DISTRIBUTOR].api
     pharmacy, pharmacy_api = enrolled[Role.PHARMACY].station, enrolled[Role.PHARMACY].api
@@ -187,19 +187,15 @@ def _walk(
             pharmacy_api,
             [pharmacy.receive(GTIN, s) for s in to_pharmacy],
         ),
-        ("dispense one pack", pharmacy_api, [pharmacy.dispense(GTIN, to_pharmacy[0])]),
     ]
-    last = -1
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("custody", total=len(steps))
         for label, client, envelopes in steps:
             progress.update(task, description=label)
             receipts = client.capture(envelopes)
-            last = max(last, *(r["leaf_index"] for r in receipts))
             first, final = receipts[0]["leaf_index"], receipts[-1]["leaf_index"]
             console.print(f"  [green]✓[/] {label}: leaves {first}…{final}")
             progress.advance(task)
-    return last
 
 
 def _wait_for_checkpoint(base_url: str, size: int, timeout: float = 30.0) -> None:
@@ -238,10 +234,14 @@ def run_demo(
         [(m.participant.role.value, m.token, m.gln) for m in enrolled.values()],
     )
     sensors.start()
-    last = _walk(enrolled, serials, lot, expiry, console)
-    readings, log_size = sensors.finish()
+    _walk(enrolled, serials, lot, expiry, console)
+    readings, _ = sensors.finish()
     console.print(f"  [green]✓[/] {readings} signed temperature readings over MQTT, bound to GLNs")
-    _wait_for_checkpoint(base_url, max(last + 1, log_size))
+    # Dispensed after the loggers reported, so the dispensed pack has a temperature history.
+    pharmacy = enrolled[Role.PHARMACY]
+    dispensed = pharmacy.api.capture([pharmacy.station.dispense(GTIN, serials[0])])
+    console.print(f"  [green]✓[/] dispense one pack: leaf {dispensed[0]['leaf_index']}")
+    _wait_for_checkpoint(base_url, dispensed[0]["leaf_index"] + 1)
     for member in enrolled.values():
         member.api.close()
     key = httpx.get(f"{base_url}/api/v1/ledger/public-key").json()
