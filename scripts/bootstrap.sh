@@ -1,5 +1,6 @@
 # Sourced by demo.sh and test.sh: make .venv with medtrace and its test extras installed.
-# On a fresh Debian/Ubuntu machine it installs what Python's venv needs (as root).
+# On a fresh Debian/Ubuntu machine it installs, as root, the Debian packages medtrace needs,
+# plus those the caller lists in MEDTRACE_DEBIAN_PACKAGES (the tests' browser and broker).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,12 +13,9 @@ fi
 
 missing=()
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv")
-dpkg -s libzbar0 >/dev/null 2>&1 || missing+=("libzbar0")  # pyzbar reads QR and 1D with it
-# The portal's browser tests drive Debian's chromium (large: installed only when absent).
-if ! dpkg -s chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then missing+=("chromium"); else
-    echo "the browser tests need chromium: sudo apt-get install chromium" >&2; fi
-fi
+for package in libzbar0 ${MEDTRACE_DEBIAN_PACKAGES:-}; do  # libzbar0: pyzbar reads QR and 1D
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "installing system packages: ${missing[*]}" >&2
