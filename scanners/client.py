@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from medtrace.api_client import TokenClient
+from medtrace.identifiers import digital_link_path
 
 from .errors import CaptureRefused, ServerUnreachable
 
@@ -16,18 +18,26 @@ class CaptureClient(TokenClient):
     """Registers stations and posts signed envelopes with a participant's API token."""
 
     def _post(self, path: str, body: Any) -> Any:
+        return self._answer(self._send("POST", path, json=body))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.post(path, json=body)
+            return self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise ServerUnreachable(self._base_url, str(exc) or type(exc).__name__) from exc
+
+    def _answer(self, response: httpx.Response) -> Any:
+        """The JSON of a success; ``CaptureRefused`` with the server's rule for a 4xx."""
         if response.is_client_error:
-            detail = response.json().get("detail", {})
+            detail = _detail(response)
             raise CaptureRefused(
                 response.status_code,
-                detail.get("rule", "?"),
-                detail.get("message", response.text),
+                str(detail.get("rule", "?")),
+                str(detail.get("message", response.text)),
                 detail.get("index"),
             )
+        if response.is_server_error:  # e.g. a database restarting: retrying later is safe
+            raise ServerUnreachable(self._base_url, f"server error {response.status_code}")
         response.raise_for_status()
         return response.json()
 
@@ -38,7 +48,47 @@ class CaptureClient(TokenClient):
         )
         return result
 
+    def station(self, station_id: str) -> dict[str, Any]:
+        """The station as the server knows it (participant, public key, active)."""
+        result: dict[str, Any] = self._answer(self._send("GET", f"/api/v1/stations/{station_id}"))
+        return result
+
+    def verify(
+        self, gtin: str, serial: str, *, lot: str | None = None, expiry: dt.date | None = None
+    ) -> dict[str, Any]:
+        """The unit's verify answer (verdict, reasons, state, holder, path), as a patient's
+        phone gets it; a unit never commissioned is answered with verdict ``unknown``."""
+        return self._verify(digital_link_path(gtin, serial, lot=lot, expiry=expiry))
+
+    def verify_cn(self, code: str) -> dict[str, Any]:
+        """The verify answer of a pack keyed by China's drug traceability code; its ``unit``
+        names the GTIN and serial the code is recorded under."""
+        return self._verify(f"/cn/{code}")
+
+    def _verify(self, path: str) -> dict[str, Any]:
+        response = self._send("GET", path, headers={"Accept": "application/json"})
+        if response.status_code == 404 and "verdict" in _json_object(response):
+            return _json_object(response)  # a unit never commissioned: that is an answer
+        result: dict[str, Any] = self._answer(response)
+        return result
+
     def capture(self, envelopes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Post a batch; return one receipt (event id, leaf index) per envelope."""
         results: list[dict[str, Any]] = self._post("/api/v1/capture", list(envelopes))["results"]
         return results
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _detail(response: httpx.Response) -> dict[str, Any]:
+    """The ``detail`` of a 4xx: ``{"rule", "message"}`` from medtrace, or any other text."""
+    detail = _json_object(response).get("detail")
+    if isinstance(detail, dict):
+        return detail
+    return {"message": str(detail) if detail else response.text}

@@ -11,6 +11,7 @@ Every text then goes through :func:`medtrace.identifiers.parse_code`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -116,16 +117,24 @@ def read_code(source: str | Path | Image.Image) -> Code:
     """
     if isinstance(source, str):
         return parse_code(source)
-    scans = read_image(source)
-    if not scans:
+    codes = distinct_codes(read_image(source))
+    if not codes:
         raise InvalidInput("no code found in the image", rule="scan.no_code")
-    keys = {_identity(scan.code) for scan in scans}
-    if len(keys) > 1:
+    if len(codes) > 1:
         raise InvalidInput(
-            f"the image holds {len(keys)} different codes; scan one at a time",
+            f"the image holds {len(codes)} different codes; scan one at a time",
             rule="scan.several_codes",
         )
-    return scans[0].code
+    return codes[0]
+
+
+def distinct_codes(scans: Iterable[Scan]) -> list[Code]:
+    """The different codes among ``scans``, in reading order: a label's DataMatrix and its
+    QR twin name the same unit, so they count once."""
+    seen: dict[Code, Code] = {}
+    for scan in scans:
+        seen.setdefault(_identity(scan.code), scan.code)
+    return list(seen.values())
 
 
 def _identity(code: Code) -> Code:

@@ -3,7 +3,8 @@
 ::
 
     StationError
-    ├── ServerUnreachable    no answer from the capture API (retry later; nothing was lost)
+    ├── ServerUnreachable    no usable answer from the capture API: no connection or a 5xx
+    │                        (retry later; nothing was lost)
     └── CaptureRefused       the server refused with a rule (fix the event or the setup)
         └── StationRefused   the refusal is of the station itself (key, token), not one event
 """
@@ -20,7 +21,7 @@ class StationError(Exception):
 
 
 class ServerUnreachable(StationError):
-    """The capture API did not answer."""
+    """The capture API did not answer, or answered with a server error (5xx)."""
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"cannot reach {url}: {reason}")

@@ -23,7 +23,7 @@ from tenacity import (
 
 from .client import CaptureClient
 from .errors import CaptureRefused, ServerUnreachable, StationRefused
-from .outbox import Outbox
+from .outbox import Outbox, Receipt
 
 # Refusals that no envelope of this station can escape: forwarding must stop, not churn.
 STATION_RULES = frozenset(
@@ -62,7 +62,7 @@ def forward(outbox: Outbox, client: CaptureClient, *, batch_size: int = DEFAULT_
             outbox.mark_refused(batch[refusal.index].event_id, refusal.rule, refusal.message)
             done.refused += 1
             continue
-        outbox.mark_sent((r["event_id"], r["leaf_index"]) for r in receipts)
+        outbox.mark_sent(Receipt(r["event_id"], r["leaf_index"], r.get("units")) for r in receipts)
         done.sent += len(receipts)
     return done
 

@@ -29,12 +29,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     status TEXT NOT NULL DEFAULT 'pending',
     created_at TEXT NOT NULL,
     leaf_index INTEGER,
+    units INTEGER,
     rule TEXT,
     message TEXT,
     settled_at TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, id);
 """
+#: Columns added since the first outbox files were written, added to those files on open.
+_ADDED_COLUMNS = {"units": "INTEGER"}
 
 
 class Status(StrEnum):
@@ -57,6 +60,17 @@ class Entry:
     leaf_index: int | None
     rule: str | None
     message: str | None
+    units: int | None = None
+    """How many units the server says the event moved (a case or pallet: all inside it)."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The server's acknowledgement of one envelope."""
+
+    event_id: str
+    leaf_index: int
+    units: int | None = None
 
 
 def _now() -> str:
@@ -73,6 +87,7 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
+        self._add_new_columns()
 
     def close(self) -> None:
         """Close the file."""
@@ -110,15 +125,21 @@ class Outbox:
         found = {Status(status): int(n) for status, n in rows}
         return {status: found.get(status, 0) for status in Status}
 
-    def mark_sent(self, receipts: Iterable[tuple[str, int]]) -> None:
-        """Record the server's receipts ``(event id, leaf index)`` in one transaction."""
+    def mark_sent(self, receipts: Iterable[Receipt]) -> None:
+        """Record the server's receipts in one transaction."""
         now = _now()
         with self._transaction():
             self._db.executemany(
-                "UPDATE outbox SET status = 'sent', leaf_index = ?, settled_at = ? "
+                "UPDATE outbox SET status = 'sent', leaf_index = ?, units = ?, settled_at = ? "
                 "WHERE event_id = ?",
-                [(leaf_index, now, eid) for eid, leaf_index in receipts],
+                [(r.leaf_index, r.units, now, r.event_id) for r in receipts],
             )
+
+    def oldest_pending(self) -> str | None:
+        """When the oldest envelope still waiting was scanned (ISO 8601), if any waits."""
+        row = self._db.execute("SELECT min(created_at) FROM outbox WHERE status = 'pending'")
+        oldest: str | None = row.fetchone()[0]
+        return oldest
 
     def mark_refused(self, eid: str, rule: str, message: str) -> None:
         """Keep a refused envelope visible with the server's reason."""
@@ -130,13 +151,20 @@ class Outbox:
 
     def _select(self, where: str, params: Sequence[object]) -> list[Entry]:
         rows = self._db.execute(
-            "SELECT id, event_id, envelope, status, created_at, leaf_index, rule, message "
+            "SELECT id, event_id, envelope, status, created_at, leaf_index, rule, message, units "
             f"FROM outbox {where}",
             params,
         )
         return [
-            Entry(r[0], r[1], json.loads(r[2]), Status(r[3]), r[4], r[5], r[6], r[7]) for r in rows
+            Entry(r[0], r[1], json.loads(r[2]), Status(r[3]), r[4], r[5], r[6], r[7], r[8])
+            for r in rows
         ]
+
+    def _add_new_columns(self) -> None:
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        for name, sql_type in _ADDED_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {sql_type}")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

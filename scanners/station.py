@@ -12,6 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from medtrace.envelope import sign_event
 from medtrace.keys import b64, public_key_raw, read_key_file
 
+Target = dict[str, str]
+"""What an event is about: ``{"gtin": ..., "serial": ...}`` or ``{"sscc": ...}``."""
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -35,17 +38,22 @@ class Station:
         """The raw public key in base64, as the server registers it."""
         return b64(public_key_raw(self.key))
 
-    def _signed(self, event_type: str, gtin: str, serial: str, **fields: Any) -> dict[str, Any]:
+    def sign(self, event_type: str, target: Target, **fields: Any) -> dict[str, Any]:
+        """A signed event of any type about ``target`` (``{"gtin", "serial"}`` for a unit,
+        ``{"sscc"}`` for a case or pallet), stamped now unless ``event_time`` is given; members
+        whose value is ``None`` are left out, as the server expects."""
         event = {
             "type": event_type,
-            "gtin": gtin,
-            "serial": serial,
+            **target,
             "gln": self.gln,
             "event_time": fields.pop("event_time", None) or _now(),
             "station_id": self.station_id,
         }
         event.update({k: v for k, v in fields.items() if v is not None})
         return sign_event(event, station_id=self.station_id, key=self.key)
+
+    def _signed(self, event_type: str, gtin: str, serial: str, **fields: Any) -> dict[str, Any]:
+        return self.sign(event_type, {"gtin": gtin, "serial": serial}, **fields)
 
     def commission(
         self, gtin: str, serial: str, *, lot: str, expiry: dt.date, event_time: str | None = None

@@ -24,6 +24,7 @@ from medtrace.labels_cli import labels_app
 from medtrace.ledger_cli import install as install_ledger_cli
 from medtrace.models import Role
 from medtrace.roles import ProcessRole, run_scheduler_role, run_sequencer
+from medtrace.scanners.cli import install as install_scan_cli
 from medtrace.scanners.errors import StationError
 from medtrace.terminal import console, create_key_file, err_console, fail
 
@@ -45,6 +46,7 @@ app.add_typer(alerts_app, name="alerts")
 install_iot_cli(app)  # medtrace sensor ..., medtrace bridge
 app.add_typer(labels_app, name="labels")
 install_ledger_cli(app)  # medtrace audit, medtrace witness ...
+install_scan_cli(app)  # medtrace scan, scan status, scan send
 
 
 @app.callback()

@@ -192,6 +192,11 @@ class CaptureResult(BaseModel):
     event_id: str
     leaf_index: int
     duplicate: bool = Field(description="True when this exact event was captured before")
+    units: int | None = Field(
+        default=None,
+        description="Units the event concerned (a case or pallet moves everything inside it); "
+        "null for a duplicate, whose first receipt said it",
+    )
 
 
 class CaptureResponse(BaseModel):

@@ -7,7 +7,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medtrace.envelope import event_id
-from medtrace.scanners.outbox import Outbox, Status
+from medtrace.scanners.outbox import Outbox, Receipt, Status
 from medtrace.scanners.station import Station
 
 STATION = Station("dock-1", "9521234000006", Ed25519PrivateKey.generate())
@@ -42,7 +42,7 @@ def test_settled_entries_leave_the_queue_but_stay_visible(tmp_path: Path) -> Non
     outbox = Outbox(tmp_path / "o.db")
     sent, refused, waiting = (outbox.add(STATION.receive(GTIN, s)) for s in ("A", "B", "C"))
 
-    outbox.mark_sent([(sent.event_id, 41)])
+    outbox.mark_sent([Receipt(sent.event_id, 41, 1)])
     outbox.mark_refused(refused.event_id, "custody.not_shipped_to_you", "not shipped here")
 
     assert [e.event_id for e in outbox.pending(10)] == [waiting.event_id]

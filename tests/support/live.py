@@ -88,10 +88,11 @@ def start_server(
     data_dir: Path,
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> LiveServer:
-    """Start ``medtrace serve`` on a free port and wait until it answers; ``env`` adds or
-    overrides settings (``MEDTRACE_*``) for this server."""
-    port = free_port()
+    """Start ``medtrace serve`` on ``port`` (default: a free one) and wait until it answers;
+    ``env`` adds or overrides settings (``MEDTRACE_*``) for this server."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
     process_env = {

@@ -393,7 +393,8 @@ def test_a_retried_pallet_move_returns_its_first_receipt(chain: Chain) -> None:
     before = chain.server.snapshot()
     again = chain.maker.api.capture([ship])
     assert chain.server.snapshot() == before
-    assert again == [{**first[0], "duplicate": True}]
+    assert first[0]["units"] == 2
+    assert again == [{**first[0], "duplicate": True, "units": None}]  # the count: first receipt
 
 
 @pytest.mark.parametrize(

@@ -180,14 +180,19 @@ def capture_authenticated(
         if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
             raise _conflict() from exc
         raise
-    return [
-        CaptureResult(
-            event_id=eid,
-            leaf_index=batch.known[eid] if eid in batch.known else batch.new[eid].leaf_index,
-            duplicate=duplicate,
-        )
-        for eid, duplicate in batch.order
-    ]
+    return [_receipt(batch, eid, duplicate) for eid, duplicate in batch.order]
+
+
+def _receipt(batch: _Batch, eid: str, duplicate: bool) -> CaptureResult:
+    if eid in batch.known:
+        return CaptureResult(event_id=eid, leaf_index=batch.known[eid], duplicate=True)
+    new = batch.new[eid]
+    return CaptureResult(
+        event_id=eid,
+        leaf_index=new.leaf_index,
+        duplicate=duplicate,
+        units=None if duplicate else len(new.units),
+    )
 
 
 def _conflict() -> Conflict:
