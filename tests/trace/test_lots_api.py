@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import func, select
 
 from medtrace.demo import GTIN, with_check_digit
-from medtrace.envelope import sign_event
 from medtrace.models.lots import LotRecord
-from medtrace.scanners.station import Station
 from support.chain import Chain, make_chain
 from support.live import LiveServer, start_server
+from support.lots import pdf, record
+from support.lots import post as post_lot
 
 LIMIT = 50_000
 
@@ -42,60 +40,10 @@ def chain(server: LiveServer) -> Iterator[Chain]:
         yield built
 
 
-def pdf(text: str) -> bytes:
-    """A real one-page PDF."""
-    buffer = io.BytesIO()
-    canvas = Canvas(buffer)
-    canvas.drawString(72, 720, text)
-    canvas.showPage()
-    canvas.save()
-    return buffer.getvalue()
-
-
-def record(
-    station: Station, lot: str, version: int, files: dict[str, bytes], **changes: Any
-) -> dict[str, Any]:
-    event = {
-        "type": "lot_record",
-        "gtin": GTIN,
-        "lot": lot,
-        "version": version,
-        "production_date": "2026-10-01",
-        "expiry": "2028-09-30",
-        "quantity": 10_000,
-        "product": {
-            "name_en": "Amoxicillin 500 mg capsules",
-            "name_zh": "阿莫西林胶囊",
-            "form": "capsule",
-            "strength": "500 mg",
-            "storage_low_c": 2.0,
-            "storage_high_c": 8.0,
-        },
-        "documents": [
-            {
-                "kind": "inspection_report",
-                "filename": name,
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-            for name, data in files.items()
-        ],
-        "gln": station.gln,
-        "event_time": "2026-11-22T09:00:00Z",
-        "station_id": station.station_id,
-    } | changes
-    return sign_event(event, station_id=station.station_id, key=station.key)
-
-
 def post(
     chain: Chain, token: str, envelope: dict[str, Any], files: dict[str, bytes]
 ) -> httpx.Response:
-    return httpx.post(
-        f"{chain.server.url}/api/v1/lots",
-        headers={"Authorization": f"Bearer {token}"},
-        data={"envelope": json.dumps(envelope)},
-        files=[("documents", (name, data, "application/pdf")) for name, data in files.items()],
-    )
+    return post_lot(chain.server.url, token, envelope, files)
 
 
 def state(chain: Chain) -> tuple[int, int, int]:

@@ -26,7 +26,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route
 from medtrace.demo import GTIN, Enrolled, with_check_digit
 from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
-from support.chain import LOT, Chain, new_serial
+from support.chain import EXPIRY, LOT, Chain, new_serial
+from support.lots import pdf, record
+from support.lots import post as post_lot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,6 +46,36 @@ def dispensed(chain: Chain) -> str:
     chain.pharmacy.api.capture([chain.pharmacy.station.dispense(GTIN, serial)])
     chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
     return chain.server.url + digital_link_path(GTIN, serial, lot=LOT)
+
+
+DOCUMENTED_LOT = "LOTDOCS"
+LOT_FILES = {
+    "inspection-LOTDOCS.pdf": pdf("Inspection report, lot LOTDOCS: conforms"),
+    "coa-LOTDOCS.pdf": pdf("Certificate of analysis, lot LOTDOCS"),
+}
+AMENDMENT = {"amendment-LOTDOCS.pdf": pdf("Amendment: retest of lot LOTDOCS conforms")}
+
+
+@pytest.fixture(scope="module")
+def documented(chain: Chain) -> str:
+    """The verify URL of a pack whose lot has a record in two versions, three PDFs in all."""
+    maker = chain.maker
+    first = record(maker.station, DOCUMENTED_LOT, 1, LOT_FILES)
+    amended = record(
+        maker.station,
+        DOCUMENTED_LOT,
+        2,
+        AMENDMENT,
+        kind="amendment",
+        event_time="2026-11-23T09:00:00Z",
+    )
+    for envelope, files in ((first, LOT_FILES), (amended, AMENDMENT)):
+        created = post_lot(chain.server.url, maker.token, envelope, files)
+        assert created.status_code == 201, created.text
+    serial = new_serial()
+    maker.api.capture([maker.station.commission(GTIN, serial, lot=DOCUMENTED_LOT, expiry=EXPIRY)])
+    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    return chain.server.url + digital_link_path(GTIN, serial, lot=DOCUMENTED_LOT)
 
 
 @pytest.fixture
@@ -349,3 +381,87 @@ def test_a_pharmacist_logs_in_through_the_form_and_sees_the_stock(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.click("text=Log out")
     page.wait_for_selector("#token")
+
+
+def test_the_lot_documents_are_listed_and_hashed_in_the_browser(
+    context: BrowserContext, documented: str, artifacts: Path
+) -> None:
+    page = context.new_page()
+    downloads: list[str] = []
+    page.on("request", lambda r: downloads.append(r.url) if "/documents/" in r.url else None)
+
+    status = _open(page, documented)
+
+    page.screenshot(path=artifacts / "verify-lot-documents-en-360.png", full_page=True)
+    assert status == "passed", page.inner_text("#proof")
+    records = page.locator("#lot-records > li")
+    assert records.count() == 2
+    assert records.nth(0).inner_text().startswith("Lot record, version 1")
+    documents = page.locator("#lot-records li[data-sha256]")
+    assert [documents.nth(i).get_attribute("data-name") for i in range(3)] == [
+        *LOT_FILES,
+        *AMENDMENT,
+    ]
+    assert page.locator("#lot-records li[data-sha256].checked").count() == 3
+    assert page.locator("#lot-records > li.checked").count() == 2
+    assert "Inspection report: inspection-LOTDOCS.pdf" in documents.nth(0).inner_text()
+    assert "matches the signed record" in documents.nth(0).inner_text()
+    assert len(downloads) == 3, "every document was downloaded and hashed"
+    details = page.inner_text("#proof-details")
+    assert "Lot record: 2 versions and 3 documents match what the manufacturer signed." in details
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_a_swapped_document_turns_the_page_red_and_names_it(
+    context: BrowserContext, documented: str, artifacts: Path
+) -> None:
+    page = context.new_page()
+    sha = hashlib.sha256(LOT_FILES["coa-LOTDOCS.pdf"]).hexdigest()
+    forged = pdf("Certificate of analysis, lot LOTDOCS: FORGED")
+    page.route(
+        documented.split("/01/")[0] + f"/api/v1/documents/{sha}",
+        lambda route: route.fulfill(body=forged, content_type="application/pdf"),
+    )
+
+    status = _open(page, documented)
+
+    page.screenshot(path=artifacts / "verify-swapped-document.png", full_page=True)
+    assert status == "failed"
+    assert page.is_visible("#proof-banner")
+    assert (
+        "The document coa-LOTDOCS.pdf downloaded from this service does not match the hash "
+        "the manufacturer signed." in page.inner_text("#proof-details")
+    )
+    swapped = page.locator(f'#lot-records li[data-sha256="{sha}"]')
+    assert "failed" in (swapped.get_attribute("class") or "")
+    assert page.locator("#lot-records li[data-sha256].checked").count() == 2
+
+
+def test_the_chinese_page_shows_the_lot_documents(browser: Browser, documented: str) -> None:
+    chinese = browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        page = chinese.new_page()
+
+        status = _open(page, documented)
+
+        assert status == "passed", page.inner_text("#proof")
+        assert "批次文件" in page.inner_text("main")
+        assert page.inner_text("#lot-records > li >> nth=0").startswith("批次记录，第 1 版")
+        assert "检验报告" in page.inner_text("#lot-records")
+        assert "批次记录：2 个版本和 3 份文件" in page.inner_text("#proof-details")
+    finally:
+        chinese.close()
+
+
+def test_without_javascript_the_lot_documents_still_show(browser: Browser, documented: str) -> None:
+    ctx = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    try:
+        page = ctx.new_page()
+        page.goto(documented)
+        assert page.get_attribute("#verdict", "data-verdict") == "genuine"
+        assert page.locator("#lot-records li[data-sha256]").count() == 3
+        sha = hashlib.sha256(LOT_FILES["inspection-LOTDOCS.pdf"]).hexdigest()
+        link = page.get_attribute("#lot-records a >> nth=0", "href")
+        assert link == f"/api/v1/documents/{sha}"
+    finally:
+        ctx.close()
