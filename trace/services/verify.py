@@ -66,7 +66,7 @@ def verify_unit(
             (
                 Verdict.GENUINE,
                 f"{unsigned} of {len(events)} events were recorded on a participant's API token "
-                "(EPCIS capture), without a station signature",
+                "(EPCIS or FHIR), without a station signature",
             )
         )
     return VerifyPublic(
