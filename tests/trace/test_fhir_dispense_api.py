@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 from typing import Any
 
@@ -13,37 +12,13 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome
 
+from independent_checker import check_url
 from medtrace.demo import GTIN
 from medtrace.identifiers import digital_link_path
-from support.chain import EXPIRY, LOT, Chain, new_serial
+from support.chain import Chain, new_serial
+from support.fhir import dispense_of, now
 
 FHIR_JSON = "application/fhir+json"
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def dispense_of(serial: str, *, lot: str = LOT, **changes: Any) -> dict[str, Any]:
-    """What a HIS sends: the pack as a contained Medication named by its Digital Link URI
-    (read from the pack's QR code), its GTIN, lot and expiry; the pharmacy; the time."""
-    link = "https://id.gs1.org" + digital_link_path(GTIN, serial, lot=lot)
-    return {
-        "resourceType": "MedicationDispense",
-        "status": "completed",
-        "contained": [
-            {
-                "resourceType": "Medication",
-                "id": "pack",
-                "identifier": [{"system": "urn:ietf:rfc:3986", "value": link}],
-                "code": {"coding": [{"system": "https://www.gs1.org/gtin", "code": GTIN}]},
-                "batch": {"lotNumber": lot, "expirationDate": EXPIRY.isoformat()},
-            }
-        ],
-        "medicationReference": {"reference": "#pack"},
-        "quantity": {"value": 1, "unit": "pack"},
-        "whenHandedOver": now(),
-    } | changes
 
 
 def post(chain: Chain, token: str | None, resource: dict[str, Any]) -> httpx.Response:
@@ -100,6 +75,9 @@ def test_a_posted_dispense_is_recorded_on_the_pharmacys_token(chain: Chain) -> N
     }
     provenance = httpx.get(f"{chain.server.url}/fhir/Provenance/{created['id']}").json()
     assert "signature" not in provenance, "no station signed it"
+    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    checks = check_url(chain.server.url + digital_link_path(GTIN, serial))
+    assert [c.status for c in checks] == ["ok"] * 5 + ["unsigned"]
 
 
 def test_the_same_resource_posted_again_is_the_same_dispense(chain: Chain) -> None:

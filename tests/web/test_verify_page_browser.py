@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Browser, BrowserContext, Page, Route
@@ -27,6 +28,7 @@ from medtrace.demo import GTIN, Enrolled, with_check_digit
 from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
 from support.chain import EXPIRY, LOT, Chain, new_serial
+from support.fhir import dispense_of
 from support.lots import pdf, record
 from support.lots import post as post_lot
 
@@ -408,7 +410,10 @@ def test_the_lot_documents_are_listed_and_hashed_in_the_browser(
     assert "matches the signed record" in documents.nth(0).inner_text()
     assert len(downloads) == 3, "every document was downloaded and hashed"
     details = page.inner_text("#proof-details")
-    assert "Lot record: 2 versions and 3 documents match what the manufacturer signed." in details
+    assert (
+        "Lot record versions checked: 2. Documents that match what the manufacturer signed: 3."
+        in details
+    )
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
@@ -448,7 +453,9 @@ def test_the_chinese_page_shows_the_lot_documents(browser: Browser, documented: 
         assert "批次文件" in page.inner_text("main")
         assert page.inner_text("#lot-records > li >> nth=0").startswith("批次记录，第 1 版")
         assert "检验报告" in page.inner_text("#lot-records")
-        assert "批次记录：2 个版本和 3 份文件" in page.inner_text("#proof-details")
+        assert "已核对的批次记录版本：2 个。与生产企业签名一致的文件：3 份。" in page.inner_text(
+            "#proof-details"
+        )
     finally:
         chinese.close()
 
@@ -465,3 +472,31 @@ def test_without_javascript_the_lot_documents_still_show(browser: Browser, docum
         assert link == f"/api/v1/documents/{sha}"
     finally:
         ctx.close()
+
+
+def test_a_dispense_posted_by_a_hospital_system_is_proven_without_a_signature(
+    context: BrowserContext, chain: Chain, artifacts: Path
+) -> None:
+    serial = new_serial()
+    chain.to_pharmacy(serial)
+    posted = httpx.post(
+        f"{chain.server.url}/fhir/MedicationDispense",
+        json=dispense_of(serial),
+        headers={"Authorization": f"Bearer {chain.pharmacy.token}"},
+    )
+    assert posted.status_code == 201, posted.text
+    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    page = context.new_page()
+
+    status = _open(page, chain.server.url + digital_link_path(GTIN, serial, lot=LOT))
+
+    page.screenshot(path=artifacts / "verify-fhir-dispense.png", full_page=True)
+    assert status == "passed", page.inner_text("#proof")
+    assert page.locator("#timeline li.checked").count() == 6
+    last = page.inner_text("#timeline li >> nth=5")
+    assert last.startswith("Dispensed") and "recorded on an API token" in last
+    assert f"recorded on the API token of {chain.pharmacy.gln}" in last
+    assert (
+        "Steps recorded on a participant's API token (EPCIS or FHIR), not signed by a station: 1."
+        in page.inner_text("#proof")
+    )
