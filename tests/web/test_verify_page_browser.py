@@ -500,3 +500,36 @@ def test_a_dispense_posted_by_a_hospital_system_is_proven_without_a_signature(
         "Steps recorded on a participant's API token (EPCIS or FHIR), not signed by a station: 1."
         in page.inner_text("#proof")
     )
+
+
+def _tamper_lot_proof(data: dict[str, Any]) -> None:
+    proof = data["lot_records"][0]["inclusion_proof"]
+    proof[0] = _flip_hex(proof[0])
+
+
+def _tamper_lot_quantity(data: dict[str, Any]) -> None:
+    """Change a signed field of the lot record's leaf: the station's signature breaks."""
+    record = data["lot_records"][0]
+    leaf = base64.b64decode(record["leaf"]).decode().replace('"quantity":10000', '"quantity":9')
+    record["leaf"] = base64.b64encode(leaf.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("change", "what_failed"),
+    [
+        (_tamper_lot_proof, "Lot record version 1: its inclusion proof"),
+        (_tamper_lot_quantity, "Lot record version 1: the signature of station"),
+    ],
+    ids=["lot-proof", "lot-signature"],
+)
+def test_a_tampered_lot_record_turns_the_page_red(
+    context: BrowserContext, documented: str, change: Rewrite, what_failed: str
+) -> None:
+    page = context.new_page()
+    _serve_rewritten(page, documented, _rewrite_data(change))
+
+    status = _open(page, documented)
+
+    assert status == "failed"
+    assert what_failed in page.inner_text("#proof-details")
+    assert "failed" in (page.get_attribute("#lot-records > li >> nth=0", "class") or "")

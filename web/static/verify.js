@@ -395,7 +395,8 @@
     inclusion: "f_lot_inclusion",
   };
   const LOT_SHOWN = { version: "version", event_time: "time", gln: "gln", station_id: "station" };
-  const DOCUMENT_FIELDS = ["kind", "filename", "sha256", "size"];
+  // Each signed document field, and the data attribute the page shows it in.
+  const DOCUMENT_SHOWN = { kind: "kind", filename: "name", sha256: "sha256", size: "size" };
 
   const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -432,9 +433,8 @@
     signed.documents.forEach((document_, i) => {
       const page = shown[i].dataset;
       const link = shown[i].querySelector("a");
-      for (const field of DOCUMENT_FIELDS) {
-        const pageValue = field === "sha256" || field === "size" ? page[field] : page[field === "filename" ? "name" : "kind"];
-        if (record.documents[i][field] !== document_[field] || pageValue !== String(document_[field])) {
+      for (const [field, attribute] of Object.entries(DOCUMENT_SHOWN)) {
+        if (record.documents[i][field] !== document_[field] || page[attribute] !== String(document_[field])) {
           throw fail("readable", { field: `documents.${field}` });
         }
       }
@@ -515,9 +515,12 @@
         mark(items[i], "failed", describe(error));
         continue;
       }
-      if (signed.included === "pending") counts.pending += 1;
-      else counts.versions += 1;
-      mark(items[i], "checked", say("step_checked"));
+      if (signed.included === "pending") {
+        counts.pending += 1;
+      } else {
+        counts.versions += 1;
+        mark(items[i], "checked", say("step_checked"));
+      }
       const shown = item.querySelectorAll("li[data-sha256]");
       for (const [j, signedDocument] of signed.documents.entries()) {
         try {
