@@ -39,7 +39,8 @@ def verify_json(chain: Chain, serial: str) -> dict[str, Any]:
 def test_a_posted_dispense_is_recorded_on_the_pharmacys_token(chain: Chain) -> None:
     serial = new_serial()
     chain.to_pharmacy(serial)
-    performer = [{"actor": {"reference": f"Organization/{chain.pharmacy.gln}"}}]
+    pharmacy = {"reference": f"Organization/{chain.pharmacy.gln}", "display": "Pharmacy"}
+    performer = [{"actor": pharmacy}]
     sent = dispense_of(
         serial, performer=performer, location={"reference": f"Location/{chain.pharmacy.gln}"}
     )
@@ -140,6 +141,7 @@ PATIENT = {"subject": {"reference": "Patient/123", "display": "Zhang San"}}
         ("not_json", 422, "fhir.invalid"),
         ("another_type", 422, "fhir.wrong_type"),
         ("in_progress", 422, "fhir.dispense_status"),
+        ("two_packs", 422, "fhir.one_pack"),
         ("unnamed", 422, "fhir.unit_unnamed"),
         ("gtin_differs", 422, "fhir.unit_mismatch"),
         ("other_lot", 422, "fhir.unit_mismatch"),
@@ -179,6 +181,8 @@ def test_a_refused_dispense_is_an_operation_outcome_and_writes_nothing(
         resource["quantity"] = {"value": "one"}
     elif case == "another_type":
         resource["resourceType"] = "MedicationRequest"
+    elif case == "two_packs":
+        resource["quantity"] = {"value": 2, "unit": "pack"}
     elif case == "in_progress":
         resource["status"] = "in-progress"
     elif case == "unnamed":

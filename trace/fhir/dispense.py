@@ -6,12 +6,13 @@ goes through the same custody rules and the same transaction as a station's disp
 dispense at a non-pharmacy, of a unit the pharmacy does not hold, or of a unit already
 dispensed is refused with its rule and writes nothing.
 
-**The unit.** FHIR R4 has no serial number on a Medication, so the pack is named the way its
-label names it: a contained Medication (``medicationReference: {"reference": "#pack"}``)
-whose ``identifier`` holds the pack's GS1 Digital Link URI (system ``urn:ietf:rfc:3986``,
-any host: what the QR code on the pack says, ``https://…/01/{gtin}/10/{lot}/21/{serial}``).
-Its ``code`` may carry the GTIN (system ``https://www.gs1.org/gtin``) and its ``batch`` the
-lot and expiry; where present they must agree with the URI and with what was commissioned.
+**The unit.** One resource is one serialised pack (``quantity`` 1, or none). FHIR R4 has no
+serial number on a Medication, so the pack is named the way its label names it: a contained
+Medication (``medicationReference: {"reference": "#pack"}``) whose ``identifier`` holds the
+pack's GS1 Digital Link URI (system ``urn:ietf:rfc:3986``, any host: what the QR code on the
+pack says, ``https://…/01/{gtin}/10/{lot}/21/{serial}``). Its ``code`` may carry the GTIN
+(system ``https://www.gs1.org/gtin``) and its ``batch`` the lot and expiry; where present
+they must agree with the URI and with what was commissioned.
 
 **No patient data.** The ledger is public, so elements that describe the patient or the
 staff (``subject``, ``receiver``, ``context``, ``dosageInstruction``, ``note``, ``text``, a
@@ -111,6 +112,12 @@ def parse_resource(body: bytes) -> dict[str, Any]:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "MedicationDispense"
         raise _invalid(f"{where}: {first['msg']}") from exc
+    quantity = (resource.get("quantity") or {}).get("value", 1)
+    if quantity != 1:
+        raise _invalid(
+            f"a MedicationDispense here is one serialised pack, not {quantity}: post one per pack",
+            rule="fhir.one_pack",
+        )
     if resource.get("status") != "completed":
         raise _invalid(
             f"medtrace records handed-over dispenses (status 'completed'), not "
@@ -142,7 +149,7 @@ def _check_elements(resource: Mapping[str, Any]) -> None:
 
 def _is_organization(performer: Mapping[str, Any]) -> bool:
     actor = performer.get("actor")
-    if not isinstance(actor, dict) or set(actor) - {"reference", "type", "identifier"}:
+    if not isinstance(actor, dict) or set(actor) - {"reference", "type", "display"}:
         return False
     reference = actor.get("reference")
     return isinstance(reference, str) and reference.startswith("Organization/")
