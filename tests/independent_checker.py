@@ -20,8 +20,10 @@ Library use::
 
 Every event gets one :class:`EventCheck` with status ``"ok"``, ``"pending"`` (validly
 signed but not yet covered by the checkpoint; not a failure), ``"unsigned"`` (in the log, but
-captured on a participant's API token through EPCIS: there is no station signature to check;
-not a failure, and shown as such) or ``"failed"``.
+captured on a participant's API token through EPCIS or FHIR: there is no station signature to
+check; not a failure, and shown as such) or ``"failed"``. So does every version of the unit's
+lot record (``kind="lot_record"``): signed by a station, about the unit's GTIN and lot, in the
+log, and each document it names downloaded and hashed (SHA-256 and size as signed).
 
 Problems that concern the whole document are raised, never turned into per-event results,
 so that a bad checkpoint cannot look like "all events fine" when a document has no events:
@@ -74,6 +76,7 @@ __all__ = [
     "StationKeyUnavailable",
     "Status",
     "check_event",
+    "check_lot_record",
     "check_url",
     "check_verify_document",
     "key_id",
@@ -89,13 +92,16 @@ __all__ = [
 
 Status = Literal["ok", "pending", "unsigned", "failed"]
 StationKeyFn = Callable[[str], bytes]
+DocumentFn = Callable[[str], bytes]  # a lot document's bytes by its SHA-256 (hex)
 
 SIG_LINE_PREFIX = "\u2014 "  # C2SP signed-note: em dash U+2014 followed by a space
 ED25519_SIG_TYPE = b"\x01"  # C2SP signed-note: signature type byte for Ed25519
 HASH_SIZE = 32
 MAX_TREE_SIZE = 2**64 - 1
 ENVELOPE_KEYS = frozenset({"event", "signature", "station_id"})
-TOKEN_LEAF_KEYS = frozenset({"epcis", "event", "participant"})
+TOKEN_SOURCES = ("epcis", "fhir")  # the standard the participant sent the event in
+LOT_RECORD_REQUIRED = ("gtin", "lot", "version", "documents")
+DOCUMENT_FIELDS = ("kind", "filename", "sha256", "size")
 SIGNED_EVENT_REQUIRED = ("type", "event_time", "gln", "station_id")
 READABLE_REQUIRED = ("type", "event_time", "gln", "station_id")
 _SIZE_RE = re.compile(r"0|[1-9][0-9]*")
@@ -135,16 +141,18 @@ class _EventFailure(Exception):
 
 @dataclass(frozen=True)
 class EventCheck:
-    """Outcome of checking one event of a verify document.
+    """Outcome of checking one event, or one version of the lot record, of a verify document.
 
     ``leaf_index`` is -1 and ``event_id`` is "" when the document did not supply them
-    in a usable form. ``reason`` is "" for ``"ok"``.
+    in a usable form. ``reason`` is "" for an ``"ok"`` event; for an ``"ok"`` lot record it
+    says which documents were downloaded and matched.
     """
 
     leaf_index: int
     event_id: str
     status: Status
     reason: str
+    kind: Literal["event", "lot_record"] = "event"
 
 
 @dataclass(frozen=True)
@@ -541,7 +549,7 @@ def _check_event_or_raise(
     """Run every check on one event, raising :class:`_EventFailure` at the first failure."""
     leaf = _decode_leaf(event)
     envelope = _parse_leaf(leaf)
-    if set(envelope) == TOKEN_LEAF_KEYS:
+    if any(set(envelope) == {source, "event", "participant"} for source in TOKEN_SOURCES):
         return _check_token_leaf(event, envelope, checkpoint, unit, leaf)
     signed = _signed_event(envelope)
     _check_station_ids(envelope, signed, event)
@@ -598,6 +606,83 @@ def check_event(
     return EventCheck(index, event_id, status, reason)
 
 
+def _readable_documents(record: Mapping[str, Any], signed: Mapping[str, Any]) -> list[Any]:
+    """The signed document list, once the readable one is shown to be the same."""
+    documents = signed["documents"]
+    readable = record.get("documents")
+    if not isinstance(readable, list) or len(readable) != len(documents):
+        raise _EventFailure("readable 'documents' differ from the signed record")
+    for shown, named in zip(readable, documents, strict=True):
+        if not isinstance(shown, dict) or not isinstance(named, dict):
+            raise _EventFailure("a document is not a JSON object")
+        if any(not _same_json(shown.get(f), named.get(f)) for f in DOCUMENT_FIELDS):
+            raise _EventFailure(f"readable document {shown.get('filename')!r} differs")
+        if not isinstance(named["sha256"], str) or not _HEX_HASH_RE.fullmatch(named["sha256"]):
+            raise _EventFailure("a signed document hash is not 64 hex digits")
+        url = shown.get("url")
+        if not isinstance(url, str) or not url.endswith(f"/api/v1/documents/{named['sha256']}"):
+            raise _EventFailure(f"document {named['filename']!r} links to {url!r}")
+    return documents
+
+
+def _check_documents(documents: Sequence[Mapping[str, Any]], fetch: DocumentFn | None) -> str:
+    """Download each document and compare its SHA-256 and size with the signed record."""
+    if fetch is None:
+        return f"{len(documents)} documents named, not downloaded"
+    for named in documents:
+        try:
+            data = fetch(named["sha256"])
+        except (LookupError, OSError, httpx.HTTPError) as exc:
+            message = f"document {named['filename']!r} cannot be downloaded: {exc}"
+            raise _EventFailure(message) from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != named["sha256"] or len(data) != named["size"]:
+            raise _EventFailure(
+                f"document {named['filename']!r} downloaded has SHA-256 {digest} "
+                f"({len(data)} bytes); the signed record says {named['sha256']} "
+                f"({named['size']} bytes)"
+            )
+    return f"{len(documents)} documents match: " + ", ".join(d["filename"] for d in documents)
+
+
+def check_lot_record(
+    record: Mapping[str, Any],
+    checkpoint: Checkpoint,
+    unit_gtin: str,
+    unit_lot: str,
+    station_key: StationKeyFn,
+    fetch_document: DocumentFn | None = None,
+) -> EventCheck:
+    """Check one version of a unit's lot record: a station-signed ``lot_record`` leaf about
+    the unit's GTIN and lot, its readable fields and documents as signed, its RFC 9162
+    inclusion, then each document downloaded (``fetch_document(sha256)``) and hashed."""
+    if not isinstance(record, Mapping):
+        return EventCheck(-1, "", "failed", "lot record is not a JSON object", "lot_record")
+    index, event_id = _event_position(record)
+    try:
+        leaf = _decode_leaf(record)
+        envelope = _parse_leaf(leaf)
+        signed = _signed_event(envelope)
+        if signed.get("type") != "lot_record" or not all(k in signed for k in LOT_RECORD_REQUIRED):
+            raise _EventFailure("the leaf is not a lot_record")
+        if (signed["gtin"], signed["lot"]) != (unit_gtin, unit_lot):
+            raise _EventFailure(
+                f"the record is about {signed['gtin']} lot {signed['lot']}, not the unit's "
+                f"{unit_gtin} lot {unit_lot}"
+            )
+        _check_station_ids(envelope, signed, record)
+        for field in ("version", "event_time", "gln"):
+            if not _same_json(record.get(field), signed[field]):
+                raise _EventFailure(f"readable {field!r} differs from the signed record")
+        documents = _readable_documents(record, signed)
+        _check_station_signature(envelope, signed, station_key)
+        status, reason = _check_inclusion(record, leaf, checkpoint)
+        checked = _check_documents(documents, fetch_document)
+    except _EventFailure as exc:
+        return EventCheck(index, event_id, "failed", str(exc), "lot_record")
+    return EventCheck(index, event_id, status, reason or checked, "lot_record")
+
+
 def _flag_duplicates(results: list[EventCheck]) -> list[EventCheck]:
     """A leaf index may appear only once in a document; later repeats fail."""
     seen: set[int] = set()
@@ -622,15 +707,21 @@ def _unit_identity(doc: Mapping[str, Any]) -> _UnitIdentity:
 
 
 def check_verify_document(
-    doc: dict[str, Any], log_public_key: bytes, log_key_name: str, station_key: StationKeyFn
+    doc: dict[str, Any],
+    log_public_key: bytes,
+    log_key_name: str,
+    station_key: StationKeyFn,
+    fetch_document: DocumentFn | None = None,
 ) -> list[EventCheck]:
     """Check a unit verify document: its checkpoint, then every event.
 
     Raises :class:`CheckpointInvalid` when the C2SP checkpoint is not validly signed by the
     log key (``log_key_name``/``log_public_key``) and :class:`DocumentInvalid` when the
     document lacks ``unit`` or ``events``. Otherwise returns one :class:`EventCheck` per
-    event, in document order. ``station_key`` maps a station ID to its raw 32-byte Ed25519
-    key and may raise ``LookupError``/``ValueError`` (reported as that event's failure).
+    event, in document order, then one per version of the lot record (``lot_records``, when
+    present). ``station_key`` maps a station ID to its raw 32-byte Ed25519 key and may raise
+    ``LookupError``/``ValueError`` (reported as that event's failure); ``fetch_document``
+    gives a lot document's bytes by SHA-256 (without it, documents are not downloaded).
     """
     note = doc.get("checkpoint")
     if not isinstance(note, str):
@@ -643,6 +734,14 @@ def check_verify_document(
     containers = _containers_of(events, unit)
     results = [
         check_event(e, checkpoint, unit.gtin, unit.serial, station_key, containers) for e in events
+    ]
+    records = doc.get("lot_records", [])
+    if not isinstance(records, list):
+        raise DocumentInvalid("'lot_records' is not a list")
+    lot = doc["unit"].get("lot")
+    results += [
+        check_lot_record(r, checkpoint, unit.gtin, str(lot), station_key, fetch_document)
+        for r in records
     ]
     return _flag_duplicates(results)
 
@@ -741,6 +840,12 @@ class HttpKeySource:
             self._stations[station_id] = self._fetch_station(station_id)
         return self._stations[station_id]
 
+    def document(self, sha256: str) -> bytes:
+        """GET /api/v1/documents/{sha256}: a lot document, to hash."""
+        response = self._client.get(f"{self._base}/api/v1/documents/{sha256}")
+        response.raise_for_status()
+        return response.content
+
     def _fetch_station(self, station_id: str) -> bytes:
         """Fetch and decode one station's key; :class:`StationKeyUnavailable` on failure."""
         try:
@@ -784,7 +889,7 @@ def _check_url_with(client: httpx.Client, url: str, vkey: str | None) -> list[Ev
             raise LogKeyInvalid(str(exc)) from exc
     doc = _fetch_document(client, url)
     _check_unit_matches_url(doc, ais)
-    return check_verify_document(doc, public_key, name, keys.station_key)
+    return check_verify_document(doc, public_key, name, keys.station_key, keys.document)
 
 
 def check_url(
@@ -809,8 +914,10 @@ def check_url(
 def _format(result: EventCheck) -> str:
     """One output line for an event."""
     label = f"leaf {result.leaf_index} event {result.event_id or '?'}"
+    if result.kind == "lot_record":
+        label = f"leaf {result.leaf_index} lot record {result.event_id or '?'}"
     if result.status == "ok":
-        return f"{label}: OK"
+        return f"{label}: OK ({result.reason})" if result.reason else f"{label}: OK"
     if result.status in ("pending", "unsigned"):
         return f"{label}: {result.status.upper()} ({result.reason})"
     return f"{label}: FAILED: {result.reason}"

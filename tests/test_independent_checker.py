@@ -555,6 +555,157 @@ def test_parse_verify_url() -> None:
     assert ic.parse_verify_url("/01/9506000134352/21/A%2FB")[1]["21"] == "A/B"
 
 
+# --------------------------------------------------------------------------- token leaves
+
+
+@pytest.mark.parametrize("source", ["epcis", "fhir"])
+def test_a_token_captured_event_is_unsigned_not_failed(world: World, source: str) -> None:
+    events = [make_event(i) for i in range(3)]
+    leaves = [seal(world, e) for e in events]
+    recorded = {k: v for k, v in make_event(4).items() if k != "station_id"}
+    token_leaf = {source: {"as": "sent"}, "event": recorded, "participant": "9506000000004"}
+    leaves.append(rfc8785.dumps(token_leaf))
+    doc = assemble(world, [*events, recorded | {"station_id": None}], leaves, 4)
+
+    results = check(world, doc)
+
+    assert statuses(results) == ["ok", "ok", "ok", "unsigned"]
+    assert "9506000000004" in results[3].reason
+
+
+# --------------------------------------------------------------------------- lot documents
+
+REPORT = b"%PDF-1.4 inspection report of LOT1"
+CERTIFICATE = b"%PDF-1.4 certificate of analysis of LOT1"
+
+
+def lot_record_event(files: dict[str, bytes], **changes: Any) -> dict[str, Any]:
+    """A lot_record signed by station ST-A naming ``files`` by SHA-256 and size."""
+    return {
+        "type": "lot_record",
+        "gtin": GTIN,
+        "lot": LOT,
+        "version": 1,
+        "production_date": "2025-12-01",
+        "expiry": EXPIRY,
+        "quantity": 100,
+        "product": {"name_en": "Test tablets"},
+        "documents": [
+            {
+                "kind": "inspection_report",
+                "filename": name,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+            }
+            for name, data in files.items()
+        ],
+        "event_time": "2026-01-09T10:00:00Z",
+        "gln": "9506000000001",
+        "station_id": "ST-A",
+    } | changes
+
+
+def with_lot_record(world: World, record: dict[str, Any]) -> dict[str, Any]:
+    """A verify document of three events and, in the same log, the unit's lot record."""
+    events = [make_event(i) for i in range(3)]
+    leaves = [seal(world, e) for e in events] + [seal(world, record)]
+    doc = assemble(world, [*events, make_event(3)], leaves, 4)
+    entry = doc["events"].pop()
+    doc["lot_records"] = [
+        {
+            "version": record["version"],
+            "leaf_index": entry["leaf_index"],
+            "leaf": entry["leaf"],
+            "inclusion_proof": entry["inclusion_proof"],
+            "event_id": entry["event_id"],
+            "event_time": record["event_time"],
+            "gln": record["gln"],
+            "station_id": record["station_id"],
+            "participant": None,
+            "documents": [
+                d | {"url": f"{BASE}/api/v1/documents/{d['sha256']}"} for d in record["documents"]
+            ],
+        }
+    ]
+    return doc
+
+
+def served(*files: bytes) -> Callable[[str], bytes]:
+    """A document source serving ``files`` by their SHA-256."""
+    by_hash = {hashlib.sha256(data).hexdigest(): data for data in files}
+    return lambda sha256: by_hash[sha256]
+
+
+def check_lot(world: World, doc: dict[str, Any], fetch: Callable[[str], bytes] | None) -> Any:
+    return ic.check_verify_document(
+        doc, raw_public(world.log_key), ORIGIN, world.station_key, fetch
+    )
+
+
+def test_lot_documents_that_match_the_signed_record_pass(world: World) -> None:
+    doc = with_lot_record(world, lot_record_event({"r.pdf": REPORT, "c.pdf": CERTIFICATE}))
+
+    results = check_lot(world, doc, served(REPORT, CERTIFICATE))
+
+    assert statuses(results) == ["ok"] * 4
+    assert results[3].kind == "lot_record" and results[3].leaf_index == 3
+    assert results[3].reason == "2 documents match: r.pdf, c.pdf"
+    unfetched = check_lot(world, doc, None)[3]
+    assert (unfetched.status, unfetched.reason) == ("ok", "2 documents named, not downloaded")
+
+
+def test_a_swapped_document_fails_naming_it(world: World) -> None:
+    doc = with_lot_record(world, lot_record_event({"r.pdf": REPORT, "c.pdf": CERTIFICATE}))
+    forged = {hashlib.sha256(CERTIFICATE).hexdigest(): b"%PDF-1.4 FORGED"}
+
+    result = check_lot(world, doc, lambda sha: forged.get(sha) or served(REPORT)(sha))[3]
+
+    assert result.status == "failed"
+    assert result.reason.startswith("document 'c.pdf' downloaded has SHA-256")
+
+
+def test_a_document_that_cannot_be_downloaded_fails(world: World) -> None:
+    doc = with_lot_record(world, lot_record_event({"r.pdf": REPORT}))
+
+    result = check_lot(world, doc, served())[3]
+
+    assert result.status == "failed" and "cannot be downloaded" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: d["lot_records"][0]["documents"][0].update(sha256="0" * 64), "differs"),
+        (lambda d: d["lot_records"][0]["documents"].pop(), "documents' differ"),
+        (lambda d: d["lot_records"][0].update(version=2), "'version' differs"),
+        (lambda d: d["unit"].update(lot="LOT2"), "not the unit's"),
+        (lambda d: d["lot_records"][0]["inclusion_proof"].reverse(), "inclusion proof"),
+    ],
+    ids=["shown-hash", "hidden-document", "version", "another-lot", "proof"],
+)
+def test_a_lot_record_shown_otherwise_than_signed_fails(
+    world: World, change: Callable[[dict[str, Any]], None], reason: str
+) -> None:
+    doc = with_lot_record(world, lot_record_event({"r.pdf": REPORT, "c.pdf": CERTIFICATE}))
+    change(doc)
+
+    result = check_lot(world, doc, served(REPORT, CERTIFICATE))[3]
+
+    assert result.status == "failed" and reason in result.reason, result.reason
+
+
+def test_a_lot_record_with_a_forged_signature_fails(world: World) -> None:
+    record = lot_record_event({"r.pdf": REPORT})
+    doc = with_lot_record(world, record)
+    envelope = ic.parse_canonical_leaf(base64.b64decode(doc["lot_records"][0]["leaf"]))
+    envelope["event"]["quantity"] = 1
+    doc["lot_records"][0]["leaf"] = base64.b64encode(rfc8785.dumps(envelope)).decode()
+
+    result = check_lot(world, doc, served(REPORT))[3]
+
+    assert result.status == "failed" and "signature" in result.reason
+
+
 # --------------------------------------------------------------------------- HTTP and CLI
 
 

@@ -288,6 +288,34 @@ class VerifyEvent(BaseModel):
     participant: ParticipantPublic | None
 
 
+class VerifyDocument(BaseModel):
+    """A document of a lot record, as its signed leaf names it, with where to download it."""
+
+    kind: str
+    filename: str
+    sha256: str = Field(description="SHA-256 of the file, hex, as the manufacturer signed it")
+    size: int
+    url: str = Field(description="The file by content hash: /api/v1/documents/{sha256}")
+
+
+class VerifyLotRecord(BaseModel):
+    """One version of the unit's lot record, with its leaf and inclusion proof, so a reader
+    can check the record and each document's hash against the log like any event."""
+
+    version: int
+    leaf_index: int
+    leaf: str = Field(description="The leaf bytes, base64 (the station's signed envelope)")
+    inclusion_proof: list[str] | None = Field(
+        description="Hex hashes against the checkpoint's size; null until integrated"
+    )
+    event_id: str
+    event_time: str = Field(description="As the station signed it (RFC 3339)")
+    gln: str
+    station_id: str
+    participant: ParticipantPublic | None
+    documents: list[VerifyDocument]
+
+
 class VerifyPublic(BaseModel):
     """Everything needed to check a unit's path without trusting this service."""
 
@@ -298,4 +326,8 @@ class VerifyPublic(BaseModel):
     events: list[VerifyEvent]
     temperature: TemperaturePublic | None = Field(
         default=None, description="Temperature history: series, allowed band and gaps"
+    )
+    lot_records: list[VerifyLotRecord] = Field(
+        default_factory=list,
+        description="Every version of the lot's signed record and its documents, oldest first",
     )

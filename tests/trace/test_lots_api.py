@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import func, select
 
+from independent_checker import check_url
 from medtrace.demo import GTIN, with_check_digit
-from medtrace.envelope import sign_event
+from medtrace.identifiers import digital_link_path
 from medtrace.models.lots import LotRecord
-from medtrace.scanners.station import Station
-from support.chain import Chain, make_chain
+from support.chain import EXPIRY, Chain, make_chain, new_serial
 from support.live import LiveServer, start_server
+from support.lots import pdf, record
+from support.lots import post as post_lot
 
 LIMIT = 50_000
 
@@ -42,60 +42,10 @@ def chain(server: LiveServer) -> Iterator[Chain]:
         yield built
 
 
-def pdf(text: str) -> bytes:
-    """A real one-page PDF."""
-    buffer = io.BytesIO()
-    canvas = Canvas(buffer)
-    canvas.drawString(72, 720, text)
-    canvas.showPage()
-    canvas.save()
-    return buffer.getvalue()
-
-
-def record(
-    station: Station, lot: str, version: int, files: dict[str, bytes], **changes: Any
-) -> dict[str, Any]:
-    event = {
-        "type": "lot_record",
-        "gtin": GTIN,
-        "lot": lot,
-        "version": version,
-        "production_date": "2026-10-01",
-        "expiry": "2028-09-30",
-        "quantity": 10_000,
-        "product": {
-            "name_en": "Amoxicillin 500 mg capsules",
-            "name_zh": "阿莫西林胶囊",
-            "form": "capsule",
-            "strength": "500 mg",
-            "storage_low_c": 2.0,
-            "storage_high_c": 8.0,
-        },
-        "documents": [
-            {
-                "kind": "inspection_report",
-                "filename": name,
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-            for name, data in files.items()
-        ],
-        "gln": station.gln,
-        "event_time": "2026-11-22T09:00:00Z",
-        "station_id": station.station_id,
-    } | changes
-    return sign_event(event, station_id=station.station_id, key=station.key)
-
-
 def post(
     chain: Chain, token: str, envelope: dict[str, Any], files: dict[str, bytes]
 ) -> httpx.Response:
-    return httpx.post(
-        f"{chain.server.url}/api/v1/lots",
-        headers={"Authorization": f"Bearer {token}"},
-        data={"envelope": json.dumps(envelope)},
-        files=[("documents", (name, data, "application/pdf")) for name, data in files.items()],
-    )
+    return post_lot(chain.server.url, token, envelope, files)
 
 
 def state(chain: Chain) -> tuple[int, int, int]:
@@ -170,6 +120,33 @@ def test_a_swapped_file_no_longer_matches_the_ledger(chain: Chain) -> None:
     download = httpx.get(version["documents"][0]["url"])
 
     assert hashlib.sha256(download.content).hexdigest() != sha, "the ledger hash exposes it"
+
+
+def test_the_verify_json_carries_the_lot_record_for_an_independent_check(chain: Chain) -> None:
+    files = {"inspection-L10.pdf": pdf("Inspection report, lot L10: conforms")}
+    version = post(chain, chain.maker.token, record(chain.maker.station, "L10", 1, files), files)
+    assert version.status_code == 201, version.text
+    serial = new_serial()
+    maker = chain.maker
+    maker.api.capture([maker.station.commission(GTIN, serial, lot="L10", expiry=EXPIRY)])
+    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    url = chain.server.url + digital_link_path(GTIN, serial, lot="L10")
+
+    answer = httpx.get(url, headers={"Accept": "application/json"}).json()
+    (shown,) = answer["lot_records"]
+    assert (shown["version"], shown["leaf_index"]) == (1, version.json()["leaf_index"])
+    assert shown["documents"] == version.json()["documents"]
+    assert shown["participant"]["gln"] == chain.maker.gln
+    honest = check_url(url)
+    assert [(c.kind, c.status) for c in honest] == [("event", "ok"), ("lot_record", "ok")]
+    assert honest[1].reason == "1 documents match: inspection-L10.pdf"
+
+    sha = shown["documents"][0]["sha256"]
+    stored = chain.server.data_dir / "documents" / "sha256" / sha[:2] / sha[2:4] / sha
+    stored.write_bytes(pdf("Inspection report, lot L10: FORGED"))
+    swapped = check_url(url)[1]
+    assert swapped.status == "failed"
+    assert swapped.reason.startswith("document 'inspection-L10.pdf' downloaded has SHA-256")
 
 
 def _other_gtin() -> str:

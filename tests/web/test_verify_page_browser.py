@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Browser, BrowserContext, Page, Route
@@ -26,7 +27,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route
 from medtrace.demo import GTIN, Enrolled, with_check_digit
 from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
-from support.chain import LOT, Chain, new_serial
+from support.chain import EXPIRY, LOT, Chain, new_serial
+from support.fhir import dispense_of
+from support.lots import pdf, record
+from support.lots import post as post_lot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,6 +48,36 @@ def dispensed(chain: Chain) -> str:
     chain.pharmacy.api.capture([chain.pharmacy.station.dispense(GTIN, serial)])
     chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
     return chain.server.url + digital_link_path(GTIN, serial, lot=LOT)
+
+
+DOCUMENTED_LOT = "LOTDOCS"
+LOT_FILES = {
+    "inspection-LOTDOCS.pdf": pdf("Inspection report, lot LOTDOCS: conforms"),
+    "coa-LOTDOCS.pdf": pdf("Certificate of analysis, lot LOTDOCS"),
+}
+AMENDMENT = {"amendment-LOTDOCS.pdf": pdf("Amendment: retest of lot LOTDOCS conforms")}
+
+
+@pytest.fixture(scope="module")
+def documented(chain: Chain) -> str:
+    """The verify URL of a pack whose lot has a record in two versions, three PDFs in all."""
+    maker = chain.maker
+    first = record(maker.station, DOCUMENTED_LOT, 1, LOT_FILES)
+    amended = record(
+        maker.station,
+        DOCUMENTED_LOT,
+        2,
+        AMENDMENT,
+        kind="amendment",
+        event_time="2026-11-23T09:00:00Z",
+    )
+    for envelope, files in ((first, LOT_FILES), (amended, AMENDMENT)):
+        created = post_lot(chain.server.url, maker.token, envelope, files)
+        assert created.status_code == 201, created.text
+    serial = new_serial()
+    maker.api.capture([maker.station.commission(GTIN, serial, lot=DOCUMENTED_LOT, expiry=EXPIRY)])
+    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    return chain.server.url + digital_link_path(GTIN, serial, lot=DOCUMENTED_LOT)
 
 
 @pytest.fixture
@@ -349,3 +383,153 @@ def test_a_pharmacist_logs_in_through_the_form_and_sees_the_stock(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.click("text=Log out")
     page.wait_for_selector("#token")
+
+
+def test_the_lot_documents_are_listed_and_hashed_in_the_browser(
+    context: BrowserContext, documented: str, artifacts: Path
+) -> None:
+    page = context.new_page()
+    downloads: list[str] = []
+    page.on("request", lambda r: downloads.append(r.url) if "/documents/" in r.url else None)
+
+    status = _open(page, documented)
+
+    page.screenshot(path=artifacts / "verify-lot-documents-en-360.png", full_page=True)
+    assert status == "passed", page.inner_text("#proof")
+    records = page.locator("#lot-records > li")
+    assert records.count() == 2
+    assert records.nth(0).inner_text().startswith("Lot record, version 1")
+    documents = page.locator("#lot-records li[data-sha256]")
+    assert [documents.nth(i).get_attribute("data-name") for i in range(3)] == [
+        *LOT_FILES,
+        *AMENDMENT,
+    ]
+    assert page.locator("#lot-records li[data-sha256].checked").count() == 3
+    assert page.locator("#lot-records > li.checked").count() == 2
+    assert "Inspection report: inspection-LOTDOCS.pdf" in documents.nth(0).inner_text()
+    assert "matches the signed record" in documents.nth(0).inner_text()
+    assert len(downloads) == 3, "every document was downloaded and hashed"
+    details = page.inner_text("#proof-details")
+    assert (
+        "Lot record versions checked: 2. Documents that match what the manufacturer signed: 3."
+        in details
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_a_swapped_document_turns_the_page_red_and_names_it(
+    context: BrowserContext, documented: str, artifacts: Path
+) -> None:
+    page = context.new_page()
+    sha = hashlib.sha256(LOT_FILES["coa-LOTDOCS.pdf"]).hexdigest()
+    forged = pdf("Certificate of analysis, lot LOTDOCS: FORGED")
+    page.route(
+        documented.split("/01/")[0] + f"/api/v1/documents/{sha}",
+        lambda route: route.fulfill(body=forged, content_type="application/pdf"),
+    )
+
+    status = _open(page, documented)
+
+    page.screenshot(path=artifacts / "verify-swapped-document.png", full_page=True)
+    assert status == "failed"
+    assert page.is_visible("#proof-banner")
+    assert (
+        "The document coa-LOTDOCS.pdf downloaded from this service does not match the hash "
+        "the manufacturer signed." in page.inner_text("#proof-details")
+    )
+    swapped = page.locator(f'#lot-records li[data-sha256="{sha}"]')
+    assert "failed" in (swapped.get_attribute("class") or "")
+    assert page.locator("#lot-records li[data-sha256].checked").count() == 2
+
+
+def test_the_chinese_page_shows_the_lot_documents(browser: Browser, documented: str) -> None:
+    chinese = browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        page = chinese.new_page()
+
+        status = _open(page, documented)
+
+        assert status == "passed", page.inner_text("#proof")
+        assert "批次文件" in page.inner_text("main")
+        assert page.inner_text("#lot-records > li >> nth=0").startswith("批次记录，第 1 版")
+        assert "检验报告" in page.inner_text("#lot-records")
+        assert "已核对的批次记录版本：2 个。与生产企业签名一致的文件：3 份。" in page.inner_text(
+            "#proof-details"
+        )
+    finally:
+        chinese.close()
+
+
+def test_without_javascript_the_lot_documents_still_show(browser: Browser, documented: str) -> None:
+    ctx = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    try:
+        page = ctx.new_page()
+        page.goto(documented)
+        assert page.get_attribute("#verdict", "data-verdict") == "genuine"
+        assert page.locator("#lot-records li[data-sha256]").count() == 3
+        sha = hashlib.sha256(LOT_FILES["inspection-LOTDOCS.pdf"]).hexdigest()
+        link = page.get_attribute("#lot-records a >> nth=0", "href")
+        assert link == f"/api/v1/documents/{sha}"
+    finally:
+        ctx.close()
+
+
+def test_a_dispense_posted_by_a_hospital_system_is_proven_without_a_signature(
+    context: BrowserContext, chain: Chain, artifacts: Path
+) -> None:
+    serial = new_serial()
+    chain.to_pharmacy(serial)
+    posted = httpx.post(
+        f"{chain.server.url}/fhir/MedicationDispense",
+        json=dispense_of(serial),
+        headers={"Authorization": f"Bearer {chain.pharmacy.token}"},
+    )
+    assert posted.status_code == 201, posted.text
+    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    page = context.new_page()
+
+    status = _open(page, chain.server.url + digital_link_path(GTIN, serial, lot=LOT))
+
+    page.screenshot(path=artifacts / "verify-fhir-dispense.png", full_page=True)
+    assert status == "passed", page.inner_text("#proof")
+    assert page.locator("#timeline li.checked").count() == 6
+    last = page.inner_text("#timeline li >> nth=5")
+    assert last.startswith("Dispensed") and "recorded on an API token" in last
+    assert f"recorded on the API token of {chain.pharmacy.gln}" in last
+    assert (
+        "Steps recorded on a participant's API token (EPCIS or FHIR), not signed by a station: 1."
+        in page.inner_text("#proof")
+    )
+
+
+def _tamper_lot_proof(data: dict[str, Any]) -> None:
+    proof = data["lot_records"][0]["inclusion_proof"]
+    proof[0] = _flip_hex(proof[0])
+
+
+def _tamper_lot_quantity(data: dict[str, Any]) -> None:
+    """Change a signed field of the lot record's leaf: the station's signature breaks."""
+    record = data["lot_records"][0]
+    leaf = base64.b64decode(record["leaf"]).decode().replace('"quantity":10000', '"quantity":9')
+    record["leaf"] = base64.b64encode(leaf.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("change", "what_failed"),
+    [
+        (_tamper_lot_proof, "Lot record version 1: its inclusion proof"),
+        (_tamper_lot_quantity, "Lot record version 1: the signature of station"),
+    ],
+    ids=["lot-proof", "lot-signature"],
+)
+def test_a_tampered_lot_record_turns_the_page_red(
+    context: BrowserContext, documented: str, change: Rewrite, what_failed: str
+) -> None:
+    page = context.new_page()
+    _serve_rewritten(page, documented, _rewrite_data(change))
+
+    status = _open(page, documented)
+
+    assert status == "failed"
+    assert what_failed in page.inner_text("#proof-details")
+    assert "failed" in (page.get_attribute("#lot-records > li >> nth=0", "class") or "")

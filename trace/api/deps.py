@@ -19,6 +19,8 @@ from medtrace.services import registry
 from medtrace.services.readings import TemperaturePolicy
 
 _bearer = HTTPBearer(auto_error=False, description="A participant's API token")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+"""The bearer token as sent, for routes that answer its refusal in their own error shape."""
 
 
 def get_engine(request: Request) -> Engine:
@@ -55,7 +57,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 def get_current_participant(
     engine: EngineDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: BearerDep,
 ) -> Participant:
     """The participant whose token the request carries (checked in its own session, so the
     route's session starts clean)."""

@@ -20,24 +20,25 @@ token-captured event from a station-signed one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
 from sqlmodel import Session
 
-from medtrace.envelope import canonical_json
 from medtrace.epcis.document import CONTEXT
 from medtrace.epcis.epc import Epc, parse_epc, parse_location
 from medtrace.epcis.vocabulary import SHAPES, bare, event_type_for
 from medtrace.errors import InvalidInput, MedtraceError, NotFound, TooLarge
 from medtrace.models import EventType, Participant, utcnow
 from medtrace.models.epcis import CaptureJob
-from medtrace.schemas import TYPES_WITH_DESTINATION, SignedEvent
-from medtrace.services.capture import Authenticated, capture_authenticated, check_event_time
+from medtrace.schemas import TYPES_WITH_DESTINATION
+from medtrace.services.capture import (
+    Authenticated,
+    capture_authenticated,
+    token_authenticated,
+)
 
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 MAX_EVENTS = 10_000
@@ -202,26 +203,6 @@ def medtrace_events(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [base | ref for ref in _epcs(raw.get("epcList"), "epcList")]
 
 
-def _authenticated(
-    raw: Mapping[str, Any], event: dict[str, Any], participant_gln: str
-) -> Authenticated:
-    try:
-        parsed = SignedEvent.model_validate(event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "event"
-        raise InvalidInput(f"{where}: {first['msg']}", rule="epcis.invalid_event") from exc
-    check_event_time(parsed, utcnow())
-    leaf = canonical_json({"epcis": raw, "event": event, "participant": participant_gln})
-    return Authenticated(
-        event=parsed,
-        event_id=hashlib.sha256(leaf).hexdigest(),
-        event_time=event["event_time"],
-        station_id=None,
-        leaf=lambda: leaf,
-    )
-
-
 def _prepare(events: Sequence[dict[str, Any]], gln: str) -> tuple[list[Authenticated], list[int]]:
     """Every event of the document, checked; and the document index of each."""
     items: list[Authenticated] = []
@@ -229,7 +210,9 @@ def _prepare(events: Sequence[dict[str, Any]], gln: str) -> tuple[list[Authentic
     for index, raw in enumerate(events):
         try:
             for event in medtrace_events(raw):
-                items.append(_authenticated(raw, event, gln))
+                items.append(
+                    token_authenticated(source="epcis", sent=raw, event=event, participant_gln=gln)
+                )
                 origin.append(index)
         except MedtraceError as exc:
             exc.context.setdefault("index", index)

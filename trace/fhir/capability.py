@@ -12,11 +12,14 @@ from medtrace import __version__
 from medtrace.fhir.service import SEARCH_PARAMETERS
 
 FHIR_JSON = "application/fhir+json"
+#: What a hospital system may post (``medtrace.fhir.dispense``).
+CREATED_TYPES = frozenset({"MedicationDispense"})
 _SEARCH_TYPES = {"whenhandedover": "date", "target": "reference", "identifier": "token"}
 
 
 def capability_statement(base_url: str, published: str) -> dict[str, Any]:
-    """Read and search-type interactions and the search parameters of every resource."""
+    """Read and search-type interactions and the search parameters of every resource, and
+    create where a hospital system may post."""
     statement = CapabilityStatement.model_validate(
         {
             "resourceType": "CapabilityStatement",
@@ -36,7 +39,11 @@ def capability_statement(base_url: str, published: str) -> dict[str, Any]:
                     "resource": [
                         {
                             "type": resource_type,
-                            "interaction": [{"code": "read"}, {"code": "search-type"}],
+                            "interaction": [
+                                {"code": "read"},
+                                {"code": "search-type"},
+                                *([{"code": "create"}] if resource_type in CREATED_TYPES else []),
+                            ],
                             "searchParam": [
                                 {"name": name, "type": _SEARCH_TYPES.get(name, "token")}
                                 for name in names

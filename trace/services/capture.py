@@ -18,8 +18,10 @@ retryable ``store.conflict``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection
@@ -299,6 +301,34 @@ def _parse_event(envelope: EnvelopeIn, now: dt.datetime) -> SignedEvent:
         )
     check_event_time(event, now)
     return event
+
+
+def token_authenticated(
+    *, source: str, sent: Mapping[str, Any], event: dict[str, Any], participant_gln: str
+) -> Authenticated:
+    """An event recorded on a participant's API token (EPCIS or FHIR), not a station key.
+
+    Its ledger leaf says so: the canonical JSON of ``{source: sent, "event", "participant"}``
+    (the request as the participant sent it, under the name of its standard; the medtrace
+    event read from it; the participant's GLN), with no ``signature`` or ``station_id``, so
+    any reader can tell a token-captured event from a station-signed one. Raises
+    ``InvalidInput`` (rule ``{source}.invalid_event``) when the event has the wrong shape.
+    """
+    try:
+        parsed = SignedEvent.model_validate(event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "event"
+        raise InvalidInput(f"{where}: {first['msg']}", rule=f"{source}.invalid_event") from exc
+    check_event_time(parsed, utcnow())
+    leaf = canonical_json({source: sent, "event": event, "participant": participant_gln})
+    return Authenticated(
+        event=parsed,
+        event_id=hashlib.sha256(leaf).hexdigest(),
+        event_time=event["event_time"],
+        station_id=None,
+        leaf=lambda: leaf,
+    )
 
 
 def check_event_time(event: SignedEvent, now: dt.datetime) -> None:

@@ -12,6 +12,7 @@ it unchanged.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from medtrace.documents import DocumentStore
 from medtrace.envelope import event_id, leaf_bytes, verify_envelope
 from medtrace.errors import Conflict, CustodyViolation, InvalidInput, NotFound, SignatureRejected
 from medtrace.identifiers import in_company_prefix
+from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
 from medtrace.lot_schemas import (
     DocumentPublic,
@@ -34,7 +36,8 @@ from medtrace.lot_schemas import (
 )
 from medtrace.models import Participant, Role
 from medtrace.models.lots import LotDocument, LotRecord, Product
-from medtrace.schemas import EnvelopeIn
+from medtrace.schemas import EnvelopeIn, ParticipantPublic, VerifyDocument, VerifyLotRecord
+from medtrace.store import participants as participant_store
 from medtrace.store import stations as station_store
 
 PDF_MAGIC = b"%PDF-"
@@ -229,4 +232,56 @@ def get_lot(*, session: Session, gtin: str, lot: str, base_url: str) -> LotPubli
         lot=lot,
         product=info,
         versions=[_version_public(session, row, base_url) for row in rows],
+    )
+
+
+def provable_lot_records(
+    *, session: Session, gtin: str, lot: str, checkpoint_size: int, base_url: str
+) -> list[VerifyLotRecord]:
+    """Every version of a lot's record with its leaf and inclusion proof, oldest first.
+
+    The readable fields, documents included, are read from the signed leaf, so they are
+    exactly what the manufacturer's station signed; a reader hashes each downloaded file and
+    compares it with the ``sha256`` here.
+    """
+    rows = session.exec(
+        select(LotRecord)
+        .where(col(LotRecord.gtin) == gtin, col(LotRecord.lot) == lot)
+        .order_by(col(LotRecord.version))
+    ).all()
+    if not rows:
+        return []
+    conn = session.connection()
+    indexes = [row.leaf_index for row in rows]
+    leaves = ledger_sql.leaves_at(conn, indexes)
+    proofs = ledger_sql.inclusion_proofs_at(
+        conn, [i for i in indexes if i < checkpoint_size], checkpoint_size
+    )
+    return [
+        _provable_record(session, row, leaves[row.leaf_index], proofs.get(row.leaf_index), base_url)
+        for row in rows
+    ]
+
+
+def _provable_record(
+    session: Session, row: LotRecord, leaf: bytes, proof: list[bytes] | None, base_url: str
+) -> VerifyLotRecord:
+    signed = json.loads(leaf)["event"]
+    maker = participant_store.get_participant_by_gln(session=session, gln=signed["gln"])
+    return VerifyLotRecord(
+        version=signed["version"],
+        leaf_index=row.leaf_index,
+        leaf=b64(leaf),
+        inclusion_proof=None if proof is None else [h.hex() for h in proof],
+        event_id=row.event_id,
+        event_time=signed["event_time"],
+        gln=signed["gln"],
+        station_id=signed["station_id"],
+        participant=None
+        if maker is None
+        else ParticipantPublic.model_validate(maker, from_attributes=True),
+        documents=[
+            VerifyDocument(**document, url=f"{base_url}/api/v1/documents/{document['sha256']}")
+            for document in signed["documents"]
+        ],
     )

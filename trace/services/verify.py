@@ -1,8 +1,9 @@
 """Verify a unit: its verdict, its path, and what anyone needs to check that path.
 
-The answer carries the latest signed checkpoint, and for every event its ledger leaf and its
-inclusion proof against that checkpoint, so a browser or an independent checker can verify the
-whole path with the log's and the stations' public keys alone.
+The answer carries the latest signed checkpoint, and for every event and every version of the
+unit's lot record (with its documents' hashes) its ledger leaf and its inclusion proof against
+that checkpoint, so a browser or an independent checker can verify the whole path with the
+log's and the stations' public keys alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event, Participant, Unit, Verdict
 from medtrace.schemas import ParticipantPublic, UnitPublic, VerifyEvent, VerifyPublic
+from medtrace.services import lots
 from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
@@ -64,7 +66,7 @@ def verify_unit(
             (
                 Verdict.GENUINE,
                 f"{unsigned} of {len(events)} events were recorded on a participant's API token "
-                "(EPCIS capture), without a station signature",
+                "(EPCIS or FHIR), without a station signature",
             )
         )
     return VerifyPublic(
@@ -82,6 +84,13 @@ def verify_unit(
         ),
         checkpoint=note,
         events=_provable_events(session, events, participants, checkpoint),
+        lot_records=lots.provable_lot_records(
+            session=session,
+            gtin=unit.gtin,
+            lot=unit.lot,
+            checkpoint_size=checkpoint.size if checkpoint else 0,
+            base_url=base_url,
+        ),
         temperature=None
         if temperature is None
         else unit_temperature(

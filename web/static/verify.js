@@ -13,7 +13,14 @@
 //      bytes of "event" (key from /api/v1/stations/{id});
 //   4. what the page shows of each step (type, time, place, station) is what was signed;
 //   5. each leaf's inclusion proof leads to the checkpoint's root (RFC 9162 §2.1.3.2, leaf
-//      hash SHA-256(0x00 || leaf), node hash SHA-256(0x01 || left || right)).
+//      hash SHA-256(0x00 || leaf), node hash SHA-256(0x01 || left || right));
+//   6. each version of the lot's record is checked like a step (a manufacturer's station
+//      signed it, for this pack's GTIN and lot, shown as signed, in the log), and each
+//      document it names is downloaded from this service and hashed (SHA-256): a file that
+//      does not match the signed hash and size is named.
+// A leaf captured on a participant's API token (EPCIS or FHIR: {"epcis" | "fhir", "event",
+// "participant"}, no signature) has no station signature to check: steps 3 to 5 without the
+// signature, and the page says so.
 // Any failure turns the page red and says what failed.
 "use strict";
 
@@ -253,39 +260,57 @@
     return found;
   };
 
-  const SHOWN = { type: "type", event_time: "time", gln: "gln", station_id: "station" };
+  /** The lot the pack was commissioned in, as its (signed or token-captured) commission
+   * leaf says; undefined when the page carries no commission step. */
+  const commissionedLot = (events) => {
+    for (const event of events) {
+      try {
+        const signed = JSON.parse(new TextDecoder().decode(fromBase64(event.leaf, "the leaf"))).event;
+        if (signed && signed.type === "commission") return signed.lot;
+      } catch {
+        continue;
+      }
+    }
+    return undefined;
+  };
 
-  /** Check one step; returns "ok" or "pending", throws a Failure. */
-  const checkStep = async (event, n, item, checkpoint, pack) => {
-    let leaf;
-    let signed;
-    let envelope;
-    try {
-      leaf = fromBase64(event.leaf, "the leaf");
-      const leafText = new TextDecoder("utf-8", { fatal: true }).decode(leaf);
-      envelope = JSON.parse(leafText);
-      if (canonical(envelope) !== leafText) throw new Error("the leaf is not RFC 8785 canonical");
-      if (canonical(Object.keys(envelope).sort()) !== '["event","signature","station_id"]') {
-        throw new Error("the leaf is not a signed envelope");
-      }
-      signed = envelope.event;
-      if (signed === null || typeof signed !== "object" || Array.isArray(signed)) {
-        throw new Error("the event is not an object");
-      }
-      if (signed.station_id !== envelope.station_id) throw new Error("two station ids");
-    } catch (error) {
-      throw new Failure("f_leaf", { n, detail: error.message });
+  const SHOWN = { type: "type", event_time: "time", gln: "gln", station_id: "station" };
+  const TOKEN_SOURCES = ["epcis", "fhir"];
+  const keysOf = (object) => canonical(Object.keys(object).sort());
+  const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+
+  /** The leaf bytes and the envelope they hold, which must be RFC 8785 canonical JSON. */
+  const readLeaf = (base64Leaf) => {
+    const leaf = fromBase64(base64Leaf, "the leaf");
+    const leafText = new TextDecoder("utf-8", { fatal: true }).decode(leaf);
+    const envelope = JSON.parse(leafText);
+    if (canonical(envelope) !== leafText) throw new Error("the leaf is not RFC 8785 canonical");
+    if (!isObject(envelope) || !isObject(envelope.event)) throw new Error("the event is not an object");
+    return { leaf, envelope, signed: envelope.event };
+  };
+
+  /** A station's envelope {"event", "signature", "station_id"}, or a leaf captured on a
+   * participant's API token: {"epcis" | "fhir": the request as sent, "event", "participant"}. */
+  const leafKind = (envelope) => {
+    const keys = keysOf(envelope);
+    if (keys === '["event","signature","station_id"]') {
+      if (envelope.event.station_id !== envelope.station_id) throw new Error("two station ids");
+      return "signed";
     }
-    const ours = signed.gtin === pack.gtin && signed.serial === pack.serial;
-    const itsContainer = !("gtin" in signed) && pack.containers.has(signed.sscc);
-    if (!ours && !itsContainer) {
-      throw new Failure("f_unit", { n, detail: `${signed.gtin ?? signed.sscc} / ${signed.serial}` });
+    const token = TOKEN_SOURCES.some((source) => keys === canonical([source, "event", "participant"].sort()));
+    if (!token || typeof envelope.participant !== "string" || "station_id" in envelope.event) {
+      throw new Error("the leaf is neither a signed envelope nor a token-captured event");
     }
+    return "token";
+  };
+
+  /** The station's Ed25519 signature over the RFC 8785 bytes of the signed event. */
+  const checkSignature = async (envelope, signed, fail) => {
     let key;
     try {
       key = await stationKey(signed.station_id);
     } catch {
-      throw new Failure("f_station_key", { n, station: signed.station_id });
+      throw fail("station_key", { station: signed.station_id });
     }
     let authentic = false;
     try {
@@ -294,31 +319,147 @@
     } catch {
       authentic = false;
     }
-    if (!authentic) throw new Failure("f_station", { n, station: signed.station_id });
-    // What the page shows and what the server's JSON says must both be what was signed.
+    if (!authentic) throw fail("station", { station: signed.station_id });
+  };
+
+  /** "ok" if the leaf's inclusion proof leads to the checkpoint's root, "pending" if the leaf
+   * is newer than the checkpoint. */
+  const checkInclusion = async (entry, leaf, checkpoint, fail) => {
+    const index = BigInt(entry.leaf_index);
+    if (index >= checkpoint.size && entry.inclusion_proof === null) return "pending";
+    if (!Array.isArray(entry.inclusion_proof)) throw fail("inclusion");
+    try {
+      const proof = entry.inclusion_proof.map(fromHex);
+      const root = await rootFromInclusionProof(await leafHash(leaf), index, checkpoint.size, proof);
+      if (!equal(root, checkpoint.root)) throw new Error("another root");
+    } catch {
+      throw fail("inclusion");
+    }
+    return "ok";
+  };
+
+  const STEP_FAILURES = {
+    leaf: "f_leaf",
+    station_key: "f_station_key",
+    station: "f_station",
+    readable: "f_readable",
+    inclusion: "f_inclusion",
+  };
+
+  /** Check one step; its status is "ok", "unsigned" (a token-captured event, in the log) or
+   * "pending"; throws a Failure. */
+  const checkStep = async (event, n, item, checkpoint, pack) => {
+    const fail = (kind, params = {}) => new Failure(STEP_FAILURES[kind], { n, ...params });
+    let leaf;
+    let envelope;
+    let signed;
+    let kind;
+    try {
+      ({ leaf, envelope, signed } = readLeaf(event.leaf));
+      kind = leafKind(envelope);
+    } catch (error) {
+      throw fail("leaf", { detail: error.message });
+    }
+    const ours = signed.gtin === pack.gtin && signed.serial === pack.serial;
+    const itsContainer = !("gtin" in signed) && pack.containers.has(signed.sscc);
+    if (!ours && !itsContainer) {
+      throw new Failure("f_unit", { n, detail: `${signed.gtin ?? signed.sscc} / ${signed.serial}` });
+    }
+    if (kind === "signed") await checkSignature(envelope, signed, fail);
+    // What the page shows and what the server's JSON says must both be what was recorded.
     for (const [field, attribute] of Object.entries(SHOWN)) {
-      if (event[field] !== signed[field] || item.dataset[attribute] !== signed[field]) {
-        throw new Failure("f_readable", { n, field });
+      const recorded = signed[field] ?? null;
+      if ((event[field] ?? null) !== recorded || item.dataset[attribute] !== (recorded ?? "")) {
+        throw fail("readable", { field });
       }
     }
     const destination = signed.destination_gln ?? null;
     if ((event.destination_gln ?? null) !== destination || item.dataset.destination !== (destination ?? "")) {
-      throw new Failure("f_readable", { n, field: "destination_gln" });
+      throw fail("readable", { field: "destination_gln" });
     }
     if (String(event.leaf_index) !== item.dataset.leafIndex) {
-      throw new Failure("f_readable", { n, field: "leaf_index" });
+      throw fail("readable", { field: "leaf_index" });
     }
-    const index = BigInt(event.leaf_index);
-    if (index >= checkpoint.size && event.inclusion_proof === null) return "pending";
-    if (!Array.isArray(event.inclusion_proof)) throw new Failure("f_inclusion", { n });
+    const included = await checkInclusion(event, leaf, checkpoint, fail);
+    const status = included === "ok" && kind === "token" ? "unsigned" : included;
+    return { status, participant: envelope.participant };
+  };
+
+  // ------------------------------------------------------------------ the lot's documents
+
+  const LOT_FAILURES = {
+    leaf: "f_lot_leaf",
+    station_key: "f_lot_station",
+    station: "f_lot_station",
+    readable: "f_lot_readable",
+    inclusion: "f_lot_inclusion",
+  };
+  const LOT_SHOWN = { version: "version", event_time: "time", gln: "gln", station_id: "station" };
+  // Each signed document field, and the data attribute the page shows it in.
+  const DOCUMENT_SHOWN = { kind: "kind", filename: "name", sha256: "sha256", size: "size" };
+
+  const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+  /** A lot record: signed by the manufacturer's station, about this pack's GTIN and lot, shown
+   * as signed (its documents too), and included in the log. Returns the inclusion status and
+   * the signed documents, to be downloaded and hashed. */
+  const checkLotRecord = async (record, item, checkpoint, pack) => {
+    const fail = (kind, params = {}) => new Failure(LOT_FAILURES[kind], { n: record.version, ...params });
+    let leaf;
+    let envelope;
+    let signed;
     try {
-      const proof = event.inclusion_proof.map(fromHex);
-      const root = await rootFromInclusionProof(await leafHash(leaf), index, checkpoint.size, proof);
-      if (!equal(root, checkpoint.root)) throw new Error("another root");
-    } catch {
-      throw new Failure("f_inclusion", { n });
+      ({ leaf, envelope, signed } = readLeaf(record.leaf));
+      if (leafKind(envelope) !== "signed") throw new Error("a lot record is signed by a station");
+      if (signed.type !== "lot_record") throw new Error(`a ${signed.type} event`);
+      if (signed.gtin !== pack.gtin || signed.lot !== pack.lot) {
+        throw new Error(`about ${signed.gtin} lot ${signed.lot}, not this pack's lot`);
+      }
+      if (!Array.isArray(signed.documents)) throw new Error("no document list");
+    } catch (error) {
+      throw fail("leaf", { detail: error.message });
     }
-    return "ok";
+    await checkSignature(envelope, signed, fail);
+    for (const [field, attribute] of Object.entries(LOT_SHOWN)) {
+      if (record[field] !== signed[field] || item.dataset[attribute] !== String(signed[field])) {
+        throw fail("readable", { field });
+      }
+    }
+    if (String(record.leaf_index) !== item.dataset.leafIndex) throw fail("readable", { field: "leaf_index" });
+    const shown = Array.from(item.querySelectorAll("li[data-sha256]"));
+    if (record.documents.length !== signed.documents.length || shown.length !== signed.documents.length) {
+      throw fail("readable", { field: "documents" });
+    }
+    signed.documents.forEach((document_, i) => {
+      const page = shown[i].dataset;
+      const link = shown[i].querySelector("a");
+      for (const [field, attribute] of Object.entries(DOCUMENT_SHOWN)) {
+        if (record.documents[i][field] !== document_[field] || page[attribute] !== String(document_[field])) {
+          throw fail("readable", { field: `documents.${field}` });
+        }
+      }
+      if (!link || link.getAttribute("href") !== `/api/v1/documents/${document_.sha256}`) {
+        throw fail("readable", { field: "documents.url" });
+      }
+    });
+    return { included: await checkInclusion(record, leaf, checkpoint, fail), documents: signed.documents };
+  };
+
+  /** Download a document from this service, hash it (SHA-256) and compare it with the hash
+   * and size the manufacturer signed. */
+  const checkDocument = async (signedDocument) => {
+    const name = signedDocument.filename;
+    let bytes;
+    try {
+      const response = await fetch(`/api/v1/documents/${encodeURIComponent(signedDocument.sha256)}`);
+      if (!response.ok) throw new Error(String(response.status));
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch {
+      throw new Failure("f_document_fetch", { name });
+    }
+    if (bytes.length !== signedDocument.size || hex(await sha256(bytes)) !== signedDocument.sha256) {
+      throw new Failure("f_document", { name });
+    }
   };
 
   // ------------------------------------------------------------------ showing the result
@@ -354,6 +495,46 @@
 
   const describe = (error) =>
     error instanceof Failure ? say(error.key, error.params) : say("f_error", { detail: error.message });
+
+  /** Check every version of the lot record, then download and hash every document it
+   * names; failures are collected (each names its version or document). */
+  const checkLotRecords = async (checkpoint, pack, failures) => {
+    const records = data.lot_records || [];
+    const items = Array.from(document.querySelectorAll("#lot-records > li[data-leaf-index]"));
+    if (items.length !== records.length) {
+      failures.push(new Failure("f_lot_count", { shown: items.length, signed: records.length }));
+    }
+    const counts = { versions: 0, documents: 0, pending: 0 };
+    for (const [i, record] of records.entries()) {
+      const item = items[i] || document.createElement("li");
+      let signed;
+      try {
+        signed = await checkLotRecord(record, item, checkpoint, pack);
+      } catch (error) {
+        failures.push(error);
+        mark(items[i], "failed", describe(error));
+        continue;
+      }
+      if (signed.included === "pending") {
+        counts.pending += 1;
+      } else {
+        counts.versions += 1;
+        mark(items[i], "checked", say("step_checked"));
+      }
+      const shown = item.querySelectorAll("li[data-sha256]");
+      for (const [j, signedDocument] of signed.documents.entries()) {
+        try {
+          await checkDocument(signedDocument);
+          counts.documents += 1;
+          mark(shown[j], "checked", say("document_checked"));
+        } catch (error) {
+          failures.push(error);
+          mark(shown[j], "failed", describe(error));
+        }
+      }
+    }
+    return counts;
+  };
 
   const run = async () => {
     if (!window.isSecureContext || !window.crypto || !window.crypto.subtle) {
@@ -401,21 +582,34 @@
     if (data.unit.gtin !== pack.gtin || data.unit.serial !== pack.serial) {
       failures.push(new Failure("f_unit", { n: 0, detail: `${data.unit.gtin} / ${data.unit.serial}` }));
     }
+    const commissioned = commissionedLot(data.events);
+    if (commissioned !== undefined && commissioned !== data.unit.lot) {
+      failures.push(new Failure("f_unit", { n: 0, detail: `lot ${data.unit.lot} / ${commissioned}` }));
+    }
+    pack.lot = data.unit.lot;
     let checked = 0;
     let pending = 0;
+    let unsigned = 0;
     for (const [i, event] of data.events.entries()) {
       try {
-        if ((await checkStep(event, i + 1, items[i] || document.createElement("li"), checkpoint, pack)) === "ok") {
-          checked += 1;
-          mark(items[i], "checked", say("step_checked"));
-        } else {
+        const step = await checkStep(event, i + 1, items[i] || document.createElement("li"), checkpoint, pack);
+        if (step.status === "pending") {
           pending += 1;
+        } else {
+          checked += 1;
+          unsigned += step.status === "unsigned" ? 1 : 0;
+          const words = step.status === "unsigned"
+            ? say("step_unsigned", { participant: step.participant })
+            : say("step_checked");
+          mark(items[i], "checked", words);
         }
       } catch (error) {
         failures.push(error);
         mark(items[i], "failed", describe(error));
       }
     }
+    const lots = await checkLotRecords(checkpoint, pack, failures);
+    pending += lots.pending;
     if (failures.length) {
       show("failed", say("failed"), failures.map(describe));
       return;
@@ -432,6 +626,8 @@
         : say("not_witnessed"),
     ];
     if (cosigned.unknown) lines.push(say("unknown_signers", { n: cosigned.unknown }));
+    if (unsigned) lines.push(say("unsigned", { n: unsigned }));
+    if (lots.versions) lines.push(say("lot_checked", lots));
     if (pending) lines.push(say("pending", { n: pending }));
     show(pending ? "pending" : "passed", say(pending ? "partial" : "passed", facts), lines);
   };
