@@ -134,6 +134,26 @@ def test_pictures_of_each_symbology_are_scanned_and_a_pallet_moves_all_inside(
         assert _unit(chain, serial).holder_gln == chain.hub.gln
 
 
+def test_a_camera_drop_folder_is_read_and_each_picture_filed(
+    chain: Chain, hub_station: ScanStation, tmp_path: Path
+) -> None:
+    (serial,) = _at_hub(chain, 1)
+    drop = tmp_path / "camera"
+    drop.mkdir()
+    with LabelSheet(LABEL_4X6, png_dir=tmp_path / "label", dpi=203) as sheet:
+        sheet.add(unit_label(_code(serial), base_url=chain.server.url))
+    sheet.png_pages[0].replace(drop / "IMG_0001.png")
+    (drop / "IMG_0002.jpg").write_bytes(b"not a picture")
+
+    done = hub_station.run("--mode", "receive", "--watch", str(drop), "--once")
+
+    assert done.returncode == 1  # one picture was unreadable
+    assert f"serial {serial}" in done.stdout and " UNREADABLE " in done.stdout
+    assert (drop / "done" / "IMG_0001.png").exists()
+    assert (drop / "unreadable" / "IMG_0002.jpg").exists()
+    assert _unit(chain, serial).state is UnitState.RECEIVED
+
+
 def test_every_verdict_is_shown_in_colour_with_what_to_do(
     chain: Chain, pharmacy_station: ScanStation
 ) -> None:
