@@ -16,8 +16,14 @@ class CaptureClient(TokenClient):
     """Registers stations and posts signed envelopes with a participant's API token."""
 
     def _post(self, path: str, body: Any) -> Any:
+        return self._send("POST", path, body)
+
+    def _get(self, path: str) -> Any:
+        return self._send("GET", path, None)
+
+    def _send(self, method: str, path: str, body: Any) -> Any:
         try:
-            response = self._http.post(path, json=body)
+            response = self._http.request(method, path, json=body)
         except httpx.TransportError as exc:
             raise ServerUnreachable(self._base_url, str(exc) or type(exc).__name__) from exc
         if response.is_client_error:
@@ -42,3 +48,15 @@ class CaptureClient(TokenClient):
         """Post a batch; return one receipt (event id, leaf index) per envelope."""
         results: list[dict[str, Any]] = self._post("/api/v1/capture", list(envelopes))["results"]
         return results
+
+    def map_cn_drug_code(self, drug_code: str, gtin: str) -> dict[str, Any]:
+        """Map a China drug identification code to one of this manufacturer's GTINs."""
+        result: dict[str, Any] = self._post(
+            "/api/v1/products/cn-codes", {"drug_code": drug_code, "gtin": gtin}
+        )
+        return result
+
+    def cn_drug_code(self, drug_code: str) -> dict[str, Any]:
+        """The product a China drug identification code is mapped to."""
+        result: dict[str, Any] = self._get(f"/api/v1/products/cn-codes/{drug_code}")
+        return result
