@@ -58,7 +58,7 @@ def show_drug_code(
 ) -> None:
     """Print the product DRUG_CODE is mapped to."""
     try:
-        with CaptureClient(url or get_settings().public_url, "") as client:
+        with CaptureClient(url or get_settings().public_url, None) as client:
             mapping = client.cn_drug_code(drug_code)
     except (MedtraceError, StationError) as exc:
         raise fail(exc) from exc

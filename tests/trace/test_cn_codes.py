@@ -4,7 +4,10 @@ from a printed Code 128 to a signed event."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -19,6 +22,7 @@ from medtrace.scanners.decode import read_code
 from medtrace.scanners.errors import CaptureRefused
 from support.chain import EXPIRY, LOT, Chain
 
+MEDTRACE = Path(sys.executable).parent / "medtrace"
 JSON = {"Accept": "application/json"}
 HTML = {"Accept": "text/html"}
 #: Two more products of the demo manufacturer (company prefix 9521234), and one of another.
@@ -98,6 +102,28 @@ def test_reading_an_unmapped_or_malformed_drug_code_is_named(chain: Chain) -> No
     assert unknown.json()["detail"]["rule"] == "cn.unknown_drug_code"
     assert malformed.status_code == 422
     assert malformed.json()["detail"]["rule"] == "cn.bad_drug_code"
+
+
+def _medtrace(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(MEDTRACE), *args], capture_output=True, text=True, env=os.environ, timeout=120
+    )
+
+
+def test_the_cn_commands_map_show_and_refuse(chain: Chain) -> None:
+    drug, url = _drug_code(), chain.server.url
+    token = ["--token", chain.maker.token, "--url", url]
+
+    mapped = _medtrace("cn", "map", drug, "--gtin", GTIN, *token)
+    shown = _medtrace("cn", "show", drug, "--url", url)
+    taken = _medtrace("cn", "map", drug, "--gtin", OWN_GTIN, *token)
+    missing = _medtrace("cn", "show", _drug_code(), "--url", url)
+
+    assert mapped.returncode == 0, mapped.stderr
+    assert f"drug code {drug} → GTIN {GTIN}" in mapped.stdout
+    assert shown.returncode == 0 and f"drug code {drug} → GTIN {GTIN}" in shown.stdout
+    assert taken.returncode == 1 and "Rule: cn.drug_code_taken" in taken.stderr
+    assert missing.returncode == 1 and "Rule: cn.unknown_drug_code" in missing.stderr
 
 
 # --- commissioning and verifying packs keyed by China codes ------------------------------------
