@@ -103,7 +103,6 @@ def units(
     gtin: Annotated[str, typer.Option(help="GTIN of the product (8 to 14 digits).")],
     lot: Annotated[str, typer.Option(help="Lot (AI 10): up to 20 characters of GS1 set 82.")],
     expiry: Annotated[str, typer.Option(help="Expiry date, YYYY-MM-DD.")],
-    count: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many serials.")],
     station_id: Annotated[str, typer.Option(help="The manufacturer's registered station.")],
     key_file: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, help="That station's key file.")
@@ -112,6 +111,18 @@ def units(
     token: Annotated[
         str, typer.Option(envvar="MEDTRACE_TOKEN", help="The manufacturer's API token.")
     ],
+    count: Annotated[
+        int | None, typer.Option(min=1, max=1_000_000, help="How many serials to draw.")
+    ] = None,
+    cn_codes: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Instead of --count: a file of China drug traceability codes issued for this "
+            "lot, one per line, commissioned as serials of GTIN and printed as Code 128.",
+        ),
+    ] = None,
     pdf: PdfOption = None,
     png: PngOption = None,
     page: PageOption = Page.A4,
@@ -127,12 +138,14 @@ def units(
     """Commission COUNT new serials of a lot in one signed batch, then print their labels.
 
     Labels carry a GS1 DataMatrix and a QR of the GS1 Digital Link URI on MEDTRACE_PUBLIC_URL.
-    Nothing is printed unless every serial was commissioned.
+    With --cn-codes, the packs are keyed by the China codes in the file (each code's drug code
+    must be mapped to GTIN: medtrace cn map) and labels are their Code 128. Nothing is printed
+    unless every serial was commissioned.
     """
 
     try:
         _commission_and_print(
-            gtin, lot, expiry, count, station_id, key_file, gln, token,
+            gtin, lot, expiry, count, cn_codes, station_id, key_file, gln, token,
             pdf=pdf, png=png, page=page, dpi=dpi, url=url, batch_size=batch_size,
         )  # fmt: skip
     except (MedtraceError, StationError) as exc:
@@ -148,11 +161,42 @@ def _parse_expiry_date(value: str) -> dt.date:
         ) from exc
 
 
+def _read_cn_codes(path: Path) -> list[str]:
+    """The China codes of a file, one per line (blank lines skipped), each checked, none twice."""
+    codes: dict[str, None] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            code = parse_cn_drug_code(line.strip()).code
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path}, line {number}: {exc.message}", rule=exc.rule) from exc
+        if code in codes:
+            raise InvalidInput(
+                f"{path}, line {number}: code {code} appears twice", rule="labels.duplicate_code"
+            )
+        codes[code] = None
+    if not codes:
+        raise InvalidInput(f"{path} holds no code", rule="labels.no_codes")
+    return list(codes)
+
+
+def _serials(count: int | None, cn_codes: Path | None) -> list[str]:
+    """The serials to commission: COUNT drawn from a CSPRNG, or the China codes of a file
+    (issued with their check digits by the agency, so medtrace cannot draw them)."""
+    if count is not None and cn_codes is None:
+        return _unique_serials(count)
+    if cn_codes is not None and count is None:
+        return _read_cn_codes(cn_codes)
+    raise InvalidInput("give either --count or --cn-codes", rule="labels.count_or_codes")
+
+
 def _commission_and_print(
     gtin: str,
     lot: str,
     expiry_text: str,
-    count: int,
+    count_asked: int | None,
+    cn_codes: Path | None,
     station_id: str,
     key_file: Path,
     gln: str,
@@ -165,7 +209,7 @@ def _commission_and_print(
     url: str | None,
     batch_size: int | None,
 ) -> None:
-    from medtrace.labels import gs1_datamatrix, unit_label
+    from medtrace.labels import cn_label, gs1_datamatrix, unit_label
     from medtrace.scanners.client import CaptureClient
     from medtrace.scanners.station import Station
 
@@ -178,7 +222,8 @@ def _commission_and_print(
         station = Station.from_key_file(station_id, parse_gln(gln), key_file)
     except ValueError as exc:  # not a PEM Ed25519 private key
         raise InvalidInput(f"{key_file}: {exc}", rule="key.malformed") from exc
-    serials = _unique_serials(count)
+    serials = _serials(count_asked, cn_codes)
+    count = len(serials)
     gs1_datamatrix(GS1Data(gtin=gtin14, serial=serials[0], lot=lot, expiry=expiry))
     # 2. One signed batch (one event time), posted in requests the server accepts.
     event_time = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -206,7 +251,9 @@ def _commission_and_print(
     console.print(f"[green]commissioned[/] {count} units of GTIN {gtin14} lot {lot}")
     # 3. Print, one page at a time.
     labels = (
-        unit_label(
+        cn_label(ChinaDrugCode(s))
+        if cn_codes is not None
+        else unit_label(
             GS1Data(gtin=gtin14, serial=s, lot=lot, expiry=expiry), base_url=settings.public_url
         )
         for s in serials

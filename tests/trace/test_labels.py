@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -276,3 +277,83 @@ def _key_file(folder: Path) -> Path:
     path = folder / "station.pem"
     write_key_file(path)
     return path
+
+
+# --- packs keyed by China drug traceability codes ----------------------------------------------
+
+
+def _cn_codes(drug: str, count: int) -> list[str]:
+    return [
+        f"{drug}{secrets.randbelow(10**9):09d}{secrets.randbelow(10**4):04d}" for _ in range(count)
+    ]
+
+
+def test_units_commissions_and_prints_the_china_codes_of_a_file(
+    chain: Chain, tmp_path: Path
+) -> None:
+    drug = f"7{secrets.randbelow(10**6):06d}"
+    chain.maker.api.map_cn_drug_code(drug, GTIN)
+    codes = _cn_codes(drug, 5)
+    listing = tmp_path / "codes.txt"
+    listing.write_text("\n".join(codes[:3]) + "\n\n" + "\n".join(codes[3:]) + "\n")
+    key_file = _station(chain, tmp_path, "cn-printer")
+    args = _units_args(chain, key_file, "cn-printer", GTIN, tmp_path)
+
+    done = _medtrace(*args, "--cn-codes", str(listing), "--batch-size", "2")
+
+    assert done.returncode == 0, done.stderr
+    assert "commissioned 5 units" in done.stdout
+    with chain.server.engine.connect() as conn:
+        rows = conn.execute(select(Unit.serial).where(Unit.gtin == GTIN, Unit.lot == "LBL1"))
+        assert set(codes) <= {serial for (serial,) in rows}
+    pages = sorted((tmp_path / "png").glob("*.png"))
+    printed = [scan.code for page in pages for scan in read_image(page)]
+    assert printed == [ChinaDrugCode(c) for c in codes]
+
+
+@pytest.mark.parametrize(
+    ("lines", "rule"),
+    [
+        (["{ok}", "12345"], "cn.bad_code"),
+        (["{ok}", "{ok}"], "labels.duplicate_code"),
+        (["", " "], "labels.no_codes"),
+        (["{ok}", "{unmapped}"], "cn.drug_code_not_mapped"),  # refused by the server
+    ],
+)
+def test_units_refuses_a_bad_code_file_and_changes_nothing(
+    chain: Chain, tmp_path: Path, lines: list[str], rule: str
+) -> None:
+    drug = f"7{secrets.randbelow(10**6):06d}"
+    chain.maker.api.map_cn_drug_code(drug, GTIN)
+    ok, unmapped = _cn_codes(drug, 1)[0], _cn_codes("6999999", 1)[0]
+    listing = tmp_path / "codes.txt"
+    listing.write_text("\n".join(line.format(ok=ok, unmapped=unmapped) for line in lines))
+    key_file = _station(chain, tmp_path, f"cn-{rule.split('.')[1]}")
+    before = chain.server.snapshot()
+
+    done = _medtrace(
+        *_units_args(chain, key_file, f"cn-{rule.split('.')[1]}", GTIN, tmp_path),
+        "--cn-codes", str(listing),
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert rule in done.stderr
+    assert chain.server.snapshot() == before
+    assert not (tmp_path / "units.pdf").exists()
+
+
+def test_units_wants_either_a_count_or_a_code_file(tmp_path: Path) -> None:
+    listing = tmp_path / "codes.txt"
+    listing.write_text("81234567890123456789\n")
+    base = [
+        "labels", "units", "--gtin", GTIN, "--lot", "L1", "--expiry", "2027-06-30",
+        "--station-id", "s1", "--key-file", str(_key_file(tmp_path)), "--gln", "9521234000006",
+        "--token", "t", "--url", "http://127.0.0.1:9", "--pdf", str(tmp_path / "l.pdf"),
+    ]  # fmt: skip
+
+    both = _medtrace(*base, "--count", "3", "--cn-codes", str(listing))
+    neither = _medtrace(*base)
+
+    for done in (both, neither):
+        assert done.returncode == 1
+        assert "rule: labels.count_or_codes" in done.stderr
