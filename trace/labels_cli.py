@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -29,6 +30,7 @@ from medtrace.identifiers import (
     parse_gtin,
     random_serial,
 )
+from medtrace.labels_run import RunPlan
 from medtrace.scanners.errors import StationError
 from medtrace.terminal import console, err_console, fail
 
@@ -134,6 +136,14 @@ def units(
         int | None,
         typer.Option(min=1, help="Envelopes per request (default MEDTRACE_MAX_CAPTURE_BATCH)."),
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            help="The run's plan file: written before anything is sent; rerun with the same "
+            "file and options to finish a refused or interrupted run (nothing twice).",
+        ),
+    ] = None,
 ) -> None:
     """Commission COUNT new serials of a lot in one signed batch, then print their labels.
 
@@ -146,7 +156,7 @@ def units(
     try:
         _commission_and_print(
             gtin, lot, expiry, count, cn_codes, station_id, key_file, gln, token,
-            pdf=pdf, png=png, page=page, dpi=dpi, url=url, batch_size=batch_size,
+            pdf=pdf, png=png, page=page, dpi=dpi, url=url, batch_size=batch_size, resume=resume,
         )  # fmt: skip
     except (MedtraceError, StationError) as exc:
         raise fail(exc) from exc
@@ -181,14 +191,27 @@ def _read_cn_codes(path: Path) -> list[str]:
     return list(codes)
 
 
-def _serials(count: int | None, cn_codes: Path | None) -> list[str]:
-    """The serials to commission: COUNT drawn from a CSPRNG, or the China codes of a file
-    (issued with their check digits by the agency, so medtrace cannot draw them)."""
-    if count is not None and cn_codes is None:
-        return _unique_serials(count)
-    if cn_codes is not None and count is None:
-        return _read_cn_codes(cn_codes)
-    raise InvalidInput("give either --count or --cn-codes", rule="labels.count_or_codes")
+def _plan(asked: RunPlan, count: int | None, cn_codes: Path | None, resume: Path | None) -> RunPlan:
+    """The run to make: the plan in ``resume`` if it exists (it must be this run's), else a new
+    one, saved to ``resume`` before anything is sent. Its serials are COUNT drawn from a
+    CSPRNG, or the China codes of a file (issued with their check digits by the agency, so
+    medtrace cannot draw them)."""
+    if (count is None) == (cn_codes is None):
+        raise InvalidInput("give either --count or --cn-codes", rule="labels.count_or_codes")
+    codes = tuple(_read_cn_codes(cn_codes)) if cn_codes is not None else ()
+    if resume is not None and resume.exists():
+        plan = RunPlan.load(resume)
+        plan.check_same_run(replace(asked, serials=codes), count=count, path=resume)
+        return plan
+    if not codes:
+        assert count is not None
+        codes = tuple(_unique_serials(count))
+    plan = replace(asked, serials=codes)
+    if resume is not None:
+        if not resume.parent.is_dir():
+            raise InvalidInput(f"folder {resume.parent} does not exist", rule="labels.no_output")
+        plan.save(resume)
+    return plan
 
 
 def _commission_and_print(
@@ -208,6 +231,7 @@ def _commission_and_print(
     dpi: int,
     url: str | None,
     batch_size: int | None,
+    resume: Path | None,
 ) -> None:
     from medtrace.labels import cn_label, gs1_datamatrix, unit_label
     from medtrace.scanners.client import CaptureClient
@@ -222,13 +246,29 @@ def _commission_and_print(
         station = Station.from_key_file(station_id, parse_gln(gln), key_file)
     except ValueError as exc:  # not a PEM Ed25519 private key
         raise InvalidInput(f"{key_file}: {exc}", rule="key.malformed") from exc
-    serials = _serials(count_asked, cn_codes)
+    plan = _plan(
+        RunPlan(
+            gtin=gtin14,
+            lot=lot,
+            expiry=expiry,
+            station_id=station_id,
+            gln=station.gln,
+            event_time=dt.datetime.now(dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            cn=cn_codes is not None,
+            serials=(),
+        ),
+        count_asked,
+        cn_codes,
+        resume,
+    )
+    serials, event_time = plan.serials, plan.event_time
     count = len(serials)
     gs1_datamatrix(GS1Data(gtin=gtin14, serial=serials[0], lot=lot, expiry=expiry))
     # 2. One signed batch (one event time), posted in requests the server accepts.
-    event_time = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     size = batch_size or settings.max_capture_batch
-    done = 0
+    done = earlier = 0
     with CaptureClient(url or settings.public_url, token) as client, _progress() as progress:
         task = progress.add_task("commissioning", total=count)
         for start in range(0, count, size):
@@ -238,17 +278,24 @@ def _commission_and_print(
                 for s in chunk
             ]
             try:
-                client.capture(envelopes)
+                receipts = client.capture(envelopes)
             except StationError:
                 if done:
+                    how = (
+                        f"rerun with --resume {resume} to finish"
+                        if resume
+                        else "without --resume they cannot be printed"
+                    )
                     console.print(
                         f"[yellow]{done} of {count} serials were commissioned before the refusal;"
-                        " none is printed[/]"
+                        f" none is printed; {how}[/]"
                     )
                 raise
             done += len(chunk)
+            earlier += sum(1 for r in receipts if r["duplicate"])
             progress.advance(task, len(chunk))
-    console.print(f"[green]commissioned[/] {count} units of GTIN {gtin14} lot {lot}")
+    resumed = f" ({earlier} of them by an earlier run)" if earlier else ""
+    console.print(f"[green]commissioned[/] {count} units of GTIN {gtin14} lot {lot}{resumed}")
     # 3. Print, one page at a time.
     labels = (
         cn_label(ChinaDrugCode(s))
