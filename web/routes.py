@@ -222,7 +222,7 @@ def resolve_cn_code(
             temperature=temperature,
         )
 
-    return _verify_page(request, settings, signer, verify, {"cn_code": code}, lang, lang_cookie)
+    return _verify_page(request, settings, signer, verify, {}, lang, lang_cookie)
 
 
 @router.get("/static/{name}", include_in_schema=False)
