@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -279,3 +280,55 @@ def test_a_printed_code_128_leads_a_station_to_the_unit_it_signs(
     assert receipt[0]["duplicate"] is False
     after = httpx.get(chain.server.url + scanned.verify_path, headers=JSON).json()
     assert after["unit"]["state"] == "in_transit"
+
+
+# --- EPCIS capture goes through the same rule --------------------------------------------------
+
+
+def _epcis_commission(chain: Chain, gtin: str, code: str) -> dict[str, Any]:
+    """Commission one pack by GS1 EPCIS 2.0 capture (the manufacturer's token); the job."""
+    commission = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-11-22T10:00:00.000Z",
+        "eventTimeZoneOffset": "+00:00",
+        "action": "ADD",
+        "bizStep": "commissioning",
+        "disposition": "active",
+        "readPoint": {"id": f"https://id.gs1.org/414/{chain.maker.gln}"},
+        "epcList": [f"https://id.gs1.org/01/{gtin}/21/{code}"],
+        "ilmd": {"cbvmda:lotNumber": LOT, "cbvmda:itemExpirationDate": EXPIRY.isoformat()},
+    }
+    document = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-22T10:00:00Z",
+        "epcisBody": {"eventList": [commission]},
+    }
+    auth = {"Authorization": f"Bearer {chain.maker.token}"}
+    posted = httpx.post(f"{chain.server.url}/epcis/capture", json=document, headers=auth)
+    assert posted.status_code == 202, posted.text
+    result: dict[str, Any] = httpx.get(
+        chain.server.url + posted.headers["location"], headers=auth
+    ).json()
+    return result
+
+
+def test_epcis_commissioning_of_a_china_code_obeys_its_mapping(chain: Chain) -> None:
+    drug = _drug_code()
+    chain.maker.api.map_cn_drug_code(drug, GTIN)
+    code = _code(drug)
+    before = chain.server.snapshot()
+
+    refused = _epcis_commission(chain, OWN_GTIN, code)
+    assert chain.server.snapshot() == before
+    accepted = _epcis_commission(chain, GTIN, code)
+
+    assert refused["success"] is False
+    assert [(e["rule"], e["index"]) for e in refused["errors"]] == [
+        ("cn.drug_code_other_product", 0)
+    ]
+    assert accepted["success"] is True
+    answer = httpx.get(f"{chain.server.url}/cn/{code}", headers=JSON).json()
+    assert answer["verdict"] == "genuine"
+    assert [e["authenticated_by"] for e in answer["events"]] == ["participant_token"]
