@@ -20,6 +20,9 @@ class CaptureClient(TokenClient):
     def _post(self, path: str, body: Any) -> Any:
         return self._answer(self._send("POST", path, json=body))
 
+    def _get(self, path: str) -> Any:
+        return self._answer(self._send("GET", path))
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return self._http.request(method, path, **kwargs)
@@ -50,7 +53,7 @@ class CaptureClient(TokenClient):
 
     def station(self, station_id: str) -> dict[str, Any]:
         """The station as the server knows it (participant, public key, active)."""
-        result: dict[str, Any] = self._answer(self._send("GET", f"/api/v1/stations/{station_id}"))
+        result: dict[str, Any] = self._get(f"/api/v1/stations/{station_id}")
         return result
 
     def verify(
@@ -77,6 +80,17 @@ class CaptureClient(TokenClient):
         results: list[dict[str, Any]] = self._post("/api/v1/capture", list(envelopes))["results"]
         return results
 
+    def map_cn_drug_code(self, drug_code: str, gtin: str) -> dict[str, Any]:
+        """Map a China drug identification code to one of this manufacturer's GTINs."""
+        result: dict[str, Any] = self._post(
+            "/api/v1/products/cn-codes", {"drug_code": drug_code, "gtin": gtin}
+        )
+        return result
+
+    def cn_drug_code(self, drug_code: str) -> dict[str, Any]:
+        """The product a China drug identification code is mapped to."""
+        result: dict[str, Any] = self._get(f"/api/v1/products/cn-codes/{drug_code}")
+        return result
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:

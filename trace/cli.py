@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from medtrace import terminal
 from medtrace.alerts_cli import app as alerts_app
+from medtrace.cn_cli import cn_app
 from medtrace.config import get_settings
 from medtrace.errors import MedtraceError
 from medtrace.iot.cli import install as install_iot_cli
@@ -45,6 +46,7 @@ app.add_typer(station_app, name="station")
 app.add_typer(alerts_app, name="alerts")
 install_iot_cli(app)  # medtrace sensor ..., medtrace bridge
 app.add_typer(labels_app, name="labels")
+app.add_typer(cn_app, name="cn")
 install_ledger_cli(app)  # medtrace audit, medtrace witness ...
 install_scan_cli(app)  # medtrace scan, scan status, scan send
 

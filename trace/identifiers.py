@@ -262,6 +262,20 @@ class ChinaDrugCode:
         """What medtrace could and could not check."""
         return CN_CHECK_NOTE
 
+    @property
+    def unit_serial(self) -> str:
+        """The serial (AI 21) of the unit this pack is in medtrace: the whole 20-digit code.
+
+        Its GTIN is the product the manufacturer mapped :attr:`drug_id` to; a station learns
+        it from :attr:`verify_path` (``unit.gtin`` in the JSON) before signing an event.
+        """
+        return self.code
+
+    @property
+    def verify_path(self) -> str:
+        """The path of this pack's verify page and JSON on a medtrace service."""
+        return f"/cn/{self.code}"
+
 
 Code = GS1Data | HIBCData | ChinaDrugCode
 
@@ -513,6 +527,29 @@ def parse_hibc(text: str, *, secondary: str | None = None) -> HIBCData:
 
 
 # --- China's drug traceability code -----------------------------------------------------------
+
+
+def parse_cn_drug_id(value: str) -> str:
+    """Validate a 7-digit drug identification code (药品标识码), the head of a China code.
+
+    Raises ``InvalidInput`` (``cn.bad_drug_code``).
+    """
+    if len(value) != 7 or not _ascii_digits(value):
+        raise InvalidInput(
+            f"a drug identification code is 7 digits, not {value!r}", rule="cn.bad_drug_code"
+        )
+    return value
+
+
+def cn_code_in_serial(serial: str) -> ChinaDrugCode | None:
+    """The China code a unit's serial holds, if it has that form (20 ASCII digits).
+
+    A GS1 serial may also be 20 digits: whether it *is* a China code depends on the mappings
+    its manufacturer registered (``medtrace.services.cn_codes``).
+    """
+    if len(serial) == 20 and _ascii_digits(serial):
+        return ChinaDrugCode(serial)
+    return None
 
 
 def parse_cn_drug_code(text: str) -> ChinaDrugCode:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -29,6 +30,7 @@ from medtrace.identifiers import (
     parse_gtin,
     random_serial,
 )
+from medtrace.labels_run import RunPlan
 from medtrace.scanners.errors import StationError
 from medtrace.terminal import console, err_console, fail
 
@@ -103,7 +105,6 @@ def units(
     gtin: Annotated[str, typer.Option(help="GTIN of the product (8 to 14 digits).")],
     lot: Annotated[str, typer.Option(help="Lot (AI 10): up to 20 characters of GS1 set 82.")],
     expiry: Annotated[str, typer.Option(help="Expiry date, YYYY-MM-DD.")],
-    count: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many serials.")],
     station_id: Annotated[str, typer.Option(help="The manufacturer's registered station.")],
     key_file: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, help="That station's key file.")
@@ -112,6 +113,18 @@ def units(
     token: Annotated[
         str, typer.Option(envvar="MEDTRACE_TOKEN", help="The manufacturer's API token.")
     ],
+    count: Annotated[
+        int | None, typer.Option(min=1, max=1_000_000, help="How many serials to draw.")
+    ] = None,
+    cn_codes: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Instead of --count: a file of China drug traceability codes issued for this "
+            "lot, one per line, commissioned as serials of GTIN and printed as Code 128.",
+        ),
+    ] = None,
     pdf: PdfOption = None,
     png: PngOption = None,
     page: PageOption = Page.A4,
@@ -123,17 +136,27 @@ def units(
         int | None,
         typer.Option(min=1, help="Envelopes per request (default MEDTRACE_MAX_CAPTURE_BATCH)."),
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            help="The run's plan file: written before anything is sent; rerun with the same "
+            "file and options to finish a refused or interrupted run (nothing twice).",
+        ),
+    ] = None,
 ) -> None:
     """Commission COUNT new serials of a lot in one signed batch, then print their labels.
 
     Labels carry a GS1 DataMatrix and a QR of the GS1 Digital Link URI on MEDTRACE_PUBLIC_URL.
-    Nothing is printed unless every serial was commissioned.
+    With --cn-codes, the packs are keyed by the China codes in the file (each code's drug code
+    must be mapped to GTIN: medtrace cn map) and labels are their Code 128. Nothing is printed
+    unless every serial was commissioned.
     """
 
     try:
         _commission_and_print(
-            gtin, lot, expiry, count, station_id, key_file, gln, token,
-            pdf=pdf, png=png, page=page, dpi=dpi, url=url, batch_size=batch_size,
+            gtin, lot, expiry, count, cn_codes, station_id, key_file, gln, token,
+            pdf=pdf, png=png, page=page, dpi=dpi, url=url, batch_size=batch_size, resume=resume,
         )  # fmt: skip
     except (MedtraceError, StationError) as exc:
         raise fail(exc) from exc
@@ -148,11 +171,55 @@ def _parse_expiry_date(value: str) -> dt.date:
         ) from exc
 
 
+def _read_cn_codes(path: Path) -> list[str]:
+    """The China codes of a file, one per line (blank lines skipped), each checked, none twice."""
+    codes: dict[str, None] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            code = parse_cn_drug_code(line.strip()).code
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path}, line {number}: {exc.message}", rule=exc.rule) from exc
+        if code in codes:
+            raise InvalidInput(
+                f"{path}, line {number}: code {code} appears twice", rule="labels.duplicate_code"
+            )
+        codes[code] = None
+    if not codes:
+        raise InvalidInput(f"{path} holds no code", rule="labels.no_codes")
+    return list(codes)
+
+
+def _plan(asked: RunPlan, count: int | None, cn_codes: Path | None, resume: Path | None) -> RunPlan:
+    """The run to make: the plan in ``resume`` if it exists (it must be this run's), else a new
+    one, saved to ``resume`` before anything is sent. Its serials are COUNT drawn from a
+    CSPRNG, or the China codes of a file (issued with their check digits by the agency, so
+    medtrace cannot draw them)."""
+    if (count is None) == (cn_codes is None):
+        raise InvalidInput("give either --count or --cn-codes", rule="labels.count_or_codes")
+    codes = tuple(_read_cn_codes(cn_codes)) if cn_codes is not None else ()
+    if resume is not None and resume.exists():
+        plan = RunPlan.load(resume)
+        plan.check_same_run(replace(asked, serials=codes), count=count, path=resume)
+        return plan
+    if not codes:
+        assert count is not None
+        codes = tuple(_unique_serials(count))
+    plan = replace(asked, serials=codes)
+    if resume is not None:
+        if not resume.parent.is_dir():
+            raise InvalidInput(f"folder {resume.parent} does not exist", rule="labels.no_output")
+        plan.save(resume)
+    return plan
+
+
 def _commission_and_print(
     gtin: str,
     lot: str,
     expiry_text: str,
-    count: int,
+    count_asked: int | None,
+    cn_codes: Path | None,
     station_id: str,
     key_file: Path,
     gln: str,
@@ -164,8 +231,9 @@ def _commission_and_print(
     dpi: int,
     url: str | None,
     batch_size: int | None,
+    resume: Path | None,
 ) -> None:
-    from medtrace.labels import gs1_datamatrix, unit_label
+    from medtrace.labels import cn_label, gs1_datamatrix, unit_label
     from medtrace.scanners.client import CaptureClient
     from medtrace.scanners.station import Station
 
@@ -178,12 +246,29 @@ def _commission_and_print(
         station = Station.from_key_file(station_id, parse_gln(gln), key_file)
     except ValueError as exc:  # not a PEM Ed25519 private key
         raise InvalidInput(f"{key_file}: {exc}", rule="key.malformed") from exc
-    serials = _unique_serials(count)
+    plan = _plan(
+        RunPlan(
+            gtin=gtin14,
+            lot=lot,
+            expiry=expiry,
+            station_id=station_id,
+            gln=station.gln,
+            event_time=dt.datetime.now(dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            cn=cn_codes is not None,
+            serials=(),
+        ),
+        count_asked,
+        cn_codes,
+        resume,
+    )
+    serials, event_time = plan.serials, plan.event_time
+    count = len(serials)
     gs1_datamatrix(GS1Data(gtin=gtin14, serial=serials[0], lot=lot, expiry=expiry))
     # 2. One signed batch (one event time), posted in requests the server accepts.
-    event_time = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     size = batch_size or settings.max_capture_batch
-    done = 0
+    done = earlier = 0
     with CaptureClient(url or settings.public_url, token) as client, _progress() as progress:
         task = progress.add_task("commissioning", total=count)
         for start in range(0, count, size):
@@ -193,20 +278,29 @@ def _commission_and_print(
                 for s in chunk
             ]
             try:
-                client.capture(envelopes)
+                receipts = client.capture(envelopes)
             except StationError:
                 if done:
+                    how = (
+                        f"rerun with --resume {resume} to finish"
+                        if resume
+                        else "without --resume they cannot be printed"
+                    )
                     console.print(
                         f"[yellow]{done} of {count} serials were commissioned before the refusal;"
-                        " none is printed[/]"
+                        f" none is printed; {how}[/]"
                     )
                 raise
             done += len(chunk)
+            earlier += sum(1 for r in receipts if r["duplicate"])
             progress.advance(task, len(chunk))
-    console.print(f"[green]commissioned[/] {count} units of GTIN {gtin14} lot {lot}")
+    resumed = f" ({earlier} of them by an earlier run)" if earlier else ""
+    console.print(f"[green]commissioned[/] {count} units of GTIN {gtin14} lot {lot}{resumed}")
     # 3. Print, one page at a time.
     labels = (
-        unit_label(
+        cn_label(ChinaDrugCode(s))
+        if cn_codes is not None
+        else unit_label(
             GS1Data(gtin=gtin14, serial=s, lot=lot, expiry=expiry), base_url=settings.public_url
         )
         for s in serials

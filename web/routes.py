@@ -1,4 +1,5 @@
-"""The GS1 Digital Link resolver: ``/01/{gtin}[/10/{lot}]/21/{serial}[?17=YYMMDD]``.
+"""The GS1 Digital Link resolver: ``/01/{gtin}[/10/{lot}]/21/{serial}[?17=YYMMDD]``, and
+``/cn/{code}`` for packs keyed by China's drug traceability code.
 
 A phone's camera opens the URI in a QR code; this service is its own resolver, so the path
 renders the verify page, or the same answer as JSON for ``Accept: application/json``. A unit
@@ -13,6 +14,7 @@ run on it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, HTTPException, Query, Request
@@ -22,6 +24,8 @@ from medtrace.api.deps import SessionDep, SettingsDep, SignerDep, TemperaturePol
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_expiry, parse_gtin
 from medtrace.models import Verdict
+from medtrace.schemas import VerifyPublic
+from medtrace.services.cn_codes import verify_cn_code
 from medtrace.services.verify import verify_unit
 from medtrace.web import i18n
 from medtrace.web.chart import temperature_chart
@@ -95,8 +99,9 @@ def _resolve(
     lang_cookie: str | None,
 ) -> Response:
     gtin, serial, lot, expiry = ident
-    try:
-        answer = verify_unit(
+
+    def verify() -> VerifyPublic:
+        return verify_unit(
             session=session,
             gtin=parse_gtin(gtin),
             serial=check_x20(serial, field="serial"),
@@ -106,6 +111,24 @@ def _resolve(
             base_url=settings.public_url,
             temperature=temperature,
         )
+
+    page = {"gtin": gtin, "serial": serial}
+    return _verify_page(request, settings, signer, verify, page, lang, lang_cookie)
+
+
+def _verify_page(
+    request: Request,
+    settings: SettingsDep,
+    signer: SignerDep,
+    verify: Callable[[], VerifyPublic],
+    page: dict[str, str],
+    lang: str | None,
+    lang_cookie: str | None,
+) -> Response:
+    """The answer of ``verify`` as JSON (``Accept: application/json``) or as the verify page;
+    ``unknown`` is a 404, malformed input a 422 naming its rule."""
+    try:
+        answer = verify()
     except InvalidInput as exc:
         if _wants_json(request):
             raise
@@ -131,8 +154,7 @@ def _resolve(
                 mode="json", include={"unit", "checkpoint", "events", "lot_records"}
             ),
             "chart": temperature_chart(answer.temperature),
-            "gtin": gtin,
-            "serial": serial,
+            **page,
             "log_vkey": signer.vkey,
             "witness_vkeys": settings.witness_keys,
         },
@@ -177,6 +199,32 @@ def resolve_unit_with_lot(
     """Verify a unit by GTIN, lot and serial (HTML, or JSON for ``Accept: application/json``)."""
     ident = (gtin, serial, lot, expiry)
     return _resolve(request, session, settings, signer, temperature, ident, lang, lang_cookie)
+
+
+@router.get("/cn/{code}", response_class=HTMLResponse)
+def resolve_cn_code(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    temperature: TemperaturePolicyDep,
+    code: str,
+    lang: LangQuery = None,
+    lang_cookie: LangCookie = None,
+) -> Response:
+    """Verify a pack by its China drug traceability code (HTML, or JSON for ``Accept:
+    application/json``); its ``unit.gtin`` and ``unit.serial`` are what a station signs."""
+
+    def verify() -> VerifyPublic:
+        return verify_cn_code(
+            session=session,
+            code=code,
+            today=dt.datetime.now(dt.UTC).date(),
+            base_url=settings.public_url,
+            temperature=temperature,
+        )
+
+    return _verify_page(request, settings, signer, verify, {}, lang, lang_cookie)
 
 
 @router.get("/static/{name}", include_in_schema=False)

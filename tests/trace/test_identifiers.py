@@ -442,8 +442,10 @@ from medtrace.identifiers import (  # noqa: E402
     ChinaDrugCode,
     GS1Data,
     HIBCData,
+    cn_code_in_serial,
     hibc_check_character,
     parse_cn_drug_code,
+    parse_cn_drug_id,
     parse_code,
     parse_digital_link,
     parse_element_string,
@@ -692,6 +694,24 @@ def test_china_drug_code_is_recognised_and_split() -> None:
     assert (code.drug_id, code.serial, code.agency_check) == ("8123456", "789012345", "6789")
     assert "only the issuing agency can verify" in code.check_note == CN_CHECK_NOTE
     assert parse_code("]C081234567890123456789") == code  # plain Code 128
+
+
+def test_china_drug_code_tells_a_station_its_unit_serial_and_where_to_learn_the_gtin() -> None:
+    code = parse_code("]C081234567890123456789\r\n")
+    assert isinstance(code, ChinaDrugCode)
+    assert code.unit_serial == "81234567890123456789"  # AI 21 takes all 20 digits
+    assert code.verify_path == "/cn/81234567890123456789"
+
+
+def test_a_serial_holds_a_china_code_only_in_its_form() -> None:
+    assert cn_code_in_serial("81234567890123456789") == ChinaDrugCode("81234567890123456789")
+    assert cn_code_in_serial("K7Q2M9XW4H3P") is None
+    assert cn_code_in_serial("８" * 20) is None  # full-width digits
+    assert parse_cn_drug_id("8123456") == "8123456"
+    for bad in ("812345", "81234567", "812345A", "٠" * 7):
+        with pytest.raises(InvalidInput) as caught:
+            parse_cn_drug_id(bad)
+        assert caught.value.rule == "cn.bad_drug_code"
 
 
 def test_twenty_digits_in_a_gs1_symbol_or_starting_with_00_are_gs1() -> None:

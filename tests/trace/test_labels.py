@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,8 @@ import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 from biip.checksums import gs1_standard_check_digit
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlmodel import col
 
 from medtrace.demo import GTIN
 from medtrace.errors import InvalidInput
@@ -30,7 +33,7 @@ from medtrace.labels import (
     sscc_label,
     unit_label,
 )
-from medtrace.models import Unit, UnitState
+from medtrace.models import Event, EventType, Unit, UnitState
 from medtrace.scanners.decode import read_image
 from support.chain import Chain
 
@@ -276,3 +279,158 @@ def _key_file(folder: Path) -> Path:
     path = folder / "station.pem"
     write_key_file(path)
     return path
+
+
+# --- packs keyed by China drug traceability codes ----------------------------------------------
+
+
+def _cn_codes(drug: str, count: int) -> list[str]:
+    return [
+        f"{drug}{secrets.randbelow(10**9):09d}{secrets.randbelow(10**4):04d}" for _ in range(count)
+    ]
+
+
+def test_units_commissions_and_prints_the_china_codes_of_a_file(
+    chain: Chain, tmp_path: Path
+) -> None:
+    drug = f"7{secrets.randbelow(10**6):06d}"
+    chain.maker.api.map_cn_drug_code(drug, GTIN)
+    codes = _cn_codes(drug, 5)
+    listing = tmp_path / "codes.txt"
+    listing.write_text("\n".join(codes[:3]) + "\n\n" + "\n".join(codes[3:]) + "\n")
+    key_file = _station(chain, tmp_path, "cn-printer")
+    args = _units_args(chain, key_file, "cn-printer", GTIN, tmp_path)
+
+    done = _medtrace(*args, "--cn-codes", str(listing), "--batch-size", "2")
+
+    assert done.returncode == 0, done.stderr
+    assert "commissioned 5 units" in done.stdout
+    with chain.server.engine.connect() as conn:
+        rows = conn.execute(select(Unit.serial).where(Unit.gtin == GTIN, Unit.lot == "LBL1"))
+        assert set(codes) <= {serial for (serial,) in rows}
+    pages = sorted((tmp_path / "png").glob("*.png"))
+    printed = [scan.code for page in pages for scan in read_image(page)]
+    assert printed == [ChinaDrugCode(c) for c in codes]
+
+
+@pytest.mark.parametrize(
+    ("lines", "rule"),
+    [
+        (["{ok}", "12345"], "cn.bad_code"),
+        (["{ok}", "{ok}"], "labels.duplicate_code"),
+        (["", " "], "labels.no_codes"),
+        (["{ok}", "{unmapped}"], "cn.drug_code_not_mapped"),  # refused by the server
+    ],
+)
+def test_units_refuses_a_bad_code_file_and_changes_nothing(
+    chain: Chain, tmp_path: Path, lines: list[str], rule: str
+) -> None:
+    drug = f"7{secrets.randbelow(10**6):06d}"
+    chain.maker.api.map_cn_drug_code(drug, GTIN)
+    ok, unmapped = _cn_codes(drug, 1)[0], _cn_codes("6999999", 1)[0]
+    listing = tmp_path / "codes.txt"
+    listing.write_text("\n".join(line.format(ok=ok, unmapped=unmapped) for line in lines))
+    key_file = _station(chain, tmp_path, f"cn-{rule.split('.')[1]}")
+    before = chain.server.snapshot()
+
+    done = _medtrace(
+        *_units_args(chain, key_file, f"cn-{rule.split('.')[1]}", GTIN, tmp_path),
+        "--cn-codes", str(listing),
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert rule in done.stderr
+    assert chain.server.snapshot() == before
+    assert not (tmp_path / "units.pdf").exists()
+
+
+def test_units_wants_either_a_count_or_a_code_file(tmp_path: Path) -> None:
+    listing = tmp_path / "codes.txt"
+    listing.write_text("81234567890123456789\n")
+    base = [
+        "labels", "units", "--gtin", GTIN, "--lot", "L1", "--expiry", "2027-06-30",
+        "--station-id", "s1", "--key-file", str(_key_file(tmp_path)), "--gln", "9521234000006",
+        "--token", "t", "--url", "http://127.0.0.1:9", "--pdf", str(tmp_path / "l.pdf"),
+    ]  # fmt: skip
+
+    both = _medtrace(*base, "--count", "3", "--cn-codes", str(listing))
+    neither = _medtrace(*base)
+
+    for done in (both, neither):
+        assert done.returncode == 1
+        assert "rule: labels.count_or_codes" in done.stderr
+
+
+# --- resuming a refused run ---------------------------------------------------------------------
+
+
+def _commissions(chain: Chain, serials: list[str]) -> int:
+    with chain.server.engine.connect() as conn:
+        return conn.execute(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.type == EventType.COMMISSION, col(Event.serial).in_(serials))
+        ).scalar_one()
+
+
+def test_a_run_refused_partway_resumes_from_its_plan_without_commissioning_twice(
+    chain: Chain, tmp_path: Path
+) -> None:
+    mapped, later = f"7{secrets.randbelow(10**6):06d}", f"6{secrets.randbelow(10**6):06d}"
+    chain.maker.api.map_cn_drug_code(mapped, GTIN)
+    codes = _cn_codes(mapped, 4) + _cn_codes(later, 2)  # the last two: drug code not mapped yet
+    listing, plan = tmp_path / "codes.txt", tmp_path / "run.json"
+    listing.write_text("\n".join(codes))
+    key_file = _station(chain, tmp_path, "cn-resume")
+    args = [
+        *_units_args(chain, key_file, "cn-resume", GTIN, tmp_path),
+        "--cn-codes", str(listing), "--batch-size", "2", "--resume", str(plan),
+    ]  # fmt: skip
+
+    refused = _medtrace(*args)
+    assert refused.returncode == 1
+    assert "cn.drug_code_not_mapped" in refused.stderr
+    assert "4 of 6 serials were commissioned before the refusal" in refused.stdout
+    assert f"--resume {plan}" in refused.stdout
+    assert _commissions(chain, codes) == 4 and not (tmp_path / "units.pdf").exists()
+
+    chain.maker.api.map_cn_drug_code(later, GTIN)
+    leaves = chain.server.snapshot()[0]
+    resumed = _medtrace(*args)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert (
+        "commissioned 6 units" in resumed.stdout and "4 of them by an earlier run" in resumed.stdout
+    )
+    assert chain.server.snapshot()[0] == leaves + 2
+    assert _commissions(chain, codes) == 6
+    printed = [s.code for p in sorted((tmp_path / "png").glob("*.png")) for s in read_image(p)]
+    assert printed == [ChinaDrugCode(c) for c in codes]
+
+
+def test_a_finished_plan_reprints_the_same_serials_and_refuses_other_options(
+    chain: Chain, tmp_path: Path
+) -> None:
+    key_file = _station(chain, tmp_path, "resume-gs1")
+    plan = tmp_path / "run.json"
+    args = [*_units_args(chain, key_file, "resume-gs1", GTIN, tmp_path), "--resume", str(plan)]
+    first = _medtrace(*args, "--count", "3")
+    assert first.returncode == 0, first.stderr
+    serials = json.loads(plan.read_text())["serials"]
+    before = chain.server.snapshot()
+
+    again = _medtrace(*args, "--count", "3")
+    other_lot = _medtrace(*[a if a != "LBL1" else "LBL2" for a in args], "--count", "3")
+    other_count = _medtrace(*args, "--count", "4")
+
+    assert again.returncode == 0, again.stderr
+    assert "3 of them by an earlier run" in again.stdout
+    assert chain.server.snapshot() == before
+    assert _commissions(chain, serials) == 3
+    assert {s.code.serial for s in read_image(sorted((tmp_path / "png").glob("*.png"))[0])} <= set(
+        serials
+    )
+    for done, what in ((other_lot, "lot"), (other_count, "count")):
+        assert done.returncode == 1
+        assert "rule: labels.resume_mismatch" in done.stderr and what in done.stderr
+    assert chain.server.snapshot() == before

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from medtrace import __version__
 from medtrace.api.errors import install_error_handlers
 from medtrace.api.routes import alerts, capture, fhir, health, ledger, lots, stations, tiles
+from medtrace.api.routes import cn_codes as cn_code_routes
 from medtrace.api.routes import epcis as epcis_routes
 from medtrace.api.routes import sensors as sensor_routes
 from medtrace.config import Settings, get_settings
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fhir.router,
         alerts.router,
         lots.router,
+        cn_code_routes.router,
         web_routes.router,
         web_portal.router,
     )

@@ -42,6 +42,7 @@ from medtrace.errors import (
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import EventType, Participant, Role, Station, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
+from medtrace.services.cn_codes import CnCommissionRule
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
 from medtrace.store import stations as station_store
@@ -128,6 +129,7 @@ class _Batch:
     actor: custody.Actor
     participant_id: int
     world: _World
+    cn_codes: CnCommissionRule
     order: list[tuple[str, bool]] = field(default_factory=list)  # (event id, duplicate)
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
     new: dict[str, event_store.NewEvent] = field(default_factory=dict)
@@ -170,6 +172,7 @@ def capture_authenticated(
                 actor=custody.Actor(participant.gln, participant.role, participant.company_prefix),
                 participant_id=participant.id,
                 world=_World(conn),
+                cn_codes=CnCommissionRule(session),
             )
             checked, refusal = check()
             _decide(session, batch, checked)
@@ -346,6 +349,9 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
     if event.type in (EventType.SHIP, EventType.RETURN):
         _check_destination(session, batch, event)
     outcome = custody.apply_event(event, batch.world, batch.actor)
+    if event.type is EventType.COMMISSION:
+        assert event.gtin is not None and event.serial is not None
+        batch.cn_codes.check(event.gtin, event.serial)
     batch.world.apply(outcome.changes)
     epcis = to_epcis(event, item.event_time)
     batch.new[item.event_id] = event_store.NewEvent(

@@ -212,9 +212,13 @@
 
   // ------------------------------------------------------------------ the steps
 
-  /** The pack the address bar names (GS1 Digital Link: /01/{gtin}/.../21/{serial}). */
-  const scannedPack = () => {
+  /** The pack the address bar names (GS1 Digital Link: /01/{gtin}/.../21/{serial}), or
+   * /cn/{code}: a China drug traceability code is the serial of a unit whose GTIN its
+   * manufacturer mapped the code's drug code to. That mapping is not on the log, so there the
+   * GTIN is the service's word; the serial, the whole code, is still checked. */
+  const scannedPack = (unit) => {
     const segments = location.pathname.split("/").map(decodeURIComponent);
+    if (segments.length === 3 && segments[1] === "cn") return { gtin: unit.gtin, serial: segments[2] };
     const at = segments.indexOf("01");
     const pairs = {};
     for (let i = at; at >= 0 && i + 1 < segments.length; i += 2) pairs[segments[i]] = segments[i + 1];
@@ -577,7 +581,7 @@
     if (items.length !== data.events.length) {
       failures.push(new Failure("f_count", { shown: items.length, signed: data.events.length }));
     }
-    const pack = scannedPack();
+    const pack = scannedPack(data.unit);
     pack.containers = containersOf(data.events, pack);
     if (data.unit.gtin !== pack.gtin || data.unit.serial !== pack.serial) {
       failures.push(new Failure("f_unit", { n: 0, detail: `${data.unit.gtin} / ${data.unit.serial}` }));
