@@ -92,6 +92,7 @@ class CaptureClient(TokenClient):
         result: dict[str, Any] = self._get(f"/api/v1/products/cn-codes/{drug_code}")
         return result
 
+
 def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
