@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -16,10 +17,16 @@ class CaptureClient(TokenClient):
     """Registers stations and posts signed envelopes with a participant's API token."""
 
     def _post(self, path: str, body: Any) -> Any:
+        return self._answer(self._request("POST", path, body))
+
+    def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         try:
-            response = self._http.post(path, json=body)
+            return self._http.request(method, path, json=body)
         except httpx.TransportError as exc:
             raise ServerUnreachable(self._base_url, str(exc) or type(exc).__name__) from exc
+
+    def _answer(self, response: httpx.Response) -> Any:
+        """The JSON of a successful answer; ``CaptureRefused`` with the rule of a 4xx."""
         if response.is_client_error:
             detail = response.json().get("detail", {})
             raise CaptureRefused(
@@ -36,6 +43,17 @@ class CaptureClient(TokenClient):
         result: dict[str, Any] = self._post(
             "/api/v1/stations", {"station_id": station_id, "public_key": public_key}
         )
+        return result
+
+    def recall(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Post a signed recall; return the recorded recall."""
+        result: dict[str, Any] = self._post("/api/v1/recalls", envelope)
+        return result
+
+    def recall_reach(self, gtin: str, lot: str) -> dict[str, Any]:
+        """The reach report of a recalled lot (its manufacturer or a regulator)."""
+        path = f"/api/v1/lots/{quote(gtin, safe='')}/{quote(lot, safe='')}/recall"
+        result: dict[str, Any] = self._answer(self._request("GET", path))
         return result
 
     def capture(self, envelopes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

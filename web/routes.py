@@ -19,9 +19,11 @@ from fastapi import APIRouter, Cookie, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from medtrace.api.deps import SessionDep, SettingsDep, SignerDep, TemperaturePolicyDep
+from medtrace.contracts.suspect import VerifyWatch
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_expiry, parse_gtin
 from medtrace.models import Verdict
+from medtrace.services.suspects import place_hash, verify_watched
 from medtrace.services.verify import verify_unit
 from medtrace.web import i18n
 from medtrace.web.chart import temperature_chart
@@ -95,16 +97,34 @@ def _resolve(
     lang_cookie: str | None,
 ) -> Response:
     gtin, serial, lot, expiry = ident
+    now = dt.datetime.now(dt.UTC)
     try:
-        answer = verify_unit(
+        unit = (parse_gtin(gtin), check_x20(serial, field="serial"))
+        code = (
+            None if lot is None else check_x20(lot, field="lot"),
+            None if expiry is None else parse_expiry(expiry),
+        )
+        answer = verify_watched(
             session=session,
-            gtin=parse_gtin(gtin),
-            serial=check_x20(serial, field="serial"),
-            lot=None if lot is None else check_x20(lot, field="lot"),
-            expiry=None if expiry is None else parse_expiry(expiry),
-            today=dt.datetime.now(dt.UTC).date(),
-            base_url=settings.public_url,
-            temperature=temperature,
+            verify=lambda: verify_unit(
+                session=session,
+                gtin=unit[0],
+                serial=unit[1],
+                lot=code[0],
+                expiry=code[1],
+                today=now.date(),
+                base_url=settings.public_url,
+                temperature=temperature,
+            ),
+            place=place_hash(
+                request.client.host if request.client else "", settings.place_salt.encode()
+            ),
+            watch=VerifyWatch(
+                max_requests=settings.suspect_verify_requests,
+                min_places=settings.suspect_verify_places,
+                window=dt.timedelta(seconds=settings.suspect_verify_window),
+            ),
+            now=now,
         )
     except InvalidInput as exc:
         if _wants_json(request):

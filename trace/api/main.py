@@ -11,7 +11,17 @@ from fastapi.routing import APIRoute
 
 from medtrace import __version__
 from medtrace.api.errors import install_error_handlers
-from medtrace.api.routes import alerts, capture, fhir, health, ledger, lots, stations, tiles
+from medtrace.api.routes import (
+    alerts,
+    capture,
+    fhir,
+    health,
+    ledger,
+    lots,
+    recalls,
+    stations,
+    tiles,
+)
 from medtrace.api.routes import epcis as epcis_routes
 from medtrace.api.routes import sensors as sensor_routes
 from medtrace.config import Settings, get_settings
@@ -76,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fhir.router,
         alerts.router,
         lots.router,
+        recalls.router,
         web_routes.router,
         web_portal.router,
     )

@@ -13,6 +13,12 @@ read for custody are locked (``FOR UPDATE`` on PostgreSQL; SQLite has one writer
 so of two conflicting moves of the same unit in two processes exactly one succeeds: the other
 sees the first's result once it commits and is refused by the custody rules, or fails with a
 retryable ``store.conflict``.
+
+Some refusals are evidence of counterfeits (a serial never commissioned, a dispensed pack
+presented again), and the ``flag_suspect`` receipt policy accepts a receipt of what was shipped
+elsewhere: the suspect rules (``medtrace.contracts.suspect``) turn those into suspicions, whose
+units are marked in the batch's transaction (or, after a refusal, in one of their own) and
+whose alerts are raised once the batch has ended.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from medtrace import custody
-from medtrace.custody import ContainerKey, Custody, Key, UnitKey
+from medtrace.contracts import suspect
+from medtrace.custody import ContainerKey, Custody, Key, ReceiptPolicy, UnitKey
 from medtrace.envelope import CanonicalEnvelope, canonical_json
 from medtrace.epcis.document import biz_location, to_epcis
 from medtrace.errors import (
@@ -40,6 +47,7 @@ from medtrace.errors import (
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import EventType, Participant, Role, Station, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
+from medtrace.services import suspects as suspect_service
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
 from medtrace.store import stations as station_store
@@ -124,8 +132,11 @@ class _Batch:
     """What a batch has decided so far, before anything is written."""
 
     actor: custody.Actor
+    presenter: suspect.Presenter
     participant_id: int
     world: _World
+    receipt_policy: ReceiptPolicy
+    suspicions: list[suspect.Suspicion]
     order: list[tuple[str, bool]] = field(default_factory=list)  # (event id, duplicate)
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
     new: dict[str, event_store.NewEvent] = field(default_factory=dict)
@@ -133,7 +144,11 @@ class _Batch:
 
 
 def capture_envelopes(
-    *, session: Session, participant: Participant, envelopes: Sequence[EnvelopeIn]
+    *,
+    session: Session,
+    participant: Participant,
+    envelopes: Sequence[EnvelopeIn],
+    receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
 ) -> list[CaptureResult]:
     """Capture a batch of signed envelopes for ``participant``; all or nothing.
 
@@ -146,6 +161,7 @@ def capture_envelopes(
         session=session,
         participant=participant,
         check=lambda: _check_signed(session, participant.id, envelopes),
+        receipt_policy=receipt_policy,
     )
 
 
@@ -154,32 +170,43 @@ def capture_authenticated(
     session: Session,
     participant: Participant,
     check: Callable[[], tuple[list[Authenticated], MedtraceError | None]],
+    receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
 ) -> list[CaptureResult]:
     """The transaction shared by every capture path: ``check`` authenticates and parses the
     batch in order (returning the events up to the first refusal, and that refusal), then the
-    custody rules run in order and everything is written, or nothing.
+    custody rules run in order and everything is written, or nothing. Suspicions found on the
+    way are recorded whether the batch commits or not.
     """
     assert participant.id is not None
+    suspicions: list[suspect.Suspicion] = []
     try:
         with session.begin():
             conn = session.connection()
             ledger_sql.begin_append(conn)
             batch = _Batch(
                 actor=custody.Actor(participant.gln, participant.role, participant.company_prefix),
+                presenter=suspect.Presenter(participant.gln, participant.name),
                 participant_id=participant.id,
                 world=_World(conn),
+                receipt_policy=receipt_policy,
+                suspicions=suspicions,
             )
             checked, refusal = check()
             _decide(session, batch, checked)
             if refusal is not None:
                 raise refusal
             _write(conn, batch)
+            suspect_service.mark(session=session, suspicions=suspicions)
     except IntegrityError as exc:
         raise _conflict() from exc
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
             raise _conflict() from exc
         raise
+    except CustodyViolation:
+        suspect_service.flag_suspects(session=session, suspicions=suspicions)
+        raise
+    suspect_service.flag_suspects(session=session, suspicions=suspicions)
     return [
         CaptureResult(
             event_id=eid,
@@ -254,6 +281,13 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
             continue
         try:
             _apply_custody(session, batch, item)
+        except CustodyViolation as exc:
+            exc.context.setdefault("index", index)
+            current = batch.world.custody(custody.key_of(item.event))
+            found = suspect.on_refusal(item.event, exc.rule, current, batch.presenter)
+            if found is not None:
+                batch.suspicions.append(found)
+            raise
         except MedtraceError as exc:
             exc.context.setdefault("index", index)
             raise
@@ -310,8 +344,13 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
     event = item.event
     if event.type in (EventType.SHIP, EventType.RETURN):
         _check_destination(session, batch, event)
-    outcome = custody.apply_event(event, batch.world, batch.actor)
+    outcome = custody.apply_event(
+        event, batch.world, batch.actor, receipt_policy=batch.receipt_policy
+    )
     batch.world.apply(outcome.changes)
+    if outcome.diversion is not None:
+        lots = [(k.gtin, c.lot) for k in outcome.units if (c := batch.world.custody(k)) and c.lot]
+        batch.suspicions.append(suspect.diverted_receipt(outcome.diversion, outcome.units, lots))
     epcis = to_epcis(event, item.event_time)
     batch.new[item.event_id] = event_store.NewEvent(
         event_id=item.event_id,
