@@ -145,17 +145,6 @@ def _write(
 
 
 def _findings(session: Session, row: Recall, by: Participant) -> list[Finding]:
-    positions = recall_store.lot_positions(
-        session=session, gtin=row.gtin, lot=row.lot, states=_IN_CHAIN
-    )
-    held: Counter[str] = Counter()
-    inbound: Counter[str] = Counter()
-    for holder, state, destination, units in positions:
-        held[holder] += units
-        if state in (UnitState.IN_TRANSIT, UnitState.RETURNED) and destination is not None:
-            inbound[destination] += units
-    names = recall_store.participants_by_gln(session=session, glns=[*held, *inbound])
-    session.rollback()  # the reads end here; recording opens its own transaction
     notice = RecallNotice(
         event_id=row.event_id,
         leaf_index=row.leaf_index,
@@ -165,10 +154,21 @@ def _findings(session: Session, row: Recall, by: Participant) -> list[Finding]:
         recalled_by=f"{by.name} ({by.gln})",
         recalled_at=row.event_time,
     )
+    positions = recall_store.lot_positions(
+        session=session, gtin=notice.gtin, lot=notice.lot, states=_IN_CHAIN
+    )
+    held: Counter[str] = Counter()
+    inbound: Counter[str] = Counter()
+    for holder, state, destination, units in positions:
+        held[holder] += units
+        if state in (UnitState.IN_TRANSIT, UnitState.RETURNED) and destination is not None:
+            inbound[destination] += units
+    names = recall_store.participants_by_gln(session=session, glns=[*held, *inbound])
     holdings = [
         *(Holding(g, _name(names, g), n) for g, n in sorted(held.items())),
         *(Holding(g, _name(names, g), n, inbound=True) for g, n in sorted(inbound.items())),
     ]
+    session.rollback()  # the reads end here; recording opens its own transaction
     return recall_findings(notice, holdings)
 
 
