@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from medtrace.custody import ReceiptPolicy
 from medtrace.envelope import canonical_json
 from medtrace.epcis.document import CONTEXT
 from medtrace.epcis.epc import Epc, parse_epc, parse_location
@@ -237,7 +238,13 @@ def _prepare(events: Sequence[dict[str, Any]], gln: str) -> tuple[list[Authentic
     return items, origin
 
 
-def capture_document(*, session: Session, participant: Participant, body: bytes) -> str:
+def capture_document(
+    *,
+    session: Session,
+    participant: Participant,
+    body: bytes,
+    receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
+) -> str:
     """Check an EPCISDocument, capture it as one job (all or nothing) and return the job id.
 
     Raises ``InvalidInput`` (nothing written, no job) when the document is malformed; a
@@ -249,7 +256,12 @@ def capture_document(*, session: Session, participant: Participant, body: bytes)
     created = utcnow()
     errors: list[dict[str, Any]] = []
     try:
-        capture_authenticated(session=session, participant=participant, check=lambda: (items, None))
+        capture_authenticated(
+            session=session,
+            participant=participant,
+            check=lambda: (items, None),
+            receipt_policy=receipt_policy,
+        )
     except MedtraceError as exc:
         if exc.rule == "store.conflict":
             raise
