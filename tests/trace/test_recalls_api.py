@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_capture_api import new_sscc, signed, units
 
 from medtrace.demo import GTIN, DemoParticipant, Enrolled, enrol, with_check_digit
+from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
 from medtrace.keys import write_key_file
 from medtrace.models import Role
@@ -36,10 +37,12 @@ def refused(chain: Chain, action: Callable[[], object]) -> CaptureRefused:
 
 
 @pytest.fixture(scope="module")
-def regulator(chain: Chain) -> Enrolled:
+def regulator(chain: Chain) -> Iterator[Enrolled]:
     """A regulator with its own station."""
     who = DemoParticipant("NMPA", Role.REGULATOR, "Beijing", with_check_digit("952000100000"))
-    return enrol(chain.server.engine, who, Ed25519PrivateKey.generate(), chain.server.url)
+    member = enrol(chain.server.engine, who, Ed25519PrivateKey.generate(), chain.server.url)
+    yield member
+    member.api.close()
 
 
 def commission_lot(chain: Chain, lot: str, count: int, expiry: dt.date = EXPIRY) -> list[str]:
@@ -248,3 +251,42 @@ def test_the_recall_command_signs_and_prints_the_reach(
     )  # fmt: skip
     assert again.returncode == 1
     assert "recall.already_recalled" in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "rule"),
+    [
+        ({"reason": ""}, 422, "recall.invalid"),
+        ({"event_time": "2026-11-22T10:00:00"}, 422, "recall.invalid"),
+        ({"gtin": "09521234000113"}, 422, "gs1.bad_check_digit"),
+        ({"serial": "X1"}, 422, "recall.invalid"),
+        ({"gln": "9525678000004"}, 422, "recall.sender"),
+        ({"event_time": "2099-01-01T00:00:00Z"}, 422, "event.future_time"),
+    ],
+)
+def test_malformed_recalls_name_their_rule_and_change_nothing(
+    chain: Chain, change: dict[str, str], status: int, rule: str
+) -> None:
+    maker = chain.maker
+    event = {
+        **maker.station.recall(GTIN, "ANY1", reason="a reason")["event"],
+        **change,
+    }
+    envelope = sign_event(event, station_id=maker.station.station_id, key=maker.station.key)
+    error = refused(chain, lambda: maker.api.recall(envelope))
+    assert (error.status, error.rule) == (status, rule)
+
+
+def test_a_tampered_recall_and_a_bare_body_are_refused(chain: Chain) -> None:
+    envelope = chain.maker.station.recall(GTIN, "ANY1", reason="a reason")
+    envelope["event"]["lot"] = "ANY2"
+    error = refused(chain, lambda: chain.maker.api.recall(envelope))
+    assert (error.status, error.rule) == (403, "signature.invalid")
+    response = httpx.post(
+        f"{chain.server.url}/api/v1/recalls",
+        json={"event": {}},
+        headers={"Authorization": f"Bearer {chain.maker.token}"},
+    )
+    assert (response.status_code, response.json()["detail"]["rule"]) == (422, "input.invalid")
+    unknown = reach(chain, chain.maker.token, "NEVERRECALLED")
+    assert (unknown.status_code, unknown.json()["detail"]["rule"]) == (404, "recall.unknown")
