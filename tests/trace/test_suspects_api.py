@@ -130,6 +130,24 @@ def test_a_receipt_not_shipped_to_the_receiver_is_accepted_but_flagged(chain: Ch
     assert refused.value.rule == "custody.not_shipped_to_you", "receiving what you hold"
 
 
+def test_a_flagged_receipt_in_a_refused_batch_leaves_no_trace(chain: Chain) -> None:
+    serial, ghost = new_serial(), new_serial()
+    chain.commission(serial)
+    maker, hub, pharmacy = chain.maker, chain.hub, chain.pharmacy
+    maker.api.capture([maker.station.ship(GTIN, serial, to=hub.gln)])
+    before = chain.server.snapshot()
+    batch = [pharmacy.station.receive(GTIN, serial), pharmacy.station.receive(GTIN, ghost)]
+    with pytest.raises(CaptureRefused) as refused:
+        pharmacy.api.capture(batch)
+    assert (refused.value.rule, refused.value.index) == ("custody.unknown_unit", 1)
+    assert chain.server.snapshot() == before
+    assert verify(chain, serial)["verdict"] == "genuine", "the diversion never happened"
+    assert suspects(chain, pharmacy.token, serial) == []
+    assert [a["rule"] for a in suspects(chain, pharmacy.token, ghost)] == [
+        "suspect.never_commissioned"
+    ]
+
+
 def test_a_dispensed_pack_verified_from_many_places_turns_suspect_once(chain: Chain) -> None:
     serial = new_serial()
     chain.to_pharmacy(serial)

@@ -16,9 +16,10 @@ retryable ``store.conflict``.
 
 Some refusals are evidence of counterfeits (a serial never commissioned, a dispensed pack
 presented again), and the ``flag_suspect`` receipt policy accepts a receipt of what was shipped
-elsewhere: the suspect rules (``medtrace.contracts.suspect``) turn those into suspicions, whose
-units are marked in the batch's transaction (or, after a refusal, in one of their own) and
-whose alerts are raised once the batch has ended.
+elsewhere: the suspect rules (``medtrace.contracts.suspect``) turn those into suspicions. Those
+of accepted events mark their units in the batch's transaction (a refused batch drops them with
+everything else); the evidence of a refused event is recorded in a transaction of its own once
+the batch has rolled back. Alerts are raised after the batch has ended.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ class _Batch:
     participant_id: int
     world: _World
     receipt_policy: ReceiptPolicy
-    suspicions: list[suspect.Suspicion]
+    accepted_suspicions: list[suspect.Suspicion]  # of accepted events: written with the batch
+    refusal_evidence: list[suspect.Suspicion]  # of the refused event: recorded after rollback
     order: list[tuple[str, bool]] = field(default_factory=list)  # (event id, duplicate)
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
     new: dict[str, event_store.NewEvent] = field(default_factory=dict)
@@ -178,7 +180,8 @@ def capture_authenticated(
     way are recorded whether the batch commits or not.
     """
     assert participant.id is not None
-    suspicions: list[suspect.Suspicion] = []
+    accepted: list[suspect.Suspicion] = []
+    evidence: list[suspect.Suspicion] = []
     try:
         with session.begin():
             conn = session.connection()
@@ -189,14 +192,15 @@ def capture_authenticated(
                 participant_id=participant.id,
                 world=_World(conn),
                 receipt_policy=receipt_policy,
-                suspicions=suspicions,
+                accepted_suspicions=accepted,
+                refusal_evidence=evidence,
             )
             checked, refusal = check()
             _decide(session, batch, checked)
             if refusal is not None:
                 raise refusal
             _write(conn, batch)
-            suspect_service.mark(session=session, suspicions=suspicions)
+            suspect_service.mark(session=session, suspicions=accepted)
     except IntegrityError as exc:
         raise _conflict() from exc
     except DBAPIError as exc:
@@ -204,9 +208,9 @@ def capture_authenticated(
             raise _conflict() from exc
         raise
     except CustodyViolation:
-        suspect_service.flag_suspects(session=session, suspicions=suspicions)
+        suspect_service.flag_suspects(session=session, suspicions=evidence)
         raise
-    suspect_service.flag_suspects(session=session, suspicions=suspicions)
+    suspect_service.raise_alerts(session=session, suspicions=accepted)
     return [
         CaptureResult(
             event_id=eid,
@@ -286,7 +290,7 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
             current = batch.world.custody(custody.key_of(item.event))
             found = suspect.on_refusal(item.event, exc.rule, current, batch.presenter)
             if found is not None:
-                batch.suspicions.append(found)
+                batch.refusal_evidence.append(found)
             raise
         except MedtraceError as exc:
             exc.context.setdefault("index", index)
@@ -350,7 +354,8 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
     batch.world.apply(outcome.changes)
     if outcome.diversion is not None:
         lots = [(k.gtin, c.lot) for k in outcome.units if (c := batch.world.custody(k)) and c.lot]
-        batch.suspicions.append(suspect.diverted_receipt(outcome.diversion, outcome.units, lots))
+        found = suspect.diverted_receipt(outcome.diversion, outcome.units, lots)
+        batch.accepted_suspicions.append(found)
     epcis = to_epcis(event, item.event_time)
     batch.new[item.event_id] = event_store.NewEvent(
         event_id=item.event_id,

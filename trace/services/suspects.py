@@ -45,13 +45,20 @@ def mark(*, session: Session, suspicions: Sequence[Suspicion]) -> None:
             )
 
 
+def raise_alerts(*, session: Session, suspicions: Sequence[Suspicion]) -> list[AlertPublic]:
+    """Raise the suspicions' alerts not raised before (their units are marked already)."""
+    if not suspicions:
+        return []
+    return record_findings(session=session, findings=[s.finding for s in suspicions])
+
+
 def flag_suspects(*, session: Session, suspicions: Sequence[Suspicion]) -> list[AlertPublic]:
     """Mark the units (one transaction) and raise the alerts not raised before."""
     if not suspicions:
         return []
     with session.begin():
         mark(session=session, suspicions=suspicions)
-    return record_findings(session=session, findings=[s.finding for s in suspicions])
+    return raise_alerts(session=session, suspicions=suspicions)
 
 
 def place_hash(address: str, salt: bytes) -> str:
