@@ -8,11 +8,14 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+import jsonschema
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_capture_api import new_sscc, signed, units
+from test_epcis_mapping import SCHEMA
 
 from medtrace.demo import GTIN, DemoParticipant, Enrolled, enrol, with_check_digit
 from medtrace.envelope import sign_event
@@ -290,3 +293,44 @@ def test_a_tampered_recall_and_a_bare_body_are_refused(chain: Chain) -> None:
     assert (response.status_code, response.json()["detail"]["rule"]) == (422, "input.invalid")
     unknown = reach(chain, chain.maker.token, "NEVERRECALLED")
     assert (unknown.status_code, unknown.json()["detail"]["rule"]) == (404, "recall.unknown")
+
+
+def epcis_events(chain: Chain, **params: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{chain.server.url}/epcis/events",
+        params={"perPage": "1000", **params},
+        headers={"Authorization": f"Bearer {chain.hub.token}"},
+    )
+    assert response.status_code == 200, response.text
+    jsonschema.validate(response.json(), SCHEMA)
+    found: list[dict[str, Any]] = response.json()["epcisBody"]["queryResults"]["resultsBody"][
+        "eventList"
+    ]
+    return found
+
+
+def test_a_recall_is_queried_as_an_epcis_event_in_ledger_order(chain: Chain) -> None:
+    lot = "EQ" + new_serial(6)
+    serial = commission_lot(chain, lot, 1)[0]
+    recorded = chain.maker.api.recall(chain.maker.station.recall(GTIN, lot, reason="mix-up"))
+    chain.maker.api.capture([signed(chain.maker, "destroy", gtin=GTIN, serial=serial)])
+
+    maker_place = f"https://id.gs1.org/414/{chain.maker.gln}"
+    recalls = epcis_events(chain, EQ_disposition="recalled", EQ_readPoint=maker_place)
+    mine = [e for e in recalls if e["eventID"] == recorded["epcis_id"]]
+    assert len(mine) == 1
+    assert mine[0]["quantityList"] == [{"epcClass": f"https://id.gs1.org/01/{GTIN}/10/{lot}"}]
+    assert all(e["disposition"] == "recalled" for e in recalls)
+    every = epcis_events(chain)
+    ids = [e["eventID"] for e in every]
+    assert recorded["epcis_id"] in ids
+    assert ids.index(recorded["epcis_id"]) == len(ids) - 2, "before the destruction that followed"
+    assert epcis_events(chain, EQ_bizStep="shipping", EQ_disposition="recalled") == []
+    unit_only = epcis_events(chain, MATCH_epc=f"https://id.gs1.org/01/{GTIN}/21/{serial}")
+    assert [e["bizStep"] for e in unit_only] == ["commissioning", "destroying"]
+    one = httpx.get(
+        f"{chain.server.url}/epcis/events/{quote(recorded['epcis_id'], safe='')}",
+        headers={"Authorization": f"Bearer {chain.hub.token}"},
+    )
+    assert one.status_code == 200, one.text
+    assert {k: v for k, v in one.json().items() if k != "@context"} == mine[0]

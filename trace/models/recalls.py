@@ -27,6 +27,7 @@ class Recall(SQLModel, table=True):
     lot: str = Field(sa_type=String(20))
     reason: str = Field(sa_column=Column(Text, nullable=False))
     participant_id: int = Field(foreign_key="participants.id")
+    gln: str = Field(sa_type=String(13), description="The recalling participant (readPoint)")
     station_id: str = Field(sa_type=String(64))
     event_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     leaf_index: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))

@@ -129,6 +129,7 @@ def _write(
                     lot=event.lot,
                     reason=event.reason,
                     participant_id=participant.id,
+                    gln=event.gln,
                     station_id=event.station_id,
                     event_id=eid,
                     leaf_index=leaf_index,

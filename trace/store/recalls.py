@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func
@@ -22,6 +23,31 @@ def get_recall(*, session: Session, gtin: str, lot: str) -> Recall | None:
 def get_recall_by_event_id(*, session: Session, event_id: str) -> Recall | None:
     """A recall by the id of its signed event (a retry names the same one)."""
     return session.exec(select(Recall).where(col(Recall.event_id) == event_id)).first()
+
+
+def find_recalls(
+    *,
+    session: Session,
+    ge_time: dt.datetime | None,
+    lt_time: dt.datetime | None,
+    read_points: frozenset[str] | None,
+    after: int,
+    limit: int,
+) -> Sequence[Recall]:
+    """Recalls in ledger order from leaf index ``after`` (exclusive), for the EPCIS query."""
+    statement = select(Recall).where(col(Recall.leaf_index) > after)
+    if ge_time is not None:
+        statement = statement.where(col(Recall.event_time) >= ge_time)
+    if lt_time is not None:
+        statement = statement.where(col(Recall.event_time) < lt_time)
+    if read_points is not None:
+        statement = statement.where(col(Recall.gln).in_(read_points))
+    return session.exec(statement.order_by(col(Recall.leaf_index)).limit(limit)).all()
+
+
+def get_recall_by_epcis_id(*, session: Session, epcis_id: str) -> Recall | None:
+    """A recall by the CBV 2.0 hash of its EPCIS event."""
+    return session.exec(select(Recall).where(col(Recall.epcis_id) == epcis_id)).first()
 
 
 def add_recall(*, session: Session, recall: Recall) -> Recall:

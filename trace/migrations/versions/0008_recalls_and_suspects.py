@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("lot", sa.String(length=20), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("participant_id", sa.Integer(), nullable=False),
+        sa.Column("gln", sa.String(length=13), nullable=False),
         sa.Column("station_id", sa.String(length=64), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("leaf_index", sa.BigInteger(), nullable=False),
