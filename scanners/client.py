@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -73,6 +74,17 @@ class CaptureClient(TokenClient):
         if response.status_code == 404 and "verdict" in _json_object(response):
             return _json_object(response)  # a unit never commissioned: that is an answer
         result: dict[str, Any] = self._answer(response)
+        return result
+
+    def recall(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Post a signed recall; return the recorded recall."""
+        result: dict[str, Any] = self._post("/api/v1/recalls", envelope)
+        return result
+
+    def recall_reach(self, gtin: str, lot: str) -> dict[str, Any]:
+        """The reach report of a recalled lot (its manufacturer or a regulator)."""
+        path = f"/api/v1/lots/{quote(gtin, safe='')}/{quote(lot, safe='')}/recall"
+        result: dict[str, Any] = self._get(path)
         return result
 
     def capture(self, envelopes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

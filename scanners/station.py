@@ -76,3 +76,19 @@ class Station:
     def dispense(self, gtin: str, serial: str, *, event_time: str | None = None) -> dict[str, Any]:
         """A signed dispense at this station's pharmacy (no patient data, ever)."""
         return self._signed("dispense", gtin, serial, event_time=event_time)
+
+    def recall(
+        self, gtin: str, lot: str, *, reason: str, event_time: str | None = None
+    ) -> dict[str, Any]:
+        """A signed recall of a whole lot (the lot's manufacturer or a regulator), for
+        ``POST /api/v1/recalls``."""
+        event = {
+            "type": "recall",
+            "gtin": gtin,
+            "lot": lot,
+            "reason": reason,
+            "gln": self.gln,
+            "event_time": event_time or _now(),
+            "station_id": self.station_id,
+        }
+        return sign_event(event, station_id=self.station_id, key=self.key)

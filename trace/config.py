@@ -7,6 +7,7 @@ configuration at all: SQLite database, log key and station keys all live under i
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -74,6 +75,25 @@ class Settings(BaseSettings):
     temperature_high_c: float = Field(default=8.0, description="profile exists (2–8 °C)")
     temperature_max_gap: float = Field(
         default=900.0, gt=0, description="Seconds without readings that count as a gap"
+    )
+    receipt_policy: Literal["refuse", "flag_suspect"] = Field(
+        default="refuse",
+        description="A receipt of what was not shipped to the receiver: refuse it, or accept "
+        "it and flag its units suspect",
+    )
+    suspect_verify_requests: int = Field(
+        default=10, gt=0, description="Public verifications after dispense that make it suspect"
+    )
+    suspect_verify_places: int = Field(
+        default=3, gt=0, description="...coming from at least this many places (networks)"
+    )
+    suspect_verify_window: float = Field(
+        default=7 * 86400.0, gt=0, description="...within this many seconds"
+    )
+    place_salt: str = Field(
+        default_factory=lambda: secrets.token_hex(32),
+        description="Secret salt of the hashed places of public verifications; set the same "
+        "value on every API replica (default: random per process)",
     )
 
     @field_validator("log_origin")

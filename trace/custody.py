@@ -8,7 +8,9 @@ service hands in a view backed by the database and the batch so far, the tests a
 Objects are units (GTIN + serial) and containers (an SSCC: a case, a pallet). Packing puts
 units or containers into a container; a move of a container (ship, receive, store, destroy,
 quarantine, ...) moves everything inside it, at any depth. A packed object moves only with its
-container, until it is unpacked. Each type maps to one GS1 EPCIS 2.0 event (pack and unpack
+container, until it is unpacked. Shipping, exporting or dispensing a quarantined, recalled or
+expired unit is refused, and so is moving a container with such a unit inside (the error names
+the unit). Each type maps to one GS1 EPCIS 2.0 event (pack and unpack
 to an AggregationEvent, the rest to an ObjectEvent) with its CBV 2.0 business step.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Protocol
 
 from medtrace.errors import CustodyViolation, InvalidInput
@@ -29,8 +32,9 @@ FINAL_STATES = frozenset(
 )
 #: On the road: the sender no longer holds it, the receiver does not hold it yet.
 MOVING_STATES = frozenset({UnitState.IN_TRANSIT, UnitState.RETURNED})
-#: Moves a quarantined object (or one with a quarantined object inside) may not make.
-BLOCKED_BY_QUARANTINE = frozenset({EventType.SHIP, EventType.DISPENSE, EventType.EXPORT})
+#: Moves that hand a unit on (to another participant, abroad or to a patient): refused for a
+#: unit that is quarantined, recalled or expired, and for a container with one inside.
+GUARDED_MOVES = frozenset({EventType.SHIP, EventType.DISPENSE, EventType.EXPORT})
 #: What a packed object may still undergo on its own: QA flags it inside its case.
 ALLOWED_WHEN_PACKED = frozenset({EventType.QUARANTINE, EventType.RELEASE})
 
@@ -71,7 +75,8 @@ def key_of(ref: ObjectRef) -> Key:
 class Custody:
     """An object's custody: state, who holds (or shipped) it, where it goes, where it is kept,
     the container it is packed in, and the QA quarantine flag. Units also carry lot and
-    expiry, fixed when commissioned."""
+    expiry, fixed when commissioned, and whether their lot is recalled (read from the
+    recalls, never written with the custody)."""
 
     state: UnitState
     holder_gln: str
@@ -81,6 +86,15 @@ class Custody:
     quarantined: bool = False
     lot: str | None = None
     expiry: dt.date | None = None
+    recalled: bool = False
+
+
+class ReceiptPolicy(StrEnum):
+    """What to do with a receipt of something not shipped to the receiver (DESIGN.md):
+    refuse it, or accept it and flag it suspect (a diversion to investigate)."""
+
+    REFUSE = "refuse"
+    FLAG_SUSPECT = "flag_suspect"
 
 
 @dataclass(frozen=True)
@@ -102,12 +116,25 @@ class CustodyView(Protocol):
 
 
 @dataclass(frozen=True)
+class Diversion:
+    """A receipt accepted under ``ReceiptPolicy.FLAG_SUSPECT`` although the object was not
+    shipped to the receiver: where it was going (None if it was not on its way anywhere) and
+    who held or shipped it."""
+
+    target: Key
+    receiver_gln: str
+    expected_gln: str | None
+    previous_holder_gln: str
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What an event changes (every object's new custody) and which units it concerns (the
-    units whose history it joins, at any depth)."""
+    """What an event changes (every object's new custody), which units it concerns (the
+    units whose history it joins, at any depth), and a diversion the policy let through."""
 
     changes: dict[Key, Custody]
     units: list[UnitKey] = field(default_factory=list)
+    diversion: Diversion | None = None
 
 
 def descendants(view: CustodyView, sscc: str) -> Iterator[Key]:
@@ -118,7 +145,13 @@ def descendants(view: CustodyView, sscc: str) -> Iterator[Key]:
             yield from descendants(view, child.sscc)
 
 
-def apply_event(event: SignedEvent, view: CustodyView, actor: Actor) -> Outcome:
+def apply_event(
+    event: SignedEvent,
+    view: CustodyView,
+    actor: Actor,
+    *,
+    receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
+) -> Outcome:
     """The custody after ``event``; raise ``CustodyViolation`` if a rule forbids it."""
     if event.gln != actor.gln:
         raise CustodyViolation(
@@ -142,18 +175,59 @@ def apply_event(event: SignedEvent, view: CustodyView, actor: Actor) -> Outcome:
     if event.type is EventType.UNPACK:
         assert isinstance(target, ContainerKey)
         return _unpack(event, target, current, view, actor)
+    diversion = None
+    if event.type is EventType.RECEIVE:
+        diversion = _check_receipt(target, current, actor, receipt_policy)
     after = _move(event, target, current, actor)
     inside = list(descendants(view, target.sscc)) if isinstance(target, ContainerKey) else []
-    if event.type in BLOCKED_BY_QUARANTINE:
+    if event.type in GUARDED_MOVES:
+        day = event.event_time.date()
+        _check_may_leave(str(target), current, day)
         for key in inside:
-            if _must(view, key).quarantined:
-                raise CustodyViolation(
-                    f"{key} inside {target} is quarantined", rule="custody.quarantined"
-                )
+            _check_may_leave(f"{key} inside {target}", _must(view, key), day)
     changes = {target: after}
     for key in inside:
         changes[key] = _carried(_must(view, key), after, event.type)
-    return _outcome(changes)
+    outcome = _outcome(changes)
+    return replace(outcome, diversion=diversion) if diversion else outcome
+
+
+def _check_may_leave(what: str, custody: Custody, day: dt.date) -> None:
+    """The blocking rules of a guarded move: a quarantined, recalled or expired unit stays
+    where it is. A unit expires after its expiry date (that day it is still usable), judged
+    on the event's own (UTC) date."""
+    if custody.quarantined:
+        raise CustodyViolation(
+            f"{what} is quarantined: release it first", rule="custody.quarantined"
+        )
+    if custody.recalled:
+        raise CustodyViolation(
+            f"{what} belongs to recalled lot {custody.lot}: return or destroy it",
+            rule="custody.recalled",
+        )
+    if custody.expiry is not None and custody.expiry < day:
+        raise CustodyViolation(
+            f"{what} expired on {custody.expiry}: return or destroy it", rule="custody.expired"
+        )
+
+
+def _check_receipt(
+    target: Key, current: Custody, actor: Actor, policy: ReceiptPolicy
+) -> Diversion | None:
+    """A receipt of what was shipped to the receiver passes. Anything else is refused, unless
+    the policy flags it suspect instead; receiving what one already holds is always refused."""
+    if current.state in MOVING_STATES and current.destination_gln == actor.gln:
+        return None
+    if policy is ReceiptPolicy.REFUSE or _holds(current, actor):
+        raise CustodyViolation(
+            f"{target} was not shipped to {actor.gln}", rule="custody.not_shipped_to_you"
+        )
+    return Diversion(
+        target=target,
+        receiver_gln=actor.gln,
+        expected_gln=current.destination_gln if current.state in MOVING_STATES else None,
+        previous_holder_gln=current.holder_gln,
+    )
 
 
 def _outcome(changes: dict[Key, Custody], *more: Key) -> Outcome:
@@ -306,11 +380,7 @@ def _unpack(
 def _move(event: SignedEvent, target: Key, current: Custody, actor: Actor) -> Custody:
     """The target's custody after a non-aggregation event (its contents follow it)."""
     kind = event.type
-    if kind is EventType.RECEIVE:
-        if current.state not in MOVING_STATES or current.destination_gln != actor.gln:
-            raise CustodyViolation(
-                f"{target} was not shipped to {actor.gln}", rule="custody.not_shipped_to_you"
-            )
+    if kind is EventType.RECEIVE:  # _check_receipt decided whether it may
         return replace(
             current,
             state=UnitState.RECEIVED,
@@ -324,10 +394,6 @@ def _move(event: SignedEvent, target: Key, current: Custody, actor: Actor) -> Cu
             rule="custody.not_a_pharmacy",
         )
     _check_holder(target, current, actor)
-    if kind in BLOCKED_BY_QUARANTINE and current.quarantined:
-        raise CustodyViolation(
-            f"{target} is quarantined: release it first", rule="custody.quarantined"
-        )
     match kind:
         case EventType.SHIP | EventType.RETURN:
             if event.destination_gln == actor.gln:

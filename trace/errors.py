@@ -8,6 +8,7 @@
     ├── Unauthenticated           no or unknown API token                → HTTP 401
     ├── SignatureRejected         unknown/inactive/foreign station key,
     │                             or a signature that does not verify    → HTTP 403
+    ├── Forbidden                 the caller may not do or see this      → HTTP 403
     ├── NotFound                  the thing asked for does not exist     → HTTP 404
     ├── CustodyViolation          the move breaks a custody rule         → HTTP 409
     └── Conflict                  the store refused a concurrent write   → HTTP 409
@@ -60,6 +61,13 @@ class SignatureRejected(MedtraceError):
     """A signed envelope cannot be trusted: unknown, inactive or foreign key, bad signature."""
 
     default_rule = "signature.invalid"
+
+
+class Forbidden(MedtraceError):
+    """The caller is authenticated but its role does not allow this (a recall by someone
+    who neither makes the lot nor regulates, another participant's report)."""
+
+    default_rule = "auth.forbidden"
 
 
 class NotFound(MedtraceError):

@@ -21,11 +21,13 @@ from fastapi import APIRouter, Cookie, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from medtrace.api.deps import SessionDep, SettingsDep, SignerDep, TemperaturePolicyDep
+from medtrace.contracts.suspect import VerifyWatch
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_expiry, parse_gtin
 from medtrace.models import Verdict
 from medtrace.schemas import VerifyPublic
 from medtrace.services.cn_codes import verify_cn_code
+from medtrace.services.suspects import place_hash, verify_watched
 from medtrace.services.verify import verify_unit
 from medtrace.web import i18n
 from medtrace.web.chart import temperature_chart
@@ -100,20 +102,49 @@ def _resolve(
 ) -> Response:
     gtin, serial, lot, expiry = ident
 
-    def verify() -> VerifyPublic:
+    def verify(now: dt.datetime) -> VerifyPublic:
         return verify_unit(
             session=session,
             gtin=parse_gtin(gtin),
             serial=check_x20(serial, field="serial"),
             lot=None if lot is None else check_x20(lot, field="lot"),
             expiry=None if expiry is None else parse_expiry(expiry),
-            today=dt.datetime.now(dt.UTC).date(),
+            today=now.date(),
             base_url=settings.public_url,
             temperature=temperature,
         )
 
     page = {"gtin": gtin, "serial": serial}
-    return _verify_page(request, settings, signer, verify, page, lang, lang_cookie)
+    watched = _watched(request, session, settings, verify)
+    return _verify_page(request, settings, signer, watched, page, lang, lang_cookie)
+
+
+def _watched(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    verify: Callable[[dt.datetime], VerifyPublic],
+) -> Callable[[], VerifyPublic]:
+    """``verify`` as a public verification: one of a dispensed unit is counted, by a salted
+    hash of the asker's network, for the ``suspect.verified_after_dispense`` rule."""
+
+    def watched() -> VerifyPublic:
+        now = dt.datetime.now(dt.UTC)
+        return verify_watched(
+            session=session,
+            verify=lambda: verify(now),
+            place=place_hash(
+                request.client.host if request.client else "", settings.place_salt.encode()
+            ),
+            watch=VerifyWatch(
+                max_requests=settings.suspect_verify_requests,
+                min_places=settings.suspect_verify_places,
+                window=dt.timedelta(seconds=settings.suspect_verify_window),
+            ),
+            now=now,
+        )
+
+    return watched
 
 
 def _verify_page(
@@ -215,16 +246,17 @@ def resolve_cn_code(
     """Verify a pack by its China drug traceability code (HTML, or JSON for ``Accept:
     application/json``); its ``unit.gtin`` and ``unit.serial`` are what a station signs."""
 
-    def verify() -> VerifyPublic:
+    def verify(now: dt.datetime) -> VerifyPublic:
         return verify_cn_code(
             session=session,
             code=code,
-            today=dt.datetime.now(dt.UTC).date(),
+            today=now.date(),
             base_url=settings.public_url,
             temperature=temperature,
         )
 
-    return _verify_page(request, settings, signer, verify, {}, lang, lang_cookie)
+    watched = _watched(request, session, settings, verify)
+    return _verify_page(request, settings, signer, watched, {}, lang, lang_cookie)
 
 
 @router.get("/static/{name}", include_in_schema=False)

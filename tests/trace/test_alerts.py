@@ -101,7 +101,10 @@ def stock(chain: Chain, receiver: Receiver) -> dict[str, str]:
             maker.station.commission(GTIN, old, lot="OLD1", expiry=TODAY - dt.timedelta(days=1)),
         ]
     )
-    maker.api.capture([maker.station.ship(GTIN, s, to=hub.gln) for s in (soon, old)])
+    shipped = f"{TODAY - dt.timedelta(days=3)}T10:00:00Z"  # while both were in date
+    maker.api.capture(
+        [maker.station.ship(GTIN, s, to=hub.gln, event_time=shipped) for s in (soon, old)]
+    )
     hub.api.capture([hub.station.receive(GTIN, s) for s in (soon, old)])
     hub.api.capture([hub.station.ship(GTIN, soon, to=pharmacy.gln)])
     pharmacy.api.capture([pharmacy.station.receive(GTIN, soon)])

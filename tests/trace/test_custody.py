@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -12,7 +12,9 @@ from medtrace.custody import (
     Actor,
     ContainerKey,
     Custody,
+    Diversion,
     Key,
+    ReceiptPolicy,
     UnitKey,
     apply_event,
 )
@@ -401,3 +403,124 @@ def test_each_type_gets_the_members_it_needs(
     with pytest.raises(InvalidInput) as refused:
         event(kind, HUB, **fields)
     assert refused.value.rule == rule
+
+
+# --- blocking rules: quarantined, recalled, expired units stay where they are ---------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "rule"),
+    [
+        ({"quarantined": True}, "custody.quarantined"),
+        ({"recalled": True}, "custody.recalled"),
+        ({"expiry": dt.date(2026, 11, 21)}, "custody.expired"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("kind", "fields"),
+    [
+        (EventType.SHIP, {"destination_gln": PHARMACY.gln}),
+        (EventType.EXPORT, {}),
+    ],
+)
+def test_a_blocked_unit_is_not_shipped_and_the_world_is_unchanged(
+    flags: dict[str, object], rule: str, kind: EventType, fields: dict[str, str]
+) -> None:
+    world = one(held(UnitState.RECEIVED, HUB, **flags))
+    before = dict(world.objects)
+    with pytest.raises(CustodyViolation) as refused:
+        world.run(event(kind, HUB, **fields), HUB)
+    assert refused.value.rule == rule
+    assert world.objects == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "rule"),
+    [
+        ({"recalled": True}, "custody.recalled"),
+        ({"expiry": dt.date(2026, 11, 21)}, "custody.expired"),
+    ],
+)
+def test_a_pharmacy_dispenses_no_recalled_or_expired_pack(
+    flags: dict[str, object], rule: str
+) -> None:
+    world = one(held(UnitState.RECEIVED, PHARMACY, **flags))
+    with pytest.raises(CustodyViolation, match="return or destroy") as refused:
+        world.run(event(EventType.DISPENSE, PHARMACY), PHARMACY)
+    assert refused.value.rule == rule
+
+
+def test_expiry_is_judged_on_the_events_date_and_the_expiry_day_is_usable() -> None:
+    world = one(held(UnitState.RECEIVED, PHARMACY, expiry=dt.date(2026, 11, 22)))
+    world.run(event(EventType.DISPENSE, PHARMACY, event_time="2026-11-22T23:59:59Z"), PHARMACY)
+    assert world.objects[UNIT].state is UnitState.DISPENSED
+    late = one(held(UnitState.RECEIVED, PHARMACY, expiry=dt.date(2026, 11, 22)))
+    with pytest.raises(CustodyViolation) as refused:
+        late.run(event(EventType.DISPENSE, PHARMACY, event_time="2026-11-23T00:00:00Z"), PHARMACY)
+    assert refused.value.rule == "custody.expired"
+
+
+def test_a_recalled_unit_may_still_be_returned_destroyed_or_quarantined() -> None:
+    for kind, fields in [
+        (EventType.RETURN, {"destination_gln": MAKER.gln}),
+        (EventType.DESTROY, {}),
+        (EventType.QUARANTINE, {}),
+        (EventType.STORE, {}),
+    ]:
+        world = one(held(UnitState.RECEIVED, HUB, recalled=True))
+        world.run(event(kind, HUB, **fields), HUB)
+
+
+@pytest.mark.parametrize(
+    ("flags", "rule"),
+    [
+        ({"recalled": True}, "custody.recalled"),
+        ({"expiry": EXPIRY.replace(year=2020)}, "custody.expired"),
+    ],
+)
+def test_a_pallet_with_a_blocked_unit_inside_is_held_back_naming_the_unit(
+    flags: dict[str, object], rule: str
+) -> None:
+    world = _palletised_world()
+    world.objects[UnitKey(GTIN, "D")] = replace(world.objects[UnitKey(GTIN, "D")], **flags)  # type: ignore[arg-type]
+    before = dict(world.objects)
+    with pytest.raises(
+        CustodyViolation, match=f"unit {GTIN}/D inside container {PALLET}"
+    ) as refused:
+        world.run(event(EventType.SHIP, MAKER, sscc=PALLET, destination_gln=HUB.gln), MAKER)
+    assert refused.value.rule == rule
+    assert world.objects == before
+
+
+# --- receipts of what was shipped elsewhere -------------------------------------------------
+
+
+def test_a_receipt_elsewhere_is_refused_by_default_and_flagged_under_the_policy() -> None:
+    shipped = held(UnitState.IN_TRANSIT, MAKER, HUB.gln)
+    with pytest.raises(CustodyViolation) as refused:
+        apply_event(event(EventType.RECEIVE, PHARMACY), one(shipped), PHARMACY)
+    assert refused.value.rule == "custody.not_shipped_to_you"
+
+    outcome = apply_event(
+        event(EventType.RECEIVE, PHARMACY),
+        one(shipped),
+        PHARMACY,
+        receipt_policy=ReceiptPolicy.FLAG_SUSPECT,
+    )
+    assert outcome.changes[UNIT] == held(UnitState.RECEIVED, PHARMACY)
+    assert outcome.diversion == Diversion(UNIT, PHARMACY.gln, HUB.gln, MAKER.gln)
+    normal = apply_event(
+        event(EventType.RECEIVE, HUB), one(shipped), HUB, receipt_policy=ReceiptPolicy.FLAG_SUSPECT
+    )
+    assert normal.diversion is None
+
+
+def test_the_policy_never_accepts_receiving_what_one_already_holds() -> None:
+    with pytest.raises(CustodyViolation) as refused:
+        apply_event(
+            event(EventType.RECEIVE, HUB),
+            one(held(UnitState.RECEIVED, HUB)),
+            HUB,
+            receipt_policy=ReceiptPolicy.FLAG_SUSPECT,
+        )
+    assert refused.value.rule == "custody.not_shipped_to_you"

@@ -13,7 +13,7 @@ import pytest
 from epcis_event_hash_generator import hash_generator
 from epcis_event_hash_generator.json_to_py import event_list_from_epcis_document_json
 
-from medtrace.epcis.document import epcis_document, to_epcis
+from medtrace.epcis.document import epcis_document, recall_to_epcis, to_epcis
 from medtrace.epcis.epc import Epc, parse_epc
 from medtrace.errors import InvalidInput
 from medtrace.models import EventType
@@ -80,6 +80,21 @@ def test_event_ids_are_the_cbv_2_event_hash_of_gs1s_reference_implementation() -
     ours = [e["eventID"] for e in document["epcisBody"]["eventList"]]
     assert ours == reference
     assert len(set(ours)) == len(ours)
+
+
+@pytest.mark.filterwarnings(REFERENCE_WARNING)
+def test_a_recall_is_an_epcis_2_event_about_the_lot_with_the_reference_hash() -> None:
+    recalls = [recall_to_epcis(gtin=GTIN, lot="L/1 A", gln=MAKER, event_time=t) for t in TIMES]
+    document = epcis_document(recalls, created=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    jsonschema.validate(document, SCHEMA)
+    assert recalls[0]["disposition"] == "recalled"
+    assert recalls[0]["quantityList"] == [
+        {"epcClass": f"https://id.gs1.org/01/{GTIN}/10/L%2F1%20A"}
+    ]
+    reference = hash_generator.epcis_hashes_from_events(
+        event_list_from_epcis_document_json(json.loads(json.dumps(document)))
+    )
+    assert [e["eventID"] for e in recalls] == reference
 
 
 def test_a_change_in_any_field_changes_the_hash() -> None:

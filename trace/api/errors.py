@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from medtrace.errors import (
     Conflict,
     CustodyViolation,
+    Forbidden,
     InvalidInput,
     MedtraceError,
     NotFound,
@@ -25,6 +26,7 @@ STATUS_BY_ERROR: dict[type[MedtraceError], int] = {
     TooLarge: 413,
     Unauthenticated: 401,
     SignatureRejected: 403,
+    Forbidden: 403,
     NotFound: 404,
     CustodyViolation: 409,
     Conflict: 409,

@@ -11,7 +11,17 @@ from fastapi.routing import APIRoute
 
 from medtrace import __version__
 from medtrace.api.errors import install_error_handlers
-from medtrace.api.routes import alerts, capture, fhir, health, ledger, lots, stations, tiles
+from medtrace.api.routes import (
+    alerts,
+    capture,
+    fhir,
+    health,
+    ledger,
+    lots,
+    recalls,
+    stations,
+    tiles,
+)
 from medtrace.api.routes import cn_codes as cn_code_routes
 from medtrace.api.routes import epcis as epcis_routes
 from medtrace.api.routes import sensors as sensor_routes
@@ -78,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts.router,
         lots.router,
         cn_code_routes.router,
+        recalls.router,
         web_routes.router,
         web_portal.router,
     )

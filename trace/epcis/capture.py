@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from medtrace.custody import ReceiptPolicy
 from medtrace.epcis.document import CONTEXT
 from medtrace.epcis.epc import Epc, parse_epc, parse_location
 from medtrace.epcis.vocabulary import SHAPES, bare, event_type_for
@@ -220,7 +221,13 @@ def _prepare(events: Sequence[dict[str, Any]], gln: str) -> tuple[list[Authentic
     return items, origin
 
 
-def capture_document(*, session: Session, participant: Participant, body: bytes) -> str:
+def capture_document(
+    *,
+    session: Session,
+    participant: Participant,
+    body: bytes,
+    receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
+) -> str:
     """Check an EPCISDocument, capture it as one job (all or nothing) and return the job id.
 
     Raises ``InvalidInput`` (nothing written, no job) when the document is malformed; a
@@ -232,7 +239,12 @@ def capture_document(*, session: Session, participant: Participant, body: bytes)
     created = utcnow()
     errors: list[dict[str, Any]] = []
     try:
-        capture_authenticated(session=session, participant=participant, check=lambda: (items, None))
+        capture_authenticated(
+            session=session,
+            participant=participant,
+            check=lambda: (items, None),
+            receipt_policy=receipt_policy,
+        )
     except MedtraceError as exc:
         if exc.rule == "store.conflict":
             raise

@@ -12,9 +12,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from medtrace.epcis.epc import gln_uri, sscc_uri, unit_uri
+from medtrace.epcis.epc import gln_uri, lot_uri, sscc_uri, unit_uri
 from medtrace.epcis.hashing import event_hash
-from medtrace.epcis.vocabulary import SHAPES
+from medtrace.epcis.vocabulary import RECALL_SHAPE, SHAPES
 from medtrace.models import EventType
 from medtrace.schemas import ObjectRef, SignedEvent
 
@@ -77,6 +77,23 @@ def to_epcis(event: SignedEvent, event_time: str) -> dict[str, Any]:
         body["ilmd"] = {"cbvmda:lotNumber": event.lot}
         if event.expiry is not None:
             body["ilmd"]["cbvmda:itemExpirationDate"] = event.expiry.isoformat()
+    return {"eventID": event_hash(body), **body}
+
+
+def recall_to_epcis(*, gtin: str, lot: str, gln: str, event_time: str) -> dict[str, Any]:
+    """The EPCIS 2.0 event of a recall: the lot as an EPC class, disposition ``recalled``
+    (CBV 2.0), read at the recalling participant's GLN."""
+    shape = RECALL_SHAPE
+    body: dict[str, Any] = {
+        "type": shape.event_type,
+        "eventTime": event_time,
+        "eventTimeZoneOffset": _offset(event_time),
+        "quantityList": [{"epcClass": lot_uri(gtin, lot)}],
+        "action": shape.action,
+        "bizStep": shape.biz_step,
+        "disposition": shape.disposition,
+        "readPoint": {"id": gln_uri(gln)},
+    }
     return {"eventID": event_hash(body), **body}
 
 

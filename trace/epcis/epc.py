@@ -38,6 +38,11 @@ def unit_uri(gtin: str, serial: str) -> str:
     return f"{DL_HOST}/01/{gtin}/21/{quote(serial, safe='')}"
 
 
+def lot_uri(gtin: str, lot: str) -> str:
+    """The Digital Link URI of a lot, as an EPC class (LGTIN: GTIN + batch/lot)."""
+    return f"{DL_HOST}/01/{gtin}/10/{quote(lot, safe='')}"
+
+
 def sscc_uri(sscc: str) -> str:
     """The Digital Link URI of a container (SSCC)."""
     return f"{DL_HOST}/00/{sscc}"

@@ -1,7 +1,8 @@
 """The CBV 2.0 event hash (CBV 2.0 §8.9): a content-derived EPCIS event id.
 
 The pre-hash string lists the event's fields in the order the standard fixes (eventTime in UTC
-at millisecond precision, eventTimeZoneOffset, parentID, epcList, childEPCs, action, bizStep,
+at millisecond precision, eventTimeZoneOffset, parentID, epcList, childEPCs, quantityList (by
+class only: medtrace names a whole lot, without a quantity), action, bizStep,
 disposition, readPoint, bizLocation), each list's values sorted, EPCs as canonical GS1 Digital
 Link URIs and CBV terms as CBV 2.0 web URIs; then the remaining fields (source and destination
 lists, ilmd) sorted. Its SHA-256 is written ``ni:///sha-256;<hex>?ver=CBV2.0`` (RFC 6920).
@@ -56,6 +57,9 @@ def pre_hash(event: Mapping[str, Any]) -> str:
     for name in ("epcList", "childEPCs"):
         if event.get(name):
             parts.append(name + "".join(sorted(f"epc={epc}" for epc in event[name])))
+    if event.get("quantityList"):
+        classes = sorted(f"quantityElementepcClass={q['epcClass']}" for q in event["quantityList"])
+        parts.append("quantityList" + "".join(classes))
     parts.append(f"action={event['action']}")
     parts.append(f"bizStep={BIZ_STEP_URI}{event['bizStep']}")
     parts.append(f"disposition={DISPOSITION_URI}{event['disposition']}")

@@ -5,7 +5,10 @@ Supported parameters: ``eventType``, ``GE_eventTime``, ``LT_eventTime``, ``EQ_bi
 ``EQ_disposition``, ``MATCH_epc``, ``MATCH_anyEPC``, ``EQ_bizLocation``, ``EQ_readPoint``,
 ``perPage`` and ``nextPageToken``. Each is translated to columns of the events table, the
 page is read in one query, and each event is written in EPCIS from its ledger leaf (what the
-station signed), so the answer and the leaf can never disagree.
+station signed), so the answer and the leaf can never disagree. Recalls (ObjectEvents about a
+whole lot, disposition ``recalled``) are read from their own table and merged in ledger order;
+they name no instance EPC and no bizLocation, so ``MATCH_*`` and ``EQ_bizLocation`` leave them
+out.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ from typing import Any
 
 from sqlmodel import Session
 
-from medtrace.epcis.document import to_epcis
+from medtrace.epcis.document import recall_to_epcis, to_epcis
 from medtrace.epcis.epc import parse_epc, parse_location
-from medtrace.epcis.vocabulary import SHAPES, bare, types_with
+from medtrace.epcis.vocabulary import RECALL_SHAPE, SHAPES, bare, types_with
 from medtrace.errors import InvalidInput, NotFound
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event
+from medtrace.models.recalls import Recall
 from medtrace.schemas import SignedEvent
 from medtrace.store import events as event_store
+from medtrace.store import recalls as recall_store
 
 MAX_PER_PAGE = 1000
 
@@ -84,6 +89,25 @@ def _filter(query: EventQuery) -> event_store.EventFilter:
     )
 
 
+def _matches_recalls(query: EventQuery) -> bool:
+    """Whether a recall's EPCIS shape can match the query's parameters."""
+    shape = RECALL_SHAPE
+    steps = None if query.biz_steps is None else {bare(v, kind="bizStep") for v in query.biz_steps}
+    dispositions = (
+        None
+        if query.dispositions is None
+        else {bare(v, kind="disposition") for v in query.dispositions}
+    )
+    return (
+        (query.event_types is None or shape.event_type in query.event_types)
+        and (steps is None or shape.biz_step in steps)
+        and (dispositions is None or shape.disposition in dispositions)
+        and query.match_epc is None
+        and query.match_any_epc is None
+        and query.biz_locations is None
+    )
+
+
 def _places(values: Sequence[str] | None) -> frozenset[str] | None:
     return None if values is None else frozenset(parse_location(v) for v in values)
 
@@ -96,12 +120,19 @@ def _token(text: str | None) -> int:
     return int(text)
 
 
-def _as_epcis(session: Session, rows: Sequence[Event]) -> list[dict[str, Any]]:
+def _as_epcis(session: Session, rows: Sequence[Event | Recall]) -> list[dict[str, Any]]:
     leaves = ledger_sql.leaves_at(session.connection(), [row.leaf_index for row in rows])
     events = []
     for row in rows:
         signed = json.loads(leaves[row.leaf_index])["event"]
-        events.append(to_epcis(SignedEvent.model_validate(signed), signed["event_time"]))
+        if isinstance(row, Recall):
+            events.append(
+                recall_to_epcis(
+                    gtin=row.gtin, lot=row.lot, gln=row.gln, event_time=signed["event_time"]
+                )
+            )
+        else:
+            events.append(to_epcis(SignedEvent.model_validate(signed), signed["event_time"]))
     return events
 
 
@@ -110,14 +141,22 @@ def query_events(*, session: Session, query: EventQuery) -> EventPage:
     if not 1 <= query.per_page <= MAX_PER_PAGE:
         raise InvalidInput(f"perPage is 1 to {MAX_PER_PAGE}", rule="epcis.per_page")
     where = _filter(query)
-    if where.types is not None and not where.types:
-        return EventPage([], None)
-    rows = event_store.find_events(
-        session=session,
-        where=where,
-        after=_token(query.next_page_token),
-        limit=query.per_page + 1,
-    )
+    after, limit = _token(query.next_page_token), query.per_page + 1
+    rows: list[Event | Recall] = []
+    if where.types is None or where.types:
+        rows.extend(event_store.find_events(session=session, where=where, after=after, limit=limit))
+    if _matches_recalls(query):
+        rows.extend(
+            recall_store.find_recalls(
+                session=session,
+                ge_time=where.ge_time,
+                lt_time=where.lt_time,
+                read_points=where.read_points,
+                after=after,
+                limit=limit,
+            )
+        )
+    rows = sorted(rows, key=lambda row: row.leaf_index)[:limit]
     page = rows[: query.per_page]
     more = len(rows) > query.per_page
     return EventPage(_as_epcis(session, page), str(page[-1].leaf_index) if more else None)
@@ -125,7 +164,9 @@ def query_events(*, session: Session, query: EventQuery) -> EventPage:
 
 def get_event(*, session: Session, epcis_id: str) -> dict[str, Any]:
     """The EPCIS event with this CBV 2.0 hash id, or ``NotFound``."""
-    row = event_store.get_by_epcis_id(session=session, epcis_id=epcis_id)
+    row: Event | Recall | None = event_store.get_by_epcis_id(
+        session=session, epcis_id=epcis_id
+    ) or recall_store.get_recall_by_epcis_id(session=session, epcis_id=epcis_id)
     if row is None:
         raise NotFound(f"no event has the id {epcis_id!r}", rule="epcis.unknown_event")
     return _as_epcis(session, [row])[0]

@@ -44,6 +44,9 @@ SHAPES: dict[EventType, EpcisShape] = {
     EventType.QUARANTINE: EpcisShape("ObjectEvent", "OBSERVE", "inspecting", "non_conformant"),
     EventType.RELEASE: EpcisShape("ObjectEvent", "OBSERVE", "inspecting", "conformant"),
 }
+#: A recall names a lot (an EPC class), not a unit: an ObjectEvent with a quantityList, outside
+#: the custody types (nothing in capture maps back to it).
+RECALL_SHAPE = EpcisShape("ObjectEvent", "OBSERVE", "holding", "recalled")
 _BY_PAIR = {(s.biz_step, s.disposition): kind for kind, s in SHAPES.items()}
 _BY_STEP: dict[str, EventType] = {}
 for _kind, _shape in SHAPES.items():

@@ -13,6 +13,13 @@ read for custody are locked (``FOR UPDATE`` on PostgreSQL; SQLite has one writer
 so of two conflicting moves of the same unit in two processes exactly one succeeds: the other
 sees the first's result once it commits and is refused by the custody rules, or fails with a
 retryable ``store.conflict``.
+
+Some refusals are evidence of counterfeits (a serial never commissioned, a dispensed pack
+presented again), and the ``flag_suspect`` receipt policy accepts a receipt of what was shipped
+elsewhere: the suspect rules (``medtrace.contracts.suspect``) turn those into suspicions. Those
+of accepted events mark their units in the batch's transaction (a refused batch drops them with
+everything else); the evidence of a refused event is recorded in a transaction of its own once
+the batch has rolled back. Alerts are raised after the batch has ended.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from medtrace import custody
-from medtrace.custody import ContainerKey, Custody, Key, UnitKey
+from medtrace.contracts import suspect
+from medtrace.custody import ContainerKey, Custody, Key, ReceiptPolicy, UnitKey
 from medtrace.envelope import CanonicalEnvelope, canonical_json
 from medtrace.epcis.document import biz_location, to_epcis
 from medtrace.errors import (
@@ -42,6 +50,7 @@ from medtrace.errors import (
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import EventType, Participant, Role, Station, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
+from medtrace.services import suspects as suspect_service
 from medtrace.services.cn_codes import CnCommissionRule
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
@@ -127,9 +136,13 @@ class _Batch:
     """What a batch has decided so far, before anything is written."""
 
     actor: custody.Actor
+    presenter: suspect.Presenter
     participant_id: int
     world: _World
     cn_codes: CnCommissionRule
+    receipt_policy: ReceiptPolicy
+    accepted_suspicions: list[suspect.Suspicion]  # of accepted events: written with the batch
+    refusal_evidence: list[suspect.Suspicion]  # of the refused event: recorded after rollback
     order: list[tuple[str, bool]] = field(default_factory=list)  # (event id, duplicate)
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
     new: dict[str, event_store.NewEvent] = field(default_factory=dict)
@@ -137,7 +150,11 @@ class _Batch:
 
 
 def capture_envelopes(
-    *, session: Session, participant: Participant, envelopes: Sequence[EnvelopeIn]
+    *,
+    session: Session,
+    participant: Participant,
+    envelopes: Sequence[EnvelopeIn],
+    receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
 ) -> list[CaptureResult]:
     """Capture a batch of signed envelopes for ``participant``; all or nothing.
 
@@ -150,6 +167,7 @@ def capture_envelopes(
         session=session,
         participant=participant,
         check=lambda: _check_signed(session, participant.id, envelopes),
+        receipt_policy=receipt_policy,
     )
 
 
@@ -158,33 +176,46 @@ def capture_authenticated(
     session: Session,
     participant: Participant,
     check: Callable[[], tuple[list[Authenticated], MedtraceError | None]],
+    receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
 ) -> list[CaptureResult]:
     """The transaction shared by every capture path: ``check`` authenticates and parses the
     batch in order (returning the events up to the first refusal, and that refusal), then the
-    custody rules run in order and everything is written, or nothing.
+    custody rules run in order and everything is written, or nothing. Suspicions found on the
+    way are recorded whether the batch commits or not.
     """
     assert participant.id is not None
+    accepted: list[suspect.Suspicion] = []
+    evidence: list[suspect.Suspicion] = []
     try:
         with session.begin():
             conn = session.connection()
             ledger_sql.begin_append(conn)
             batch = _Batch(
                 actor=custody.Actor(participant.gln, participant.role, participant.company_prefix),
+                presenter=suspect.Presenter(participant.gln, participant.name),
                 participant_id=participant.id,
                 world=_World(conn),
                 cn_codes=CnCommissionRule(session),
+                receipt_policy=receipt_policy,
+                accepted_suspicions=accepted,
+                refusal_evidence=evidence,
             )
             checked, refusal = check()
             _decide(session, batch, checked)
             if refusal is not None:
                 raise refusal
             _write(conn, batch)
+            suspect_service.mark(session=session, suspicions=accepted)
     except IntegrityError as exc:
         raise _conflict() from exc
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
             raise _conflict() from exc
         raise
+    except CustodyViolation:
+        suspect_service.flag_suspects(session=session, suspicions=evidence)
+        raise
+    suspect_service.raise_alerts(session=session, suspicions=accepted)
     return [_receipt(batch, eid, duplicate) for eid, duplicate in batch.order]
 
 
@@ -264,6 +295,13 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
             continue
         try:
             _apply_custody(session, batch, item)
+        except CustodyViolation as exc:
+            exc.context.setdefault("index", index)
+            current = batch.world.custody(custody.key_of(item.event))
+            found = suspect.on_refusal(item.event, exc.rule, current, batch.presenter)
+            if found is not None:
+                batch.refusal_evidence.append(found)
+            raise
         except MedtraceError as exc:
             exc.context.setdefault("index", index)
             raise
@@ -348,11 +386,17 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
     event = item.event
     if event.type in (EventType.SHIP, EventType.RETURN):
         _check_destination(session, batch, event)
-    outcome = custody.apply_event(event, batch.world, batch.actor)
+    outcome = custody.apply_event(
+        event, batch.world, batch.actor, receipt_policy=batch.receipt_policy
+    )
     if event.type is EventType.COMMISSION:
         assert event.gtin is not None and event.serial is not None
         batch.cn_codes.check(event.gtin, event.serial)
     batch.world.apply(outcome.changes)
+    if outcome.diversion is not None:
+        lots = [(k.gtin, c.lot) for k in outcome.units if (c := batch.world.custody(k)) and c.lot]
+        found = suspect.diverted_receipt(outcome.diversion, outcome.units, lots)
+        batch.accepted_suspicions.append(found)
     epcis = to_epcis(event, item.event_time)
     batch.new[item.event_id] = event_store.NewEvent(
         event_id=item.event_id,

@@ -23,6 +23,8 @@ from medtrace.services import lots
 from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
+from medtrace.store import recalls as recall_store
+from medtrace.store import suspects as suspect_store
 from medtrace.store import units as unit_store
 
 
@@ -60,6 +62,7 @@ def verify_unit(
     )
     holder = participant_store.get_participant_by_gln(session=session, gln=unit.holder_gln)
     reasons = _reasons(unit, today, lot, expiry)
+    reasons.extend(_flags(session, unit))
     unsigned = sum(1 for e in events if e.station_id is None)
     if unsigned:
         reasons.append(
@@ -116,6 +119,29 @@ def _reasons(
     if unit.expiry < today:
         reasons.append((Verdict.EXPIRED, f"expired on {unit.expiry}"))
     return reasons
+
+
+def _flags(session: Session, unit: Unit) -> list[tuple[Verdict, str]]:
+    """What the rules flagged: the lot's recall, and every suspicion about the unit."""
+    flags = [
+        (Verdict.SUSPECT, reason)
+        for reason in suspect_store.get_suspicion_reasons(
+            session=session, gtin=unit.gtin, serial=unit.serial
+        )
+    ]
+    recall = recall_store.get_recall(session=session, gtin=unit.gtin, lot=unit.lot)
+    if recall is not None:
+        by = participant_store.get_participant(
+            session=session, participant_id=recall.participant_id
+        )
+        flags.append(
+            (
+                Verdict.RECALLED,
+                f"lot {unit.lot} recalled on {recall.event_time.date()} by "
+                f"{by.name if by else 'its manufacturer'}: {recall.reason}",
+            )
+        )
+    return flags
 
 
 def _worst(reasons: list[tuple[Verdict, str]]) -> Verdict:

@@ -13,16 +13,35 @@ import datetime as dt
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 from sqlmodel.sql.expression import SelectOfScalar
 
 from medtrace.custody import ContainerKey, Custody, Key, UnitKey
 from medtrace.models import Container, Unit, UnitState
+from medtrace.models.recalls import Recall
 
 _units: Table = Unit.__table__  # type: ignore[attr-defined]
 _containers: Table = Container.__table__  # type: ignore[attr-defined]
+_recalls: Table = Recall.__table__  # type: ignore[attr-defined]
+#: Whether a unit's lot is recalled, read with the unit (the recall is not a unit column: a
+#: recall flags the whole lot in one row).
+_RECALLED = (
+    exists()
+    .where(_recalls.c.gtin == _units.c.gtin, _recalls.c.lot == _units.c.lot)
+    .label("recalled")
+)
 _CUSTODY_COLUMNS = (
     "state",
     "holder_gln",
@@ -81,6 +100,7 @@ def _custody(row: Any, *, unit: bool) -> Custody:
         quarantined=bool(row.quarantined),
         lot=row.lot if unit else None,
         expiry=row.expiry if unit else None,
+        recalled=bool(row.recalled) if unit else False,
     )
 
 
@@ -100,7 +120,7 @@ def lock_units(*, conn: Connection, keys: Collection[UnitKey]) -> dict[Key, Cust
     found: dict[Key, Custody] = {}
     for pairs in slices(sorted((k.gtin, k.serial) for k in keys)):
         statement = (
-            select(_units)
+            select(_units, _RECALLED)
             .where(tuple_(_units.c.gtin, _units.c.serial).in_(pairs))
             .order_by(_units.c.gtin, _units.c.serial)
         )
@@ -125,7 +145,9 @@ def lock_contents(*, conn: Connection, sscc: str) -> dict[Key, Custody]:
     """What container ``sscc`` directly holds (units and containers), rows locked."""
     found: dict[Key, Custody] = {}
     units = (
-        select(_units).where(_units.c.parent_sscc == sscc).order_by(_units.c.gtin, _units.c.serial)
+        select(_units, _RECALLED)
+        .where(_units.c.parent_sscc == sscc)
+        .order_by(_units.c.gtin, _units.c.serial)
     )
     for row in conn.execute(_locked(conn, units)):
         found[UnitKey(row.gtin, row.serial)] = _custody(row, unit=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
+from medtrace.custody import ReceiptPolicy
 from medtrace.errors import InvalidInput
 from medtrace.schemas import CaptureResponse, EnvelopeIn
 from medtrace.services.capture import capture_envelopes
@@ -31,7 +32,12 @@ def capture(
             f"at most {settings.max_capture_batch} envelopes per request",
             rule="capture.batch_too_large",
         )
-    results = capture_envelopes(session=session, participant=participant, envelopes=envelopes)
+    results = capture_envelopes(
+        session=session,
+        participant=participant,
+        envelopes=envelopes,
+        receipt_policy=ReceiptPolicy(settings.receipt_policy),
+    )
     if all(r.duplicate for r in results):
         response.status_code = status.HTTP_200_OK
     return CaptureResponse(results=results, count=len(results))

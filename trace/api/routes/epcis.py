@@ -14,7 +14,8 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from medtrace.api.deps import CurrentParticipant, SessionDep
+from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
+from medtrace.custody import ReceiptPolicy
 from medtrace.epcis import capture as epcis_capture
 from medtrace.epcis import query as epcis_query
 from medtrace.epcis.document import CONTEXT, query_document
@@ -82,7 +83,7 @@ def read_event(
 
 @router.post("/capture", status_code=status.HTTP_202_ACCEPTED)
 async def capture(
-    request: Request, participant: CurrentParticipant, session: SessionDep
+    request: Request, participant: CurrentParticipant, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
     """Capture an EPCISDocument (JSON-LD) authenticated by the participant's token.
 
@@ -95,7 +96,11 @@ async def capture(
         epcis_capture.check_size(int(declared))
     body = await request.body()
     capture_id = await run_in_threadpool(
-        epcis_capture.capture_document, session=session, participant=participant, body=body
+        epcis_capture.capture_document,
+        session=session,
+        participant=participant,
+        body=body,
+        receipt_policy=ReceiptPolicy(settings.receipt_policy),
     )
     location = f"/epcis/capture/{capture_id}"
     return JSONResponse(

@@ -1,0 +1,165 @@
+"""The suspect and recall rules on their own: pure functions, no storage, no HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from medtrace.contracts.recall import Holding, RecallNotice, recall_findings
+from medtrace.contracts.suspect import (
+    Presenter,
+    VerifyHit,
+    VerifyWatch,
+    diverted_receipt,
+    on_refusal,
+    verified_after_dispense,
+)
+from medtrace.custody import ContainerKey, Custody, Diversion, UnitKey
+from medtrace.models import EventType, UnitState
+from medtrace.models.alerts import AlertKind, Severity
+from medtrace.schemas import SignedEvent
+from medtrace.services.suspects import place_hash
+
+GTIN = "09521234000112"
+PHARMACY = Presenter("9529012000002", "Ruijin Hospital Pharmacy")
+OTHER_PHARMACY = "9529012000019"
+UNIT = UnitKey(GTIN, "S1")
+NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+
+
+def event(kind: EventType, **fields: str) -> SignedEvent:
+    return SignedEvent.model_validate(
+        {"type": kind, "gtin": GTIN, "serial": "S1", "gln": PHARMACY.gln,
+         "event_time": "2026-11-22T10:00:00Z", "station_id": "st-1", **fields}
+    )  # fmt: skip
+
+
+def custody(state: UnitState, holder: str = OTHER_PHARMACY) -> Custody:
+    return Custody(state=state, holder_gln=holder, lot="L1", expiry=dt.date(2028, 1, 31))
+
+
+def test_a_serial_never_commissioned_is_suspect_and_names_its_presenter() -> None:
+    found = on_refusal(event(EventType.DISPENSE), "custody.unknown_unit", None, PHARMACY)
+    assert found is not None
+    finding = found.finding
+    assert (finding.kind, finding.rule, finding.severity) == (
+        AlertKind.SUSPECT,
+        "suspect.never_commissioned",
+        Severity.CRITICAL,
+    )
+    assert (finding.gln, finding.gtin, finding.evidence["serial"]) == (PHARMACY.gln, GTIN, "S1")
+    assert PHARMACY.name in finding.message
+    assert found.units == (), "no unit exists to mark"
+
+
+@pytest.mark.parametrize("kind", [EventType.DISPENSE, EventType.RECEIVE])
+def test_a_dispensed_unit_presented_again_is_suspect_and_marked(kind: EventType) -> None:
+    found = on_refusal(event(kind), "custody.final_state", custody(UnitState.DISPENSED), PHARMACY)
+    assert found is not None
+    assert found.finding.rule == "suspect.after_dispense"
+    assert found.finding.evidence["dispensed_by"] == OTHER_PHARMACY
+    assert found.units == (UNIT,)
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "current"),
+    [
+        (EventType.DISPENSE, "custody.not_holder", custody(UnitState.RECEIVED)),
+        (EventType.DISPENSE, "custody.final_state", custody(UnitState.DESTROYED)),
+        (EventType.STORE, "custody.final_state", custody(UnitState.DISPENSED)),
+        (EventType.DISPENSE, "custody.recalled", custody(UnitState.RECEIVED)),
+        (EventType.RECEIVE, "custody.unknown_unit", custody(UnitState.RECEIVED)),
+    ],
+)
+def test_ordinary_refusals_are_not_suspect(kind: EventType, rule: str, current: Custody) -> None:
+    assert on_refusal(event(kind), rule, current, PHARMACY) is None
+
+
+def test_a_diverted_receipt_marks_every_unit_it_moved() -> None:
+    units = [UnitKey(GTIN, "A"), UnitKey(GTIN, "B")]
+    pallet = ContainerKey("395212340000000021")
+    found = diverted_receipt(
+        Diversion(pallet, PHARMACY.gln, OTHER_PHARMACY, "9525678000004"), units, [(GTIN, "L1")]
+    )
+    assert found.units == tuple(units)
+    assert (found.finding.rule, found.finding.unit_count, found.finding.lot) == (
+        "suspect.not_shipped_to_you",
+        2,
+        "L1",
+    )
+    assert f"shipped to {OTHER_PHARMACY}" in found.finding.message
+    assert found.finding.dedup_key.endswith(f"{pallet.sscc}:{PHARMACY.gln}")
+
+
+WATCH = VerifyWatch(max_requests=4, min_places=3, window=dt.timedelta(hours=1))
+DISPENSED = NOW - dt.timedelta(days=2)
+
+
+def hits(*spec: tuple[int, str]) -> list[VerifyHit]:
+    """(minutes before NOW, place)"""
+    return [VerifyHit(NOW - dt.timedelta(minutes=m), p) for m, p in spec]
+
+
+@pytest.mark.parametrize(
+    ("seen", "suspect"),
+    [
+        (hits((1, "a"), (2, "b"), (3, "c"), (4, "a")), True),
+        (hits((1, "a"), (2, "b"), (3, "c")), False),  # too few requests
+        (hits((1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "a")), False),  # too few places
+        (hits((1, "a"), (2, "b"), (3, "c"), (61, "d")), False),  # one is outside the window
+    ],
+)
+def test_public_verifications_after_dispense_need_both_thresholds(
+    seen: list[VerifyHit], suspect: bool
+) -> None:
+    found = verified_after_dispense(UNIT, "L1", PHARMACY.gln, DISPENSED, seen, now=NOW, watch=WATCH)
+    assert (found is not None) == suspect
+    if found is not None:
+        assert found.finding.rule == "suspect.verified_after_dispense"
+        assert found.finding.evidence["requests"] == 4
+        assert found.finding.gln == PHARMACY.gln
+        assert found.units == (UNIT,)
+
+
+def test_verifications_before_dispense_do_not_count() -> None:
+    dispensed = NOW - dt.timedelta(minutes=2)
+    seen = hits((1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e"))
+    assert (
+        verified_after_dispense(UNIT, "L1", PHARMACY.gln, dispensed, seen, now=NOW, watch=WATCH)
+        is None
+    )
+
+
+def test_a_place_is_a_salted_hash_of_its_network() -> None:
+    salt = b"s" * 32
+    assert place_hash("203.0.113.5", salt) == place_hash("203.0.113.77", salt)
+    assert place_hash("203.0.113.5", salt) != place_hash("203.0.114.5", salt)
+    assert place_hash("2001:db8:1:2::1", salt) == place_hash("2001:db8:1:ffff::9", salt)
+    assert place_hash("203.0.113.5", salt) != place_hash("203.0.113.5", b"t" * 32)
+    digest = place_hash("203.0.113.5", salt)
+    assert len(digest) == 64 and set(digest) <= set("0123456789abcdef")
+
+
+def test_a_recall_alerts_each_holder_and_each_receiver_once() -> None:
+    notice = RecallNotice(
+        event_id="e" * 64,
+        leaf_index=7,
+        gtin=GTIN,
+        lot="L1",
+        reason="sterility",
+        recalled_by="Huaxin Pharmaceutical (9521234000006)",
+        recalled_at=NOW,
+    )
+    findings = recall_findings(
+        notice,
+        [Holding("9525678000004", "Hub", 3), Holding(PHARMACY.gln, PHARMACY.name, 1, inbound=True)],
+    )
+    assert [(f.rule, f.gln, f.unit_count) for f in findings] == [
+        ("recall.held", "9525678000004", 3),
+        ("recall.inbound", PHARMACY.gln, 1),
+    ]
+    assert all(f.kind is AlertKind.RECALL and f.severity is Severity.CRITICAL for f in findings)
+    assert len({f.dedup_key for f in findings}) == 2
+    assert "sterility" in findings[0].message and "on their way" in findings[1].message
+    assert recall_findings(notice, []) == []

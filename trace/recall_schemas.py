@@ -1,0 +1,93 @@
+"""Wire shapes of recalls: the signed ``recall`` event, the recall, and its reach report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from medtrace.identifiers import check_x20, parse_gln, parse_gtin
+from medtrace.models import UnitState
+from medtrace.schemas import STATION_ID_PATTERN, ParticipantPublic
+
+
+class RecallEvent(BaseModel):
+    """The event a manufacturer's or a regulator's station signs to recall a lot."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["recall"]
+    gtin: str
+    lot: str
+    reason: str = Field(min_length=1, max_length=500, description="Why, for the holders")
+    gln: str = Field(description="The recalling participant")
+    event_time: dt.datetime = Field(description="RFC 3339 with a time zone")
+    station_id: str = Field(pattern=STATION_ID_PATTERN)
+
+    @field_validator("gtin")
+    @classmethod
+    def _gtin(cls, value: str) -> str:
+        return parse_gtin(value)
+
+    @field_validator("gln")
+    @classmethod
+    def _gln(cls, value: str) -> str:
+        return parse_gln(value)
+
+    @field_validator("lot")
+    @classmethod
+    def _lot(cls, value: str) -> str:
+        return check_x20(value, field="lot")
+
+    @field_validator("event_time")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("event_time needs a time zone (e.g. Z)")
+        return value
+
+
+class RecallPublic(BaseModel):
+    """A recorded recall: the lot, the reason, who, and its ledger leaf."""
+
+    gtin: str
+    lot: str
+    reason: str
+    recalled_by: ParticipantPublic
+    event_time: dt.datetime
+    event_id: str
+    epcis_id: str = Field(description="The CBV 2.0 hash of its EPCIS 2.0 event")
+    leaf_index: int
+    alerts_raised: int = Field(description="Holders alerted by this request (0 on a retry)")
+
+
+class ReachUnitPublic(BaseModel):
+    """One unit of a recalled lot: where it is now."""
+
+    serial: str
+    state: UnitState
+    holder: ParticipantPublic | None = Field(description="Who holds it (or shipped it)")
+    destination_gln: str | None = Field(description="Where it is going, while in transit")
+    dispensed: bool
+    quarantined: bool
+
+
+class ReachCounts(BaseModel):
+    """The reach at a glance."""
+
+    units: int
+    dispensed: int
+    in_transit: int
+    held: int = Field(description="In someone's stock: still to be returned or destroyed")
+    out_of_chain: int = Field(description="Destroyed, exported or decommissioned")
+    holders: int = Field(description="Participants holding units of the lot")
+    by_state: dict[UnitState, int]
+
+
+class RecallReachPublic(BaseModel):
+    """A recall and its reach: every unit of the lot, where it is, dispensed or not."""
+
+    recall: RecallPublic
+    counts: ReachCounts
+    units: list[ReachUnitPublic]

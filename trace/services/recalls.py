@@ -1,0 +1,245 @@
+"""Recalls: a manufacturer or a regulator withdraws a lot, and everyone who must act hears.
+
+A recall is a signed ``recall`` event (a station of the manufacturer whose GS1 company prefix
+the GTIN carries, or of a regulator) naming a lot and a reason. Every check runs before
+anything is written; then the ledger leaf and the recall row commit in one transaction. From
+that moment every unit of the lot is recalled: capture refuses to ship or dispense it
+(``custody.recalled``) and the verify verdict says ``recalled``. Then each current holder gets
+a ``recall`` alert. A retry of the same signed event writes nothing, and raises any alert a
+crash may have lost.
+
+The reach report lists every unit of the lot: its state, who holds it, dispensed or not. Only
+the regulator and the lot's manufacturer may read it (it names every holder's stock).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from medtrace.contracts.findings import Finding
+from medtrace.contracts.recall import Holding, RecallNotice, recall_findings
+from medtrace.custody import FINAL_STATES
+from medtrace.envelope import event_id, leaf_bytes, verify_envelope
+from medtrace.epcis.document import recall_to_epcis
+from medtrace.errors import Conflict, Forbidden, InvalidInput, NotFound, SignatureRejected
+from medtrace.identifiers import in_company_prefix
+from medtrace.ledger import sql as ledger_sql
+from medtrace.models import Participant, Role, UnitState, utcnow
+from medtrace.models.recalls import Recall
+from medtrace.recall_schemas import (
+    ReachCounts,
+    ReachUnitPublic,
+    RecallEvent,
+    RecallPublic,
+    RecallReachPublic,
+)
+from medtrace.schemas import EnvelopeIn, ParticipantPublic
+from medtrace.services.alerts import record_findings
+from medtrace.services.capture import MAX_CLOCK_SKEW
+from medtrace.store import participants as participant_store
+from medtrace.store import recalls as recall_store
+from medtrace.store import stations as station_store
+from medtrace.store import units as unit_store
+
+#: Units still in the chain: someone holds them (or is shipping them) and must act.
+_IN_CHAIN = tuple(s for s in UnitState if s not in FINAL_STATES)
+
+
+def may_recall(participant: Participant, gtin: str) -> bool:
+    """A regulator recalls any lot; a manufacturer the lots of its own products (the GTIN is
+    within its GS1 company prefix)."""
+    if participant.role is Role.REGULATOR:
+        return True
+    return bool(
+        participant.role is Role.MANUFACTURER
+        and participant.company_prefix
+        and in_company_prefix(gtin, participant.company_prefix)
+    )
+
+
+def recall_lot(*, session: Session, participant: Participant, envelope: EnvelopeIn) -> RecallPublic:
+    """Record a signed recall and alert the lot's holders; all checks before any write."""
+    event = _check_recall(session, participant, envelope)
+    eid = event_id(envelope.event)
+    row = recall_store.get_recall_by_event_id(session=session, event_id=eid)
+    if row is None:
+        if recall_store.get_recall(session=session, gtin=event.gtin, lot=event.lot) is not None:
+            raise Conflict(f"lot {event.lot} is already recalled", rule="recall.already_recalled")
+        if not recall_store.lot_exists(session=session, gtin=event.gtin, lot=event.lot):
+            raise NotFound(
+                f"no unit of lot {event.lot} of GTIN {event.gtin} was ever commissioned",
+                rule="recall.unknown_lot",
+            )
+        session.rollback()  # reads end here; the write below is one transaction of its own
+        row = _write(session, participant, event, envelope, eid)
+    raised = record_findings(session=session, findings=_findings(session, row, participant))
+    return _public(row, participant, alerts_raised=len(raised))
+
+
+def _check_recall(session: Session, participant: Participant, envelope: EnvelopeIn) -> RecallEvent:
+    station = station_store.get_station(session=session, station_id=envelope.station_id)
+    if station is None or station.participant_id != participant.id or not station.active:
+        raise SignatureRejected(
+            f"station {envelope.station_id!r} is not an active station of {participant.gln}",
+            rule="station.unknown" if station is None else "station.not_yours",
+        )
+    verify_envelope(envelope.model_dump(), station.public_key)
+    try:
+        event = RecallEvent.model_validate(envelope.event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "event"
+        raise InvalidInput(f"event.{where}: {first['msg']}", rule="recall.invalid") from exc
+    if event.station_id != envelope.station_id or event.gln != participant.gln:
+        raise InvalidInput("the recall's station or GLN is not the sender's", rule="recall.sender")
+    if event.event_time > utcnow() + MAX_CLOCK_SKEW:
+        raise InvalidInput(
+            f"event_time {event.event_time.isoformat()} is in the future", rule="event.future_time"
+        )
+    if not may_recall(participant, event.gtin):
+        raise Forbidden(
+            f"only the manufacturer of GTIN {event.gtin} or a regulator recalls its lots; "
+            f"{participant.gln} is a {participant.role}",
+            rule="recall.not_authorised",
+        )
+    return event
+
+
+def _write(
+    session: Session, participant: Participant, event: RecallEvent, envelope: EnvelopeIn, eid: str
+) -> Recall:
+    assert participant.id is not None
+    epcis = recall_to_epcis(
+        gtin=event.gtin, lot=event.lot, gln=event.gln, event_time=envelope.event["event_time"]
+    )
+    try:
+        with session.begin():
+            conn = session.connection()
+            ledger_sql.begin_append(conn)
+            leaf_index = ledger_sql.append_leaves(conn, [leaf_bytes(envelope.model_dump())])
+            row = recall_store.add_recall(
+                session=session,
+                recall=Recall(
+                    gtin=event.gtin,
+                    lot=event.lot,
+                    reason=event.reason,
+                    participant_id=participant.id,
+                    gln=event.gln,
+                    station_id=event.station_id,
+                    event_id=eid,
+                    leaf_index=leaf_index,
+                    epcis_id=epcis["eventID"],
+                    event_time=event.event_time,
+                ),
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"lot {event.lot} was recalled by another request at the same moment",
+            rule="recall.already_recalled",
+        ) from exc
+    return row
+
+
+def _findings(session: Session, row: Recall, by: Participant) -> list[Finding]:
+    notice = RecallNotice(
+        event_id=row.event_id,
+        leaf_index=row.leaf_index,
+        gtin=row.gtin,
+        lot=row.lot,
+        reason=row.reason,
+        recalled_by=f"{by.name} ({by.gln})",
+        recalled_at=row.event_time,
+    )
+    positions = recall_store.lot_positions(
+        session=session, gtin=notice.gtin, lot=notice.lot, states=_IN_CHAIN
+    )
+    held: Counter[str] = Counter()
+    inbound: Counter[str] = Counter()
+    for holder, state, destination, units in positions:
+        held[holder] += units
+        if state in (UnitState.IN_TRANSIT, UnitState.RETURNED) and destination is not None:
+            inbound[destination] += units
+    names = recall_store.participants_by_gln(session=session, glns=[*held, *inbound])
+    holdings = [
+        *(Holding(g, _name(names, g), n) for g, n in sorted(held.items())),
+        *(Holding(g, _name(names, g), n, inbound=True) for g, n in sorted(inbound.items())),
+    ]
+    session.rollback()  # the reads end here; recording opens its own transaction
+    return recall_findings(notice, holdings)
+
+
+def _name(names: dict[str, Participant], gln: str) -> str:
+    participant = names.get(gln)
+    return participant.name if participant else gln
+
+
+def _participant_public(participant: Participant) -> ParticipantPublic:
+    return ParticipantPublic(
+        gln=participant.gln, name=participant.name, role=participant.role, city=participant.city
+    )
+
+
+def _public(row: Recall, by: Participant, *, alerts_raised: int) -> RecallPublic:
+    return RecallPublic(
+        gtin=row.gtin,
+        lot=row.lot,
+        reason=row.reason,
+        recalled_by=_participant_public(by),
+        event_time=row.event_time,
+        event_id=row.event_id,
+        epcis_id=row.epcis_id,
+        leaf_index=row.leaf_index,
+        alerts_raised=alerts_raised,
+    )
+
+
+def recall_reach(
+    *, session: Session, participant: Participant, gtin: str, lot: str
+) -> RecallReachPublic:
+    """The recall of a lot and every unit of it, for the regulator or the lot's manufacturer."""
+    if not may_recall(participant, gtin):
+        raise Forbidden(
+            "a recall's reach is shown to the regulator and the lot's manufacturer only",
+            rule="recall.not_visible",
+        )
+    row = recall_store.get_recall(session=session, gtin=gtin, lot=lot)
+    if row is None:
+        raise NotFound(f"lot {lot} of GTIN {gtin} is not recalled", rule="recall.unknown")
+    by = participant_store.get_participant(session=session, participant_id=row.participant_id)
+    assert by is not None
+    units = unit_store.get_lot_units(session=session, gtin=gtin, lot=lot)
+    holders = recall_store.participants_by_gln(session=session, glns=[u.holder_gln for u in units])
+    listed = [
+        ReachUnitPublic(
+            serial=u.serial,
+            state=u.state,
+            holder=_participant_public(holders[u.holder_gln]) if u.holder_gln in holders else None,
+            destination_gln=u.destination_gln,
+            dispensed=u.state is UnitState.DISPENSED,
+            quarantined=u.quarantined,
+        )
+        for u in units
+    ]
+    return RecallReachPublic(
+        recall=_public(row, by, alerts_raised=0), counts=_counts(listed), units=listed
+    )
+
+
+def _counts(units: Sequence[ReachUnitPublic]) -> ReachCounts:
+    by_state = Counter(u.state for u in units)
+    moving = by_state[UnitState.IN_TRANSIT] + by_state[UnitState.RETURNED]
+    gone = sum(by_state[s] for s in FINAL_STATES if s is not UnitState.DISPENSED)
+    return ReachCounts(
+        units=len(units),
+        dispensed=by_state[UnitState.DISPENSED],
+        in_transit=moving,
+        held=len(units) - by_state[UnitState.DISPENSED] - moving - gone,
+        out_of_chain=gone,
+        holders=len({u.holder.gln for u in units if u.holder and u.state not in FINAL_STATES}),
+        by_state=dict(by_state),
+    )
