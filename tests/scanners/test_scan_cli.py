@@ -201,6 +201,34 @@ def test_every_verdict_is_shown_in_colour_with_what_to_do(
     assert "custody.not_shipped_to_you" in received.stdout
 
 
+def test_a_recalled_pack_shows_recalled_and_is_never_dispensed(
+    chain: Chain, pharmacy_station: ScanStation
+) -> None:
+    lot = f"R{new_serial()[:8]}"
+    serial = new_serial()
+    maker, hub, pharmacy = chain.maker, chain.hub, chain.pharmacy
+    maker.api.capture([maker.station.commission(GTIN, serial, lot=lot, expiry=EXPIRY)])
+    maker.api.capture([maker.station.ship(GTIN, serial, to=hub.gln)])
+    hub.api.capture([hub.station.receive(GTIN, serial)])
+    hub.api.capture([hub.station.ship(GTIN, serial, to=pharmacy.gln)])
+    pharmacy.api.capture([pharmacy.station.receive(GTIN, serial)])
+    maker.api.recall(maker.station.recall(GTIN, lot, reason="sterility failure"))
+    code = _code(serial, lot=lot).element_string()
+    before = chain.server.snapshot()
+
+    verified = pharmacy_station.run("--mode", "verify", codes=[code])
+    dispensed = pharmacy_station.run("--mode", "dispense", codes=[code])
+
+    assert _lines(verified.stdout)[1].startswith(" RECALLED "), verified.stdout
+    assert "sterility failure" in verified.stdout
+    assert "→ Do not dispense or ship it; quarantine it and follow the recall notice" in (
+        verified.stdout
+    )
+    assert _lines(dispensed.stdout)[1].startswith(" RECALLED ")
+    assert "not dispensed" in dispensed.stdout and dispensed.returncode == 1
+    assert chain.server.snapshot() == before
+
+
 def test_dispense_verifies_first_and_signs_nothing_that_is_not_ok(
     chain: Chain, pharmacy_station: ScanStation
 ) -> None:
