@@ -24,6 +24,10 @@ class AlertPublic(BaseModel):
     unit_count: int
     evidence: dict[str, Any]
     created_at: dt.datetime
+    leaf_index: int | None = Field(
+        description="The alert's ledger leaf (provable with an inclusion proof); None only "
+        "for alerts raised before alerts were recorded on the ledger"
+    )
 
 
 class AlertsPublic(BaseModel):
