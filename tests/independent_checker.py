@@ -21,7 +21,9 @@ Library use::
 Every event gets one :class:`EventCheck` with status ``"ok"``, ``"pending"`` (validly
 signed but not yet covered by the checkpoint; not a failure), ``"unsigned"`` (in the log, but
 captured on a participant's API token through EPCIS: there is no station signature to check;
-not a failure, and shown as such) or ``"failed"``.
+not a failure, and shown as such) or ``"failed"``. A unit that a rule quarantined carries the
+alert's leaf (``quarantine``): it is checked too (canonical ``{"alert": {...}}``, same rule,
+inclusion) and reported as one more result with the event ID ``alert``.
 
 Problems that concern the whole document are raised, never turned into per-event results,
 so that a bad checkpoint cannot look like "all events fine" when a document has no events:
@@ -74,6 +76,7 @@ __all__ = [
     "StationKeyUnavailable",
     "Status",
     "check_event",
+    "check_quarantine",
     "check_url",
     "check_verify_document",
     "key_id",
@@ -96,6 +99,7 @@ HASH_SIZE = 32
 MAX_TREE_SIZE = 2**64 - 1
 ENVELOPE_KEYS = frozenset({"event", "signature", "station_id"})
 TOKEN_LEAF_KEYS = frozenset({"epcis", "event", "participant"})
+ALERT_LEAF_KEYS = frozenset({"alert"})
 SIGNED_EVENT_REQUIRED = ("type", "event_time", "gln", "station_id")
 READABLE_REQUIRED = ("type", "event_time", "gln", "station_id")
 _SIZE_RE = re.compile(r"0|[1-9][0-9]*")
@@ -598,6 +602,26 @@ def check_event(
     return EventCheck(index, event_id, status, reason)
 
 
+def check_quarantine(quarantine: Any, checkpoint: Checkpoint) -> EventCheck:
+    """Check the alert that quarantined the unit: its leaf is canonical JSON of
+    ``{"alert": {...}}`` naming the same rule, and its inclusion proof leads to the root.
+    Reported like an event, with the event ID ``alert``."""
+    if not isinstance(quarantine, Mapping):
+        return EventCheck(-1, "alert", "failed", "quarantine is not a JSON object")
+    index, _ = _event_position(quarantine)
+    try:
+        leaf = _decode_leaf(quarantine)
+        recorded = _parse_leaf(leaf)
+        if set(recorded) != ALERT_LEAF_KEYS or not isinstance(recorded["alert"], dict):
+            raise _EventFailure("an alert leaf is exactly {'alert': {...}}")
+        if recorded["alert"].get("rule") != quarantine.get("rule"):
+            raise _EventFailure("the quarantine's rule is not the one its alert leaf records")
+        status, reason = _check_inclusion(quarantine, leaf, checkpoint)
+    except _EventFailure as exc:
+        return EventCheck(index, "alert", "failed", str(exc))
+    return EventCheck(index, "alert", status, reason)
+
+
 def _flag_duplicates(results: list[EventCheck]) -> list[EventCheck]:
     """A leaf index may appear only once in a document; later repeats fail."""
     seen: set[int] = set()
@@ -644,6 +668,8 @@ def check_verify_document(
     results = [
         check_event(e, checkpoint, unit.gtin, unit.serial, station_key, containers) for e in events
     ]
+    if doc.get("quarantine") is not None:
+        results.append(check_quarantine(doc["quarantine"], checkpoint))
     return _flag_duplicates(results)
 
 

@@ -9,6 +9,7 @@ from medtrace.config import Settings
 from medtrace.sensor_schemas import TemperatureBand
 from medtrace.services.coldchain import ColdChainLimits
 from medtrace.services.readings import TemperaturePolicy
+from medtrace.services.reorder import PlanningParameters
 
 
 def temperature_policy(settings: Settings) -> TemperaturePolicy:
@@ -34,4 +35,14 @@ def cold_chain_limits(settings: Settings) -> ColdChainLimits:
         mkt_limit_c=settings.coldchain_mkt_limit_c,
         mkt_window=dt.timedelta(hours=settings.coldchain_mkt_window),
         max_silence=dt.timedelta(minutes=settings.sensor_max_silence),
+    )
+
+
+def planning_parameters(settings: Settings) -> PlanningParameters:
+    """The reorder planning parameters of the settings."""
+    return PlanningParameters(
+        lead_time_days=settings.reorder_lead_time,
+        review_period_days=settings.reorder_review_period,
+        service_level=settings.reorder_service_level,
+        history_days=settings.reorder_history_days,
     )

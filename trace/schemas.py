@@ -283,6 +283,19 @@ class VerifyEvent(BaseModel):
     participant: ParticipantPublic | None
 
 
+class QuarantinePublic(BaseModel):
+    """Why medtrace quarantined a unit (a rule's alert), provable by the alert's leaf."""
+
+    rule: str
+    reason: str
+    raised_at: dt.datetime
+    leaf_index: int
+    leaf: str = Field(description="The alert's leaf bytes, base64: RFC 8785 JSON {'alert': …}")
+    inclusion_proof: list[str] | None = Field(
+        description="Hex hashes against the checkpoint's size; null until integrated"
+    )
+
+
 class VerifyPublic(BaseModel):
     """Everything needed to check a unit's path without trusting this service."""
 
@@ -293,4 +306,8 @@ class VerifyPublic(BaseModel):
     events: list[VerifyEvent]
     temperature: TemperaturePublic | None = Field(
         default=None, description="Temperature history: series, allowed band and gaps"
+    )
+    quarantine: QuarantinePublic | None = Field(
+        default=None,
+        description="The alert that quarantined the unit, while no QA release came after it",
     )

@@ -20,6 +20,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from medtrace.custody import FINAL_STATES, ContainerKey, Custody, Key, UnitKey
 from medtrace.models import Container, Unit, UnitState
+from medtrace.models.alerts import Alert, UnitHold
 
 _units: Table = Unit.__table__  # type: ignore[attr-defined]
 _containers: Table = Container.__table__  # type: ignore[attr-defined]
@@ -191,3 +192,15 @@ def quarantine_units(
             [{"k_gtin": g, "k_serial": s} for g, s in found],
         )
     return found
+
+
+def latest_hold(*, session: Session, gtin: str, serial: str) -> Alert | None:
+    """The alert of the unit's most recent quarantine hold, if an alert ever held it."""
+    statement = (
+        select_model(Alert)
+        .join(UnitHold, col(UnitHold.alert_id) == col(Alert.id))
+        .where(UnitHold.gtin == gtin, UnitHold.serial == serial)
+        .order_by(col(UnitHold.id).desc())
+        .limit(1)
+    )
+    return session.exec(statement).first()
