@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
+from medtrace.models import as_utc
 from medtrace.models.alerts import AlertKind, Severity
 
 
@@ -28,6 +29,11 @@ class AlertPublic(BaseModel):
         description="The alert's ledger leaf (provable with an inclusion proof); None only "
         "for alerts raised before alerts were recorded on the ledger"
     )
+
+    @field_validator("created_at")
+    @classmethod
+    def _in_utc(cls, value: dt.datetime) -> dt.datetime:
+        return as_utc(value)  # SQLite gives the stored time back without its zone
 
 
 class AlertsPublic(BaseModel):

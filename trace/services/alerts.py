@@ -28,7 +28,7 @@ from medtrace.custody import FINAL_STATES
 from medtrace.envelope import canonical_json
 from medtrace.identifiers import in_company_prefix
 from medtrace.ledger import sql as ledger_sql
-from medtrace.models import Participant, Role, Unit, UnitState, utcnow
+from medtrace.models import Participant, Role, Unit, UnitState, as_utc, utcnow
 from medtrace.models.alerts import Alert, AlertKind, Delivery, Severity, Subscription, UnitHold
 from medtrace.store import units as unit_store
 
@@ -73,7 +73,7 @@ def alert_leaf(alert: AlertPublic | Alert) -> bytes:
                 "gtin": alert.gtin,
                 "kind": alert.kind.value,
                 "lot": alert.lot,
-                "raised_at": alert.created_at.astimezone(dt.UTC)
+                "raised_at": as_utc(alert.created_at)
                 .isoformat(timespec="milliseconds")
                 .replace("+00:00", "Z"),
                 "rule": alert.rule,
