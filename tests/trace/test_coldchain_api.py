@@ -7,9 +7,13 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -265,17 +269,26 @@ def test_an_alerts_leaf_is_public_and_proven_by_its_inclusion_proof(
     assert envelope_problem(leaf.replace(b"{", b"{ ", 1), {}.get) == "not RFC 8785 canonical JSON"
 
 
-def test_a_bound_sensor_that_falls_silent_raises_the_no_data_alert(
+def test_a_bound_sensor_that_falls_silent_raises_the_no_data_alert_from_the_command(
     chain: Chain, fridges: dict[str, list[str]]
 ) -> None:
     quiet, _ = _sensor(chain, with_check_digit("952567800030"), utcnow() - 90 * MINUTE)
-    raised = _check(chain)
-    assert [(a.kind, a.rule, a.gln) for a in raised] == [
-        ("sensor_silent", "cold_chain.no_data", chain.hub.gln)
-    ]
-    assert raised[0].evidence["sensor_id"] == quiet
-    assert raised[0].evidence["silent_minutes"] >= 90
-    assert _check(chain) == []
+    env = os.environ | {
+        "MEDTRACE_DATABASE_URL": chain.server.database_url,
+        "MEDTRACE_DATA_DIR": str(chain.server.data_dir),
+        "COLUMNS": "300",
+    }
+    command = [str(Path(sys.executable).parent / "medtrace"), "alerts", "check"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "cold_chain.no_data" in first.stdout and quiet in first.stdout
+    assert "1 new alert(s)" in first.stdout, "the excursion was raised before: not again"
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert "0 new alert(s)" in again.stdout
+    [alert] = _alerts(chain, chain.hub.token, kind="sensor_silent")
+    assert (alert["rule"], alert["gln"]) == ("cold_chain.no_data", chain.hub.gln)
+    assert alert["evidence"]["sensor_id"] == quiet
+    assert alert["evidence"]["silent_minutes"] >= 90
 
 
 @pytest.mark.mqtt
