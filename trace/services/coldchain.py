@@ -99,19 +99,24 @@ def cold_chain_scan(
     return merge_findings(findings)
 
 
+#: How many units an alert's evidence names; all of them are held (``unit_holds``).
+EVIDENCE_UNITS = 1000
+
+
 def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """One finding per ``dedup_key``: the units of one lot in one excursion add up."""
+    """One finding per ``dedup_key``: the units of one lot in one excursion add up (the
+    evidence names the first ``EVIDENCE_UNITS``; every one of them is quarantined)."""
     merged: dict[str, Finding] = {}
     for finding in findings:
         first = merged.get(finding.dedup_key)
         if first is None:
             merged[finding.dedup_key] = finding
             continue
+        units = [*first.evidence.get("units", []), *finding.evidence.get("units", [])]
         merged[finding.dedup_key] = replace(
             first,
             unit_count=first.unit_count + finding.unit_count,
-            evidence=first.evidence
-            | {"units": [*first.evidence.get("units", []), *finding.evidence.get("units", [])]},
+            evidence=first.evidence | {"units": units[:EVIDENCE_UNITS]},
             quarantine_units=first.quarantine_units + finding.quarantine_units,
         )
     return list(merged.values())
