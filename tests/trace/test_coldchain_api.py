@@ -23,7 +23,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session, select
 
-from independent_checker import check_url
+from independent_checker import HttpKeySource, check_url, check_verify_document
 from medtrace.demo import GTIN, Enrolled, with_check_digit
 from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
@@ -208,6 +208,7 @@ def test_an_excursion_quarantines_the_units_held_there_until_qa_releases_them(
     checks = check_url(url)
     assert [(c.event_id, c.status) for c in checks if c.event_id == "alert"] == [("alert", "ok")]
     assert all(c.status == "ok" for c in checks), checks
+    _checker_refuses_a_forged_quarantine(chain, held)
 
     refused = httpx.post(
         f"{chain.server.url}/api/v1/capture",
@@ -225,6 +226,37 @@ def test_an_excursion_quarantines_the_units_held_there_until_qa_releases_them(
     assert _verify(chain, held)["verdict"] == "genuine", "a release is not undone by a re-run"
     assert _verify(chain, fridges["warm"][1])["verdict"] == "quarantined"
     hub.api.capture([hub.station.ship(GTIN, held, to=chain.pharmacy.gln)])
+
+
+def _checker_refuses_a_forged_quarantine(chain: Chain, serial: str) -> None:
+    doc = _verify(chain, serial)
+    with httpx.Client() as client:
+        keys = HttpKeySource(client, chain.server.url)
+        name, log_key = keys.log_key()
+
+        def alert_check(quarantine: dict[str, Any]) -> tuple[str, str]:
+            results = check_verify_document(
+                doc | {"quarantine": quarantine}, log_key, name, keys.station_key
+            )
+            [result] = [r for r in results if r.event_id == "alert"]
+            return result.status, result.reason
+
+        shown = doc["quarantine"]
+        assert alert_check(shown)[0] == "ok"
+        assert alert_check(shown | {"rule": "cold_chain.freeze"}) == (
+            "failed",
+            "the quarantine's rule is not the one its alert leaf records",
+        )
+        leaf = base64.b64decode(shown["leaf"])
+        other = base64.b64encode(leaf.replace(b'"critical"', b'"warning"')).decode()
+        assert alert_check(shown | {"leaf": other}) == (
+            "failed",
+            f"inclusion proof for leaf {shown['leaf_index']} does not verify against the "
+            "checkpoint root",
+        )
+        assert len(shown["inclusion_proof"]) > 1
+        proof = list(reversed(shown["inclusion_proof"]))
+        assert alert_check(shown | {"inclusion_proof": proof})[0] == "failed"
 
 
 def test_an_alerts_leaf_is_public_and_proven_by_its_inclusion_proof(
