@@ -202,6 +202,8 @@ def test_an_excursion_quarantines_the_units_held_there_until_qa_releases_them(
     assert verify["verdict"] == "quarantined"
     assert any("cold_chain.excursion" in r and "75 min" in r for r in verify["reasons"])
     assert verify["quarantine"]["leaf_index"] == alert.leaf_index
+    page = httpx.get(chain.server.url + digital_link_path(GTIN, held, lot=LOT))
+    assert page.status_code == 200 and "cold_chain.excursion" in page.text
     assert alert.leaf_index is not None
     _wait_for_checkpoint(chain, alert.leaf_index)
     url = chain.server.url + digital_link_path(GTIN, held, lot=LOT)
