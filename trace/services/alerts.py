@@ -100,15 +100,19 @@ def record_findings(*, session: Session, findings: Sequence[Finding]) -> list[Al
             Alert(**{k: v for k, v in vars(f).items() if k != "quarantine_units"}, created_at=now)
             for f in fresh.values()
         ]
+        # units first, then the log's head: the order capture takes its locks in
+        held = [
+            unit_store.quarantine_units(conn=conn, keys=f.quarantine_units, now=now)
+            for f in fresh.values()
+        ]
         first = ledger_sql.append_leaves(conn, [alert_leaf(a) for a in alerts])
         for offset, alert in enumerate(alerts):
             alert.leaf_index = first + offset
         session.add_all(alerts)
         session.flush()
-        for alert, finding in zip(alerts, fresh.values(), strict=True):
+        for alert, units in zip(alerts, held, strict=True):
             assert alert.id is not None
-            held = unit_store.quarantine_units(conn=conn, keys=finding.quarantine_units, now=now)
-            session.add_all(UnitHold(gtin=g, serial=s, alert_id=alert.id) for g, s in held)
+            session.add_all(UnitHold(gtin=g, serial=s, alert_id=alert.id) for g, s in units)
         _add_deliveries(session, alerts)
         raised = [AlertPublic.model_validate(a, from_attributes=True) for a in alerts]
     return raised
