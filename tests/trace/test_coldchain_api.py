@@ -35,7 +35,7 @@ from medtrace.models import utcnow
 from medtrace.models.alerts import Alert
 from medtrace.sensor_schemas import TemperatureBand
 from medtrace.services.alert_topic import MqttPublisher, publish_due
-from medtrace.services.coldchain import ColdChainLimits, check_cold_chain
+from medtrace.services.coldchain import ColdChainLimits, check_cold_chain, cold_chain_scan
 from medtrace.services.readings import TemperaturePolicy
 from support.chain import EXPIRY, LOT, Chain, new_serial
 from support.iot import MOSQUITTO_HOST, MOSQUITTO_PORT, broker_up
@@ -382,3 +382,51 @@ def test_a_broker_that_is_away_leaves_alerts_for_the_next_pass(chain: Chain) -> 
         publisher.close()
     with Session(chain.server.engine) as session:
         assert all(a.published_at is None for a in session.exec(select(Alert)))
+
+
+def test_a_lot_records_limits_are_the_ones_the_rule_applies(
+    chain: Chain, fridges: dict[str, list[str]]
+) -> None:
+    maker = chain.maker
+    station = maker.station
+    event = {
+        "type": "lot_record",
+        "gtin": GTIN,
+        "lot": LOT,
+        "version": 1,
+        "production_date": "2026-10-01",
+        "expiry": EXPIRY.isoformat(),
+        "quantity": 100,
+        "product": {
+            "name_en": "Insulin glargine 100 U/ml",
+            "storage_low_c": 2.0,
+            "storage_high_c": 8.0,
+            "cold_chain": {"max_excursion_minutes": 30, "mkt_limit_c": 7.5},
+        },
+        "gln": station.gln,
+        "event_time": format_time(utcnow()),
+        "station_id": station.station_id,
+    }
+    envelope = sign_event(event, station_id=station.station_id, key=station.key)
+    posted = httpx.post(
+        f"{chain.server.url}/api/v1/lots",
+        headers=_auth(maker.token),
+        data={"envelope": json.dumps(envelope)},
+    )
+    assert posted.status_code == 201, posted.text
+    shown = httpx.get(f"{chain.server.url}/api/v1/lots/{GTIN}/{LOT}").json()["product"]
+    assert shown["cold_chain"] == {
+        "max_excursion_minutes": 30,
+        "excursion_budget_minutes": None,
+        "freeze_c": None,
+        "max_freeze_minutes": None,
+        "mkt_limit_c": 7.5,
+        "mkt_window_hours": None,
+    }
+    with Session(chain.server.engine) as session:
+        found = cold_chain_scan(session=session, now=utcnow(), default=DEFAULT, limits=LIMITS)
+    [excursion] = [f for f in found if f.rule == "cold_chain.excursion"]
+    assert excursion.evidence["limit_minutes"] == 30
+    assert excursion.evidence["profile"].endswith(
+        "max_excursion_minutes, mkt_limit_c from its lot record"
+    )

@@ -1,4 +1,5 @@
-"""The cold-chain rule on its own: worked examples computed by hand."""
+"""The cold-chain rule on its own: worked examples computed by hand, and the profile a lot
+record gives."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from medtrace.contracts.coldchain import (
     silent_sensor_findings,
 )
 from medtrace.models.alerts import AlertKind, Severity
+from medtrace.models.lots import ProductColdChain
+from medtrace.sensor_schemas import TemperatureBand
+from medtrace.services.coldchain import ColdChainLimits, profile_for
+from medtrace.services.readings import TemperaturePolicy
 
 T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)
@@ -142,3 +147,28 @@ def test_the_sensor_silence_rule() -> None:
     ]
     assert {f.kind for f in found} == {AlertKind.SENSOR_SILENT}
     assert found[0].dedup_key == f"cold_chain.no_data:quiet:{(T0 + 100 * MINUTE).isoformat()}"
+
+
+def test_a_lot_records_limits_take_the_place_of_the_settings() -> None:
+    policy = TemperaturePolicy(
+        band=TemperatureBand(min_c=2.0, max_c=8.0, source="storage profile of X"),
+        max_gap=30 * MINUTE,
+    )
+    limits = ColdChainLimits(
+        max_excursion=60 * MINUTE,
+        excursion_budget=120 * MINUTE,
+        freeze_c=-0.5,
+        max_freeze=60 * MINUTE,
+        mkt_limit_c=8.0,
+        mkt_window=dt.timedelta(hours=24),
+        max_silence=60 * MINUTE,
+    )
+    assert profile_for(policy, limits) == replace(
+        PROFILE, source="storage profile of X; limits from the settings"
+    )
+    given = ProductColdChain(gtin=UNIT.gtin, max_excursion_minutes=30, freeze_c=0.0)
+    own = profile_for(policy, limits, given)
+    assert (own.max_excursion, own.freeze_c, own.max_freeze) == (30 * MINUTE, 0.0, 60 * MINUTE)
+    assert own.source.endswith("max_excursion_minutes, freeze_c from its lot record")
+    # the 45-minute excursion that the settings allow breaches this product's 30 minutes
+    assert rules(every_15_min(5, 12, 14, 11, 5, 5), own) == ["cold_chain.excursion"]

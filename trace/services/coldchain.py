@@ -2,7 +2,7 @@
 
 Each unit's temperature history (``services.readings.unit_temperature``: the readings of the
 sensors bound to every place and shipment it passed) is judged against its product's profile:
-the band of its lot record where it gave one, the limits of the settings otherwise. The units
+the band and limits its latest lot record gave, the settings' for those it did not. The units
 of one lot caught in the same excursion make one alert; every unit a new alert names is
 quarantined in the same transaction, until its holder's QA signs a ``release`` event.
 """
@@ -26,6 +26,7 @@ from medtrace.contracts.coldchain import (
 from medtrace.contracts.findings import Finding
 from medtrace.custody import FINAL_STATES
 from medtrace.models import Unit, as_utc
+from medtrace.models.lots import ProductColdChain
 from medtrace.services.alerts import record_findings
 from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
@@ -45,19 +46,36 @@ class ColdChainLimits:
     max_silence: dt.timedelta
 
 
-def profile_for(policy: TemperaturePolicy, limits: ColdChainLimits) -> ColdChainProfile:
-    """A product's profile: its band (lot record or default) with the configured limits."""
+def profile_for(
+    policy: TemperaturePolicy, limits: ColdChainLimits, given: ProductColdChain | None = None
+) -> ColdChainProfile:
+    """A product's profile: its band (lot record or default), and each limit its lot record
+    gave (``given``), the configured one otherwise."""
+    own = {
+        name: value
+        for name, value in (
+            given.model_dump(exclude={"gtin", "updated_at"}) if given else {}
+        ).items()
+        if value is not None
+    }
+
+    def minutes(name: str, default: dt.timedelta) -> dt.timedelta:
+        return dt.timedelta(minutes=own[name]) if name in own else default
+
     return ColdChainProfile(
         low_c=policy.band.min_c,
         high_c=policy.band.max_c,
-        max_excursion=limits.max_excursion,
-        excursion_budget=limits.excursion_budget,
-        freeze_c=limits.freeze_c,
-        max_freeze=limits.max_freeze,
-        mkt_limit_c=limits.mkt_limit_c,
-        mkt_window=limits.mkt_window,
+        max_excursion=minutes("max_excursion_minutes", limits.max_excursion),
+        excursion_budget=minutes("excursion_budget_minutes", limits.excursion_budget),
+        freeze_c=own.get("freeze_c", limits.freeze_c),
+        max_freeze=minutes("max_freeze_minutes", limits.max_freeze),
+        mkt_limit_c=own.get("mkt_limit_c", limits.mkt_limit_c),
+        mkt_window=dt.timedelta(hours=own["mkt_window_hours"])
+        if "mkt_window_hours" in own
+        else limits.mkt_window,
         max_hold=policy.max_gap,
-        source=policy.band.source,
+        source=policy.band.source
+        + (f"; {', '.join(own)} from its lot record" if own else "; limits from the settings"),
     )
 
 
@@ -70,21 +88,18 @@ def cold_chain_scan(
         .where(col(Unit.state).not_in(list(FINAL_STATES)))
         .order_by(col(Unit.gtin), col(Unit.serial))
     ).all()
-    policies: dict[str, TemperaturePolicy] = {}
+    profiles: dict[str, tuple[TemperaturePolicy, ColdChainProfile]] = {}
     findings: list[Finding] = []
     for unit in units:
-        if unit.gtin not in policies:
-            policies[unit.gtin] = policy_for_product(
-                session=session, gtin=unit.gtin, default=default
-            )
+        if unit.gtin not in profiles:
+            policy = policy_for_product(session=session, gtin=unit.gtin, default=default)
+            given = session.get(ProductColdChain, unit.gtin)
+            profiles[unit.gtin] = (policy, profile_for(policy, limits, given))
+        policy, profile = profiles[unit.gtin]
         events = event_store.get_unit_events(session=session, gtin=unit.gtin, serial=unit.serial)
-        history = unit_temperature(
-            session=session, events=events, policy=policies[unit.gtin], now=now
-        )
+        history = unit_temperature(session=session, events=events, policy=policy, now=now)
         subject = Subject(unit.gtin, unit.serial, unit.lot, unit.holder_gln)
-        findings.extend(
-            cold_chain_findings(history.series, profile_for(policies[unit.gtin], limits), subject)
-        )
+        findings.extend(cold_chain_findings(history.series, profile, subject))
     sensors = [
         BoundSensor(
             sensor_id=binding.sensor_id,

@@ -1,4 +1,4 @@
-"""alerts on the ledger and on MQTT, quarantine holds, stored reorder plans
+"""alerts on the ledger and on MQTT, quarantine holds, cold-chain limits, reorder plans
 
 Revision ID: 0009
 Revises: 0001
@@ -18,7 +18,8 @@ depends_on: str | Sequence[str] | None = "0006"
 
 
 def upgrade() -> None:
-    """Alerts gain their leaf and publication time; holds and reorder plans get tables."""
+    """Alerts gain their leaf and publication time; holds, products' cold-chain limits and
+    reorder plans get tables."""
     with op.batch_alter_table("alerts") as batch:
         batch.add_column(sa.Column("leaf_index", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("published_at", sa.DateTime(timezone=True), nullable=True))
@@ -60,10 +61,23 @@ def upgrade() -> None:
         sa.UniqueConstraint("gln", "gtin", "computed_on"),
     )
     op.create_index("ix_reorder_plans_gln", "reorder_plans", ["gln"])
+    op.create_table(
+        "product_cold_chain",
+        sa.Column("gtin", sa.String(length=14), nullable=False),
+        sa.Column("max_excursion_minutes", sa.Float(), nullable=True),
+        sa.Column("excursion_budget_minutes", sa.Float(), nullable=True),
+        sa.Column("freeze_c", sa.Float(), nullable=True),
+        sa.Column("max_freeze_minutes", sa.Float(), nullable=True),
+        sa.Column("mkt_limit_c", sa.Float(), nullable=True),
+        sa.Column("mkt_window_hours", sa.Float(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("gtin"),
+    )
 
 
 def downgrade() -> None:
     """Drop what ``upgrade`` added."""
+    op.drop_table("product_cold_chain")
     op.drop_table("reorder_plans")
     op.drop_table("unit_holds")
     with op.batch_alter_table("alerts") as batch:
