@@ -127,7 +127,9 @@ def _resolve(
         "verify.html",
         {
             "answer": answer,
-            "proof_data": answer.model_dump(mode="json", include={"unit", "checkpoint", "events"}),
+            "proof_data": answer.model_dump(
+                mode="json", include={"unit", "checkpoint", "events", "quarantine"}
+            ),
             "chart": temperature_chart(answer.temperature),
             "gtin": gtin,
             "serial": serial,
