@@ -129,7 +129,7 @@ class _Run:
 EVIDENCE_READINGS = 50
 
 
-def holds(series: Sequence[Reading], max_hold: dt.timedelta) -> list[dt.timedelta]:
+def _holds(series: Sequence[Reading], max_hold: dt.timedelta) -> list[dt.timedelta]:
     """The time each reading stands for: until the next one, capped at ``max_hold``."""
     spans = [min(b.time - a.time, max_hold) for a, b in itertools.pairwise(series)]
     return [*spans, dt.timedelta(0)] if series else []
@@ -225,7 +225,7 @@ def cold_chain_findings(
     are each unit's own. Each finding names the unit in ``quarantine_units``.
     """
     ordered = sorted(series, key=lambda r: (r.time, r.sensor_id, r.seq))
-    spans = holds(ordered, profile.max_hold)
+    spans = _holds(ordered, profile.max_hold)
     excursions = _runs(
         ordered, spans, lambda c: not profile.low_c <= c <= profile.high_c, profile.max_hold
     )
