@@ -23,7 +23,10 @@ signed but not yet covered by the checkpoint; not a failure), ``"unsigned"`` (in
 captured on a participant's API token through EPCIS or FHIR: there is no station signature to
 check; not a failure, and shown as such) or ``"failed"``. So does every version of the unit's
 lot record (``kind="lot_record"``): signed by a station, about the unit's GTIN and lot, in the
-log, and each document it names downloaded and hashed (SHA-256 and size as signed).
+log, and each document it names downloaded and hashed (SHA-256 and size as signed). A unit
+that a rule quarantined carries the alert's leaf (``quarantine``): it is checked too
+(canonical ``{"alert": {...}}``, same rule, inclusion) and reported as one more result with
+the event ID ``alert``.
 
 Problems that concern the whole document are raised, never turned into per-event results,
 so that a bad checkpoint cannot look like "all events fine" when a document has no events:
@@ -77,6 +80,7 @@ __all__ = [
     "Status",
     "check_event",
     "check_lot_record",
+    "check_quarantine",
     "check_url",
     "check_verify_document",
     "key_id",
@@ -102,6 +106,7 @@ ENVELOPE_KEYS = frozenset({"event", "signature", "station_id"})
 TOKEN_SOURCES = ("epcis", "fhir")  # the standard the participant sent the event in
 LOT_RECORD_REQUIRED = ("gtin", "lot", "version", "documents")
 DOCUMENT_FIELDS = ("kind", "filename", "sha256", "size")
+ALERT_LEAF_KEYS = frozenset({"alert"})
 SIGNED_EVENT_REQUIRED = ("type", "event_time", "gln", "station_id")
 READABLE_REQUIRED = ("type", "event_time", "gln", "station_id")
 _SIZE_RE = re.compile(r"0|[1-9][0-9]*")
@@ -683,6 +688,26 @@ def check_lot_record(
     return EventCheck(index, event_id, status, reason or checked, "lot_record")
 
 
+def check_quarantine(quarantine: Any, checkpoint: Checkpoint) -> EventCheck:
+    """Check the alert that quarantined the unit: its leaf is canonical JSON of
+    ``{"alert": {...}}`` naming the same rule, and its inclusion proof leads to the root.
+    Reported like an event, with the event ID ``alert``."""
+    if not isinstance(quarantine, Mapping):
+        return EventCheck(-1, "alert", "failed", "quarantine is not a JSON object")
+    index, _ = _event_position(quarantine)
+    try:
+        leaf = _decode_leaf(quarantine)
+        recorded = _parse_leaf(leaf)
+        if set(recorded) != ALERT_LEAF_KEYS or not isinstance(recorded["alert"], dict):
+            raise _EventFailure("an alert leaf is exactly {'alert': {...}}")
+        if recorded["alert"].get("rule") != quarantine.get("rule"):
+            raise _EventFailure("the quarantine's rule is not the one its alert leaf records")
+        status, reason = _check_inclusion(quarantine, leaf, checkpoint)
+    except _EventFailure as exc:
+        return EventCheck(index, "alert", "failed", str(exc))
+    return EventCheck(index, "alert", status, reason)
+
+
 def _flag_duplicates(results: list[EventCheck]) -> list[EventCheck]:
     """A leaf index may appear only once in a document; later repeats fail."""
     seen: set[int] = set()
@@ -743,6 +768,8 @@ def check_verify_document(
         check_lot_record(r, checkpoint, unit.gtin, str(lot), station_key, fetch_document)
         for r in records
     ]
+    if doc.get("quarantine") is not None:
+        results.append(check_quarantine(doc["quarantine"], checkpoint))
     return _flag_duplicates(results)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
+from medtrace.models import as_utc
 from medtrace.models.alerts import AlertKind, Severity
 
 
@@ -24,6 +25,15 @@ class AlertPublic(BaseModel):
     unit_count: int
     evidence: dict[str, Any]
     created_at: dt.datetime
+    leaf_index: int | None = Field(
+        description="The alert's ledger leaf (provable with an inclusion proof); None only "
+        "for alerts raised before alerts were recorded on the ledger"
+    )
+
+    @field_validator("created_at")
+    @classmethod
+    def _in_utc(cls, value: dt.datetime) -> dt.datetime:
+        return as_utc(value)  # SQLite gives the stored time back without its zone
 
 
 class AlertsPublic(BaseModel):

@@ -1,8 +1,10 @@
-"""``medtrace alerts``: run the alert rules and deliver webhooks now, from the command line."""
+"""``medtrace alerts``: run the alert rules and push alerts now, from the command line."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from contextlib import closing
 from typing import Annotated
 
 import httpx
@@ -11,7 +13,10 @@ from sqlmodel import Session
 
 from medtrace.config import get_settings
 from medtrace.db import create_db_engine, upgrade_schema
+from medtrace.policies import cold_chain_limits, temperature_policy
+from medtrace.services.alert_topic import MqttPublisher, publish_due
 from medtrace.services.alerts import check_expiry
+from medtrace.services.coldchain import check_cold_chain
 from medtrace.services.webhooks import deliver_due
 from medtrace.terminal import console
 
@@ -24,7 +29,8 @@ def check(
         int | None, typer.Option(help="Warn this many days before expiry (default: settings).")
     ] = None,
 ) -> None:
-    """Run the scheduled rules once (expiry) and print the alerts they raised."""
+    """Run the scheduled rules once (expiry, cold chain, sensor silence) and print the alerts
+    they raised."""
     settings = get_settings()
     engine = create_db_engine(settings.resolved_database_url)
     upgrade_schema(engine)
@@ -34,6 +40,12 @@ def check(
             today=dt.datetime.now(dt.UTC).date(),
             warn_days=settings.expiry_warn_days if warn_days is None else warn_days,
         )
+        raised += check_cold_chain(
+            session=session,
+            now=dt.datetime.now(dt.UTC),
+            default=temperature_policy(settings),
+            limits=cold_chain_limits(settings),
+        )
         for alert in raised:
             colour = "red" if alert.severity == "critical" else "yellow"
             console.print(f"[{colour}]{alert.severity}[/] {alert.rule}: {alert.message}")
@@ -42,11 +54,17 @@ def check(
 
 @app.command("deliver")
 def deliver() -> None:
-    """Send every webhook delivery that is due."""
+    """Publish new alerts on the MQTT alert topic and send every webhook delivery that is due."""
     settings = get_settings()
     engine = create_db_engine(settings.resolved_database_url)
+    publisher = MqttPublisher(
+        settings.mqtt_host, settings.mqtt_port, client_id=f"medtrace-alerts-{os.getpid()}"
+    )
+    with closing(publisher):
+        published = publish_due(engine=engine, publisher=publisher)
     with httpx.Client(timeout=settings.webhook_timeout) as http:
         report = deliver_due(engine=engine, http=http, max_attempts=settings.webhook_max_attempts)
     console.print(
-        f"delivered {report.delivered}, retrying {report.retrying}, failed {report.failed}"
+        f"published {published} on MQTT; webhooks: delivered {report.delivered}, "
+        f"retrying {report.retrying}, failed {report.failed}"
     )

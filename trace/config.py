@@ -95,6 +95,39 @@ class Settings(BaseSettings):
         description="Secret salt of the hashed places of public verifications; set the same "
         "value on every API replica (default: random per process)",
     )
+    coldchain_max_excursion: float = Field(
+        default=60, gt=0, description="Minutes one excursion outside the band may last"
+    )
+    coldchain_excursion_budget: float = Field(
+        default=240, gt=0, description="Minutes outside the band allowed over a unit's life"
+    )
+    coldchain_freeze_c: float = Field(default=-0.5, description="At or below this, frozen")
+    coldchain_max_freeze: float = Field(
+        default=60, gt=0, description="Minutes frozen that are never excused"
+    )
+    coldchain_mkt_limit_c: float = Field(
+        default=8.0, description="Highest mean kinetic temperature allowed over the window"
+    )
+    coldchain_mkt_window: float = Field(
+        default=24, gt=0, description="Hours of the mean kinetic temperature window"
+    )
+    sensor_max_silence: float = Field(
+        default=60, gt=0, description="Minutes a bound sensor may send nothing"
+    )
+    coldchain_check_interval: float = Field(
+        default=300, gt=0, description="Seconds between cold-chain and sensor-silence checks"
+    )
+    reorder_lead_time: float = Field(default=7, ge=0, description="Days a delivery takes")
+    reorder_review_period: float = Field(default=7, ge=0, description="Days between orders")
+    reorder_service_level: float = Field(
+        default=0.95, gt=0, lt=1, description="Chance of not running out before a delivery"
+    )
+    reorder_history_days: int = Field(
+        default=180, ge=2, description="Days of dispense history a plan is computed from"
+    )
+    reorder_plan_interval: float = Field(
+        default=86_400, gt=0, description="Seconds between stored reorder plans (nightly)"
+    )
 
     @field_validator("log_origin")
     @classmethod

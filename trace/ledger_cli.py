@@ -69,13 +69,17 @@ def envelope_problem(data: bytes, station_key: Callable[[str], bytes | None]) ->
 
     A custody leaf is the RFC 8785 JSON of ``{"event", "signature", "station_id"}`` (see
     ``medtrace.envelope``): it must be canonical, and the station's signature must verify
-    with the station's registered key. Leaves of another kind (sensor readings, events captured
-    with a participant's token) name no station and are left to their own checks: None.
+    with the station's registered key. An alert's leaf, ``{"alert": {...}}`` (see
+    ``medtrace.services.alerts.alert_leaf``), must be canonical. Leaves of another kind (sensor
+    readings, events captured with a participant's token) name no station and are left to
+    their own checks: None.
     """
     try:
         envelope = json.loads(data)
     except ValueError:
         return "not JSON"
+    if isinstance(envelope, dict) and "alert" in envelope:
+        return _alert_leaf_problem(envelope, data)
     if not isinstance(envelope, dict) or not isinstance(envelope.get("station_id"), str):
         return None  # another kind of leaf (a sensor reading, a token-captured event)
     if set(envelope) != {"event", "signature", "station_id"}:
@@ -102,6 +106,15 @@ def envelope_problem(data: bytes, station_key: Callable[[str], bytes | None]) ->
     except (InvalidSignature, ValueError):
         return f"the signature of station {station_id!r} does not verify"
     return None
+
+
+def _alert_leaf_problem(leaf: dict[str, object], data: bytes) -> str | None:
+    if set(leaf) != {"alert"} or not isinstance(leaf["alert"], dict):
+        return "an alert leaf must be exactly {'alert': {...}}"
+    try:
+        return None if canonical_json(leaf) == data else "not RFC 8785 canonical JSON"
+    except MedtraceError as exc:
+        return exc.message
 
 
 # Audit sources -------------------------------------------------------------------------------

@@ -13,6 +13,28 @@ from medtrace.schemas import STATION_ID_PATTERN
 DocumentKind = Literal["inspection_report", "certificate_of_analysis", "amendment", "other"]
 
 
+class ColdChainLimitsIn(BaseModel):
+    """The cold-chain limits of a product that its lot record may give; each one left out is
+    the configured default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_excursion_minutes: float | None = Field(
+        default=None, gt=0, description="Longest single excursion outside the band allowed"
+    )
+    excursion_budget_minutes: float | None = Field(
+        default=None, gt=0, description="Minutes outside the band allowed over a unit's life"
+    )
+    freeze_c: float | None = Field(default=None, description="At or below this, frozen")
+    max_freeze_minutes: float | None = Field(
+        default=None, gt=0, description="Minutes frozen that are never excused"
+    )
+    mkt_limit_c: float | None = Field(
+        default=None, description="Highest mean kinetic temperature over the window"
+    )
+    mkt_window_hours: float | None = Field(default=None, gt=0, description="The MKT window")
+
+
 class ProductInfo(BaseModel):
     """The product a lot belongs to, in the manufacturer's words."""
 
@@ -24,6 +46,9 @@ class ProductInfo(BaseModel):
     strength: str = Field(default="", max_length=100)
     storage_low_c: float | None = None
     storage_high_c: float | None = None
+    cold_chain: ColdChainLimitsIn | None = Field(
+        default=None, description="Cold-chain limits beside the band; the settings' otherwise"
+    )
 
 
 class DocumentRef(BaseModel):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 from collections.abc import Callable
+from contextlib import closing
 
 import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -21,7 +23,11 @@ from sqlmodel import Session
 
 from medtrace.config import Settings
 from medtrace.ledger.lock import leader_lock
+from medtrace.policies import cold_chain_limits, planning_parameters, temperature_policy
+from medtrace.services.alert_topic import MqttPublisher, Publisher, publish_due
 from medtrace.services.alerts import check_expiry
+from medtrace.services.coldchain import check_cold_chain
+from medtrace.services.reorder import store_reorder_plans
 from medtrace.services.webhooks import deliver_due
 
 log = logging.getLogger(__name__)
@@ -30,7 +36,7 @@ _LEADERSHIP_CHECK_SECONDS = 1.0
 
 
 def _jobs(
-    engine: Engine, settings: Settings, http: httpx.Client
+    engine: Engine, settings: Settings, http: httpx.Client, publisher: Publisher
 ) -> dict[str, tuple[Callable[[], object], float]]:
     """Each job by name, with its interval in seconds."""
 
@@ -44,11 +50,36 @@ def _jobs(
         log.info("expiry rule raised %d alert(s)", len(raised))
         return raised
 
+    def cold_chain() -> object:
+        with Session(engine) as session:
+            raised = check_cold_chain(
+                session=session,
+                now=dt.datetime.now(dt.UTC),
+                default=temperature_policy(settings),
+                limits=cold_chain_limits(settings),
+            )
+        log.info("cold-chain rules raised %d alert(s)", len(raised))
+        return raised
+
+    def reorder_plans() -> object:
+        with Session(engine) as session:
+            stored = store_reorder_plans(
+                session=session,
+                today=dt.datetime.now(dt.UTC).date(),
+                parameters=planning_parameters(settings),
+            )
+        log.info("stored %d reorder plan(s)", stored)
+        return stored
+
     def webhooks() -> object:
-        return deliver_due(engine=engine, http=http, max_attempts=settings.webhook_max_attempts)
+        published = publish_due(engine=engine, publisher=publisher)
+        report = deliver_due(engine=engine, http=http, max_attempts=settings.webhook_max_attempts)
+        return published, report
 
     return {
         "expiry": (expiry, settings.expiry_check_interval),
+        "cold_chain": (cold_chain, settings.coldchain_check_interval),
+        "reorder_plans": (reorder_plans, settings.reorder_plan_interval),
         "webhooks": (webhooks, settings.webhook_interval),
     }
 
@@ -56,8 +87,11 @@ def _jobs(
 def run_scheduler(engine: Engine, settings: Settings, stop: threading.Event) -> None:
     """Lead and run the jobs until ``stop`` is set; follow while another process leads."""
     lock = leader_lock(engine, name="scheduler")
-    with httpx.Client(timeout=settings.webhook_timeout) as http:
-        jobs = _jobs(engine, settings, http)
+    publisher = MqttPublisher(
+        settings.mqtt_host, settings.mqtt_port, client_id=f"medtrace-scheduler-{os.getpid()}"
+    )
+    with httpx.Client(timeout=settings.webhook_timeout) as http, closing(publisher):
+        jobs = _jobs(engine, settings, http, publisher)
         while not stop.is_set():
             if not lock.try_acquire():
                 stop.wait(_LEADERSHIP_CHECK_SECONDS)

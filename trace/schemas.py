@@ -316,6 +316,19 @@ class VerifyLotRecord(BaseModel):
     documents: list[VerifyDocument]
 
 
+class QuarantinePublic(BaseModel):
+    """Why medtrace quarantined a unit (a rule's alert), provable by the alert's leaf."""
+
+    rule: str
+    reason: str
+    raised_at: dt.datetime
+    leaf_index: int
+    leaf: str = Field(description="The alert's leaf bytes, base64: RFC 8785 JSON {'alert': …}")
+    inclusion_proof: list[str] | None = Field(
+        description="Hex hashes against the checkpoint's size; null until integrated"
+    )
+
+
 class VerifyPublic(BaseModel):
     """Everything needed to check a unit's path without trusting this service."""
 
@@ -330,4 +343,8 @@ class VerifyPublic(BaseModel):
     lot_records: list[VerifyLotRecord] = Field(
         default_factory=list,
         description="Every version of the lot's signed record and its documents, oldest first",
+    )
+    quarantine: QuarantinePublic | None = Field(
+        default=None,
+        description="The alert that quarantined the unit, while no QA release came after it",
     )

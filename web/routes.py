@@ -182,7 +182,8 @@ def _verify_page(
         {
             "answer": answer,
             "proof_data": answer.model_dump(
-                mode="json", include={"unit", "checkpoint", "events", "lot_records"}
+                mode="json",
+                include={"unit", "checkpoint", "events", "lot_records", "quarantine"},
             ),
             "chart": temperature_chart(answer.temperature),
             **page,

@@ -18,8 +18,8 @@ def test_a_running_server_is_live_and_ready(server: LiveServer) -> None:
 def test_a_schema_behind_the_code_is_live_but_not_ready(tmp_path: Path) -> None:
     server = start_server(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", data_dir=tmp_path)
     try:
-        with server.engine.begin() as conn:  # as if the alerts migration had not run
-            conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0006'"))
+        with server.engine.begin() as conn:  # as if the lot records migration had not run
+            conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0007'"))
 
         live, ready = httpx.get(f"{server.url}/healthz"), httpx.get(f"{server.url}/readyz")
 

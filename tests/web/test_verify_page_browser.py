@@ -23,10 +23,14 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Browser, BrowserContext, Page, Route
+from sqlmodel import Session
 
+from medtrace.contracts.findings import Finding
 from medtrace.demo import GTIN, Enrolled, with_check_digit
 from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
+from medtrace.models.alerts import AlertKind, Severity
+from medtrace.services.alerts import record_findings
 from support.chain import EXPIRY, LOT, Chain, new_serial
 from support.fhir import dispense_of
 from support.lots import pdf, record
@@ -222,6 +226,60 @@ def test_a_tampered_page_turns_red_and_says_what_failed(
     assert page.is_visible("#proof-banner")
     assert "FAILED" in page.inner_text("#proof-head")
     assert what_failed in page.inner_text("#proof-details")
+
+
+@pytest.fixture(scope="module")
+def quarantined(chain: Chain) -> str:
+    """The verify URL of a pack at the pharmacy that a cold-chain alert quarantined."""
+    serial = new_serial()
+    chain.to_pharmacy(serial)
+    breach = Finding(
+        kind=AlertKind.COLD_CHAIN,
+        severity=Severity.CRITICAL,
+        rule="cold_chain.excursion",
+        dedup_key=f"cold_chain.excursion:test:{serial}",
+        message="75 min outside 2–8 °C: quarantined until QA releases it",
+        gln=chain.pharmacy.gln,
+        gtin=GTIN,
+        lot=LOT,
+        unit_count=1,
+        quarantine_units=((GTIN, serial),),
+    )
+    with Session(chain.server.engine) as session:
+        record_findings(session=session, findings=[breach])
+    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    return chain.server.url + digital_link_path(GTIN, serial, lot=LOT)
+
+
+def _tamper_alert_rule(data: dict[str, Any]) -> None:
+    data["quarantine"]["rule"] = "cold_chain.freeze"
+
+
+def _tamper_alert_proof(data: dict[str, Any]) -> None:
+    proof = data["quarantine"]["inclusion_proof"]
+    proof[0] = _flip_hex(proof[0])
+
+
+def test_the_alert_that_quarantined_a_pack_is_checked_in_the_browser(
+    context: BrowserContext, quarantined: str, artifacts: Path
+) -> None:
+    page = context.new_page()
+    status = _open(page, quarantined)
+    page.screenshot(path=artifacts / "verify-quarantined-360.png", full_page=True)
+    assert status == "passed", page.inner_text("#proof")
+    assert page.get_attribute("#verdict", "data-verdict") == "quarantined"
+    assert "cold_chain.excursion" in page.inner_text("#verdict")
+    assert "The alert that quarantined this pack is in the log too (leaf " in page.inner_text(
+        "#proof-details"
+    )
+    for tamper, what_failed in (
+        (_tamper_alert_rule, "does not check: the leaf records another rule"),
+        (_tamper_alert_proof, "does not check: its inclusion proof"),
+    ):
+        tampered = context.new_page()
+        _serve_rewritten(tampered, quarantined, _rewrite_data(tamper))
+        assert _open(tampered, quarantined) == "failed"
+        assert what_failed in tampered.inner_text("#proof-details")
 
 
 def test_the_chinese_page_by_accept_language_and_by_the_switch(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from sqlmodel import Session
 from medtrace.config import Settings
 from medtrace.ledger import NoteSigner
 from medtrace.models import Participant
-from medtrace.sensor_schemas import TemperatureBand
+from medtrace.policies import temperature_policy
 from medtrace.services import registry
 from medtrace.services.readings import TemperaturePolicy
 
@@ -75,14 +74,7 @@ CurrentParticipant = Annotated[Participant, Depends(get_current_participant)]
 def get_temperature_policy(settings: SettingsDep) -> TemperaturePolicy:
     """The default temperature band and gap of the settings; a product's own storage band,
     where a lot record gave one, takes precedence in the service."""
-    return TemperaturePolicy(
-        band=TemperatureBand(
-            min_c=settings.temperature_low_c,
-            max_c=settings.temperature_high_c,
-            source="the configured default band (no storage profile for this product)",
-        ),
-        max_gap=dt.timedelta(seconds=settings.temperature_max_gap),
-    )
+    return temperature_policy(settings)
 
 
 TemperaturePolicyDep = Annotated[TemperaturePolicy, Depends(get_temperature_policy)]

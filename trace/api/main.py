@@ -24,6 +24,7 @@ from medtrace.api.routes import (
 )
 from medtrace.api.routes import cn_codes as cn_code_routes
 from medtrace.api.routes import epcis as epcis_routes
+from medtrace.api.routes import reorder as reorder_routes
 from medtrace.api.routes import sensors as sensor_routes
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
@@ -96,4 +97,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(sensor_routes.router)
     app.include_router(epcis_routes.router)
+    app.include_router(reorder_routes.router)
     return app

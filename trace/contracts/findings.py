@@ -22,3 +22,5 @@ class Finding:
     lot: str | None = None
     unit_count: int = 0
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: Units (GTIN, serial) held in quarantine by the alert until a QA ``release`` event.
+    quarantine_units: tuple[tuple[str, str], ...] = ()

@@ -1,4 +1,5 @@
-"""Alerts raised by the rules, webhook subscriptions, and the deliveries between them.
+"""Alerts raised by the rules, webhook subscriptions, the deliveries between them, and the
+quarantine holds an alert puts on units.
 
 An alert is stored once per situation (its ``dedup_key``): a rule that runs every hour on
 the same expiring lot does not raise it again. Each matching subscription gets a delivery
@@ -12,7 +13,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from medtrace.models import enum_type, utc_column, utcnow
@@ -62,6 +63,33 @@ class Alert(SQLModel, table=True):
     unit_count: int = 0
     message: str = Field(sa_column=Column(Text, nullable=False))
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    leaf_index: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, unique=True, nullable=True),
+        description="Its ledger leaf (None only for alerts raised before alerts were leaves)",
+    )
+    published_at: dt.datetime | None = Field(
+        default=None,
+        sa_column=utc_column(nullable=True),
+        description="When the MQTT broker acknowledged it on the alert topic",
+    )
+
+
+class UnitHold(SQLModel, table=True):
+    """A unit quarantined by an alert (a cold-chain breach), until a QA ``release`` event.
+
+    The custody flag ``Unit.quarantined`` is what blocks the unit; this row says why, and the
+    alert's leaf proves it. A hold is current while no release of the unit came after it.
+    """
+
+    __tablename__ = "unit_holds"
+    __table_args__ = (Index("ix_unit_holds_unit", "gtin", "serial"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    gtin: str = Field(sa_type=String(14))
+    serial: str = Field(sa_type=String(20))
+    alert_id: int = Field(foreign_key="alerts.id")
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 

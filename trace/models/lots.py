@@ -33,6 +33,21 @@ class Product(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
 
+class ProductColdChain(SQLModel, table=True):
+    """The cold-chain limits a product's latest lot record gave (None: the setting's)."""
+
+    __tablename__ = "product_cold_chain"
+
+    gtin: str = Field(sa_column=Column(String(14), primary_key=True))
+    max_excursion_minutes: float | None = None
+    excursion_budget_minutes: float | None = None
+    freeze_c: float | None = None
+    max_freeze_minutes: float | None = None
+    mkt_limit_c: float | None = None
+    mkt_window_hours: float | None = None
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
 class LotRecord(SQLModel, table=True):
     """One version of a lot's record, as signed on the ledger."""
 

@@ -1,13 +1,19 @@
 """Alerts: record what the rules find, once, and who must hear of it.
 
-Recording is one transaction: the new alerts and a pending delivery for every subscription
-that wants each of them. Who an alert concerns: the place it is about, the manufacturer whose
-GS1 company prefix the product carries, and the regulator, who sees every alert.
+Recording is one transaction: the new alerts, each one's ledger leaf, the quarantine of the
+units a finding holds, and a pending delivery for every subscription that wants each alert.
+An alert's leaf (``alert_leaf``) carries only what may be public (kind, rule, severity, the
+place's GLN, GTIN, lot, time) and the SHA-256 of the rest (message, evidence, unit count),
+which those who may read the alert can recompute from ``GET /api/v1/alerts``.
+
+Who an alert concerns: the place it is about, the manufacturer whose GS1 company
+prefix the product carries, and the regulator, who sees every alert.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from collections.abc import Sequence
 
@@ -19,9 +25,12 @@ from medtrace.alert_schemas import AlertPublic, SubscriptionCreate, Subscription
 from medtrace.contracts.expiry import StockLine, expiry_findings
 from medtrace.contracts.findings import Finding
 from medtrace.custody import FINAL_STATES
+from medtrace.envelope import canonical_json
 from medtrace.identifiers import in_company_prefix
-from medtrace.models import Participant, Role, Unit, UnitState
-from medtrace.models.alerts import Alert, AlertKind, Delivery, Severity, Subscription
+from medtrace.ledger import sql as ledger_sql
+from medtrace.models import Participant, Role, Unit, UnitState, as_utc, utcnow
+from medtrace.models.alerts import Alert, AlertKind, Delivery, Severity, Subscription, UnitHold
+from medtrace.store import units as unit_store
 
 # What a regulator's subscription carries unless it names kinds: the seeds' "temperature
 # contract breaches, recalls and suspects".
@@ -47,29 +56,82 @@ def _wanted_kinds(subscription: Subscription, participant: Participant) -> froze
     return REGULATOR_DEFAULT_KINDS if participant.role is Role.REGULATOR else frozenset(AlertKind)
 
 
+def alert_details(alert: AlertPublic | Alert) -> bytes:
+    """The canonical bytes of an alert's private part, whose SHA-256 its leaf carries."""
+    return canonical_json(
+        {"evidence": alert.evidence, "message": alert.message, "unit_count": alert.unit_count}
+    )
+
+
+def alert_leaf(alert: AlertPublic | Alert) -> bytes:
+    """The ledger leaf of an alert: RFC 8785 JSON of ``{"alert": {...}}``, public fields only."""
+    return canonical_json(
+        {
+            "alert": {
+                "details_sha256": hashlib.sha256(alert_details(alert)).hexdigest(),
+                "gln": alert.gln,
+                "gtin": alert.gtin,
+                "kind": alert.kind.value,
+                "lot": alert.lot,
+                "raised_at": as_utc(alert.created_at)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                "rule": alert.rule,
+                "severity": alert.severity.value,
+            }
+        }
+    )
+
+
 def record_findings(*, session: Session, findings: Sequence[Finding]) -> list[AlertPublic]:
-    """Store the findings not stored before, with their deliveries; return the new alerts."""
+    """Store the findings not stored before, each with its ledger leaf, its quarantine holds
+    and its deliveries, in one transaction; return the new alerts."""
     with session.begin():
+        conn = session.connection()
+        ledger_sql.begin_append(conn)
         keys = [f.dedup_key for f in findings]
         known = set(session.exec(select(Alert.dedup_key).where(col(Alert.dedup_key).in_(keys))))
         fresh: dict[str, Finding] = {f.dedup_key: f for f in findings if f.dedup_key not in known}
-        alerts = [Alert(**vars(f)) for f in fresh.values()]
+        if not fresh:
+            return []
+        now = utcnow()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the leaf's precision
+        alerts = [
+            Alert(**{k: v for k, v in vars(f).items() if k != "quarantine_units"}, created_at=now)
+            for f in fresh.values()
+        ]
+        # units first, then the log's head: the order capture takes its locks in
+        held = [
+            unit_store.quarantine_units(conn=conn, keys=f.quarantine_units, now=now)
+            for f in fresh.values()
+        ]
+        first = ledger_sql.append_leaves(conn, [alert_leaf(a) for a in alerts])
+        for offset, alert in enumerate(alerts):
+            alert.leaf_index = first + offset
         session.add_all(alerts)
         session.flush()
-        subscribers = session.exec(
-            select(Subscription, Participant)
-            .join(Participant, col(Participant.id) == col(Subscription.participant_id))
-            .where(col(Subscription.active))
-        ).all()
-        for alert in alerts:
-            for subscription, participant in subscribers:
-                if alert.kind in _wanted_kinds(subscription, participant) and concerns(
-                    alert, participant
-                ):
-                    assert alert.id is not None and subscription.id is not None
-                    session.add(Delivery(alert_id=alert.id, subscription_id=subscription.id))
+        for alert, units in zip(alerts, held, strict=True):
+            assert alert.id is not None
+            session.add_all(UnitHold(gtin=g, serial=s, alert_id=alert.id) for g, s in units)
+        _add_deliveries(session, alerts)
         raised = [AlertPublic.model_validate(a, from_attributes=True) for a in alerts]
     return raised
+
+
+def _add_deliveries(session: Session, alerts: Sequence[Alert]) -> None:
+    """A pending delivery of each alert to every active subscription that wants it."""
+    subscribers = session.exec(
+        select(Subscription, Participant)
+        .join(Participant, col(Participant.id) == col(Subscription.participant_id))
+        .where(col(Subscription.active))
+    ).all()
+    for alert in alerts:
+        for subscription, participant in subscribers:
+            if alert.kind in _wanted_kinds(subscription, participant) and concerns(
+                alert, participant
+            ):
+                assert alert.id is not None and subscription.id is not None
+                session.add(Delivery(alert_id=alert.id, subscription_id=subscription.id))
 
 
 def check_expiry(*, session: Session, today: dt.date, warn_days: int) -> list[AlertPublic]:

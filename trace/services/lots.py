@@ -28,14 +28,15 @@ from medtrace.identifiers import in_company_prefix
 from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
 from medtrace.lot_schemas import (
+    ColdChainLimitsIn,
     DocumentPublic,
     LotPublic,
     LotRecordEvent,
     LotVersionPublic,
     ProductInfo,
 )
-from medtrace.models import Participant, Role
-from medtrace.models.lots import LotDocument, LotRecord, Product
+from medtrace.models import Participant, Role, utcnow
+from medtrace.models.lots import LotDocument, LotRecord, Product, ProductColdChain
 from medtrace.schemas import EnvelopeIn, ParticipantPublic, VerifyDocument, VerifyLotRecord
 from medtrace.store import participants as participant_store
 from medtrace.store import stations as station_store
@@ -184,9 +185,15 @@ def _write(
     product = session.get(Product, record.gtin) or Product(
         gtin=record.gtin, participant_id=participant.id, name_en=record.product.name_en
     )
-    for name, value in record.product.model_dump().items():
+    for name, value in record.product.model_dump(exclude={"cold_chain"}).items():
         setattr(product, name, value)
     session.add(product)
+    limits = session.get(ProductColdChain, record.gtin) or ProductColdChain(gtin=record.gtin)
+    given = record.product.cold_chain or ColdChainLimitsIn()
+    for name, value in given.model_dump().items():
+        setattr(limits, name, value)
+    limits.updated_at = utcnow()
+    session.add(limits)
     return row
 
 
@@ -227,6 +234,11 @@ def get_lot(*, session: Session, gtin: str, lot: str, base_url: str) -> LotPubli
         raise NotFound(f"lot {lot} of GTIN {gtin} has no record", rule="lot.unknown")
     product = session.get(Product, gtin)
     info = None if product is None else ProductInfo.model_validate(product, from_attributes=True)
+    limits = session.get(ProductColdChain, gtin)
+    if info is not None and limits is not None:
+        given = ColdChainLimitsIn.model_validate(limits, from_attributes=True)
+        if any(value is not None for value in given.model_dump().values()):
+            info = info.model_copy(update={"cold_chain": given})
     return LotPublic(
         gtin=gtin,
         lot=lot,

@@ -17,8 +17,15 @@ from sqlmodel import Session
 from medtrace.identifiers import digital_link_path
 from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
-from medtrace.models import Event, Participant, Unit, Verdict
-from medtrace.schemas import ParticipantPublic, UnitPublic, VerifyEvent, VerifyPublic
+from medtrace.models import Event, EventType, Participant, Unit, Verdict, as_utc
+from medtrace.models.alerts import Alert
+from medtrace.schemas import (
+    ParticipantPublic,
+    QuarantinePublic,
+    UnitPublic,
+    VerifyEvent,
+    VerifyPublic,
+)
 from medtrace.services import lots
 from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
@@ -61,7 +68,8 @@ def verify_unit(
         session=session, ids=[e.participant_id for e in events]
     )
     holder = participant_store.get_participant_by_gln(session=session, gln=unit.holder_gln)
-    reasons = _reasons(unit, today, lot, expiry)
+    hold = _current_hold(session, unit, events)
+    reasons = _reasons(unit, today, lot, expiry, hold)
     reasons.extend(_flags(session, unit))
     unsigned = sum(1 for e in events if e.station_id is None)
     if unsigned:
@@ -101,11 +109,45 @@ def verify_unit(
             events=events,
             policy=policy_for_product(session=session, gtin=gtin, default=temperature),
         ),
+        quarantine=None if hold is None else _provable_hold(session, hold, checkpoint),
+    )
+
+
+def _current_hold(session: Session, unit: Unit, events: Sequence[Event]) -> Alert | None:
+    """The alert that holds the unit in quarantine: its latest hold, unless a ``release``
+    of the unit (or of a case holding it) was recorded after that alert's leaf."""
+    if not unit.quarantined:
+        return None
+    alert = unit_store.latest_hold(session=session, gtin=unit.gtin, serial=unit.serial)
+    if alert is None or alert.leaf_index is None:
+        return None
+    released = any(e.type is EventType.RELEASE and e.leaf_index > alert.leaf_index for e in events)
+    return None if released else alert
+
+
+def _provable_hold(
+    session: Session, alert: Alert, checkpoint: ledger_sql.StoredCheckpoint | None
+) -> QuarantinePublic:
+    assert alert.leaf_index is not None
+    conn = session.connection()
+    size = checkpoint.size if checkpoint else 0
+    proof = (
+        ledger_sql.inclusion_proof_at(conn, alert.leaf_index, size)
+        if alert.leaf_index < size
+        else None
+    )
+    return QuarantinePublic(
+        rule=alert.rule,
+        reason=alert.message,
+        raised_at=as_utc(alert.created_at),
+        leaf_index=alert.leaf_index,
+        leaf=b64(ledger_sql.leaves_at(conn, [alert.leaf_index])[alert.leaf_index]),
+        inclusion_proof=None if proof is None else [h.hex() for h in proof],
     )
 
 
 def _reasons(
-    unit: Unit, today: dt.date, lot: str | None, expiry: dt.date | None
+    unit: Unit, today: dt.date, lot: str | None, expiry: dt.date | None, hold: Alert | None
 ) -> list[tuple[Verdict, str]]:
     reasons: list[tuple[Verdict, str]] = []
     if lot is not None and lot != unit.lot:
@@ -114,7 +156,15 @@ def _reasons(
         reasons.append(
             (Verdict.SUSPECT, f"the code says expiry {expiry}, the log says {unit.expiry}")
         )
-    if unit.quarantined:
+    if hold is not None:
+        reasons.append(
+            (
+                Verdict.QUARANTINED,
+                f"quarantined by medtrace ({hold.rule}, alert leaf {hold.leaf_index}) until "
+                f"its holder's QA releases it: {hold.message}",
+            )
+        )
+    elif unit.quarantined:
         reasons.append((Verdict.QUARANTINED, "quarantined by its holder's QA until released"))
     if unit.expiry < today:
         reasons.append((Verdict.EXPIRED, f"expired on {unit.expiry}"))

@@ -6,9 +6,10 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, tuple_
+from sqlalchemy import func, insert, tuple_
 from sqlmodel import Session, col, or_, select
 
+from medtrace.models import Participant
 from medtrace.models.iot import BindingKind, Reading, ReadingReject, Sensor, SensorBinding
 
 
@@ -134,5 +135,30 @@ def bindings_overlapping(
             or_(col(SensorBinding.valid_to).is_(None), col(SensorBinding.valid_to) > start),
         )
         .order_by(col(SensorBinding.valid_from))
+    )
+    return session.exec(statement).all()
+
+
+def bindings_in_force(
+    *, session: Session, at: dt.datetime
+) -> Sequence[tuple[SensorBinding, str, dt.datetime | None]]:
+    """The bindings in force at ``at`` of active sensors, each with its owner's GLN and the
+    time of its sensor's latest reading (None if it never sent one)."""
+    latest = (
+        select(Reading.sensor_id, func.max(Reading.taken_at).label("last"))
+        .group_by(col(Reading.sensor_id))
+        .subquery()
+    )
+    statement = (
+        select(SensorBinding, Participant.gln, latest.c.last)
+        .join(Sensor, col(Sensor.sensor_id) == col(SensorBinding.sensor_id))
+        .join(Participant, col(Participant.id) == col(Sensor.participant_id))
+        .outerjoin(latest, latest.c.sensor_id == col(SensorBinding.sensor_id))
+        .where(
+            col(Sensor.active),
+            col(SensorBinding.valid_from) <= at,
+            or_(col(SensorBinding.valid_to).is_(None), col(SensorBinding.valid_to) > at),
+        )
+        .order_by(col(SensorBinding.sensor_id))
     )
     return session.exec(statement).all()

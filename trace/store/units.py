@@ -28,8 +28,9 @@ from sqlmodel import Session, col
 from sqlmodel import select as select_model
 from sqlmodel.sql.expression import SelectOfScalar
 
-from medtrace.custody import ContainerKey, Custody, Key, UnitKey
+from medtrace.custody import FINAL_STATES, ContainerKey, Custody, Key, UnitKey
 from medtrace.models import Container, Unit, UnitState
+from medtrace.models.alerts import Alert, UnitHold
 from medtrace.models.recalls import Recall
 
 _units: Table = Unit.__table__  # type: ignore[attr-defined]
@@ -188,3 +189,40 @@ def save_custody(
         if updates:
             where = [c == bindparam(f"k_{c.name}") for c in table.primary_key.columns]
             conn.execute(update(table).where(*where), updates)
+
+
+def quarantine_units(
+    *, conn: Connection, keys: Collection[tuple[str, str]], now: dt.datetime
+) -> list[tuple[str, str]]:
+    """Set the quarantine flag of the units ``(gtin, serial)`` still in circulation (not
+    dispensed, destroyed, ...), their rows locked in key order as capture locks them; return
+    those units, which the caller records as held."""
+    live = [s.value for s in UnitState if s not in FINAL_STATES]
+    found: list[tuple[str, str]] = []
+    for pairs in slices(sorted(set(keys))):
+        statement = (
+            select(_units.c.gtin, _units.c.serial)
+            .where(tuple_(_units.c.gtin, _units.c.serial).in_(pairs), _units.c.state.in_(live))
+            .order_by(_units.c.gtin, _units.c.serial)
+        )
+        found.extend((row.gtin, row.serial) for row in conn.execute(_locked(conn, statement)))
+    if found:
+        conn.execute(
+            update(_units)
+            .where(_units.c.gtin == bindparam("k_gtin"), _units.c.serial == bindparam("k_serial"))
+            .values(quarantined=True, updated_at=now),
+            [{"k_gtin": g, "k_serial": s} for g, s in found],
+        )
+    return found
+
+
+def latest_hold(*, session: Session, gtin: str, serial: str) -> Alert | None:
+    """The alert of the unit's most recent quarantine hold, if an alert ever held it."""
+    statement = (
+        select_model(Alert)
+        .join(UnitHold, col(UnitHold.alert_id) == col(Alert.id))
+        .where(UnitHold.gtin == gtin, UnitHold.serial == serial)
+        .order_by(col(UnitHold.id).desc())
+        .limit(1)
+    )
+    return session.exec(statement).first()

@@ -466,6 +466,36 @@
     }
   };
 
+  /** Check the alert that quarantined the pack: its leaf is the canonical JSON of
+   * {"alert": {...}} recording the rule the page names, and its inclusion proof leads to the
+   * checkpoint's root. Returns "ok" or "pending"; throws a Failure. */
+  const checkAlert = async (quarantine, checkpoint) => {
+    let leaf;
+    try {
+      leaf = fromBase64(quarantine.leaf, "the alert's leaf");
+      const leafText = new TextDecoder("utf-8", { fatal: true }).decode(leaf);
+      const recorded = JSON.parse(leafText);
+      if (canonical(recorded) !== leafText) throw new Error("the leaf is not RFC 8785 canonical");
+      const alert = recorded.alert;
+      if (canonical(Object.keys(recorded)) !== '["alert"]' || alert === null || typeof alert !== "object") {
+        throw new Error("the leaf is not an alert");
+      }
+      if (alert.rule !== quarantine.rule) throw new Error("the leaf records another rule");
+    } catch (error) {
+      throw new Failure("f_alert", { detail: error.message });
+    }
+    const index = BigInt(quarantine.leaf_index);
+    if (index >= checkpoint.size && quarantine.inclusion_proof === null) return "pending";
+    try {
+      const proof = quarantine.inclusion_proof.map(fromHex);
+      const root = await rootFromInclusionProof(await leafHash(leaf), index, checkpoint.size, proof);
+      if (!equal(root, checkpoint.root)) throw new Error("another root");
+    } catch {
+      throw new Failure("f_alert", { detail: "its inclusion proof does not lead to the checkpoint's root" });
+    }
+    return "ok";
+  };
+
   // ------------------------------------------------------------------ showing the result
 
   const head = document.getElementById("proof-head");
@@ -614,6 +644,15 @@
     }
     const lots = await checkLotRecords(checkpoint, pack, failures);
     pending += lots.pending;
+    let alertChecked = false;
+    if (data.quarantine) {
+      try {
+        alertChecked = (await checkAlert(data.quarantine, checkpoint)) === "ok";
+        if (!alertChecked) pending += 1;
+      } catch (error) {
+        failures.push(error);
+      }
+    }
     if (failures.length) {
       show("failed", say("failed"), failures.map(describe));
       return;
@@ -629,6 +668,7 @@
         ? say("witnessed", { witnesses: cosigned.witnessed.join(", ") })
         : say("not_witnessed"),
     ];
+    if (alertChecked) lines.push(say("alert_checked", { index: data.quarantine.leaf_index }));
     if (cosigned.unknown) lines.push(say("unknown_signers", { n: cosigned.unknown }));
     if (unsigned) lines.push(say("unsigned", { n: unsigned }));
     if (lots.versions) lines.push(say("lot_checked", lots));

@@ -29,7 +29,9 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(engine: EngineDep) -> JSONResponse:
     """The database answers and its schema is current."""
-    expected = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    # the heads Alembic records: a revision another one depends on (``depends_on``) is not one
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    expected = {revision.revision for revision in script.get_revisions("heads") if revision}
     try:
         with engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())

@@ -1,0 +1,48 @@
+"""The rules' policies as the settings give them, built by each entry point (API, scheduler,
+command line) and handed to the services as plain values."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from medtrace.config import Settings
+from medtrace.sensor_schemas import TemperatureBand
+from medtrace.services.coldchain import ColdChainLimits
+from medtrace.services.readings import TemperaturePolicy
+from medtrace.services.reorder import PlanningParameters
+
+
+def temperature_policy(settings: Settings) -> TemperaturePolicy:
+    """The default temperature band and gap; a product's own storage band, where a lot
+    record gave one, takes precedence in the services."""
+    return TemperaturePolicy(
+        band=TemperatureBand(
+            min_c=settings.temperature_low_c,
+            max_c=settings.temperature_high_c,
+            source="the configured default band (no storage profile for this product)",
+        ),
+        max_gap=dt.timedelta(seconds=settings.temperature_max_gap),
+    )
+
+
+def cold_chain_limits(settings: Settings) -> ColdChainLimits:
+    """The cold-chain limits no lot record gives."""
+    return ColdChainLimits(
+        max_excursion=dt.timedelta(minutes=settings.coldchain_max_excursion),
+        excursion_budget=dt.timedelta(minutes=settings.coldchain_excursion_budget),
+        freeze_c=settings.coldchain_freeze_c,
+        max_freeze=dt.timedelta(minutes=settings.coldchain_max_freeze),
+        mkt_limit_c=settings.coldchain_mkt_limit_c,
+        mkt_window=dt.timedelta(hours=settings.coldchain_mkt_window),
+        max_silence=dt.timedelta(minutes=settings.sensor_max_silence),
+    )
+
+
+def planning_parameters(settings: Settings) -> PlanningParameters:
+    """The reorder planning parameters of the settings."""
+    return PlanningParameters(
+        lead_time_days=settings.reorder_lead_time,
+        review_period_days=settings.reorder_review_period,
+        service_level=settings.reorder_service_level,
+        history_days=settings.reorder_history_days,
+    )
