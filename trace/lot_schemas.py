@@ -62,22 +62,16 @@ class DocumentRef(BaseModel):
     size: int = Field(gt=0)
 
 
-class LotRecordEvent(BaseModel):
-    """The event a manufacturer's station signs to register (version 1) or amend a lot."""
+class SignedLotEvent(BaseModel):
+    """What every signed event about a whole lot carries (a lot record, a recall): the lot,
+    who signs it where, and when. Checked by :func:`medtrace.services.signed.check_signed`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["lot_record"]
     gtin: str
     lot: str
-    version: int = Field(ge=1)
-    production_date: dt.date
-    expiry: dt.date
-    quantity: int = Field(gt=0)
-    product: ProductInfo
-    documents: list[DocumentRef] = Field(default_factory=list)
-    gln: str
-    event_time: dt.datetime
+    gln: str = Field(description="The signing participant")
+    event_time: dt.datetime = Field(description="RFC 3339 with a time zone")
     station_id: str = Field(pattern=STATION_ID_PATTERN)
 
     @field_validator("gtin")
@@ -94,6 +88,25 @@ class LotRecordEvent(BaseModel):
     @classmethod
     def _lot(cls, value: str) -> str:
         return check_x20(value, field="lot")
+
+    @field_validator("event_time")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("event_time needs a time zone (e.g. Z)")
+        return value
+
+
+class LotRecordEvent(SignedLotEvent):
+    """The event a manufacturer's station signs to register (version 1) or amend a lot."""
+
+    type: Literal["lot_record"]
+    version: int = Field(ge=1)
+    production_date: dt.date
+    expiry: dt.date
+    quantity: int = Field(gt=0)
+    product: ProductInfo
+    documents: list[DocumentRef] = Field(default_factory=list)
 
 
 class DocumentPublic(DocumentRef):

@@ -5,47 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 
-from medtrace.identifiers import check_x20, parse_gln, parse_gtin
+from medtrace.lot_schemas import SignedLotEvent
 from medtrace.models import UnitState
-from medtrace.schemas import STATION_ID_PATTERN, ParticipantPublic
+from medtrace.schemas import ParticipantPublic
 
 
-class RecallEvent(BaseModel):
+class RecallEvent(SignedLotEvent):
     """The event a manufacturer's or a regulator's station signs to recall a lot."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     type: Literal["recall"]
-    gtin: str
-    lot: str
     reason: str = Field(min_length=1, max_length=500, description="Why, for the holders")
-    gln: str = Field(description="The recalling participant")
-    event_time: dt.datetime = Field(description="RFC 3339 with a time zone")
-    station_id: str = Field(pattern=STATION_ID_PATTERN)
-
-    @field_validator("gtin")
-    @classmethod
-    def _gtin(cls, value: str) -> str:
-        return parse_gtin(value)
-
-    @field_validator("gln")
-    @classmethod
-    def _gln(cls, value: str) -> str:
-        return parse_gln(value)
-
-    @field_validator("lot")
-    @classmethod
-    def _lot(cls, value: str) -> str:
-        return check_x20(value, field="lot")
-
-    @field_validator("event_time")
-    @classmethod
-    def _aware(cls, value: dt.datetime) -> dt.datetime:
-        if value.tzinfo is None:
-            raise ValueError("event_time needs a time zone (e.g. Z)")
-        return value
 
 
 class RecallPublic(BaseModel):

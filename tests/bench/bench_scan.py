@@ -28,19 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from medtrace.demo import GTIN
 from medtrace.identifiers import GS1Data
 from medtrace.scanners.outbox import Outbox, Status
-from support.chain import EXPIRY, LOT, Chain, make_chain, new_serial
+from support.chain import EXPIRY, LOT, Chain, make_chain
 from support.live import MEDTRACE, start_server
 from support.station import scan_station
-
-
-def _ship_to_hub(chain: Chain, count: int) -> list[str]:
-    serials = [new_serial() for _ in range(count)]
-    maker = chain.maker
-    for start in range(0, count, 1_000):
-        batch = serials[start : start + 1_000]
-        chain.commission(*batch)
-        maker.api.capture([maker.station.ship(GTIN, s, to=chain.hub.gln) for s in batch])
-    return serials
 
 
 def _typed(serial: str) -> str:
@@ -106,7 +96,7 @@ def main() -> None:
         )
         try:
             with make_chain(server) as chain:
-                serials = _ship_to_hub(chain, args.units + args.interactive)
+                serials = chain.ship_to_hub(args.units + args.interactive)
                 _interactive(chain, folder, serials[: args.interactive])
                 _piped(chain, folder, serials[args.interactive :])
         finally:

@@ -36,15 +36,6 @@ def _code(serial: str, lot: str = LOT, expiry: dt.date = EXPIRY) -> GS1Data:
     return GS1Data(gtin=GTIN, serial=serial, lot=lot, expiry=expiry)
 
 
-def _at_hub(chain: Chain, count: int) -> list[str]:
-    """Units commissioned and shipped to the distributor, not yet received."""
-    serials = [new_serial() for _ in range(count)]
-    chain.commission(*serials)
-    maker = chain.maker
-    maker.api.capture([maker.station.ship(GTIN, s, to=chain.hub.gln) for s in serials])
-    return serials
-
-
 def _unit(chain: Chain, serial: str) -> Unit:
     with chain.server.engine.connect() as conn:
         row = conn.execute(select(Unit).where(Unit.serial == serial)).one()  # type: ignore[arg-type]
@@ -69,7 +60,7 @@ def pharmacy_station(chain: Chain, tmp_path: Path) -> ScanStation:
 def test_every_form_a_wedge_scanner_types_receives_its_unit(
     chain: Chain, hub_station: ScanStation
 ) -> None:
-    serials = _at_hub(chain, 8)
+    serials = chain.ship_to_hub(8)
     codes = [_code(s) for s in serials]
     typed = [
         "]d2" + codes[0].element_string(),
@@ -98,7 +89,7 @@ def test_every_form_a_wedge_scanner_types_receives_its_unit(
 def test_pictures_of_each_symbology_are_scanned_and_a_pallet_moves_all_inside(
     chain: Chain, hub_station: ScanStation, tmp_path: Path
 ) -> None:
-    loose = _at_hub(chain, 1)[0]
+    loose = chain.ship_to_hub(1)[0]
     packed = [new_serial() for _ in range(3)]
     chain.commission(*packed)
     pallet = _sscc()
@@ -137,7 +128,7 @@ def test_pictures_of_each_symbology_are_scanned_and_a_pallet_moves_all_inside(
 def test_a_camera_drop_folder_is_read_and_each_picture_filed(
     chain: Chain, hub_station: ScanStation, tmp_path: Path
 ) -> None:
-    (serial,) = _at_hub(chain, 1)
+    (serial,) = chain.ship_to_hub(1)
     drop = tmp_path / "camera"
     drop.mkdir()
     with LabelSheet(LABEL_4X6, png_dir=tmp_path / "label", dpi=203) as sheet:
@@ -157,7 +148,7 @@ def test_a_camera_drop_folder_is_read_and_each_picture_filed(
 def test_every_verdict_is_shown_in_colour_with_what_to_do(
     chain: Chain, pharmacy_station: ScanStation
 ) -> None:
-    genuine, quarantined, forged_lot, elsewhere = (new_serial() for _ in range(4))
+    genuine, quarantined, forged_lot = (new_serial() for _ in range(3))
     chain.to_pharmacy(genuine, quarantined, forged_lot)
     pharmacy = chain.pharmacy
     pharmacy.api.capture(
@@ -167,7 +158,7 @@ def test_every_verdict_is_shown_in_colour_with_what_to_do(
     maker = chain.maker
     yesterday = dt.date.today() - dt.timedelta(days=1)
     maker.api.capture([maker.station.commission(GTIN, expired, lot=LOT, expiry=yesterday)])
-    _at_hub_serial = _at_hub(chain, 1)[0]
+    (elsewhere,) = chain.ship_to_hub(1)  # shipped to the distributor, not here
     never = new_serial()
 
     verified = pharmacy_station.run(
@@ -183,9 +174,8 @@ def test_every_verdict_is_shown_in_colour_with_what_to_do(
         color=True,
     )
     received = pharmacy_station.run(
-        "--mode", "receive", codes=[_code(_at_hub_serial).element_string()], color=True
+        "--mode", "receive", codes=[_code(elsewhere).element_string()], color=True
     )
-    del elsewhere
 
     plain = re.sub(r"\x1b\[[0-9;]*m", "", verified.stdout)
     assert verified.returncode == 1  # not every scan was OK
@@ -232,7 +222,7 @@ def test_a_recalled_pack_shows_recalled_and_is_never_dispensed(
 def test_dispense_verifies_first_and_signs_nothing_that_is_not_ok(
     chain: Chain, pharmacy_station: ScanStation
 ) -> None:
-    good, held_elsewhere = new_serial(), _at_hub(chain, 1)[0]
+    good, held_elsewhere = new_serial(), chain.ship_to_hub(1)[0]
     chain.to_pharmacy(good)
     expired = new_serial()
     yesterday = dt.date.today() - dt.timedelta(days=1)
@@ -304,7 +294,7 @@ def test_a_station_the_server_does_not_know_is_told_what_to_do(
 
 
 def test_a_bad_code_is_shown_and_scanning_goes_on(chain: Chain, hub_station: ScanStation) -> None:
-    (serial,) = _at_hub(chain, 1)
+    (serial,) = chain.ship_to_hub(1)
 
     done = hub_station.run(
         "--mode", "receive", codes=["]d20109521234000113" + "21X", _code(serial).element_string()]
@@ -346,16 +336,6 @@ def _restart(chain: Chain) -> None:
     chain.server = start_server(database_url=old.database_url, data_dir=old.data_dir, port=port)
 
 
-def _ship_to_hub(chain: Chain, count: int) -> list[str]:
-    serials = [new_serial() for _ in range(count)]
-    maker = chain.maker
-    for start in range(0, count, 1_000):
-        batch = serials[start : start + 1_000]
-        chain.commission(*batch)
-        maker.api.capture([maker.station.ship(GTIN, s, to=chain.hub.gln) for s in batch])
-    return serials
-
-
 def _received_once(chain: Chain, station: ScanStation, serials: list[str]) -> None:
     """Every scan sent, recorded once, with the leaf index the station holds for it."""
     outbox = Outbox(station.outbox)
@@ -376,7 +356,7 @@ def test_an_hour_offline_5000_scans_then_everything_arrives_exactly_once(
 ) -> None:
     chain = own_chain
     station = scan_station(chain.hub, chain.server.url, tmp_path, "dock-offline")
-    serials = _ship_to_hub(chain, 5_000)
+    serials = chain.ship_to_hub(5_000)
     seen = station.run("--mode", "verify", codes=[_code(serials[0]).element_string()])
     assert seen.returncode == 0, seen.stdout
     chain.server.stop()
@@ -405,7 +385,7 @@ def test_a_server_killed_mid_scan_loses_and_doubles_nothing(
 ) -> None:
     chain = own_chain
     station = scan_station(chain.hub, chain.server.url, tmp_path, "dock-kill")
-    serials = _ship_to_hub(chain, 600)
+    serials = chain.ship_to_hub(600)
     scanning = station.start("--mode", "receive", "--ack-wait", "0.5")
     assert scanning.stdin is not None
     for serial in serials[:300]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -141,9 +142,7 @@ def test_the_last_known_state_survives_reopening_and_is_marked_not_live(tmp_path
 
     known = LastKnown(tmp_path / "outbox.db").lookup("/01/x/21/y")
 
-    assert known == _status("quarantined", dt.date(2027, 1, 31)).__class__(
-        **{**vars(_status("quarantined", dt.date(2027, 1, 31))), "live": False}
-    )
+    assert known == replace(_status("quarantined", dt.date(2027, 1, 31)), live=False)
     assert LastKnown(tmp_path / "outbox.db").lookup("/01/x/21/other") is None
 
 

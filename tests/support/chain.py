@@ -36,6 +36,17 @@ class Chain:
             [station.commission(GTIN, s, lot=LOT, expiry=EXPIRY) for s in serials]
         )
 
+    def ship_to_hub(self, count: int) -> list[str]:
+        """``count`` new units commissioned and shipped to the distributor, not yet received
+        (in requests of at most 1 000 envelopes)."""
+        serials = [new_serial() for _ in range(count)]
+        maker = self.maker
+        for start in range(0, count, 1_000):
+            batch = serials[start : start + 1_000]
+            self.commission(*batch)
+            maker.api.capture([maker.station.ship(GTIN, s, to=self.hub.gln) for s in batch])
+        return serials
+
     def to_pharmacy(self, *serials: str) -> None:
         """Commission units and move them to the pharmacy's stock."""
         maker, hub, pharmacy = self.maker, self.hub, self.pharmacy

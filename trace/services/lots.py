@@ -17,13 +17,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from medtrace.documents import DocumentStore
-from medtrace.envelope import event_id, leaf_bytes, verify_envelope
-from medtrace.errors import Conflict, CustodyViolation, InvalidInput, NotFound, SignatureRejected
+from medtrace.envelope import event_id, leaf_bytes
+from medtrace.errors import Conflict, CustodyViolation, InvalidInput, NotFound
 from medtrace.identifiers import in_company_prefix
 from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
@@ -38,8 +37,8 @@ from medtrace.lot_schemas import (
 from medtrace.models import Participant, Role, utcnow
 from medtrace.models.lots import LotDocument, LotRecord, Product, ProductColdChain
 from medtrace.schemas import EnvelopeIn, ParticipantPublic, VerifyDocument, VerifyLotRecord
+from medtrace.services.signed import check_signed
 from medtrace.store import participants as participant_store
-from medtrace.store import stations as station_store
 
 PDF_MAGIC = b"%PDF-"
 
@@ -90,21 +89,13 @@ def register_lot(
 def _check_record(
     session: Session, participant: Participant, envelope: EnvelopeIn
 ) -> LotRecordEvent:
-    station = station_store.get_station(session=session, station_id=envelope.station_id)
-    if station is None or station.participant_id != participant.id or not station.active:
-        raise SignatureRejected(
-            f"station {envelope.station_id!r} is not an active station of {participant.gln}",
-            rule="station.unknown" if station is None else "station.not_yours",
-        )
-    verify_envelope(envelope.model_dump(), station.public_key)
-    try:
-        record = LotRecordEvent.model_validate(envelope.event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "event"
-        raise InvalidInput(f"event.{where}: {first['msg']}", rule="lot.invalid") from exc
-    if record.station_id != envelope.station_id or record.gln != participant.gln:
-        raise InvalidInput("the record's station or GLN is not the sender's", rule="lot.sender")
+    record = check_signed(
+        session=session,
+        participant=participant,
+        envelope=envelope,
+        model=LotRecordEvent,
+        rule_prefix="lot",
+    )
     if participant.role is not Role.MANUFACTURER:
         raise CustodyViolation("only a manufacturer records lots", rule="lot.not_a_manufacturer")
     if not (

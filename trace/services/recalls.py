@@ -17,16 +17,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from medtrace.contracts.findings import Finding
 from medtrace.contracts.recall import Holding, RecallNotice, recall_findings
 from medtrace.custody import FINAL_STATES
-from medtrace.envelope import event_id, leaf_bytes, verify_envelope
+from medtrace.envelope import event_id, leaf_bytes
 from medtrace.epcis.document import recall_to_epcis
-from medtrace.errors import Conflict, Forbidden, InvalidInput, NotFound, SignatureRejected
+from medtrace.errors import Conflict, Forbidden, InvalidInput, NotFound
 from medtrace.identifiers import in_company_prefix
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Participant, Role, UnitState, utcnow
@@ -41,9 +40,9 @@ from medtrace.recall_schemas import (
 from medtrace.schemas import EnvelopeIn, ParticipantPublic
 from medtrace.services.alerts import record_findings
 from medtrace.services.capture import MAX_CLOCK_SKEW
+from medtrace.services.signed import check_signed
 from medtrace.store import participants as participant_store
 from medtrace.store import recalls as recall_store
-from medtrace.store import stations as station_store
 from medtrace.store import units as unit_store
 
 #: Units still in the chain: someone holds them (or is shipping them) and must act.
@@ -82,21 +81,13 @@ def recall_lot(*, session: Session, participant: Participant, envelope: Envelope
 
 
 def _check_recall(session: Session, participant: Participant, envelope: EnvelopeIn) -> RecallEvent:
-    station = station_store.get_station(session=session, station_id=envelope.station_id)
-    if station is None or station.participant_id != participant.id or not station.active:
-        raise SignatureRejected(
-            f"station {envelope.station_id!r} is not an active station of {participant.gln}",
-            rule="station.unknown" if station is None else "station.not_yours",
-        )
-    verify_envelope(envelope.model_dump(), station.public_key)
-    try:
-        event = RecallEvent.model_validate(envelope.event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "event"
-        raise InvalidInput(f"event.{where}: {first['msg']}", rule="recall.invalid") from exc
-    if event.station_id != envelope.station_id or event.gln != participant.gln:
-        raise InvalidInput("the recall's station or GLN is not the sender's", rule="recall.sender")
+    event = check_signed(
+        session=session,
+        participant=participant,
+        envelope=envelope,
+        model=RecallEvent,
+        rule_prefix="recall",
+    )
     if event.event_time > utcnow() + MAX_CLOCK_SKEW:
         raise InvalidInput(
             f"event_time {event.event_time.isoformat()} is in the future", rule="event.future_time"

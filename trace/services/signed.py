@@ -1,0 +1,59 @@
+"""Signed events about a whole lot (lot records, recalls): the checks every one needs before
+its own rules run.
+
+Custody events go through :mod:`medtrace.services.capture`, which batches them; these arrive
+one at a time on their own endpoints, and each must come from an active station of the
+sender, verify against that station's key, parse, and name the sender as its signer.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from medtrace.envelope import verify_envelope
+from medtrace.errors import InvalidInput, SignatureRejected
+from medtrace.lot_schemas import SignedLotEvent
+from medtrace.models import Participant
+from medtrace.schemas import EnvelopeIn
+from medtrace.store import stations as station_store
+
+EventT = TypeVar("EventT", bound=SignedLotEvent)
+
+
+def check_signed(
+    *,
+    session: Session,
+    participant: Participant,
+    envelope: EnvelopeIn,
+    model: type[EventT],
+    rule_prefix: str,
+) -> EventT:
+    """The envelope's event, once its station is an active station of ``participant``, its
+    signature verifies and it parses as ``model``.
+
+    Raises ``SignatureRejected`` (``station.unknown``, ``station.not_yours``,
+    ``signature.invalid``), or ``InvalidInput``: ``{rule_prefix}.invalid`` naming the first
+    bad field, ``{rule_prefix}.sender`` when the event names another station or GLN than the
+    sender's.
+    """
+    station = station_store.get_station(session=session, station_id=envelope.station_id)
+    if station is None or station.participant_id != participant.id or not station.active:
+        raise SignatureRejected(
+            f"station {envelope.station_id!r} is not an active station of {participant.gln}",
+            rule="station.unknown" if station is None else "station.not_yours",
+        )
+    verify_envelope(envelope.model_dump(), station.public_key)
+    try:
+        event = model.model_validate(envelope.event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "event"
+        raise InvalidInput(f"event.{where}: {first['msg']}", rule=f"{rule_prefix}.invalid") from exc
+    if event.station_id != envelope.station_id or event.gln != participant.gln:
+        raise InvalidInput(
+            "the event's station or GLN is not the sender's", rule=f"{rule_prefix}.sender"
+        )
+    return event
