@@ -6,19 +6,17 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Route
 
 from medtrace.demo import GTIN
+from support.browser import PHONE, open_verify_page
 from support.chain import Chain
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PHONE = {"width": 360, "height": 740}
-DONE = '#proof:not([data-proof-status="nojs"]):not([data-proof-status="checking"])'
 PROOF_DATA = re.compile(r'(<script type="application/json" id="proof-data">)(.*?)(</script>)', re.S)
 
 
@@ -34,30 +32,12 @@ def cn_url(chain: Chain) -> str:
     return f"{chain.server.url}/cn/{code}"
 
 
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=PHONE, device_scale_factor=1)
-    try:
-        yield ctx
-    finally:
-        ctx.close()
-
-
-def _open(page: Page, url: str) -> str:
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    page.wait_for_selector(DONE, timeout=15_000)
-    assert not errors, errors
-    return page.get_attribute("#proof", "data-proof-status") or ""
-
-
 def test_the_cn_page_passes_the_in_browser_proof_and_names_the_agency(
     context: BrowserContext, cn_url: str, artifacts: Path
 ) -> None:
     page = context.new_page()
 
-    status = _open(page, cn_url)
+    status = open_verify_page(page, cn_url)
 
     page.screenshot(path=artifacts / "verify-cn-en-360.png", full_page=True)
     assert status == "passed", page.inner_text("#proof")
@@ -71,7 +51,7 @@ def test_the_chinese_cn_page_passes_too(browser: Browser, cn_url: str, artifacts
     context = browser.new_context(viewport=PHONE, locale="zh-CN")
     try:
         page = context.new_page()
-        status = _open(page, cn_url)
+        status = open_verify_page(page, cn_url)
         page.screenshot(path=artifacts / "verify-cn-zh-360.png", full_page=True)
         assert status == "passed", page.inner_text("#proof")
         assert "只有发码机构能够验证" in page.inner_text("#cn-check-note")
@@ -98,5 +78,5 @@ def test_a_page_about_another_pack_fails_in_the_browser(
 
     page.route(cn_url, other_serial)
 
-    assert _open(page, cn_url) == "failed"
+    assert open_verify_page(page, cn_url) == "failed"
     assert "about another pack" in page.inner_text("#proof")

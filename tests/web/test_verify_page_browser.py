@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
 from medtrace.models.alerts import AlertKind, Severity
 from medtrace.services.alerts import record_findings
+from support.browser import DONE, PHONE, open_verify_page
 from support.chain import EXPIRY, LOT, Chain, new_serial
 from support.fhir import dispense_of
 from support.lots import pdf, record
@@ -38,8 +39,6 @@ from support.lots import post as post_lot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PHONE = {"width": 360, "height": 740}
-DONE = '#proof:not([data-proof-status="nojs"]):not([data-proof-status="checking"])'
 PROOF_DATA = re.compile(r'(<script type="application/json" id="proof-data">)(.*?)(</script>)', re.S)
 Rewrite = Callable[[dict[str, Any]], None]
 
@@ -82,28 +81,6 @@ def documented(chain: Chain) -> str:
     maker.api.capture([maker.station.commission(GTIN, serial, lot=DOCUMENTED_LOT, expiry=EXPIRY)])
     chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
     return chain.server.url + digital_link_path(GTIN, serial, lot=DOCUMENTED_LOT)
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh phone-sized browser context (no cookies carried between tests)."""
-    ctx = browser.new_context(viewport=PHONE, device_scale_factor=1)
-    try:
-        yield ctx
-    finally:
-        ctx.close()
-
-
-def _open(page: Page, url: str) -> str:
-    """Load the page, wait for the in-browser check to finish, return its status."""
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    page.wait_for_selector(DONE, timeout=15_000)
-    assert not errors, errors
-    status = page.get_attribute("#proof", "data-proof-status")
-    assert status is not None
-    return status
 
 
 def _serve_rewritten(page: Page, url: str, rewrite: Callable[[str], str]) -> None:
@@ -175,7 +152,7 @@ def test_an_honest_page_passes_the_in_browser_proof(
 ) -> None:
     page = context.new_page()
 
-    status = _open(page, dispensed)
+    status = open_verify_page(page, dispensed)
 
     page.screenshot(path=artifacts / "verify-en-360.png", full_page=True)
     assert status == "passed", page.inner_text("#proof")
@@ -218,7 +195,7 @@ def test_a_tampered_page_turns_red_and_says_what_failed(
     page = context.new_page()
     _serve_rewritten(page, dispensed, rewrite)
 
-    status = _open(page, dispensed)
+    status = open_verify_page(page, dispensed)
 
     page.screenshot(path=artifacts / f"verify-tampered-{request.node.callspec.id}.png")
     assert status == "failed"
@@ -264,7 +241,7 @@ def test_the_alert_that_quarantined_a_pack_is_checked_in_the_browser(
     context: BrowserContext, quarantined: str, artifacts: Path
 ) -> None:
     page = context.new_page()
-    status = _open(page, quarantined)
+    status = open_verify_page(page, quarantined)
     page.screenshot(path=artifacts / "verify-quarantined-360.png", full_page=True)
     assert status == "passed", page.inner_text("#proof")
     assert page.get_attribute("#verdict", "data-verdict") == "quarantined"
@@ -278,7 +255,7 @@ def test_the_alert_that_quarantined_a_pack_is_checked_in_the_browser(
     ):
         tampered = context.new_page()
         _serve_rewritten(tampered, quarantined, _rewrite_data(tamper))
-        assert _open(tampered, quarantined) == "failed"
+        assert open_verify_page(tampered, quarantined) == "failed"
         assert what_failed in tampered.inner_text("#proof-details")
 
 
@@ -289,7 +266,7 @@ def test_the_chinese_page_by_accept_language_and_by_the_switch(
     english = browser.new_context(viewport=PHONE, locale="en-US")
     try:
         page = chinese.new_page()
-        status = _open(page, dispensed)
+        status = open_verify_page(page, dispensed)
         page.screenshot(path=artifacts / "verify-zh-360.png", full_page=True)
 
         assert status == "passed"
@@ -299,13 +276,13 @@ def test_the_chinese_page_by_accept_language_and_by_the_switch(
         assert page.inner_text("#timeline li >> nth=0").startswith("生产")
 
         switched = english.new_page()
-        _open(switched, dispensed)
+        open_verify_page(switched, dispensed)
         assert "Genuine and in date" in switched.inner_text("#verdict")
         switched.click("text=简体中文")
         switched.wait_for_selector(DONE)
         assert "正品" in switched.inner_text("#verdict")
         # The switch is remembered: the bare address now comes back in Chinese.
-        assert _open(switched, dispensed) == "passed"
+        assert open_verify_page(switched, dispensed) == "passed"
         assert "已发药" in switched.inner_text("#verdict")
     finally:
         chinese.close()
@@ -330,7 +307,7 @@ def test_on_a_plain_http_lan_address_the_page_says_it_cannot_check(
 ) -> None:
     page = context.new_page()
 
-    status = _open(page, dispensed.replace("127.0.0.1", insecure_host))
+    status = open_verify_page(page, dispensed.replace("127.0.0.1", insecure_host))
 
     assert status == "unavailable"
     assert "not opened over a secure connection" in page.inner_text("#proof-head")
@@ -375,7 +352,7 @@ def test_witness_cosignatures_are_checked_when_present(
     witness = _with_witness(Ed25519PrivateKey.generate(), "witness.test/w1", corrupt=corrupt)
     _serve_rewritten(page, dispensed, witness)
 
-    status = _open(page, dispensed)
+    status = open_verify_page(page, dispensed)
 
     if corrupt:
         assert status == "failed"
@@ -416,7 +393,7 @@ def test_a_pack_moved_on_a_pallet_is_proven_through_its_pack_events(
     chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
     page = context.new_page()
 
-    status = _open(page, chain.server.url + digital_link_path(GTIN, serial, lot=LOT))
+    status = open_verify_page(page, chain.server.url + digital_link_path(GTIN, serial, lot=LOT))
 
     assert status == "passed", page.inner_text("#proof")
     assert page.locator("#timeline li.checked").count() == 5
@@ -450,7 +427,7 @@ def test_the_lot_documents_are_listed_and_hashed_in_the_browser(
     downloads: list[str] = []
     page.on("request", lambda r: downloads.append(r.url) if "/documents/" in r.url else None)
 
-    status = _open(page, documented)
+    status = open_verify_page(page, documented)
 
     page.screenshot(path=artifacts / "verify-lot-documents-en-360.png", full_page=True)
     assert status == "passed", page.inner_text("#proof")
@@ -486,7 +463,7 @@ def test_a_swapped_document_turns_the_page_red_and_names_it(
         lambda route: route.fulfill(body=forged, content_type="application/pdf"),
     )
 
-    status = _open(page, documented)
+    status = open_verify_page(page, documented)
 
     page.screenshot(path=artifacts / "verify-swapped-document.png", full_page=True)
     assert status == "failed"
@@ -505,7 +482,7 @@ def test_the_chinese_page_shows_the_lot_documents(browser: Browser, documented: 
     try:
         page = chinese.new_page()
 
-        status = _open(page, documented)
+        status = open_verify_page(page, documented)
 
         assert status == "passed", page.inner_text("#proof")
         assert "批次文件" in page.inner_text("main")
@@ -546,7 +523,7 @@ def test_a_dispense_posted_by_a_hospital_system_is_proven_without_a_signature(
     chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
     page = context.new_page()
 
-    status = _open(page, chain.server.url + digital_link_path(GTIN, serial, lot=LOT))
+    status = open_verify_page(page, chain.server.url + digital_link_path(GTIN, serial, lot=LOT))
 
     page.screenshot(path=artifacts / "verify-fhir-dispense.png", full_page=True)
     assert status == "passed", page.inner_text("#proof")
@@ -586,7 +563,7 @@ def test_a_tampered_lot_record_turns_the_page_red(
     page = context.new_page()
     _serve_rewritten(page, documented, _rewrite_data(change))
 
-    status = _open(page, documented)
+    status = open_verify_page(page, documented)
 
     assert status == "failed"
     assert what_failed in page.inner_text("#proof-details")
