@@ -23,7 +23,11 @@ class RecallEvent(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="Why, for the holders")
     gln: str = Field(description="The recalling participant")
     event_time: dt.datetime = Field(description="RFC 3339 with a time zone")
-    station_id: str = Field(pattern=STATION_ID_PATTERN)
+    station_id: str | None = Field(
+        default=None,
+        pattern=STATION_ID_PATTERN,
+        description="The signing station; absent in a recall issued on a portal session",
+    )
 
     @field_validator("gtin")
     @classmethod
