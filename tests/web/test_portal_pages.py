@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import base64
 import csv
+import datetime as dt
 import io
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 
-from medtrace.demo import GTIN, with_check_digit
-from medtrace.models import Role
+from medtrace.demo import GTIN, Enrolled, with_check_digit
+from medtrace.envelope import sign_event
+from medtrace.iot.payloads import format_time, reading_topic, sign_reading
+from medtrace.keys import b64, public_key_raw
+from medtrace.models import Role, utcnow
 from medtrace.services.alerts import check_expiry
 from medtrace.services.portal_accounts import add_user
 from medtrace.services.registry import create_participant
@@ -398,6 +405,72 @@ def test_a_manufacturer_sees_its_shipments_and_downloads_a_label_sheet(chain: Ch
     assert sheet.content.startswith(b"%PDF")
     assert nothing.status_code == 404 and "labels.nothing_to_print" in nothing.text
     assert "medtrace labels units" in form.text
+
+
+def _signed(member: Enrolled, kind: str, when: dt.datetime, **fields: Any) -> dict[str, Any]:
+    station = member.station
+    event = {
+        "type": kind,
+        "gln": station.gln,
+        "event_time": format_time(when),
+        "station_id": station.station_id,
+        **fields,
+    }
+    return sign_event(event, station_id=station.station_id, key=station.key)
+
+
+def test_a_shipment_in_transit_shows_what_its_sensor_measured_since_it_left(
+    chain: Chain,
+) -> None:
+    maker, serials = chain.maker, [new_serial() for _ in range(2)]
+    case = with_check_digit(f"39521234{secrets.randbelow(10**9):09d}")
+    left = utcnow() - dt.timedelta(minutes=30)
+    station = maker.station
+    children = [{"gtin": GTIN, "serial": s} for s in serials]
+    maker.api.capture(
+        [
+            *(
+                station.commission(GTIN, s, lot=LOT, expiry=EXPIRY, event_time=format_time(left))
+                for s in serials
+            ),
+            _signed(maker, "pack", left, sscc=case, children=children),
+            _signed(maker, "ship", left, sscc=case, destination_gln=chain.hub.gln),
+        ]
+    )
+    sensor_id, key = f"truck-{secrets.token_hex(4)}", Ed25519PrivateKey.generate()
+    headers = {"Authorization": f"Bearer {maker.token}"}
+    url = chain.server.url
+    httpx.post(
+        f"{url}/api/v1/sensors",
+        json={"sensor_id": sensor_id, "public_key": b64(public_key_raw(key))},
+        headers=headers,
+    ).raise_for_status()
+    httpx.post(
+        f"{url}/api/v1/sensors/{sensor_id}/bindings",
+        json={"kind": "shipment", "target": case, "valid_from": left.isoformat()},
+        headers=headers,
+    ).raise_for_status()
+    readings = [(left + dt.timedelta(minutes=m), c) for m, c in ((5, 5.0), (10, 9.5), (15, 6.25))]
+    messages = [
+        {
+            "topic": reading_topic(sensor_id),
+            "payload": sign_reading(
+                {"sensor_id": sensor_id, "seq": seq, "time": format_time(t), "temperature_c": c},
+                key,
+            ).decode(),
+        }
+        for seq, (t, c) in enumerate(readings)
+    ]
+    relayed = httpx.post(f"{url}/api/v1/readings", json=messages, headers=headers)
+    assert relayed.json()["accepted"] == 3, relayed.text
+
+    with logged_in(chain, token=maker.token) as client:
+        page = client.get("/portal/shipments")
+
+    row = next(r for r in page.text.split("<tr") if case in r)
+    assert chain.hub.participant.name in row and ">2<" in row
+    assert "6.2 °C" in row and "3 readings, 1 outside 2.0–8.0 °C" in row
+    assert 'class="out"' in row
 
 
 def test_log_out_is_a_csrf_checked_post(chain: Chain) -> None:

@@ -1,7 +1,9 @@
 """Recalls: a manufacturer or a regulator withdraws a lot, and everyone who must act hears.
 
 A recall is a signed ``recall`` event (a station of the manufacturer whose GS1 company prefix
-the GTIN carries, or of a regulator) naming a lot and a reason. Every check runs before
+the GTIN carries, or of a regulator) naming a lot and a reason, or one issued in the portal,
+authenticated by the participant's session instead of a station key
+(``recall_lot_on_session``). Every check runs before
 anything is written; then the ledger leaf and the recall row commit in one transaction. From
 that moment every unit of the lot is recalled: capture refuses to ship or dispense it
 (``custody.recalled``) and the verify verdict says ``recalled``. Then each current holder gets

@@ -17,7 +17,8 @@ from sqlmodel import Session
 
 from medtrace.models import Participant, Unit, UnitState, as_utc
 from medtrace.sensor_schemas import TemperatureBand, TemperaturePoint
-from medtrace.services.readings import TemperaturePolicy, get_unit_temperature
+from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
+from medtrace.store import events as event_store
 from medtrace.store import recalls as recall_store
 from medtrace.store import units as unit_store
 
@@ -52,10 +53,10 @@ def shipments_in_transit(
     names = recall_store.participants_by_gln(session=session, glns={key[0] for key in groups})
     consignments = []
     for (destination, sscc, gtin, lot, returned), units in groups.items():
-        since = min(as_utc(u.updated_at) for u in units)
-        history = get_unit_temperature(
-            session=session, gtin=gtin, serial=units[0].serial, policy=policy
-        )
+        events = event_store.get_unit_events(session=session, gtin=gtin, serial=units[0].serial)
+        since = as_utc(events[-1].event_time)  # the shipment (or return) that is under way
+        product_policy = policy_for_product(session=session, gtin=gtin, default=policy)
+        history = unit_temperature(session=session, events=events, policy=product_policy)
         on_the_road = [p for p in history.series if p.time >= since]
         band = history.band
         consignments.append(
