@@ -73,6 +73,8 @@ class Visit:
     account: str | None
     """How they logged in, for the page header: the e-mail address, or None for a token."""
     new_cookie: bool
+    https: bool
+    """Served over HTTPS (the request's scheme, or the HTTPS public URL behind a proxy)."""
     lang: str | None
     lang_cookie: str | None
 
@@ -114,7 +116,8 @@ def visit(
     else:
         fresh = False
     participant, account = who if who else (None, None)
-    return Visit(request, secret, session, participant, account, fresh, lang, lang_cookie)
+    https = request.url.scheme == "https" or settings.public_url.startswith("https://")
+    return Visit(request, secret, session, participant, account, fresh, https, lang, lang_cookie)
 
 
 VisitDep = Annotated[Visit, Depends(visit)]
@@ -139,7 +142,7 @@ def _page(
     )
     response.headers["Cache-Control"] = "no-store"
     if visit.new_cookie:
-        sessions.store(visit.request, response, visit.session, visit.secret)
+        sessions.store(response, visit.session, visit.secret, secure=visit.https)
     return response
 
 
@@ -181,7 +184,7 @@ def _logged_in(visit: Visit, session: PortalSession) -> Response:
     """Start ``session`` (a new CSRF token) for who just logged in, and go to their page."""
     response = RedirectResponse("/portal", status_code=303)
     response.headers["Cache-Control"] = "no-store"
-    sessions.store(visit.request, response, session, visit.secret)
+    sessions.store(response, session, visit.secret, secure=visit.https)
     return response
 
 

@@ -9,7 +9,8 @@ without it is refused (the synchronizer token pattern of the OWASP CSRF cheat sh
 starts a new session, with a new CSRF token, so a token seen before log-in is worthless after.
 
 The cookie is ``HttpOnly`` (no script reads it), ``SameSite=Lax`` (not sent on cross-site
-posts), ``Secure`` over HTTPS and scoped to ``/portal``.
+posts), ``Secure`` over HTTPS (the request's scheme, or a public URL that is HTTPS, as behind
+a TLS-terminating proxy) and scoped to ``/portal``.
 """
 
 from __future__ import annotations
@@ -100,15 +101,16 @@ def current(request: Request, secret: str) -> PortalSession | None:
     return decode(request.cookies.get(COOKIE), secret)
 
 
-def store(request: Request, response: Response, session: PortalSession, secret: str) -> None:
-    """Set ``session`` as the response's cookie, with the portal's cookie attributes."""
+def store(response: Response, session: PortalSession, secret: str, *, secure: bool) -> None:
+    """Set ``session`` as the response's cookie, with the portal's cookie attributes;
+    ``secure`` when the portal is served over HTTPS."""
     response.set_cookie(
         COOKIE,
         encode(session, secret),
         max_age=max(0, session.expires - int(time.time())),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure,
         path=PATH,
     )
 
