@@ -47,7 +47,6 @@ from medtrace.services.recalls import recall_lot_on_session, recall_reach
 from medtrace.services.reorder import plans_csv, reorder_plans_for
 from medtrace.services.shipments import shipments_in_transit
 from medtrace.services.verify import verify_unit
-from medtrace.store import participants as participant_store
 from medtrace.store import units as unit_store
 from medtrace.web import sessions
 from medtrace.web.routes import render
@@ -88,9 +87,7 @@ def _who(db: Session, session: PortalSession) -> tuple[Participant, str | None] 
             return None
         return account.participant, account.user.email
     if session.token_hash is not None:
-        found = participant_store.get_participant_by_token_hash(
-            session=db, token_hash=session.token_hash
-        )
+        found = portal_accounts.participant_of_token_hash(session=db, token_hash=session.token_hash)
         return None if found is None else (found, None)
     return None
 

@@ -144,3 +144,9 @@ def get_account(*, session: Session, user_id: int) -> PortalAccount | None:
         session=session, participant_id=user.participant_id
     )
     return None if participant is None else PortalAccount(user=user, participant=participant)
+
+
+def participant_of_token_hash(*, session: Session, token_hash: str) -> Participant | None:
+    """The participant whose unrevoked API token has this SHA-256: a portal session begun
+    with a token keeps only its hash, and ends when the token is revoked."""
+    return participant_store.get_participant_by_token_hash(session=session, token_hash=token_hash)
