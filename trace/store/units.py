@@ -73,18 +73,20 @@ def get_lot_units(*, session: Session, gtin: str, lot: str) -> Sequence[Unit]:
     return session.exec(lot_units_query(gtin=gtin, lot=lot)).all()
 
 
-def lot_summary(*, session: Session, gtin: str, lot: str) -> list[tuple[UnitState, str, bool, int]]:
+def lot_summary_query(*, gtin: str, lot: str) -> Select[Any]:
     """A lot's units counted by (state, holder GLN, quarantined): one grouped query on
     ``ix_units_gtin_lot``, however many units the lot has."""
-    statement = (
+    return (
         select(_units.c.state, _units.c.holder_gln, _units.c.quarantined, func.count())
         .where(_units.c.gtin == gtin, _units.c.lot == lot)
         .group_by(_units.c.state, _units.c.holder_gln, _units.c.quarantined)
     )
-    return [
-        (UnitState(state), holder, bool(quarantined), count)
-        for state, holder, quarantined, count in session.connection().execute(statement)
-    ]
+
+
+def lot_summary(*, session: Session, gtin: str, lot: str) -> list[tuple[UnitState, str, bool, int]]:
+    """The counts of ``lot_summary_query``."""
+    rows = session.connection().execute(lot_summary_query(gtin=gtin, lot=lot))
+    return [(UnitState(state), holder, bool(held), count) for state, holder, held, count in rows]
 
 
 def get_lot_units_page(
@@ -113,15 +115,19 @@ def get_stock(*, session: Session, location_gln: str) -> Sequence[Unit]:
     return session.exec(stock_query(location_gln=location_gln)).all()
 
 
-def get_moving(*, session: Session, holder_gln: str) -> Sequence[Unit]:
+def moving_query(*, holder_gln: str) -> SelectOfScalar[Unit]:
     """The units a participant has shipped (or returned) that have not arrived yet: one
-    query on the units' ``holder_gln`` index."""
-    statement = (
+    query on ``ix_units_holder_gln``."""
+    return (
         select_model(Unit)
         .where(col(Unit.holder_gln) == holder_gln, col(Unit.state).in_(MOVING_STATES))
         .order_by(col(Unit.updated_at), col(Unit.gtin), col(Unit.serial))
     )
-    return session.exec(statement).all()
+
+
+def get_moving(*, session: Session, holder_gln: str) -> Sequence[Unit]:
+    """What ``moving_query`` finds."""
+    return session.exec(moving_query(holder_gln=holder_gln)).all()
 
 
 def _locked(conn: Connection, statement: Select[Any]) -> Select[Any]:
