@@ -28,8 +28,9 @@ from medtrace.envelope import sign_event
 from medtrace.iot.payloads import format_time, reading_topic, sign_reading
 from medtrace.keys import b64, public_key_raw
 from medtrace.models import Role, utcnow
+from medtrace.models.portal import PortalUser
 from medtrace.services.alerts import check_expiry
-from medtrace.services.portal_accounts import add_user
+from medtrace.services.portal_accounts import add_user, hash_password
 from medtrace.services.registry import create_participant
 from support.chain import EXPIRY, LOT, Chain, new_serial
 
@@ -487,3 +488,36 @@ def test_log_out_is_a_csrf_checked_post(chain: Chain) -> None:
         "Max-Age=0" in out.headers["set-cookie"] or 'portal_session=""' in out.headers["set-cookie"]
     )
     assert after.status_code == 303
+
+
+def test_a_new_password_or_a_disabled_account_ends_its_sessions(chain: Chain) -> None:
+    email, password = f"night-{new_serial().lower()}@ruijin.example.cn", "a long enough passphrase"
+    with Session(chain.server.engine) as session:
+        user_id = add_user(
+            session=session, gln=chain.pharmacy.gln, email=email, password=password
+        ).user.id
+
+    def change(**values: object) -> None:
+        with Session(chain.server.engine) as session, session.begin():
+            user = session.get(PortalUser, user_id)
+            assert user is not None
+            for name, value in values.items():
+                setattr(user, name, value)
+
+    with logged_in(chain, email=email, password=password) as client:
+        before = client.get("/portal")
+        change(password_hash=hash_password("another long passphrase"))
+        after_new_password = client.get("/portal")
+    change(password_hash=hash_password(password))
+    with logged_in(chain, email=email, password=password) as client:
+        change(active=False)
+        after_disabled = client.get("/portal")
+        form = client.get("/portal/login")
+        again = client.post(
+            "/portal/login", data={"csrf": csrf_of(form), "email": email, "password": password}
+        )
+
+    assert before.status_code == 200
+    assert after_new_password.status_code == 303, "the old password's session ended"
+    assert after_disabled.status_code == 303
+    assert again.status_code == 401 and "portal.bad_credentials" in again.text
