@@ -24,6 +24,7 @@ from medtrace.keys import b64, public_key_raw
 from medtrace.labels_cli import labels_app
 from medtrace.ledger_cli import install as install_ledger_cli
 from medtrace.models import Role
+from medtrace.portal_cli import portal_app
 from medtrace.reorder_cli import app as reorder_app
 from medtrace.roles import ProcessRole, run_scheduler_role, run_sequencer
 from medtrace.scanners.cli import install as install_scan_cli
@@ -49,6 +50,7 @@ app.add_typer(reorder_app, name="reorder")
 install_iot_cli(app)  # medtrace sensor ..., medtrace bridge
 app.add_typer(labels_app, name="labels")
 app.add_typer(cn_app, name="cn")
+app.add_typer(portal_app, name="portal")
 install_ledger_cli(app)  # medtrace audit, medtrace witness ...
 install_scan_cli(app)  # medtrace scan, scan status, scan send
 

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         description="Secret salt of the hashed places of public verifications; set the same "
         "value on every API replica (default: random per process)",
     )
+    session_secret: str = Field(
+        default_factory=lambda: secrets.token_hex(32),
+        description="Key that signs the portal's session cookies; set the same value on every "
+        "API replica (default: random per process, so a restart logs everyone out)",
+    )
     coldchain_max_excursion: float = Field(
         default=60, gt=0, description="Minutes one excursion outside the band may last"
     )

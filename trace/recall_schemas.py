@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from medtrace.lot_schemas import SignedLotEvent
 from medtrace.models import UnitState
-from medtrace.schemas import ParticipantPublic
+from medtrace.schemas import STATION_ID_PATTERN, ParticipantPublic
 
 
 class RecallEvent(SignedLotEvent):
@@ -17,6 +17,11 @@ class RecallEvent(SignedLotEvent):
 
     type: Literal["recall"]
     reason: str = Field(min_length=1, max_length=500, description="Why, for the holders")
+    station_id: str | None = Field(  # type: ignore[assignment]
+        default=None,
+        pattern=STATION_ID_PATTERN,
+        description="The signing station; absent in a recall issued on a portal session",
+    )
 
 
 class RecallPublic(BaseModel):

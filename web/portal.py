@@ -1,186 +1,226 @@
 """The pages for professionals: log in, then each participant sees only its own data.
 
-* Log-in is with the participant's API token (stored only hashed, checked by the same
-  ``registry.authenticate`` as the API). The session cookie is ``HttpOnly``,
-  ``SameSite=Strict``, scoped to ``/portal`` and ``Secure`` over HTTPS.
-* Every form carries a CSRF token that must equal the ``portal_csrf`` cookie (the double-submit
-  pattern of the OWASP CSRF cheat sheet); with ``SameSite=Strict`` session cookies, a forged
-  cross-site post has neither.
-* A pharmacy, distributor or manufacturer sees its stock (by product, lot and expiry; expiring
-  soon highlighted) and can download it as CSV, and has a verify-before-dispense box (type or
-  scan a pack's code: it opens that pack's verify page); a regulator investigates a lot: every
-  unit, its state, its current holder.
-
-Recalls, alerts and reorder plans are not shown yet: their services do not exist yet.
+* Log-in is with a portal account (e-mail and password, ``medtrace portal user add``) or with
+  the participant's API token; both are checked by the same services as the API. The session
+  is a signed cookie (``medtrace.web.sessions``): ``HttpOnly``, ``SameSite=Lax``, scoped to
+  ``/portal``, ``Secure`` over HTTPS; it never holds a password or a token.
+* Every form posts the session's CSRF token; a POST without it is refused with what to do.
+* Each page asks the services for the logged-in participant's data only (its stock, the
+  alerts that concern it, its reorder plans, its shipments); the regulator's pages (lot
+  investigation, recalls, exports) are refused to everyone else.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import hmac
 import io
-import secrets
+import json
 from collections import Counter
-from typing import Annotated
-from urllib.parse import parse_qs
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, TypeVar
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Cookie, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from medtrace.api.deps import EngineDep, SessionDep
-from medtrace.errors import InvalidInput, Unauthenticated
+from medtrace.api.deps import EngineDep, SessionDep, SettingsDep, TemperaturePolicyDep
+from medtrace.api.errors import status_for
+from medtrace.config import Settings
+from medtrace.errors import InvalidInput, MedtraceError, Unauthenticated
 from medtrace.identifiers import GS1Data, check_x20, digital_link_path, parse_code, parse_gtin
+from medtrace.labels import PAGE_FORMATS
 from medtrace.models import Participant, Role
-from medtrace.services import registry
-from medtrace.store import participants as participant_store
+from medtrace.models.alerts import AlertKind, Severity
+from medtrace.policies import planning_parameters
+from medtrace.reorder_schemas import ReorderPlansPublic
+from medtrace.scanners.verdicts import signal_of_verdict
+from medtrace.services import portal_accounts, registry
+from medtrace.services.alerts import list_alerts
+from medtrace.services.investigation import investigate_lot
+from medtrace.services.label_sheets import lot_label_sheet
+from medtrace.services.lot_exports import lot_csv, lot_epcis
+from medtrace.services.recalls import recall_lot_on_session, recall_reach
+from medtrace.services.reorder import plans_csv, reorder_plans_for
+from medtrace.services.shipments import shipments_in_transit
+from medtrace.services.verify import verify_unit
 from medtrace.store import units as unit_store
+from medtrace.web import sessions
 from medtrace.web.routes import render
+from medtrace.web.sessions import PortalSession
 
 router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
 
-SESSION_COOKIE = "portal_session"
-CSRF_COOKIE = "portal_csrf"
 EXPIRING_SOON = dt.timedelta(days=90)
 """Stock expiring within this is highlighted (a common pharmacy review horizon)."""
 
 LangQuery = Annotated[str | None, Query()]
 LangCookie = Annotated[str | None, Cookie(alias="lang")]
-SessionCookie = Annotated[str | None, Cookie(alias=SESSION_COOKIE)]
-CsrfCookie = Annotated[str | None, Cookie(alias=CSRF_COOKIE)]
 
 
-def current_participant(engine: EngineDep, token: SessionCookie = None) -> Participant | None:
-    """The participant logged in with this request's session cookie, or None."""
-    if not token:
-        return None
-    with Session(engine) as session:
-        try:
-            participant = registry.authenticate(session=session, token=token)
-        except Unauthenticated:
+@dataclass(frozen=True)
+class Visit:
+    """One request to the portal: its session, who is logged in, and the page language."""
+
+    request: Request
+    secret: str
+    session: PortalSession
+    participant: Participant | None
+    account: str | None
+    """How they logged in, for the page header: the e-mail address, or None for a token."""
+    new_cookie: bool
+    https: bool
+    """Served over HTTPS (the request's scheme, or the HTTPS public URL behind a proxy)."""
+    lang: str | None
+    lang_cookie: str | None
+
+
+def _who(db: Session, session: PortalSession) -> tuple[Participant, str | None] | None:
+    """The participant (and account e-mail) a session still stands for, or None: a disabled
+    account, a changed password or a revoked token ends its sessions."""
+    if session.user_id is not None:
+        account = portal_accounts.get_account(session=db, user_id=session.user_id)
+        if account is None or sessions.fingerprint(account.user.password_hash) != session.password:
             return None
-        session.expunge(participant)
-    return participant
+        return account.participant, account.user.email
+    if session.token_hash is not None:
+        found = portal_accounts.participant_of_token_hash(session=db, token_hash=session.token_hash)
+        return None if found is None else (found, None)
+    return None
 
 
-PortalUser = Annotated[Participant | None, Depends(current_participant)]
+def visit(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    lang: LangQuery = None,
+    lang_cookie: LangCookie = None,
+) -> Visit:
+    """The request's visit; a missing, forged, expired or ended session becomes a new one."""
+    secret = settings.session_secret
+    session = sessions.current(request, secret)
+    who = None
+    if session is not None and session.logged_in:
+        with Session(engine) as db:
+            who = _who(db, session)
+            if who is not None:
+                db.expunge(who[0])
+    if session is None or (session.logged_in and who is None):
+        session, fresh = PortalSession(), True
+    else:
+        fresh = False
+    participant, account = who if who else (None, None)
+    https = request.url.scheme == "https" or settings.public_url.startswith("https://")
+    return Visit(request, secret, session, participant, account, fresh, https, lang, lang_cookie)
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
-def _with_csrf(request: Request, response: HTMLResponse, token: str) -> HTMLResponse:
-    response.set_cookie(
-        CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path="/portal",
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _csrf_token(cookie: str | None) -> str:
-    return cookie or secrets.token_urlsafe(32)
-
-
-async def _form(request: Request, cookie: str | None) -> dict[str, str] | None:
-    """The posted form if its CSRF token equals the cookie's, else None."""
-    fields = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-    sent = fields.get("csrf", "")
-    if not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
-        return None
-    return fields
+VisitDep = Annotated[Visit, Depends(visit)]
 
 
 def _page(
-    request: Request,
-    template: str,
-    context: dict[str, object],
-    *,
-    csrf: str,
-    lang: str | None,
-    lang_cookie: str | None,
-    status_code: int = 200,
+    visit: Visit, template: str, context: Mapping[str, object], *, status_code: int = 200
 ) -> HTMLResponse:
+    """A portal page in the visitor's language, never cached, with the session cookie."""
     response = render(
-        request,
+        visit.request,
         template,
-        {**context, "csrf": csrf},
-        lang=lang,
-        lang_cookie=lang_cookie,
+        {
+            **context,
+            "csrf": visit.session.csrf,
+            "user": visit.participant,
+            "account": visit.account,
+        },
+        lang=visit.lang,
+        lang_cookie=visit.lang_cookie,
         status_code=status_code,
     )
-    return _with_csrf(request, response, csrf)
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_form(
-    request: Request,
-    csrf_cookie: CsrfCookie = None,
-    lang: LangQuery = None,
-    lang_cookie: LangCookie = None,
-) -> HTMLResponse:
-    """The log-in form."""
-    csrf = _csrf_token(csrf_cookie)
-    return _page(request, "portal_login.html", {}, csrf=csrf, lang=lang, lang_cookie=lang_cookie)
-
-
-@router.post("/login", response_class=HTMLResponse)
-async def login(
-    request: Request,
-    engine: EngineDep,
-    csrf_cookie: CsrfCookie = None,
-    lang_cookie: LangCookie = None,
-) -> Response:
-    """Check the token; on success set the session cookie and go to the participant's page."""
-    csrf = _csrf_token(csrf_cookie)
-    fields = await _form(request, csrf_cookie)
-    if fields is None:
-        return _page(
-            request,
-            "portal_login.html",
-            {"error": "csrf"},
-            csrf=csrf,
-            lang=None,
-            lang_cookie=lang_cookie,
-            status_code=403,
-        )
-    token = fields.get("token", "").strip()
-    if current_participant(engine, token) is None:
-        return _page(
-            request,
-            "portal_login.html",
-            {"error": "token"},
-            csrf=csrf,
-            lang=None,
-            lang_cookie=lang_cookie,
-            status_code=401,
-        )
-    response = RedirectResponse("/portal", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=8 * 3600,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path="/portal",
-    )
+    response.headers["Cache-Control"] = "no-store"
+    if visit.new_cookie:
+        sessions.store(response, visit.session, visit.secret, secure=visit.https)
     return response
 
 
+def _refusal(visit: Visit, reason: str, status_code: int) -> HTMLResponse:
+    """A refusal page that says why and what to do (``reason`` picks the text)."""
+    return _page(visit, "portal_refused.html", {"reason": reason}, status_code=status_code)
+
+
+def _login_redirect() -> RedirectResponse:
+    return RedirectResponse("/portal/login", status_code=303)
+
+
+def _require(visit: Visit, *roles: Role) -> Participant | Response:
+    """The logged-in participant, if it has one of ``roles`` (any when none is named);
+    otherwise the answer to send: the log-in page, or a refusal naming who may see it."""
+    if visit.participant is None:
+        return _login_redirect()
+    if roles and visit.participant.role not in roles:
+        return _refusal(visit, "role", 403)
+    return visit.participant
+
+
+async def _form(visit: Visit) -> dict[str, str] | None:
+    """The posted form, if it carries this session's CSRF token; else None."""
+    body = (await visit.request.body()).decode(errors="replace")
+    fields = {k: v[0] for k, v in parse_qs(body).items()}
+    return fields if sessions.csrf_matches(visit.session, fields.get("csrf")) else None
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(visit: VisitDep) -> Response:
+    """The log-in form (e-mail and password, or the organisation's API token)."""
+    if visit.participant is not None:
+        return RedirectResponse("/portal", status_code=303)
+    return _page(visit, "portal_login.html", {})
+
+
+def _logged_in(visit: Visit, session: PortalSession) -> Response:
+    """Start ``session`` (a new CSRF token) for who just logged in, and go to their page."""
+    response = RedirectResponse("/portal", status_code=303)
+    response.headers["Cache-Control"] = "no-store"
+    sessions.store(response, session, visit.secret, secure=visit.https)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(visit: VisitDep, engine: EngineDep) -> Response:
+    """Check the password (or the API token); on success start the session."""
+    fields = await _form(visit)
+    if fields is None:
+        return _refusal(visit, "csrf", 403)
+    email, token = fields.get("email", "").strip(), fields.get("token", "").strip()
+    with Session(engine) as db:
+        try:
+            if email:
+                account = portal_accounts.log_in(
+                    session=db, email=email, password=fields.get("password", "")
+                )
+                fingerprint = sessions.fingerprint(account.user.password_hash)
+                return _logged_in(
+                    visit, PortalSession.begin(user_id=account.user.id, password=fingerprint)
+                )
+            registry.authenticate(session=db, token=token)
+            return _logged_in(visit, PortalSession.begin(token_hash=registry.hash_token(token)))
+        except Unauthenticated as exc:
+            error = "password" if email else "token"
+            return _page(
+                visit,
+                "portal_login.html",
+                {"error": error, "rule": exc.rule, "email": email},
+                status_code=401,
+            )
+
+
 @router.post("/logout")
-async def logout(request: Request, csrf_cookie: CsrfCookie = None) -> Response:
+async def logout(visit: VisitDep) -> Response:
     """End the session (a CSRF-checked post, so a link elsewhere cannot log anyone out)."""
-    if await _form(request, csrf_cookie) is None:
-        return Response("CSRF token missing or wrong", status_code=403)
-    response = RedirectResponse("/portal/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/portal")
+    if await _form(visit) is None:
+        return _refusal(visit, "csrf", 403)
+    response = _login_redirect()
+    sessions.clear(response)
     return response
 
 
@@ -210,63 +250,67 @@ def _stock_of(session: Session, user: Participant) -> list[dict[str, object]]:
     return _stock_rows([(u.gtin, u.lot, u.expiry) for u in units], today)
 
 
+def _lot_key(gtin: str | None, lot: str | None) -> tuple[str, str]:
+    """A lot named in a form or a path, checked (``InvalidInput`` naming the rule)."""
+    return parse_gtin(gtin or ""), check_x20(lot or "", field="lot")
+
+
+STOCK_HOLDERS = (Role.MANUFACTURER, Role.DISTRIBUTOR, Role.PHARMACY)
+
+
 @router.get("", response_class=HTMLResponse)
 def home(
-    request: Request,
+    visit: VisitDep,
     session: SessionDep,
-    user: PortalUser,
-    csrf_cookie: CsrfCookie = None,
     gtin: Annotated[str | None, Query()] = None,
     lot: Annotated[str | None, Query()] = None,
-    lang: LangQuery = None,
-    lang_cookie: LangCookie = None,
+    after: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     """The participant's page: its stock, or for a regulator the lot investigation."""
-    if user is None:
-        return RedirectResponse("/portal/login", status_code=303)
-    csrf = _csrf_token(csrf_cookie)
-    context: dict[str, object] = {"user": user}
+    user = _require(visit)
+    if not isinstance(user, Participant):
+        return user
     if user.role is Role.REGULATOR:
-        context.update(_lot_investigation(session, gtin, lot))
-    else:
-        context["stock"] = _stock_of(session, user)
-    return _page(
-        request, "portal_home.html", context, csrf=csrf, lang=lang, lang_cookie=lang_cookie
-    )
+        found = _lot_investigation(session, user, gtin, lot, after)
+        return _page(visit, "portal_home.html", found)
+    return _page(visit, "portal_home.html", {"stock": _stock_of(session, user)})
 
 
-def _lot_investigation(session: Session, gtin: str | None, lot: str | None) -> dict[str, object]:
-    """Every unit of a lot with its state and current holder (regulators only)."""
+def _lot_investigation(
+    session: Session, user: Participant, gtin: str | None, lot: str | None, after: str
+) -> dict[str, object]:
+    """Every unit of a lot with its state, current holder, alerts and recall (regulators)."""
     if not gtin or not lot:
         return {"query": None}
     try:
-        key = (parse_gtin(gtin), check_x20(lot, field="lot"))
+        key = _lot_key(gtin, lot)
     except InvalidInput as exc:
         return {"query": (gtin, lot), "error": exc.message}
-    units = unit_store.get_lot_units(session=session, gtin=key[0], lot=key[1])
-    holders = {
-        gln: participant_store.get_participant_by_gln(session=session, gln=gln)
-        for gln in {u.holder_gln for u in units}
-    }
-    return {"query": key, "units": units, "holders": holders}
+    found = investigate_lot(session=session, participant=user, gtin=key[0], lot=key[1], after=after)
+    return {"query": key, "lot": found}
 
 
 @router.get("/stock.csv")
-def stock_csv(session: SessionDep, user: PortalUser) -> Response:
+def stock_csv(visit: VisitDep, session: SessionDep) -> Response:
     """The participant's stock as CSV (RFC 4180), one row per product, lot and expiry."""
-    if user is None or user.role is Role.REGULATOR:
-        return Response("log in as a stock-holding participant", status_code=401)
+    user = _require(visit, *STOCK_HOLDERS)
+    if not isinstance(user, Participant):
+        return user
     today = dt.datetime.now(dt.UTC).date()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["gtin", "lot", "expiry", "count", "status"])
     for row in _stock_of(session, user):
         writer.writerow([row["gtin"], row["lot"], row["expiry"], row["count"], row["status"]])
+    return _download(out.getvalue(), "text/csv; charset=utf-8", f"stock-{user.gln}-{today}.csv")
+
+
+def _download(content: str | bytes, media_type: str, filename: str) -> Response:
     return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
+        content,
+        media_type=media_type,
         headers={
-            "Content-Disposition": f'attachment; filename="stock-{user.gln}-{today}.csv"',
+            "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "no-store",
         },
     )
@@ -274,41 +318,296 @@ def stock_csv(session: SessionDep, user: PortalUser) -> Response:
 
 @router.get("/check", response_class=HTMLResponse)
 def check_code(
-    request: Request,
+    visit: VisitDep,
     session: SessionDep,
-    user: PortalUser,
+    settings: SettingsDep,
+    temperature: TemperaturePolicyDep,
     code: Annotated[str, Query(max_length=512)] = "",
-    csrf_cookie: CsrfCookie = None,
-    lang: LangQuery = None,
-    lang_cookie: LangCookie = None,
 ) -> Response:
-    """Verify before dispensing: any scanned form of a pack's code opens its verify page.
+    """Verify before dispensing: the verdict of a scanned or typed code, in the scan
+    station's words (OK, EXPIRED, RECALLED, QUARANTINED, SUSPECT, UNKNOWN).
 
     ``parse_code`` reads a GS1 Digital Link, a GS1 element string or HIBC; only a code that
-    names one serialised unit (GTIN + serial) can be verified.
+    names one serialised unit (GTIN + serial) can be verified. The check is the verify
+    service's, but not counted as a public verification (that is for patients' scans).
     """
-    if user is None:
-        return RedirectResponse("/portal/login", status_code=303)
+    user = _require(visit, *STOCK_HOLDERS)
+    if not isinstance(user, Participant):
+        return user
+    context: dict[str, object] = {"stock": _stock_of(session, user), "code": code}
     try:
         parsed = parse_code(code)
         if not isinstance(parsed, GS1Data) or parsed.gtin is None or parsed.serial is None:
             raise InvalidInput("this code does not name one pack", rule="gs1.missing_serial")
-    except InvalidInput as exc:
-        csrf = _csrf_token(csrf_cookie)
-        context = {
-            "user": user,
-            "stock": _stock_of(session, user),
-            "check_error": exc.message,
-            "code": code,
-        }
-        return _page(
-            request,
-            "portal_home.html",
-            context,
-            csrf=csrf,
-            lang=lang,
-            lang_cookie=lang_cookie,
-            status_code=422,
+        answer = verify_unit(
+            session=session,
+            gtin=parsed.gtin,
+            serial=parsed.serial,
+            lot=parsed.lot,
+            expiry=parsed.expiry,
+            today=dt.datetime.now(dt.UTC).date(),
+            base_url=settings.public_url,
+            temperature=temperature,
         )
-    path = digital_link_path(parsed.gtin, parsed.serial, lot=parsed.lot, expiry=parsed.expiry)
-    return RedirectResponse(path, status_code=303)
+    except InvalidInput as exc:
+        context.update(check_error=exc.message, check_rule=exc.rule)
+        return _page(visit, "portal_home.html", context, status_code=422)
+    signal = signal_of_verdict(answer.verdict.value)
+    context["check"] = {
+        "signal": signal.value,
+        "css": answer.verdict.value,
+        "reasons": answer.reasons,
+        "unit": answer.unit,
+        "yours": answer.unit is not None
+        and answer.unit.holder is not None
+        and answer.unit.holder.gln == user.gln,
+        "link": digital_link_path(parsed.gtin, parsed.serial, lot=parsed.lot, expiry=parsed.expiry),
+    }
+    return _page(visit, "portal_home.html", context)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alert_inbox(
+    visit: VisitDep,
+    session: SessionDep,
+    kind: Annotated[str | None, Query()] = None,
+    severity: Annotated[str | None, Query()] = None,
+    gtin: Annotated[str | None, Query()] = None,
+    lot: Annotated[str | None, Query()] = None,
+    since: Annotated[str | None, Query()] = None,
+) -> Response:
+    """The alerts that concern the participant (a regulator: all), newest first, with the
+    API's filters (kind, severity, GTIN, lot, since)."""
+    user = _require(visit)
+    if not isinstance(user, Participant):
+        return user
+    filters = {"kind": kind, "severity": severity, "gtin": gtin, "lot": lot, "since": since}
+    context: dict[str, object] = {
+        "filters": filters,
+        "kinds": list(AlertKind),
+        "severities": list(Severity),
+    }
+    try:
+        context["alerts"] = list_alerts(
+            session=session,
+            participant=user,
+            kind=_choice(AlertKind, kind, "kind"),
+            severity=_choice(Severity, severity, "severity"),
+            gtin=parse_gtin(gtin) if gtin else None,
+            lot=check_x20(lot, field="lot") if lot else None,
+            since=_since(since),
+            limit=ALERTS_PER_PAGE,
+        )
+    except InvalidInput as exc:
+        context.update(error=exc.message, rule=exc.rule, alerts=[])
+        return _page(visit, "portal_alerts.html", context, status_code=422)
+    return _page(visit, "portal_alerts.html", context)
+
+
+ALERTS_PER_PAGE = 200
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _choice(enum: type[_E], value: str | None, name: str) -> _E | None:
+    if not value:
+        return None
+    try:
+        return enum(value)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{name} is one of {', '.join(e.value for e in enum)}", rule=f"alerts.{name}"
+        ) from exc
+
+
+def _since(value: str | None) -> dt.datetime | None:
+    """A date (midnight UTC) or an RFC 3339 time."""
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput("since is a date (YYYY-MM-DD) or a time", rule="alerts.since") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+RECALLERS = (Role.REGULATOR, Role.MANUFACTURER)
+
+
+@router.get("/recall", response_class=HTMLResponse)
+def recall_form(visit: VisitDep) -> Response:
+    """The recall form (a regulator, or a manufacturer for its own products)."""
+    user = _require(visit, *RECALLERS)
+    if not isinstance(user, Participant):
+        return user
+    return _page(visit, "portal_recall.html", {"form": {}})
+
+
+@router.post("/recall", response_class=HTMLResponse)
+async def issue_recall(visit: VisitDep, session: SessionDep) -> Response:
+    """Record the recall on the participant's session, then show its reach."""
+    user = _require(visit, *RECALLERS)
+    if not isinstance(user, Participant):
+        return user
+    fields = await _form(visit)
+    if fields is None:
+        return _refusal(visit, "csrf", 403)
+    form = {k: fields.get(k, "").strip() for k in ("gtin", "lot", "reason")}
+    try:
+        gtin, lot = _lot_key(form["gtin"], form["lot"])
+        recall_lot_on_session(
+            session=session, participant=user, gtin=gtin, lot=lot, reason=form["reason"]
+        )
+    except MedtraceError as exc:
+        context = {"form": form, "error": exc.message, "rule": exc.rule}
+        return _page(visit, "portal_recall.html", context, status_code=status_for(exc))
+    return RedirectResponse(f"/portal/lots/{gtin}/{quote(lot, safe='')}/reach", status_code=303)
+
+
+@router.get("/lots/{gtin}/{lot}/reach", response_class=HTMLResponse)
+def recall_reach_page(visit: VisitDep, session: SessionDep, gtin: str, lot: str) -> Response:
+    """A recalled lot's reach: every unit, who holds it, dispensed or not."""
+    user = _require(visit, *RECALLERS)
+    if not isinstance(user, Participant):
+        return user
+    try:
+        key = _lot_key(gtin, lot)
+        reach = recall_reach(session=session, participant=user, gtin=key[0], lot=key[1])
+    except MedtraceError as exc:
+        return _page(
+            visit,
+            "portal_reach.html",
+            {"error": exc.message, "rule": exc.rule},
+            status_code=status_for(exc),
+        )
+    return _page(visit, "portal_reach.html", {"reach": reach})
+
+
+@router.get("/lots/{gtin}/{lot}/events.jsonld")
+def lot_events_epcis(visit: VisitDep, session: SessionDep, gtin: str, lot: str) -> Response:
+    """Every event of the lot's units as an EPCIS 2.0 document (JSON-LD)."""
+    user = _require(visit, *RECALLERS)
+    if not isinstance(user, Participant):
+        return user
+    try:
+        key = _lot_key(gtin, lot)
+        document = lot_epcis(
+            session=session, participant=user, gtin=key[0], lot=key[1], now=dt.datetime.now(dt.UTC)
+        )
+    except MedtraceError as exc:
+        return _refusal_of(visit, exc)
+    body = json.dumps(document, ensure_ascii=False, indent=1)
+    return _download(body, "application/ld+json", f"epcis-{key[0]}-{_file_safe(key[1])}.jsonld")
+
+
+@router.get("/lots/{gtin}/{lot}/events.csv")
+def lot_events_csv(visit: VisitDep, session: SessionDep, gtin: str, lot: str) -> Response:
+    """Every event of the lot's units as CSV, one row per EPCIS event."""
+    user = _require(visit, *RECALLERS)
+    if not isinstance(user, Participant):
+        return user
+    try:
+        key = _lot_key(gtin, lot)
+        text = lot_csv(session=session, participant=user, gtin=key[0], lot=key[1])
+    except MedtraceError as exc:
+        return _refusal_of(visit, exc)
+    return _download(text, "text/csv; charset=utf-8", f"events-{key[0]}-{_file_safe(key[1])}.csv")
+
+
+def _file_safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+def _refusal_of(visit: Visit, exc: MedtraceError) -> HTMLResponse:
+    """A service's refusal as a page: its message and rule."""
+    return _page(
+        visit,
+        "portal_refused.html",
+        {"reason": "rule", "message": exc.message, "rule": exc.rule},
+        status_code=status_for(exc),
+    )
+
+
+@router.get("/reorder", response_class=HTMLResponse)
+def reorder_page(visit: VisitDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """The pharmacy's reorder plan, one row per product, from its dispense history."""
+    user = _require(visit, Role.PHARMACY)
+    if not isinstance(user, Participant):
+        return user
+    plans = _plans(session, settings, user)
+    return _page(visit, "portal_reorder.html", {"plans": plans.data})
+
+
+def _plans(session: Session, settings: Settings, user: Participant) -> ReorderPlansPublic:
+    return reorder_plans_for(
+        session=session,
+        participant=user,
+        gln=None,
+        today=dt.datetime.now(dt.UTC).date(),
+        parameters=planning_parameters(settings),
+    )
+
+
+@router.get("/reorder.csv")
+def reorder_csv(visit: VisitDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """The reorder plan as CSV (the API's columns)."""
+    user = _require(visit, Role.PHARMACY)
+    if not isinstance(user, Participant):
+        return user
+    today = dt.datetime.now(dt.UTC).date()
+    text = plans_csv(_plans(session, settings, user))
+    return _download(text, "text/csv; charset=utf-8", f"reorder-{user.gln}-{today}.csv")
+
+
+@router.get("/shipments", response_class=HTMLResponse)
+def shipments_page(
+    visit: VisitDep, session: SessionDep, temperature: TemperaturePolicyDep
+) -> Response:
+    """What the participant has shipped that has not arrived, with its temperature."""
+    user = _require(visit, Role.MANUFACTURER, Role.DISTRIBUTOR)
+    if not isinstance(user, Participant):
+        return user
+    found = shipments_in_transit(session=session, participant=user, policy=temperature)
+    return _page(visit, "portal_shipments.html", {"shipments": found})
+
+
+@router.get("/labels", response_class=HTMLResponse)
+def labels_page(visit: VisitDep) -> Response:
+    """The label sheet form (a manufacturer), and how units are commissioned."""
+    user = _require(visit, Role.MANUFACTURER)
+    if not isinstance(user, Participant):
+        return user
+    return _page(visit, "portal_labels.html", {"form": {}, "pages": list(PAGE_FORMATS)})
+
+
+@router.get("/labels.pdf")
+def label_sheet(
+    visit: VisitDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    gtin: Annotated[str, Query()] = "",
+    lot: Annotated[str, Query()] = "",
+    page: Annotated[str, Query()] = "a4",
+) -> Response:
+    """The PDF label sheet of a lot's units commissioned and still at the manufacturer."""
+    user = _require(visit, Role.MANUFACTURER)
+    if not isinstance(user, Participant):
+        return user
+    try:
+        key = _lot_key(gtin, lot)
+        pdf = lot_label_sheet(
+            session=session,
+            participant=user,
+            gtin=key[0],
+            lot=key[1],
+            base_url=settings.public_url,
+            page=page,
+        )
+    except MedtraceError as exc:
+        context = {
+            "form": {"gtin": gtin, "lot": lot, "page": page},
+            "pages": list(PAGE_FORMATS),
+            "error": exc.message,
+            "rule": exc.rule,
+        }
+        return _page(visit, "portal_labels.html", context, status_code=status_for(exc))
+    return _download(pdf, "application/pdf", f"labels-{key[0]}-{_file_safe(key[1])}.pdf")

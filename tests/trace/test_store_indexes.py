@@ -1,5 +1,6 @@
-"""A unit's history, a lot's units and a place's stock are each one indexed query, on SQLite
-and PostgreSQL (read from the databases' own query plans)."""
+"""A unit's history, a lot's units and their counts, a place's stock and a shipper's units in
+transit are each one indexed query, on SQLite and PostgreSQL (read from the databases' own
+query plans)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import pytest
 from sqlalchemy import text
 
 from medtrace.store.events import unit_history_query
-from medtrace.store.units import lot_units_query, stock_query
+from medtrace.store.units import lot_summary_query, lot_units_query, moving_query, stock_query
 from support.live import LiveServer
 
 QUERIES = {
     "unit history": (unit_history_query(gtin="09521234000112", serial="S1"), "event_units"),
     "lot units": (lot_units_query(gtin="09521234000112", lot="LOT42"), "ix_units_gtin_lot"),
     "place stock": (stock_query(location_gln="9525678000004"), "ix_units_location"),
+    "lot summary": (lot_summary_query(gtin="09521234000112", lot="LOT42"), "ix_units_gtin_lot"),
+    "in transit": (moving_query(holder_gln="9521234000006"), "ix_units_holder_gln"),
 }
 
 

@@ -407,8 +407,9 @@ def test_a_pharmacist_logs_in_through_the_form_and_sees_the_stock(
     page = context.new_page()
 
     page.goto(chain.server.url + "/portal")
+    page.click("text=Log in with your organisation's API token instead")
     page.fill("#token", chain.pharmacy.token)
-    page.click("button[type=submit]")
+    page.click("#token-login button[type=submit]")
     page.wait_for_selector("#stock")
 
     page.screenshot(path=artifacts / "portal-stock-360.png", full_page=True)
@@ -417,7 +418,7 @@ def test_a_pharmacist_logs_in_through_the_form_and_sees_the_stock(
     assert LOT in page.inner_text("#stock")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.click("text=Log out")
-    page.wait_for_selector("#token")
+    page.wait_for_selector("#email")
 
 
 def test_the_lot_documents_are_listed_and_hashed_in_the_browser(

@@ -162,6 +162,15 @@ def query_events(*, session: Session, query: EventQuery) -> EventPage:
     return EventPage(_as_epcis(session, page), str(page[-1].leaf_index) if more else None)
 
 
+def lot_events(*, session: Session, gtin: str, lot: str) -> list[dict[str, Any]]:
+    """Every event of a lot's units and the lot's recall, as EPCIS events in ledger order."""
+    rows: list[Event | Recall] = [*event_store.get_lot_events(session=session, gtin=gtin, lot=lot)]
+    recall = recall_store.get_recall(session=session, gtin=gtin, lot=lot)
+    if recall is not None:
+        rows.append(recall)
+    return _as_epcis(session, sorted(rows, key=lambda row: row.leaf_index))
+
+
 def get_event(*, session: Session, epcis_id: str) -> dict[str, Any]:
     """The EPCIS event with this CBV 2.0 hash id, or ``NotFound``."""
     row: Event | Recall | None = event_store.get_by_epcis_id(

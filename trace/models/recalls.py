@@ -28,7 +28,11 @@ class Recall(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     participant_id: int = Field(foreign_key="participants.id")
     gln: str = Field(sa_type=String(13), description="The recalling participant (readPoint)")
-    station_id: str = Field(sa_type=String(64))
+    station_id: str | None = Field(
+        default=None,
+        sa_type=String(64),
+        description="The signing station; None when the participant's session authenticated it",
+    )
     event_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     leaf_index: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
     epcis_id: str = Field(sa_type=String(100), description="CBV 2.0 event hash of its EPCIS form")

@@ -1,7 +1,9 @@
 """Recalls: a manufacturer or a regulator withdraws a lot, and everyone who must act hears.
 
 A recall is a signed ``recall`` event (a station of the manufacturer whose GS1 company prefix
-the GTIN carries, or of a regulator) naming a lot and a reason. Every check runs before
+the GTIN carries, or of a regulator) naming a lot and a reason, or one issued in the portal,
+authenticated by the participant's session instead of a station key
+(``recall_lot_on_session``). Every check runs before
 anything is written; then the ledger leaf and the recall row commit in one transaction. From
 that moment every unit of the lot is recalled: capture refuses to ship or dispense it
 (``custody.recalled``) and the verify verdict says ``recalled``. Then each current holder gets
@@ -14,8 +16,10 @@ the regulator and the lot's manufacturer may read it (it names every holder's st
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -23,7 +27,7 @@ from sqlmodel import Session
 from medtrace.contracts.findings import Finding
 from medtrace.contracts.recall import Holding, RecallNotice, recall_findings
 from medtrace.custody import FINAL_STATES
-from medtrace.envelope import event_id, leaf_bytes
+from medtrace.envelope import canonical_json, event_id, leaf_bytes
 from medtrace.epcis.document import recall_to_epcis
 from medtrace.errors import Conflict, Forbidden, InvalidInput, NotFound
 from medtrace.identifiers import in_company_prefix
@@ -40,7 +44,7 @@ from medtrace.recall_schemas import (
 from medtrace.schemas import EnvelopeIn, ParticipantPublic
 from medtrace.services.alerts import record_findings
 from medtrace.services.capture import MAX_CLOCK_SKEW
-from medtrace.services.signed import check_signed
+from medtrace.services.signed import check_signed, parse_event
 from medtrace.store import participants as participant_store
 from medtrace.store import recalls as recall_store
 from medtrace.store import units as unit_store
@@ -64,7 +68,50 @@ def may_recall(participant: Participant, gtin: str) -> bool:
 def recall_lot(*, session: Session, participant: Participant, envelope: EnvelopeIn) -> RecallPublic:
     """Record a signed recall and alert the lot's holders; all checks before any write."""
     event = _check_recall(session, participant, envelope)
-    eid = event_id(envelope.event)
+    leaf = _RecallLeaf(
+        event_id(envelope.event), leaf_bytes(envelope.model_dump()), envelope.event["event_time"]
+    )
+    return _record(session, participant, event, leaf)
+
+
+def recall_lot_on_session(
+    *, session: Session, participant: Participant, gtin: str, lot: str, reason: str
+) -> RecallPublic:
+    """Record a recall issued in the portal, where the regulator has no station key.
+
+    It is recorded the way EPCIS and FHIR token events are
+    (``medtrace.services.capture.token_authenticated``): the leaf is the canonical JSON of
+    ``{"portal": <the form as sent>, "event": <the recall event>, "participant": <GLN>}``
+    with no signature or station, and the event id is the SHA-256 of that leaf. The same
+    checks as a signed recall apply (``recall.not_authorised``, ``recall.unknown_lot``,
+    ``recall.already_recalled``, ...).
+    """
+    sent = {"gtin": gtin, "lot": lot, "reason": reason}
+    now = utcnow()
+    event_time = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    raw = {"type": "recall", **sent, "gln": participant.gln, "event_time": event_time}
+    event = parse_event(raw, model=RecallEvent, rule_prefix="recall")
+    if not may_recall(participant, event.gtin):
+        raise _not_authorised(participant, event.gtin)
+    leaf = canonical_json({"portal": sent, "event": raw, "participant": participant.gln})
+    return _record(
+        session, participant, event, _RecallLeaf(hashlib.sha256(leaf).hexdigest(), leaf, event_time)
+    )
+
+
+@dataclass(frozen=True)
+class _RecallLeaf:
+    """A checked recall's ledger leaf, its event id and its event time as written."""
+
+    event_id: str
+    data: bytes
+    event_time: str
+
+
+def _record(
+    session: Session, participant: Participant, event: RecallEvent, leaf: _RecallLeaf
+) -> RecallPublic:
+    eid = leaf.event_id
     row = recall_store.get_recall_by_event_id(session=session, event_id=eid)
     if row is None:
         if recall_store.get_recall(session=session, gtin=event.gtin, lot=event.lot) is not None:
@@ -75,7 +122,7 @@ def recall_lot(*, session: Session, participant: Participant, envelope: Envelope
                 rule="recall.unknown_lot",
             )
         session.rollback()  # reads end here; the write below is one transaction of its own
-        row = _write(session, participant, event, envelope, eid)
+        row = _write(session, participant, event, leaf)
     raised = record_findings(session=session, findings=_findings(session, row, participant))
     return _public(row, participant, alerts_raised=len(raised))
 
@@ -93,26 +140,30 @@ def _check_recall(session: Session, participant: Participant, envelope: Envelope
             f"event_time {event.event_time.isoformat()} is in the future", rule="event.future_time"
         )
     if not may_recall(participant, event.gtin):
-        raise Forbidden(
-            f"only the manufacturer of GTIN {event.gtin} or a regulator recalls its lots; "
-            f"{participant.gln} is a {participant.role}",
-            rule="recall.not_authorised",
-        )
+        raise _not_authorised(participant, event.gtin)
     return event
 
 
+def _not_authorised(participant: Participant, gtin: str) -> Forbidden:
+    return Forbidden(
+        f"only the manufacturer of GTIN {gtin} or a regulator recalls its lots; "
+        f"{participant.gln} is a {participant.role}",
+        rule="recall.not_authorised",
+    )
+
+
 def _write(
-    session: Session, participant: Participant, event: RecallEvent, envelope: EnvelopeIn, eid: str
+    session: Session, participant: Participant, event: RecallEvent, leaf: _RecallLeaf
 ) -> Recall:
     assert participant.id is not None
     epcis = recall_to_epcis(
-        gtin=event.gtin, lot=event.lot, gln=event.gln, event_time=envelope.event["event_time"]
+        gtin=event.gtin, lot=event.lot, gln=event.gln, event_time=leaf.event_time
     )
     try:
         with session.begin():
             conn = session.connection()
             ledger_sql.begin_append(conn)
-            leaf_index = ledger_sql.append_leaves(conn, [leaf_bytes(envelope.model_dump())])
+            leaf_index = ledger_sql.append_leaves(conn, [leaf.data])
             row = recall_store.add_recall(
                 session=session,
                 recall=Recall(
@@ -122,7 +173,7 @@ def _write(
                     participant_id=participant.id,
                     gln=event.gln,
                     station_id=event.station_id,
-                    event_id=eid,
+                    event_id=leaf.event_id,
                     leaf_index=leaf_index,
                     epcis_id=epcis["eventID"],
                     event_time=event.event_time,

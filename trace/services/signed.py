@@ -8,7 +8,7 @@ sender, verify against that station's key, parse, and name the sender as its sig
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -57,3 +57,14 @@ def check_signed(
             "the event's station or GLN is not the sender's", rule=f"{rule_prefix}.sender"
         )
     return event
+
+
+def parse_event(raw: dict[str, Any], *, model: type[EventT], rule_prefix: str) -> EventT:
+    """``raw`` parsed as ``model``; ``InvalidInput`` (``{rule_prefix}.invalid``) naming the
+    first bad field otherwise."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "event"
+        raise InvalidInput(f"event.{where}: {first['msg']}", rule=f"{rule_prefix}.invalid") from exc

@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as select_model
 from sqlmodel.sql.expression import SelectOfScalar
 
-from medtrace.models import Event, EventType, EventUnit, utcnow
+from medtrace.models import Event, EventType, EventUnit, Unit, utcnow
 from medtrace.schemas import SignedEvent
 from medtrace.store.units import slices
 
@@ -70,6 +70,23 @@ def unit_history_query(*, gtin: str, serial: str) -> SelectOfScalar[Event]:
 def get_unit_events(*, session: Session, gtin: str, serial: str) -> Sequence[Event]:
     """A unit's history (``unit_history_query``)."""
     return session.exec(unit_history_query(gtin=gtin, serial=serial)).all()
+
+
+def get_lot_events(*, session: Session, gtin: str, lot: str) -> Sequence[Event]:
+    """Every event that concerns a unit of a lot (each once, whichever case carried the
+    units), in ledger order: ``event_units`` joined to the lot's units on ``ix_units_gtin_lot``."""
+    of_lot = (
+        select(_event_units.c.event_id)
+        .join(
+            Unit,
+            and_(col(Unit.gtin) == _event_units.c.gtin, col(Unit.serial) == _event_units.c.serial),
+        )
+        .where(col(Unit.gtin) == gtin, col(Unit.lot) == lot)
+    )
+    statement = (
+        select_model(Event).where(col(Event.event_id).in_(of_lot)).order_by(col(Event.leaf_index))
+    )
+    return session.exec(statement).all()
 
 
 def add_events(*, conn: Connection, events: Sequence[NewEvent]) -> None:

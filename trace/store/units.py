@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     exists,
+    func,
     insert,
     select,
     tuple_,
@@ -28,7 +29,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as select_model
 from sqlmodel.sql.expression import SelectOfScalar
 
-from medtrace.custody import FINAL_STATES, ContainerKey, Custody, Key, UnitKey
+from medtrace.custody import FINAL_STATES, MOVING_STATES, ContainerKey, Custody, Key, UnitKey
 from medtrace.models import Container, Unit, UnitState
 from medtrace.models.alerts import Alert, UnitHold
 from medtrace.models.recalls import Recall
@@ -72,6 +73,33 @@ def get_lot_units(*, session: Session, gtin: str, lot: str) -> Sequence[Unit]:
     return session.exec(lot_units_query(gtin=gtin, lot=lot)).all()
 
 
+def lot_summary_query(*, gtin: str, lot: str) -> Select[Any]:
+    """A lot's units counted by (state, holder GLN, quarantined): one grouped query on
+    ``ix_units_gtin_lot``, however many units the lot has."""
+    return (
+        select(_units.c.state, _units.c.holder_gln, _units.c.quarantined, func.count())
+        .where(_units.c.gtin == gtin, _units.c.lot == lot)
+        .group_by(_units.c.state, _units.c.holder_gln, _units.c.quarantined)
+    )
+
+
+def lot_summary(*, session: Session, gtin: str, lot: str) -> list[tuple[UnitState, str, bool, int]]:
+    """The counts of ``lot_summary_query``."""
+    rows = session.connection().execute(lot_summary_query(gtin=gtin, lot=lot))
+    return [(UnitState(state), holder, bool(held), count) for state, holder, held, count in rows]
+
+
+def get_lot_units_page(
+    *, session: Session, gtin: str, lot: str, after_serial: str, limit: int
+) -> Sequence[Unit]:
+    """Up to ``limit`` units of a lot whose serial sorts after ``after_serial``, in serial
+    order (keyset paging on ``ix_units_gtin_lot``: as fast on the last page as the first)."""
+    statement = (
+        lot_units_query(gtin=gtin, lot=lot).where(col(Unit.serial) > after_serial).limit(limit)
+    )
+    return session.exec(statement).all()
+
+
 def stock_query(*, location_gln: str) -> SelectOfScalar[Unit]:
     """The units kept at a place and still held there: one query on ``ix_units_location``."""
     held = (UnitState.COMMISSIONED, UnitState.PACKED, UnitState.RECEIVED, UnitState.STORED)
@@ -85,6 +113,21 @@ def stock_query(*, location_gln: str) -> SelectOfScalar[Unit]:
 def get_stock(*, session: Session, location_gln: str) -> Sequence[Unit]:
     """A place's stock (``stock_query``)."""
     return session.exec(stock_query(location_gln=location_gln)).all()
+
+
+def moving_query(*, holder_gln: str) -> SelectOfScalar[Unit]:
+    """The units a participant has shipped (or returned) that have not arrived yet: one
+    query on ``ix_units_holder_gln``."""
+    return (
+        select_model(Unit)
+        .where(col(Unit.holder_gln) == holder_gln, col(Unit.state).in_(MOVING_STATES))
+        .order_by(col(Unit.updated_at), col(Unit.gtin), col(Unit.serial))
+    )
+
+
+def get_moving(*, session: Session, holder_gln: str) -> Sequence[Unit]:
+    """What ``moving_query`` finds."""
+    return session.exec(moving_query(holder_gln=holder_gln)).all()
 
 
 def _locked(conn: Connection, statement: Select[Any]) -> Select[Any]:
