@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -35,6 +36,21 @@ class CaptureClient(TokenClient):
         """Register a station's public key for this token's participant."""
         result: dict[str, Any] = self._post(
             "/api/v1/stations", {"station_id": station_id, "public_key": public_key}
+        )
+        return result
+
+    def rotate_station_key(self, station_id: str, public_key: str) -> dict[str, Any]:
+        """Give a station of this token's participant a new key; the old one retires now."""
+        result: dict[str, Any] = self._post(
+            f"/api/v1/stations/{quote(station_id, safe='')}/keys", {"public_key": public_key}
+        )
+        return result
+
+    def revoke_station_keys(self, station_id: str, public_key: str | None) -> dict[str, Any]:
+        """Revoke one key of a station (or all, with ``None``)."""
+        result: dict[str, Any] = self._post(
+            f"/api/v1/stations/{quote(station_id, safe='')}/keys/revoke",
+            {"public_key": public_key},
         )
         return result
 

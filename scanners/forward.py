@@ -31,6 +31,8 @@ STATION_RULES = frozenset(
         "station.unknown",
         "station.inactive",
         "station.not_yours",
+        "station.key_revoked",
+        "station.key_rotated",
         "auth.missing_token",
         "auth.invalid_token",
     }

@@ -210,13 +210,44 @@ class StationCreate(BaseModel):
     public_key: str
 
 
+class StationKeyCreate(BaseModel):
+    """A station's next key (a rotation): raw Ed25519 public key in base64."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public_key: str
+
+
+class StationKeyRevoke(BaseModel):
+    """Which key to revoke: one by its public key, or (``null``) every key not yet revoked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public_key: str | None = None
+
+
+class StationKeyPublic(BaseModel):
+    """One key of a station and the time it was valid."""
+
+    public_key: str = Field(description="Raw 32-byte Ed25519 key, base64")
+    valid_from: dt.datetime
+    valid_until: dt.datetime | None = Field(
+        description="When a rotation retired it: it signs only events stamped before"
+    )
+    revoked_at: dt.datetime | None = Field(
+        description="When it was revoked: nothing arriving later is accepted from it"
+    )
+
+
 class StationPublic(BaseModel):
-    """A station as anyone may see it, to check its signatures."""
+    """A station as anyone may see it, to check its signatures: its newest key, and every
+    key it ever had (newest first), since an old event was signed by the key of its time."""
 
     station_id: str
     participant: str = Field(description="GLN of the participant that operates it")
-    public_key: str
+    public_key: str = Field(description="The newest key")
     active: bool
+    keys: list[StationKeyPublic]
 
 
 class ParticipantPublic(BaseModel):

@@ -37,6 +37,7 @@ from medtrace.errors import (
     MedtraceError,
     SignatureRejected,
 )
+from medtrace.key_history import check_key_usable, signing_key
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import EventType, Participant, Role, Station, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
@@ -203,9 +204,9 @@ def _check_signed(
     """Station, signature and shape of each envelope, in order, up to the first refusal
     (returned, with its index, to be raised unless an earlier envelope breaks a custody
     rule)."""
-    stations = station_store.get_stations(
-        session=session, station_ids={e.station_id for e in envelopes}
-    )
+    station_ids = {e.station_id for e in envelopes}
+    stations = station_store.get_stations(session=session, station_ids=station_ids)
+    keys = station_store.get_station_keys(session=session, station_ids=station_ids)
     now = utcnow()
     checked: list[Authenticated] = []
     for index, envelope in enumerate(envelopes):
@@ -213,10 +214,12 @@ def _check_signed(
             canonical = CanonicalEnvelope(
                 canonical_json(envelope.event), envelope.signature, envelope.station_id
             )
-            canonical.verify(
-                _station_key(stations.get(envelope.station_id), participant_id, envelope)
-            )
+            _check_station(stations.get(envelope.station_id), participant_id, envelope)
+            key = signing_key(keys[envelope.station_id], canonical)
             event = _parse_event(envelope, now)
+            check_key_usable(
+                key, owner="station", name=envelope.station_id, event_time=event.event_time
+            )
             checked.append(
                 Authenticated(
                     event=event,
@@ -260,10 +263,10 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
         batch.order.append((eid, False))
 
 
-def _station_key(
+def _check_station(
     station: Station | None, participant_id: int | None, envelope: EnvelopeIn
-) -> bytes:
-    """The public key of the envelope's station, if the caller may use that station."""
+) -> None:
+    """Refuse an envelope of a station the caller may not use."""
     if station is None:
         raise SignatureRejected(
             f"station {envelope.station_id!r} is not registered; register its public key first",
@@ -278,7 +281,6 @@ def _station_key(
         raise SignatureRejected(
             f"station {envelope.station_id!r} is deactivated", rule="station.inactive"
         )
-    return station.public_key
 
 
 def _parse_event(envelope: EnvelopeIn, now: dt.datetime) -> SignedEvent:

@@ -21,9 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from medtrace.documents import DocumentStore
-from medtrace.envelope import event_id, leaf_bytes, verify_envelope
+from medtrace.envelope import CanonicalEnvelope, event_id, leaf_bytes
 from medtrace.errors import Conflict, CustodyViolation, InvalidInput, NotFound, SignatureRejected
 from medtrace.identifiers import in_company_prefix
+from medtrace.key_history import check_key_usable, signing_key
 from medtrace.ledger import sql as ledger_sql
 from medtrace.lot_schemas import (
     DocumentPublic,
@@ -92,13 +93,15 @@ def _check_record(
             f"station {envelope.station_id!r} is not an active station of {participant.gln}",
             rule="station.unknown" if station is None else "station.not_yours",
         )
-    verify_envelope(envelope.model_dump(), station.public_key)
+    keys = station_store.get_station_keys(session=session, station_ids=[station.station_id])
+    key = signing_key(keys[station.station_id], CanonicalEnvelope.of(envelope.model_dump()))
     try:
         record = LotRecordEvent.model_validate(envelope.event)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "event"
         raise InvalidInput(f"event.{where}: {first['msg']}", rule="lot.invalid") from exc
+    check_key_usable(key, owner="station", name=station.station_id, event_time=record.event_time)
     if record.station_id != envelope.station_id or record.gln != participant.gln:
         raise InvalidInput("the record's station or GLN is not the sender's", rule="lot.sender")
     if participant.role is not Role.MANUFACTURER:

@@ -225,7 +225,8 @@
           .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
           .then((body) => {
             if (body.station_id !== id) throw new Error("another station");
-            return ed25519Key(fromBase64(body.public_key, "the station key"));
+            // Every key the station ever had: an old event was signed by the key of its time.
+            return Promise.all(body.keys.map((k) => ed25519Key(fromBase64(k.public_key, "the station key"))));
           }),
       );
     }
@@ -281,16 +282,17 @@
     if (!ours && !itsContainer) {
       throw new Failure("f_unit", { n, detail: `${signed.gtin ?? signed.sscc} / ${signed.serial}` });
     }
-    let key;
+    let keys;
     try {
-      key = await stationKey(signed.station_id);
+      keys = await stationKey(signed.station_id);
     } catch {
       throw new Failure("f_station_key", { n, station: signed.station_id });
     }
     let authentic = false;
     try {
       const signature = fromBase64(envelope.signature, "the station signature");
-      authentic = await ed25519Verify(key, signature, utf8.encode(canonical(signed)));
+      const message = utf8.encode(canonical(signed));
+      for (const key of keys) authentic = authentic || (await ed25519Verify(key, signature, message));
     } catch {
       authentic = false;
     }
