@@ -12,13 +12,16 @@ from medtrace.api_client import TokenClient
 
 from .errors import CaptureRefused, ServerUnreachable
 
+#: The request header of a batch an outbox held while offline (see ``forward``).
+CATCH_UP_HEADER = "Medtrace-Offline-Catch-Up"
+
 
 class CaptureClient(TokenClient):
     """Registers stations and posts signed envelopes with a participant's API token."""
 
-    def _post(self, path: str, body: Any) -> Any:
+    def _post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
         try:
-            response = self._http.post(path, json=body)
+            response = self._http.post(path, json=body, headers=headers)
         except httpx.TransportError as exc:
             raise ServerUnreachable(self._base_url, str(exc) or type(exc).__name__) from exc
         if response.is_client_error:
@@ -54,7 +57,15 @@ class CaptureClient(TokenClient):
         )
         return result
 
-    def capture(self, envelopes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Post a batch; return one receipt (event id, leaf index) per envelope."""
-        results: list[dict[str, Any]] = self._post("/api/v1/capture", list(envelopes))["results"]
+    def capture(
+        self, envelopes: Sequence[dict[str, Any]], *, catch_up: bool = False
+    ) -> list[dict[str, Any]]:
+        """Post a batch; return one receipt (event id, leaf index) per envelope.
+
+        ``catch_up`` flags the batch as an outbox sending what it held while offline, which
+        the server accepts up to its longer catch-up window instead of its replay window.
+        """
+        headers = {CATCH_UP_HEADER: "true"} if catch_up else None
+        answer = self._post("/api/v1/capture", list(envelopes), headers)
+        results: list[dict[str, Any]] = answer["results"]
         return results

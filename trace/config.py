@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     batch_interval: float = Field(default=1.0, gt=0, description="Seconds between integrations")
     batch_size: int = Field(default=10_000, gt=0, description="Leaves that force an integration")
     max_capture_batch: int = Field(default=1_000, gt=0, description="Envelopes per capture request")
+    replay_window: float = Field(
+        default=86_400, gt=0, description="Seconds: older signed events are refused as stale"
+    )
+    catch_up_window: float = Field(
+        default=30 * 86_400,
+        gt=0,
+        description="Seconds: the bound instead of replay_window for a station outbox that "
+        "flags its batch as offline catch-up",
+    )
     run_sequencer: bool = Field(
         default=True, description="Run the sequencer inside the API process (one-machine setups)"
     )
@@ -82,6 +91,12 @@ class Settings(BaseSettings):
         if not value or any(c.isspace() for c in value) or "+" in value:
             raise ValueError("log_origin must be non-empty, without spaces or '+'")
         return value
+
+    @model_validator(mode="after")
+    def _catch_up_is_the_longer_bound(self) -> Settings:
+        if self.catch_up_window < self.replay_window:
+            raise ValueError("catch_up_window must be at least replay_window")
+        return self
 
     @model_validator(mode="after")
     def _witnesses_pair_up(self) -> Settings:

@@ -16,6 +16,7 @@ from medtrace.ledger import NoteSigner
 from medtrace.models import Participant
 from medtrace.sensor_schemas import TemperatureBand
 from medtrace.services import registry
+from medtrace.services.capture import ReplayWindow
 from medtrace.services.readings import TemperaturePolicy
 
 _bearer = HTTPBearer(auto_error=False, description="A participant's API token")
@@ -84,3 +85,14 @@ def get_temperature_policy(settings: SettingsDep) -> TemperaturePolicy:
 
 
 TemperaturePolicyDep = Annotated[TemperaturePolicy, Depends(get_temperature_policy)]
+
+
+def get_replay_window(settings: SettingsDep) -> ReplayWindow:
+    """How old a signed event may be when it arrives, from the settings."""
+    return ReplayWindow(
+        window=dt.timedelta(seconds=settings.replay_window),
+        catch_up_window=dt.timedelta(seconds=settings.catch_up_window),
+    )
+
+
+ReplayWindowDep = Annotated[ReplayWindow, Depends(get_replay_window)]

@@ -54,6 +54,26 @@ MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
+class ReplayWindow:
+    """How old a signed event may be when it arrives.
+
+    An envelope is a bearer of its signature: anyone who copied it could send it again
+    later. Events older than ``window`` are refused (``capture.stale_event``) unless the
+    request says it is a station outbox catching up after being offline; those may be as old
+    as ``catch_up_window`` and no older. The flag widens that one bound and nothing else:
+    signature, key validity and custody rules apply as always, and an event captured before
+    is still answered with its first receipt, whatever its age.
+    """
+
+    window: dt.timedelta
+    catch_up_window: dt.timedelta
+
+    def oldest_allowed(self, now: dt.datetime, *, catch_up: bool) -> dt.datetime:
+        """The earliest ``event_time`` accepted at ``now``."""
+        return now - (self.catch_up_window if catch_up else self.window)
+
+
+@dataclass(frozen=True)
 class Authenticated:
     """An event whose author is established (a station's signature, or the participant's
     token for EPCIS capture) and whose shape passed: ready for the custody rules.
@@ -127,6 +147,7 @@ class _Batch:
     actor: custody.Actor
     participant_id: int
     world: _World
+    oldest_allowed: dt.datetime | None  # events stamped earlier are stale (None: no bound)
     order: list[tuple[str, bool]] = field(default_factory=list)  # (event id, duplicate)
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
     new: dict[str, event_store.NewEvent] = field(default_factory=dict)
@@ -134,12 +155,19 @@ class _Batch:
 
 
 def capture_envelopes(
-    *, session: Session, participant: Participant, envelopes: Sequence[EnvelopeIn]
+    *,
+    session: Session,
+    participant: Participant,
+    envelopes: Sequence[EnvelopeIn],
+    replay: ReplayWindow,
+    catch_up: bool = False,
 ) -> list[CaptureResult]:
     """Capture a batch of signed envelopes for ``participant``; all or nothing.
 
-    Raises the ``MedtraceError`` of the first refused envelope (its ``index`` in the context),
-    or ``Conflict`` when a concurrent capture won a race on the same units (retry is safe).
+    ``catch_up`` says a station outbox sends what it held while offline (see
+    ``ReplayWindow``). Raises the ``MedtraceError`` of the first refused envelope (its
+    ``index`` in the context), or ``Conflict`` when a concurrent capture won a race on the
+    same units (retry is safe).
     """
     if not envelopes:
         raise InvalidInput("send at least one envelope", rule="capture.empty")
@@ -147,6 +175,7 @@ def capture_envelopes(
         session=session,
         participant=participant,
         check=lambda: _check_signed(session, participant.id, envelopes),
+        oldest_allowed=replay.oldest_allowed(utcnow(), catch_up=catch_up),
     )
 
 
@@ -155,10 +184,12 @@ def capture_authenticated(
     session: Session,
     participant: Participant,
     check: Callable[[], tuple[list[Authenticated], MedtraceError | None]],
+    oldest_allowed: dt.datetime | None = None,
 ) -> list[CaptureResult]:
     """The transaction shared by every capture path: ``check`` authenticates and parses the
     batch in order (returning the events up to the first refusal, and that refusal), then the
-    custody rules run in order and everything is written, or nothing.
+    custody rules run in order and everything is written, or nothing. A new event stamped
+    before ``oldest_allowed`` is refused as stale.
     """
     assert participant.id is not None
     try:
@@ -169,6 +200,7 @@ def capture_authenticated(
                 actor=custody.Actor(participant.gln, participant.role, participant.company_prefix),
                 participant_id=participant.id,
                 world=_World(conn),
+                oldest_allowed=oldest_allowed,
             )
             checked, refusal = check()
             _decide(session, batch, checked)
@@ -256,6 +288,7 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
             batch.order.append((eid, True))
             continue
         try:
+            _check_fresh(batch, item.event)
             _apply_custody(session, batch, item)
         except MedtraceError as exc:
             exc.context.setdefault("index", index)
@@ -304,7 +337,17 @@ def check_event_time(event: SignedEvent, now: dt.datetime) -> None:
         raise InvalidInput(
             f"event_time {event.event_time.isoformat()} is in the future (server time "
             f"{now.isoformat(timespec='seconds')})",
-            rule="event.future_time",
+            rule="capture.future_event",
+        )
+
+
+def _check_fresh(batch: _Batch, event: SignedEvent) -> None:
+    """Refuse a new event older than the replay window allows (duplicates never get here)."""
+    if batch.oldest_allowed is not None and event.event_time < batch.oldest_allowed:
+        raise InvalidInput(
+            f"event_time {event.event_time.isoformat()} is older than the replay window "
+            f"(oldest accepted now: {batch.oldest_allowed.isoformat(timespec='seconds')})",
+            rule="capture.stale_event",
         )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
+from fastapi import APIRouter, Header, Response, status
+
+from medtrace.api.deps import CurrentParticipant, ReplayWindowDep, SessionDep, SettingsDep
 from medtrace.errors import InvalidInput
+from medtrace.scanners.client import CATCH_UP_HEADER
 from medtrace.schemas import CaptureResponse, EnvelopeIn
 from medtrace.services.capture import capture_envelopes
 
@@ -18,7 +21,16 @@ def capture(
     participant: CurrentParticipant,
     session: SessionDep,
     settings: SettingsDep,
+    replay: ReplayWindowDep,
     response: Response,
+    catch_up: Annotated[
+        bool,
+        Header(
+            alias=CATCH_UP_HEADER,
+            description="A station outbox sending what it held while offline: events may be "
+            "as old as MEDTRACE_CATCH_UP_WINDOW instead of MEDTRACE_REPLAY_WINDOW",
+        ),
+    ] = False,
 ) -> CaptureResponse:
     """Capture a batch of signed envelopes, all or nothing.
 
@@ -31,7 +43,13 @@ def capture(
             f"at most {settings.max_capture_batch} envelopes per request",
             rule="capture.batch_too_large",
         )
-    results = capture_envelopes(session=session, participant=participant, envelopes=envelopes)
+    results = capture_envelopes(
+        session=session,
+        participant=participant,
+        envelopes=envelopes,
+        replay=replay,
+        catch_up=catch_up,
+    )
     if all(r.duplicate for r in results):
         response.status_code = status.HTTP_200_OK
     return CaptureResponse(results=results, count=len(results))
