@@ -22,6 +22,7 @@ from medtrace.iot.cli import install as install_iot_cli
 from medtrace.keys import b64, public_key_raw
 from medtrace.labels_cli import labels_app
 from medtrace.ledger_cli import install as install_ledger_cli
+from medtrace.logs import configure_logging
 from medtrace.models import Role
 from medtrace.roles import ProcessRole, run_scheduler_role, run_sequencer
 from medtrace.scanners.errors import StationError
@@ -74,12 +75,16 @@ def serve(
     MEDTRACE_RUN_SEQUENCER=false). sequencer, scheduler: one leads, others stand by.
     """
     settings = get_settings()
+    configure_logging(
+        settings.log_format, level=logging.DEBUG if terminal.verbose else logging.INFO
+    )
     if role is ProcessRole.API:
         import uvicorn
 
         from medtrace.api.main import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port)
+        # The app logs each request itself (medtrace.http), in MEDTRACE_LOG_FORMAT.
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     elif role is ProcessRole.SEQUENCER:
         run_sequencer(settings)
     else:

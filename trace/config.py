@@ -50,6 +50,20 @@ class Settings(BaseSettings):
         description="Seconds: the bound instead of replay_window for a station outbox that "
         "flags its batch as offline catch-up",
     )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Largest request body (lot documents and EPCIS documents have their own)",
+    )
+    rate_limit: float = Field(
+        default=100.0,
+        ge=0,
+        description="Requests per second per API token and API process; 0 turns the limit off",
+    )
+    rate_burst: int = Field(default=200, gt=0, description="Requests a token may send at once")
+    log_format: Literal["json", "text"] = Field(
+        default="text", description="Server logs on stderr: JSON lines or plain text"
+    )
     run_sequencer: bool = Field(
         default=True, description="Run the sequencer inside the API process (one-machine setups)"
     )

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from medtrace.api.observe import Metrics
 from medtrace.config import Settings
 from medtrace.ledger import NoteSigner
 from medtrace.models import Participant
@@ -40,7 +41,14 @@ def get_signer(request: Request) -> NoteSigner:
     return signer
 
 
+def get_metrics(request: Request) -> Metrics:
+    """The app's Prometheus metrics."""
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SignerDep = Annotated[NoteSigner, Depends(get_signer)]
 

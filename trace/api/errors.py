@@ -39,14 +39,16 @@ def status_for(exc: MedtraceError) -> int:
     return 400
 
 
-async def _medtrace_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _medtrace_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MedtraceError)
+    request.state.rule = exc.rule  # for the request log and the refusal counter
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
     return JSONResponse({"detail": exc.detail()}, status_code=status_for(exc), headers=headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    request.state.rule = "input.invalid"
     errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"])

@@ -11,7 +11,19 @@ from fastapi.routing import APIRoute
 
 from medtrace import __version__
 from medtrace.api.errors import install_error_handlers
-from medtrace.api.routes import alerts, capture, fhir, health, ledger, lots, stations, tiles
+from medtrace.api.limits import BodyLimit, RateLimit, TokenBuckets
+from medtrace.api.observe import Metrics, RequestLog
+from medtrace.api.routes import (
+    alerts,
+    capture,
+    fhir,
+    health,
+    ledger,
+    lots,
+    metrics,
+    stations,
+    tiles,
+)
 from medtrace.api.routes import epcis as epcis_routes
 from medtrace.api.routes import sensors as sensor_routes
 from medtrace.config import Settings, get_settings
@@ -66,9 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.signer = signer
+    app.state.metrics = Metrics(engine)
     install_error_handlers(app)
+    _install_middleware(app, settings)
     routers = (
         health.router,
+        metrics.router,
         capture.router,
         stations.router,
         ledger.router,
@@ -84,3 +99,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sensor_routes.router)
     app.include_router(epcis_routes.router)
     return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """From the outside in: the request log sees every answer, limits included; the rate
+    limit comes before anything reads the body."""
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit > 0:
+        buckets = TokenBuckets(rate=settings.rate_limit, burst=settings.rate_burst)
+        app.add_middleware(RateLimit, buckets=buckets)
+    app.add_middleware(RequestLog, metrics=app.state.metrics)

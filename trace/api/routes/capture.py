@@ -6,7 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
 
-from medtrace.api.deps import CurrentParticipant, ReplayWindowDep, SessionDep, SettingsDep
+from medtrace.api.deps import (
+    CurrentParticipant,
+    MetricsDep,
+    ReplayWindowDep,
+    SessionDep,
+    SettingsDep,
+)
 from medtrace.errors import InvalidInput
 from medtrace.scanners.client import CATCH_UP_HEADER
 from medtrace.schemas import CaptureResponse, EnvelopeIn
@@ -22,6 +28,7 @@ def capture(
     session: SessionDep,
     settings: SettingsDep,
     replay: ReplayWindowDep,
+    metrics: MetricsDep,
     response: Response,
     catch_up: Annotated[
         bool,
@@ -50,6 +57,7 @@ def capture(
         replay=replay,
         catch_up=catch_up,
     )
+    metrics.count_captured([str(e.event.get("type")) for e in envelopes], results)
     if all(r.duplicate for r in results):
         response.status_code = status.HTTP_200_OK
     return CaptureResponse(results=results, count=len(results))

@@ -6,7 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep, TemperaturePolicyDep
+from medtrace.api.deps import (
+    CurrentParticipant,
+    MetricsDep,
+    SessionDep,
+    SettingsDep,
+    TemperaturePolicyDep,
+)
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_gtin
 from medtrace.sensor_schemas import (
@@ -68,6 +74,7 @@ def capture_readings(
     _participant: CurrentParticipant,
     session: SessionDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     response: Response,
 ) -> ReadingsResponse:
     """Capture MQTT messages relayed by a bridge, in one transaction.
@@ -82,6 +89,7 @@ def capture_readings(
             rule="readings.batch_too_large",
         )
     answer = readings.capture_readings(session=session, messages=messages)
+    metrics.count_readings(answer)
     if answer.accepted == 0:
         response.status_code = status.HTTP_200_OK
     return answer
