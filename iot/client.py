@@ -39,6 +39,20 @@ class ReadingsClient(TokenClient):
         )
         return result
 
+    def rotate_sensor_key(self, sensor_id: str, public_key: str) -> dict[str, Any]:
+        """Give a sensor of this token's participant a new key; the old one retires now."""
+        result: dict[str, Any] = self._post(
+            f"/api/v1/sensors/{sensor_id}/keys", {"public_key": public_key}
+        )
+        return result
+
+    def revoke_sensor_keys(self, sensor_id: str, public_key: str | None) -> dict[str, Any]:
+        """Revoke one key of a sensor (or all, with ``None``)."""
+        result: dict[str, Any] = self._post(
+            f"/api/v1/sensors/{sensor_id}/keys/revoke", {"public_key": public_key}
+        )
+        return result
+
     def bind(
         self, sensor_id: str, *, kind: str, target: str, valid_from: dt.datetime
     ) -> dict[str, Any]:

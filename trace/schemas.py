@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_gln, parse_gtin
+from medtrace.key_schemas import KeyPublic
 from medtrace.keys import b64decode_canonical
 from medtrace.models import EventType, Role, UnitState, Verdict
 from medtrace.sensor_schemas import TemperaturePublic
@@ -210,35 +211,6 @@ class StationCreate(BaseModel):
     public_key: str
 
 
-class StationKeyCreate(BaseModel):
-    """A station's next key (a rotation): raw Ed25519 public key in base64."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    public_key: str
-
-
-class StationKeyRevoke(BaseModel):
-    """Which key to revoke: one by its public key, or (``null``) every key not yet revoked."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    public_key: str | None = None
-
-
-class StationKeyPublic(BaseModel):
-    """One key of a station and the time it was valid."""
-
-    public_key: str = Field(description="Raw 32-byte Ed25519 key, base64")
-    valid_from: dt.datetime
-    valid_until: dt.datetime | None = Field(
-        description="When a rotation retired it: it signs only events stamped before"
-    )
-    revoked_at: dt.datetime | None = Field(
-        description="When it was revoked: nothing arriving later is accepted from it"
-    )
-
-
 class StationPublic(BaseModel):
     """A station as anyone may see it, to check its signatures: its newest key, and every
     key it ever had (newest first), since an old event was signed by the key of its time."""
@@ -247,7 +219,7 @@ class StationPublic(BaseModel):
     participant: str = Field(description="GLN of the participant that operates it")
     public_key: str = Field(description="The newest key")
     active: bool
-    keys: list[StationKeyPublic]
+    keys: list[KeyPublic]
 
 
 class ParticipantPublic(BaseModel):

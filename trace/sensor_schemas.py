@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from medtrace.iot.payloads import SENSOR_ID_PATTERN
+from medtrace.key_schemas import KeyPublic
 from medtrace.models.iot import BindingKind
 
 
@@ -29,8 +30,9 @@ class SensorPublic(BaseModel):
 
     sensor_id: str
     participant: str = Field(description="GLN of the participant that operates it")
-    public_key: str
+    public_key: str = Field(description="The newest key")
     active: bool
+    keys: list[KeyPublic] = Field(description="Every key it had, newest first")
 
 
 class ReadingMessageIn(BaseModel):

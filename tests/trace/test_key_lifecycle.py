@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from independent_checker import check_url
 from medtrace.demo import GTIN
 from medtrace.identifiers import digital_link_path
+from medtrace.iot.payloads import format_time, reading_topic, sign_reading
 from medtrace.keys import b64, public_key_raw, write_key_file
 from medtrace.scanners.client import CaptureClient
 from medtrace.scanners.errors import CaptureRefused
@@ -177,6 +178,70 @@ def test_key_changes_are_refused_for_anothers_station_and_for_a_key_used_before(
         )
     assert (unknown.value.status, unknown.value.rule) == (404, "key.unknown")
     assert chain.maker.api.capture([commission(station)])[0]["duplicate"] is False
+
+
+# --- sensor keys ---------------------------------------------------------------------------
+
+
+def relay(
+    chain: Chain, sensor_id: str, seq: int, key: Ed25519PrivateKey, taken: dt.datetime
+) -> dict[str, Any]:
+    """Relay one signed reading as the bridge does; its receipt."""
+    reading = {"sensor_id": sensor_id, "seq": seq, "time": format_time(taken), "temperature_c": 5.0}
+    message = {"topic": reading_topic(sensor_id), "payload": sign_reading(reading, key).decode()}
+    response = httpx.post(
+        f"{chain.server.url}/api/v1/readings",
+        json=[message],
+        headers={"Authorization": f"Bearer {chain.hub.token}"},
+    )
+    assert response.status_code in (200, 201), response.text
+    receipt: dict[str, Any] = response.json()["results"][0]
+    return receipt
+
+
+def test_sensor_keys_rotate_and_revoke_like_station_keys(chain: Chain, tmp_path: Any) -> None:
+    sensor_id = f"fridge-{secrets.token_hex(4)}"
+    old = Ed25519PrivateKey.generate()
+    registered = httpx.post(
+        f"{chain.server.url}/api/v1/sensors",
+        json={"sensor_id": sensor_id, "public_key": b64(public_key_raw(old))},
+        headers={"Authorization": f"Bearer {chain.hub.token}"},
+    )
+    assert registered.status_code == 201, registered.text
+    assert relay(chain, sensor_id, 1, old, dt.datetime.now(dt.UTC))["status"] == "accepted"
+    taken_before = dt.datetime.now(dt.UTC)
+    key_file = tmp_path / "sensor.pem"
+    new = write_key_file(key_file)
+
+    rotated = medtrace(
+        chain.server, "sensor", "rotate", sensor_id,
+        "--key-file", str(key_file), "--token", chain.hub.token, "--url", chain.server.url,
+    )  # fmt: skip
+
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert relay(chain, sensor_id, 2, old, taken_before)["status"] == "accepted"
+    late = relay(chain, sensor_id, 3, old, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    assert (late["status"], late["rule"]) == ("rejected", "sensor.key_rotated")
+    assert relay(chain, sensor_id, 4, new, dt.datetime.now(dt.UTC))["status"] == "accepted"
+
+    taken_before = dt.datetime.now(dt.UTC)
+    revoked = medtrace(
+        chain.server, "sensor", "revoke", sensor_id,
+        "--token", chain.hub.token, "--url", chain.server.url,
+    )  # fmt: skip
+
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    stolen = relay(chain, sensor_id, 5, new, taken_before)
+    assert (stolen["status"], stolen["rule"]) == ("rejected", "sensor.key_revoked")
+    published = httpx.get(f"{chain.server.url}/api/v1/sensors/{sensor_id}").json()
+    assert [k["public_key"] for k in published["keys"]] == [
+        b64(public_key_raw(new)),
+        b64(public_key_raw(old)),
+    ]
+    assert all(k["revoked_at"] for k in published["keys"])
+    assert published["keys"][1]["revoked_at"] > published["keys"][1]["valid_until"]
+    recorded = httpx.get(f"{chain.server.url}/api/v1/readings/{sensor_id}/1")
+    assert recorded.status_code == 200, "readings recorded before stay provable"
 
 
 def test_revoking_every_token_of_a_participant_locks_it_out(chain: Chain) -> None:

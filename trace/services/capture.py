@@ -247,10 +247,10 @@ def _check_signed(
                 canonical_json(envelope.event), envelope.signature, envelope.station_id
             )
             _check_station(stations.get(envelope.station_id), participant_id, envelope)
-            key = signing_key(keys[envelope.station_id], canonical)
+            key = signing_key(keys[envelope.station_id], canonical.verify)
             event = _parse_event(envelope, now)
             check_key_usable(
-                key, owner="station", name=envelope.station_id, event_time=event.event_time
+                key, owner="station", name=envelope.station_id, signed_at=event.event_time
             )
             checked.append(
                 Authenticated(

@@ -94,14 +94,14 @@ def _check_record(
             rule="station.unknown" if station is None else "station.not_yours",
         )
     keys = station_store.get_station_keys(session=session, station_ids=[station.station_id])
-    key = signing_key(keys[station.station_id], CanonicalEnvelope.of(envelope.model_dump()))
+    key = signing_key(keys[station.station_id], CanonicalEnvelope.of(envelope.model_dump()).verify)
     try:
         record = LotRecordEvent.model_validate(envelope.event)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "event"
         raise InvalidInput(f"event.{where}: {first['msg']}", rule="lot.invalid") from exc
-    check_key_usable(key, owner="station", name=station.station_id, event_time=record.event_time)
+    check_key_usable(key, owner="station", name=station.station_id, signed_at=record.event_time)
     if record.station_id != envelope.station_id or record.gln != participant.gln:
         raise InvalidInput("the record's station or GLN is not the sender's", rule="lot.sender")
     if participant.role is not Role.MANUFACTURER:

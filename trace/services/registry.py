@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from medtrace import key_history
 from medtrace.errors import (
     Conflict,
     InvalidInput,
@@ -18,16 +19,11 @@ from medtrace.errors import (
     Unauthenticated,
 )
 from medtrace.identifiers import parse_gln
+from medtrace.key_history import key_public
+from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.keys import b64
-from medtrace.models import Participant, Role, Station, StationKey, as_utc, utcnow
-from medtrace.schemas import (
-    StationCreate,
-    StationKeyCreate,
-    StationKeyPublic,
-    StationKeyRevoke,
-    StationPublic,
-    decode_public_key,
-)
+from medtrace.models import Participant, Role, Station, StationKey, utcnow
+from medtrace.schemas import StationCreate, StationPublic, decode_public_key
 from medtrace.store import participants as participant_store
 from medtrace.store import stations as station_store
 
@@ -143,15 +139,7 @@ def station_public(
         participant=participant.gln,
         public_key=b64(station.public_key),
         active=station.active,
-        keys=[
-            StationKeyPublic(
-                public_key=b64(key.public_key),
-                valid_from=as_utc(key.valid_from),
-                valid_until=as_utc(key.valid_until) if key.valid_until else None,
-                revoked_at=as_utc(key.revoked_at) if key.revoked_at else None,
-            )
-            for key in keys
-        ],
+        keys=[key_public(key) for key in keys],
     )
 
 
@@ -192,7 +180,7 @@ def get_station(*, session: Session, station_id: str) -> StationPublic:
 
 
 def rotate_station_key(
-    *, session: Session, participant: Participant, station_id: str, key_in: StationKeyCreate
+    *, session: Session, participant: Participant, station_id: str, key_in: KeyCreate
 ) -> StationPublic:
     """Give the caller's station a new key; its current keys are valid until now.
 
@@ -202,16 +190,8 @@ def rotate_station_key(
     public_key = decode_public_key(key_in.public_key)
     with session.begin():
         station = _own_station(session, participant, station_id)
-        keys = _keys_of(session, station_id)
-        if any(key.public_key == public_key for key in keys):
-            raise InvalidInput(
-                f"station {station_id!r} had this key before; generate a new one",
-                rule="key.reused",
-            )
         now = utcnow()
-        for key in keys:
-            if key.valid_until is None:
-                key.valid_until = now
+        key_history.retire_for(_keys_of(session, station_id), public_key, now=now)
         station_store.add_station_key(
             session=session,
             key=StationKey(station_id=station_id, public_key=public_key, valid_from=now),
@@ -223,7 +203,7 @@ def rotate_station_key(
 
 
 def revoke_station_keys(
-    *, session: Session, participant: Participant, station_id: str, revoke: StationKeyRevoke
+    *, session: Session, participant: Participant, station_id: str, revoke: KeyRevoke
 ) -> StationPublic:
     """Revoke one key of the caller's station (``public_key``) or every key not yet revoked.
 
@@ -234,17 +214,8 @@ def revoke_station_keys(
     with session.begin():
         station = _own_station(session, participant, station_id)
         keys = _keys_of(session, station_id)
-        chosen = [k for k in keys if wanted is None or k.public_key == wanted]
-        if not chosen:
-            raise NotFound(f"station {station_id!r} never had this key", rule="key.unknown")
-        now = utcnow()
-        for key in chosen:
-            if key.revoked_at is None:
-                key.revoked_at = now
-                key.valid_until = key.valid_until or now
-                session.add(key)
+        session.add_all(key_history.revoke(keys, wanted, now=utcnow()))
         session.flush()
-        keys = _keys_of(session, station_id)
     return station_public(station, participant, keys)
 
 

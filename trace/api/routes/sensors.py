@@ -15,6 +15,7 @@ from medtrace.api.deps import (
 )
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_gtin
+from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.sensor_schemas import (
     BindingCreate,
     BindingPublic,
@@ -41,8 +42,31 @@ def register_sensor(
 
 @router.get("/sensors/{sensor_id}", response_model=SensorPublic)
 def read_sensor(sensor_id: str, session: SessionDep) -> SensorPublic:
-    """A sensor's public key and status, to check the readings it signed."""
+    """A sensor's keys (newest first, each with its validity) and status, to check the
+    readings it signed at any time."""
     return readings.get_sensor(session=session, sensor_id=sensor_id)
+
+
+@router.post("/sensors/{sensor_id}/keys", response_model=SensorPublic, status_code=201)
+def rotate_sensor_key(
+    sensor_id: str, key_in: KeyCreate, participant: CurrentParticipant, session: SessionDep
+) -> SensorPublic:
+    """Rotate: the sensor's new key signs from now on; the old one only readings taken
+    before now."""
+    return readings.rotate_sensor_key(
+        session=session, participant=participant, sensor_id=sensor_id, key_in=key_in
+    )
+
+
+@router.post("/sensors/{sensor_id}/keys/revoke", response_model=SensorPublic)
+def revoke_sensor_keys(
+    sensor_id: str, revoke: KeyRevoke, participant: CurrentParticipant, session: SessionDep
+) -> SensorPublic:
+    """Revoke one key (or all): readings it signs are rejected from now on, whatever time
+    they claim; readings recorded before stay verifiable."""
+    return readings.revoke_sensor_keys(
+        session=session, participant=participant, sensor_id=sensor_id, revoke=revoke
+    )
 
 
 @router.post(

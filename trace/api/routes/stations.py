@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from medtrace.api.deps import CurrentParticipant, SessionDep
-from medtrace.schemas import StationCreate, StationKeyCreate, StationKeyRevoke, StationPublic
+from medtrace.key_schemas import KeyCreate, KeyRevoke
+from medtrace.schemas import StationCreate, StationPublic
 from medtrace.services import registry
 
 router = APIRouter(prefix="/api/v1/stations", tags=["stations"])
@@ -31,7 +32,7 @@ def read_station(station_id: str, session: SessionDep) -> StationPublic:
 
 @router.post("/{station_id}/keys", response_model=StationPublic, status_code=201)
 def rotate_station_key(
-    station_id: str, key_in: StationKeyCreate, participant: CurrentParticipant, session: SessionDep
+    station_id: str, key_in: KeyCreate, participant: CurrentParticipant, session: SessionDep
 ) -> StationPublic:
     """Rotate: the station's new key signs from now on; the old one only for events stamped
     before now."""
@@ -42,7 +43,7 @@ def rotate_station_key(
 
 @router.post("/{station_id}/keys/revoke", response_model=StationPublic)
 def revoke_station_keys(
-    station_id: str, revoke: StationKeyRevoke, participant: CurrentParticipant, session: SessionDep
+    station_id: str, revoke: KeyRevoke, participant: CurrentParticipant, session: SessionDep
 ) -> StationPublic:
     """Revoke one key (or all): nothing it signed is accepted from now on, whatever its
     event time; what it signed before stays verifiable."""
