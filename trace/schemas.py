@@ -202,6 +202,22 @@ class CaptureResponse(BaseModel):
     count: int
 
 
+class RefusalDetail(BaseModel):
+    """Why a request was refused: the rule it broke, for a program, and a message, for a
+    person; some refusals add context (``index`` of the refused envelope, ``errors``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rule: str = Field(description="Stable dotted name, e.g. custody.not_holder")
+    message: str
+
+
+class Refusal(BaseModel):
+    """The body of every 4xx answer of the API."""
+
+    detail: RefusalDetail
+
+
 class StationCreate(BaseModel):
     """A station a participant registers: its id and raw Ed25519 public key in base64."""
 

@@ -20,6 +20,10 @@ from medtrace.services import registry
 from medtrace.services.capture import ReplayWindow
 from medtrace.services.readings import TemperaturePolicy
 
+#: The largest integer a database BIGINT column holds: numbers in requests that are compared
+#: with such columns are bounded by it, so an absurd one is a 422, not a database error.
+MAX_BIGINT = 2**63 - 1
+
 _bearer = HTTPBearer(auto_error=False, description="A participant's API token")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -30,8 +31,14 @@ from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import load_or_create_key
 from medtrace.ledger import NoteSigner, Sequencer, witness_clients
+from medtrace.schemas import Refusal
 from medtrace.web import portal as web_portal
 from medtrace.web import routes as web_routes
+
+#: Every refusal has one shape; documented so instead of FastAPI's own 422 body.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": Refusal, "description": "Refused: the rule broken, and why"}
+}
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -88,16 +95,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stations.router,
         ledger.router,
         tiles.router,
-        fhir.router,
         alerts.router,
         lots.router,
         web_routes.router,
         web_portal.router,
+        sensor_routes.router,
+        epcis_routes.router,
     )
     for router in routers:
-        app.include_router(router)
-    app.include_router(sensor_routes.router)
-    app.include_router(epcis_routes.router)
+        app.include_router(router, responses=REFUSALS)
+    app.include_router(fhir.router)  # FHIR answers errors with OperationOutcome resources
     return app
 
 

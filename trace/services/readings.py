@@ -318,6 +318,12 @@ def _receipt(status: ReadingStatus, parsed: ParsedMessage, leaf: int | None) -> 
     )
 
 
+def _storable(text: str) -> str:
+    """A message as received, where a NUL (which PostgreSQL text cannot hold) becomes U+FFFD;
+    the digest is still of the bytes as received."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _reject(
     batch: _Batch,
     message: ReadingMessageIn,
@@ -336,8 +342,8 @@ def _reject(
             seq=seq,
             rule=exc.rule,
             message=exc.message,
-            topic=message.topic,
-            payload=message.payload,
+            topic=_storable(message.topic),
+            payload=_storable(message.payload),
         ),
     )
     batch.results.append(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from medtrace.api.deps import (
+    MAX_BIGINT,
     CurrentParticipant,
     MetricsDep,
     SessionDep,
@@ -131,7 +132,9 @@ def read_rejects(
 
 
 @router.get("/readings/{sensor_id}/{seq}", response_model=ReadingPublic)
-def read_reading(sensor_id: str, seq: int, session: SessionDep) -> ReadingPublic:
+def read_reading(
+    sensor_id: str, seq: Annotated[int, Path(ge=0, le=MAX_BIGINT)], session: SessionDep
+) -> ReadingPublic:
     """One reading, its ledger leaf and its inclusion proof against the latest checkpoint."""
     return readings.get_reading(session=session, sensor_id=sensor_id, seq=seq)
 
