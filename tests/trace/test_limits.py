@@ -1,4 +1,5 @@
-"""Request limits through a real server: the largest body, and a rate per API token."""
+"""Request guards through a real server: the largest body, a rate per API token, and no
+NUL character in a URL."""
 
 from __future__ import annotations
 
@@ -96,3 +97,14 @@ def test_a_bucket_refills_at_its_rate_up_to_its_burst() -> None:
     assert buckets.take(b"k") == 0
     now[0] = 100.0
     assert [buckets.take(b"k") for _ in range(4)][-1] > 0, "never more than the burst"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/alerts?gtin=%00", "/api/v1/stations/a%00b", "/fhir/Device?udi-di=%00"]
+)
+def test_a_nul_character_in_the_url_is_refused_by_name(chain: Chain, path: str) -> None:
+    """Found by the OpenAPI fuzzer: PostgreSQL text cannot hold a NUL."""
+    response = httpx.get(chain.server.url + path, headers=auth(chain.hub.token))
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]["rule"] == "input.nul_character"

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from medtrace.api.observe import Metrics
 from medtrace.config import Settings
+from medtrace.errors import InvalidInput
 from medtrace.ledger import NoteSigner
 from medtrace.models import Participant
 from medtrace.sensor_schemas import TemperatureBand
@@ -49,6 +50,13 @@ def get_metrics(request: Request) -> Metrics:
     """The app's Prometheus metrics."""
     metrics: Metrics = request.app.state.metrics
     return metrics
+
+
+def refuse_nul_characters(request: Request) -> None:
+    """Refuse a NUL character in the path or the query: no identifier holds one, and
+    PostgreSQL text cannot, so it would otherwise reach the database as an error."""
+    if "\x00" in request.url.path or "%00" in request.url.query.lower():
+        raise InvalidInput("the URL holds a NUL character", rule="input.nul_character")
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

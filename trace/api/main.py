@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from medtrace import __version__
+from medtrace.api.deps import refuse_nul_characters
 from medtrace.api.errors import install_error_handlers
 from medtrace.api.limits import BodyLimit, RateLimit, TokenBuckets
 from medtrace.api.observe import Metrics, RequestLog
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Signed custody events for medicines and devices on a verifiable Merkle log",
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
     app.state.engine = engine
