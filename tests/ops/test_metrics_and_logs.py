@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -79,14 +80,21 @@ def test_metrics_count_captures_refusals_readings_and_the_ledger(chain: Chain) -
     )
 
 
-def log_lines(chain: Chain) -> list[dict[str, Any]]:
-    lines = []
-    for line in chain.server.log().splitlines():
-        try:
-            lines.append(json.loads(line))
-        except ValueError:
-            continue
-    return lines
+def logged(chain: Chain, request_id: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The JSON log lines of one request (written just after its answer is sent)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = []
+        for line in chain.server.log().splitlines():
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                continue
+            if parsed.get("request_id") == request_id:
+                lines.append(parsed)
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def test_each_request_is_one_json_log_line_with_its_id_route_status_and_rule(
@@ -102,7 +110,7 @@ def test_each_request_is_one_json_log_line_with_its_id_route_status_and_rule(
     assert response.status_code == 403
     assert response.headers["X-Request-Id"] == "req-4711"
 
-    mine = [line for line in log_lines(chain) if line.get("request_id") == "req-4711"]
+    mine = logged(chain, "req-4711")
 
     assert len(mine) == 1, chain.server.log()[-3000:]
     assert mine[0]["logger"] == "medtrace.http"
@@ -114,4 +122,4 @@ def test_each_request_is_one_json_log_line_with_its_id_route_status_and_rule(
     assert mine[0]["rule"] == "signature.invalid"
     assert mine[0]["duration_ms"] >= 0
     fresh = httpx.get(f"{chain.server.url}/healthz").headers["X-Request-Id"]
-    assert any(line.get("request_id") == fresh for line in log_lines(chain)), "ids are made up"
+    assert logged(chain, fresh), "an id is made up when the caller sends none"
