@@ -17,13 +17,15 @@ class ReadingsClient(TokenClient):
     """Registers and binds sensors and relays MQTT messages with a participant's API token."""
 
     def _post(self, path: str, body: Any, *, conflict_is_transient: bool = False) -> Any:
-        """POST JSON; 5xx (and 409 where a concurrent writer may have won) are
-        ``CaptureUnavailable`` (retry), any other 4xx is ``CaptureRejected``."""
+        """POST JSON; 5xx, 429 (the token's rate limit) and 409 where a concurrent writer
+        may have won are ``CaptureUnavailable`` (retry), any other 4xx is
+        ``CaptureRejected``."""
         try:
             response = self._http.post(path, json=body)
         except httpx.TransportError as exc:
             raise CaptureUnavailable(self._base_url, str(exc) or type(exc).__name__) from exc
-        if response.is_server_error or (conflict_is_transient and response.status_code == 409):
+        transient = response.is_server_error or response.status_code == 429
+        if transient or (conflict_is_transient and response.status_code == 409):
             raise CaptureUnavailable(self._base_url, f"{response.status_code} {response.text}")
         if response.is_client_error:
             detail = response.json().get("detail", {})

@@ -24,6 +24,9 @@ class CaptureClient(TokenClient):
             response = self._http.post(path, json=body, headers=headers)
         except httpx.TransportError as exc:
             raise ServerUnreachable(self._base_url, str(exc) or type(exc).__name__) from exc
+        if response.status_code == 429:  # the token's rate limit: later, not never
+            wait = response.headers.get("Retry-After", "?")
+            raise ServerUnreachable(self._base_url, f"rate limited; retry in {wait} s")
         if response.is_client_error:
             detail = response.json().get("detail", {})
             raise CaptureRefused(

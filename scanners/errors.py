@@ -20,7 +20,8 @@ class StationError(Exception):
 
 
 class ServerUnreachable(StationError):
-    """The capture API did not answer."""
+    """The capture API did not answer, or asked to be asked later (429, the rate limit):
+    either way, retrying later is right."""
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"cannot reach {url}: {reason}")

@@ -11,6 +11,10 @@ import httpx
 import pytest
 
 from medtrace.api.limits import TokenBuckets
+from medtrace.iot.client import ReadingsClient
+from medtrace.iot.errors import CaptureRejected, CaptureUnavailable
+from medtrace.scanners.client import CaptureClient
+from medtrace.scanners.errors import CaptureRefused, ServerUnreachable
 from support.chain import Chain
 from support.live import LiveServer, start_server
 
@@ -85,6 +89,23 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(throttled: LiveServer) 
     assert httpx.get(f"{throttled.url}/healthz").status_code == 200, "no token, no limit"
     time.sleep(float(over.headers["Retry-After"]))
     assert httpx.get(url, headers=auth("mt_one")).status_code == 401
+
+
+def test_the_clients_take_429_as_come_back_later(throttled: LiveServer) -> None:
+    station = CaptureClient(throttled.url, "mt_station")
+    bridge = ReadingsClient(throttled.url, "mt_bridge")
+    for _ in range(3):
+        with pytest.raises(CaptureRefused):
+            station.capture([{}])
+        with pytest.raises(CaptureRejected):
+            bridge.relay([("t", b"p")])
+
+    with pytest.raises(ServerUnreachable, match="rate limited"):
+        station.capture([{}])
+    with pytest.raises(CaptureUnavailable, match="429"):
+        bridge.relay([("t", b"p")])
+    station.close()
+    bridge.close()
 
 
 def test_a_bucket_refills_at_its_rate_up_to_its_burst() -> None:
