@@ -66,11 +66,12 @@ def test_with_the_rate_limit_off_a_token_is_never_throttled(chain: Chain) -> Non
 
 @pytest.fixture
 def throttled(fresh_database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """A server allowing each token 2 requests per second, 3 at once."""
+    """A server allowing each token 3 requests at once, then one every 5 s (slow enough that
+    a loaded machine cannot refill a bucket between the test's requests)."""
     server = start_server(
         database_url=fresh_database_url,
         data_dir=tmp_path / "server",
-        env={"MEDTRACE_RATE_LIMIT": "2", "MEDTRACE_RATE_BURST": "3"},
+        env={"MEDTRACE_RATE_LIMIT": "0.2", "MEDTRACE_RATE_BURST": "3"},
     )
     yield server
     server.stop()

@@ -1,8 +1,10 @@
 """Capture: signed envelopes in, durable events and ledger leaves out.
 
 A batch is one transaction. Each envelope is checked in order (station known, the caller's,
-active; signature; event shape; custody rule) against the state left by the envelopes before
-it, and the first refusal rolls everything back, naming the envelope's index and the rule.
+active; signature by one of its keys, that key not revoked nor rotated out before the event,
+see ``medtrace.key_history``; event shape and time; replay window for new events; custody
+rule) against the state left by the envelopes before it, and the first refusal rolls
+everything back, naming the envelope's index and the rule.
 Only when every envelope passes are the leaves appended and the events written, in the same
 transaction: nothing is acknowledged before it is committed, and a retry of an acknowledged
 event returns its first receipt and writes nothing.

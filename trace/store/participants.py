@@ -62,7 +62,9 @@ def revoke_tokens(
     participant_id: int | None = None,
 ) -> int:
     """Mark unrevoked tokens revoked: the one with ``token_hash``, or every token of
-    ``participant_id``; return how many."""
+    ``participant_id``; return how many. (Never all tokens: one of the two is required.)"""
+    if token_hash is None and participant_id is None:
+        raise ValueError("revoke_tokens needs a token_hash or a participant_id")
     statement = update(ApiToken).where(col(ApiToken.revoked_at).is_(None))
     if token_hash is not None:
         statement = statement.where(col(ApiToken.token_hash) == token_hash)
