@@ -105,6 +105,38 @@ def register(
     console.print(f"[green]registered[/] sensor {sensor_id}")
 
 
+@sensor_app.command("rotate")
+def rotate(
+    sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")],
+    key_file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="The sensor's NEW key file.")
+    ],
+    token: TokenOption,
+    url: UrlOption = None,
+) -> None:
+    """Register a sensor's new key; the old one then signs only readings taken before now."""
+    public_key = b64(public_key_raw(read_key_file(key_file)))
+    with _iot_errors(), _api(url, token) as api:
+        api.rotate_sensor_key(sensor_id, public_key)
+    console.print(f"[green]rotated[/] sensor {sensor_id} to {public_key}")
+
+
+@sensor_app.command("revoke")
+def revoke(
+    sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")],
+    token: TokenOption,
+    public_key: Annotated[
+        str | None, typer.Option(help="The key to revoke, base64 (default: every key).")
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Revoke a sensor's key (a lost or tampered logger): readings it signs are rejected from
+    now on, whatever time they claim; `sensor rotate` gives it a new key."""
+    with _iot_errors(), _api(url, token) as api:
+        api.revoke_sensor_keys(sensor_id, public_key)
+    console.print(f"[green]revoked[/] {'that key' if public_key else 'every key'} of {sensor_id}")
+
+
 @sensor_app.command("bind")
 def bind(
     sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")],

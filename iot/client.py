@@ -17,13 +17,15 @@ class ReadingsClient(TokenClient):
     """Registers and binds sensors and relays MQTT messages with a participant's API token."""
 
     def _post(self, path: str, body: Any, *, conflict_is_transient: bool = False) -> Any:
-        """POST JSON; 5xx (and 409 where a concurrent writer may have won) are
-        ``CaptureUnavailable`` (retry), any other 4xx is ``CaptureRejected``."""
+        """POST JSON; 5xx, 429 (the token's rate limit) and 409 where a concurrent writer
+        may have won are ``CaptureUnavailable`` (retry), any other 4xx is
+        ``CaptureRejected``."""
         try:
             response = self._http.post(path, json=body)
         except httpx.TransportError as exc:
             raise CaptureUnavailable(self._base_url, str(exc) or type(exc).__name__) from exc
-        if response.is_server_error or (conflict_is_transient and response.status_code == 409):
+        transient = response.is_server_error or response.status_code == 429
+        if transient or (conflict_is_transient and response.status_code == 409):
             raise CaptureUnavailable(self._base_url, f"{response.status_code} {response.text}")
         if response.is_client_error:
             detail = response.json().get("detail", {})
@@ -36,6 +38,20 @@ class ReadingsClient(TokenClient):
         """Register a sensor's raw Ed25519 public key (base64) for this token's participant."""
         result: dict[str, Any] = self._post(
             "/api/v1/sensors", {"sensor_id": sensor_id, "public_key": public_key}
+        )
+        return result
+
+    def rotate_sensor_key(self, sensor_id: str, public_key: str) -> dict[str, Any]:
+        """Give a sensor of this token's participant a new key; the old one retires now."""
+        result: dict[str, Any] = self._post(
+            f"/api/v1/sensors/{sensor_id}/keys", {"public_key": public_key}
+        )
+        return result
+
+    def revoke_sensor_keys(self, sensor_id: str, public_key: str | None) -> dict[str, Any]:
+        """Revoke one key of a sensor (or all, with ``None``)."""
+        result: dict[str, Any] = self._post(
+            f"/api/v1/sensors/{sensor_id}/keys/revoke", {"public_key": public_key}
         )
         return result
 

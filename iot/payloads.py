@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,10 +43,11 @@ def reading_topic(sensor_id: str) -> str:
 
 
 def topic_sensor_id(topic: str) -> str | None:
-    """The sensor id a reading topic names, or None for any other topic."""
+    """The sensor id a reading topic names, or None for any other topic (and for a name that
+    is no sensor id: anything may arrive on a broker)."""
     if topic.startswith(TOPIC_PREFIX) and topic.endswith(TOPIC_SUFFIX):
         middle = topic[len(TOPIC_PREFIX) : -len(TOPIC_SUFFIX)]
-        return middle if middle and "/" not in middle else None
+        return middle if re.fullmatch(SENSOR_ID_PATTERN, middle) else None
     return None
 
 

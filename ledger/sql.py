@@ -430,6 +430,19 @@ def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
     return _with_cosignatures(conn, [StoredCheckpoint(int(row[0]), bytes(row[1]), str(row[2]))])[0]
 
 
+def latest_checkpoint_time(conn: Connection) -> tuple[int, dt.datetime] | None:
+    """The size and signing time of the latest checkpoint, or None before the first."""
+    row = conn.execute(
+        select(checkpoints_table.c.size, checkpoints_table.c.created_at)
+        .order_by(checkpoints_table.c.size.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    created: dt.datetime = row[1]
+    return int(row[0]), created if created.tzinfo else created.replace(tzinfo=dt.UTC)
+
+
 def checkpoints(conn: Connection, *, after: int = -1, limit: int = 1000) -> list[StoredCheckpoint]:
     """Stored checkpoints with ``size > after``, oldest first, with their cosignatures."""
     rows = conn.execute(

@@ -239,7 +239,9 @@ def _run(
         stack.callback(outbox.close)
         last_known = LastKnown(outbox_path)
         stack.callback(last_known.close)
-        lookups = stack.enter_context(CaptureClient(url, token, timeout=ack_wait or 3.0))
+        # public lookups (verify, the station's keys) carry no token: they do not count
+        # against the token's rate limit, which the captures need
+        lookups = stack.enter_context(CaptureClient(url, None, timeout=ack_wait or 3.0))
         _check_registration(lookups, station)
         sender = Sender(outbox_path, lambda: CaptureClient(url, token))
         sender.start()
@@ -302,17 +304,31 @@ def _check_registration(client: CaptureClient, station: Station) -> None:
             f"Register its key: medtrace station register {station.station_id} --key-file ..."
         )
         raise typer.Exit(code=1) from exc
-    if known["public_key"] != station.public_key:
-        err_console.print(
-            f"[red]error[/] the key file's public key is not the one registered for station "
-            f"{station.station_id}.\nUse that station's key file, or register this key."
+    mine = next((k for k in known["keys"] if k["public_key"] == station.public_key), None)
+    problem = None
+    if mine is None:
+        problem = (
+            f"the key file's public key is not one registered for station {station.station_id}."
+            "\nUse that station's key file, or register this key (medtrace station rotate)."
         )
-        raise typer.Exit(code=1)
-    if not known["active"]:
-        err_console.print(
-            f"[red]error[/] station {station.station_id} is deactivated on the server; "
-            "ask your administrator to register a new key."
+    elif mine["revoked_at"]:
+        problem = (
+            f"this key of station {station.station_id} was revoked at {mine['revoked_at']}: "
+            "nothing it signs is accepted.\nMake a new key (medtrace station keygen) and have "
+            "it registered (medtrace station rotate)."
         )
+    elif mine["valid_until"]:
+        problem = (
+            f"this key of station {station.station_id} was replaced at {mine['valid_until']}."
+            "\nUse the station's new key file."
+        )
+    elif not known["active"]:
+        problem = (
+            f"station {station.station_id} is deactivated on the server; ask your "
+            "administrator to register a new key."
+        )
+    if problem is not None:
+        err_console.print(f"[red]error[/] {problem}")
         raise typer.Exit(code=1)
 
 

@@ -14,12 +14,15 @@ from medtrace.identifiers import digital_link_path
 
 from .errors import CaptureRefused, ServerUnreachable
 
+#: The request header of a batch an outbox held while offline (see ``forward``).
+CATCH_UP_HEADER = "Medtrace-Offline-Catch-Up"
+
 
 class CaptureClient(TokenClient):
     """Registers stations and posts signed envelopes with a participant's API token."""
 
-    def _post(self, path: str, body: Any) -> Any:
-        return self._answer(self._send("POST", path, json=body))
+    def _post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+        return self._answer(self._send("POST", path, json=body, headers=headers))
 
     def _get(self, path: str) -> Any:
         return self._answer(self._send("GET", path))
@@ -31,7 +34,11 @@ class CaptureClient(TokenClient):
             raise ServerUnreachable(self._base_url, str(exc) or type(exc).__name__) from exc
 
     def _answer(self, response: httpx.Response) -> Any:
-        """The JSON of a success; ``CaptureRefused`` with the server's rule for a 4xx."""
+        """The JSON of a success; ``CaptureRefused`` with the server's rule for a 4xx;
+        ``ServerUnreachable`` for what retrying later fixes (the rate limit, a 5xx)."""
+        if response.status_code == 429:  # the token's rate limit: later, not never
+            wait = response.headers.get("Retry-After", "?")
+            raise ServerUnreachable(self._base_url, f"rate limited; retry in {wait} s")
         if response.is_client_error:
             detail = _detail(response)
             raise CaptureRefused(
@@ -87,9 +94,32 @@ class CaptureClient(TokenClient):
         result: dict[str, Any] = self._get(path)
         return result
 
-    def capture(self, envelopes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Post a batch; return one receipt (event id, leaf index) per envelope."""
-        results: list[dict[str, Any]] = self._post("/api/v1/capture", list(envelopes))["results"]
+    def rotate_station_key(self, station_id: str, public_key: str) -> dict[str, Any]:
+        """Give a station of this token's participant a new key; the old one retires now."""
+        result: dict[str, Any] = self._post(
+            f"/api/v1/stations/{quote(station_id, safe='')}/keys", {"public_key": public_key}
+        )
+        return result
+
+    def revoke_station_keys(self, station_id: str, public_key: str | None) -> dict[str, Any]:
+        """Revoke one key of a station (or all, with ``None``)."""
+        result: dict[str, Any] = self._post(
+            f"/api/v1/stations/{quote(station_id, safe='')}/keys/revoke",
+            {"public_key": public_key},
+        )
+        return result
+
+    def capture(
+        self, envelopes: Sequence[dict[str, Any]], *, catch_up: bool = False
+    ) -> list[dict[str, Any]]:
+        """Post a batch; return one receipt (event id, leaf index) per envelope.
+
+        ``catch_up`` flags the batch as an outbox sending what it held while offline, which
+        the server accepts up to its longer catch-up window instead of its replay window.
+        """
+        headers = {CATCH_UP_HEADER: "true"} if catch_up else None
+        answer = self._post("/api/v1/capture", list(envelopes), headers)
+        results: list[dict[str, Any]] = answer["results"]
         return results
 
     def map_cn_drug_code(self, drug_code: str, gtin: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 ::
 
     StationError
-    ├── ServerUnreachable    no usable answer from the capture API: no connection or a 5xx
+    ├── ServerUnreachable    no usable answer from the capture API: no connection, 5xx, 429
     │                        (retry later; nothing was lost)
     └── CaptureRefused       the server refused with a rule (fix the event or the setup)
         └── StationRefused   the refusal is of the station itself (key, token), not one event
@@ -21,7 +21,8 @@ class StationError(Exception):
 
 
 class ServerUnreachable(StationError):
-    """The capture API did not answer, or answered with a server error (5xx)."""
+    """The capture API did not answer, answered with a server error (5xx), or asked to be
+    asked later (429, the rate limit): either way, retrying later is right."""
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"cannot reach {url}: {reason}")

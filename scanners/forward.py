@@ -10,7 +10,8 @@ bad token) stops forwarding with the server's reason and keeps everything pendin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tenacity import (
@@ -23,7 +24,7 @@ from tenacity import (
 
 from .client import CaptureClient
 from .errors import CaptureRefused, ServerUnreachable, StationRefused
-from .outbox import Outbox, Receipt
+from .outbox import Entry, Outbox, Receipt
 
 # Refusals that no envelope of this station can escape: forwarding must stop, not churn.
 STATION_RULES = frozenset(
@@ -31,11 +32,17 @@ STATION_RULES = frozenset(
         "station.unknown",
         "station.inactive",
         "station.not_yours",
+        "station.key_revoked",
+        "station.key_rotated",
         "auth.missing_token",
         "auth.invalid_token",
     }
 )
 DEFAULT_BATCH = 500
+#: A batch whose oldest entry waited this long in the outbox is flagged as offline catch-up:
+#: well under any server's replay window (a day by default), so a station back online is
+#: never refused as stale for having been offline.
+CATCH_UP_AFTER = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -49,13 +56,18 @@ class Forwarded:
 def forward(outbox: Outbox, client: CaptureClient, *, batch_size: int = DEFAULT_BATCH) -> Forwarded:
     """Send every pending envelope once (no retry on an unreachable server).
 
+    A batch holding an entry queued more than ``CATCH_UP_AFTER`` ago is sent flagged as
+    offline catch-up, which the server accepts up to its longer catch-up window.
+
     Raises ``ServerUnreachable`` (everything not yet acknowledged stays pending) or
     ``StationRefused`` for a refusal of the station itself.
     """
     done = Forwarded()
     while batch := outbox.pending(batch_size):
         try:
-            receipts = client.capture([entry.envelope for entry in batch])
+            receipts = client.capture(
+                [entry.envelope for entry in batch], catch_up=_held_while_offline(batch)
+            )
         except CaptureRefused as refusal:
             if refusal.rule in STATION_RULES or refusal.index is None:
                 raise StationRefused(refusal.status, refusal.rule, refusal.message) from refusal
@@ -65,6 +77,11 @@ def forward(outbox: Outbox, client: CaptureClient, *, batch_size: int = DEFAULT_
         outbox.mark_sent(Receipt(r["event_id"], r["leaf_index"], r.get("units")) for r in receipts)
         done.sent += len(receipts)
     return done
+
+
+def _held_while_offline(batch: Sequence[Entry]) -> bool:
+    oldest = min(dt.datetime.fromisoformat(entry.created_at) for entry in batch)
+    return dt.datetime.now(dt.UTC) - oldest > CATCH_UP_AFTER
 
 
 def forward_until_settled(

@@ -93,9 +93,20 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server_env() -> dict[str, str]:
+    """Settings (``MEDTRACE_*``) of the module's ``server``; a module overrides it to change
+    them."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, server_env: dict[str, str]
+) -> Iterator[LiveServer]:
     """A real ``medtrace serve`` process on a free port, on each backend (one per module)."""
-    live = start_server(database_url=database_url, data_dir=tmp_path_factory.mktemp("data"))
+    live = start_server(
+        database_url=database_url, data_dir=tmp_path_factory.mktemp("data"), env=server_env
+    )
     try:
         yield live
     finally:

@@ -95,7 +95,8 @@ __all__ = [
 ]
 
 Status = Literal["ok", "pending", "unsigned", "failed"]
-StationKeyFn = Callable[[str], bytes]
+#: Every public key a station published (it keeps each key it had, newest first).
+StationKeyFn = Callable[[str], Sequence[bytes]]
 DocumentFn = Callable[[str], bytes]  # a lot document's bytes by its SHA-256 (hex)
 
 SIG_LINE_PREFIX = "\u2014 "  # C2SP signed-note: em dash U+2014 followed by a space
@@ -494,7 +495,7 @@ def _check_station_signature(
     """Ed25519 signature of the station over the RFC 8785 bytes of the signed event."""
     station_id = signed["station_id"]
     try:
-        public_key = station_key(station_id)
+        public_keys = station_key(station_id)
     except (LookupError, ValueError) as exc:
         raise _EventFailure(f"no public key for station {station_id!r}: {exc}") from exc
     sig_text = envelope.get("signature")
@@ -504,7 +505,8 @@ def _check_station_signature(
         )
     except ValueError as exc:
         raise _EventFailure(str(exc)) from exc
-    if not _ed25519_verify(public_key, signature, rfc8785.dumps(signed)):
+    message = rfc8785.dumps(signed)
+    if not any(_ed25519_verify(key, signature, message) for key in public_keys):
         raise _EventFailure(f"station {station_id!r} signature over the event does not verify")
 
 
@@ -853,7 +855,7 @@ class HttpKeySource:
         """Use ``client`` for requests to ``{base}/api/v1/...``."""
         self._client = client
         self._base = base.rstrip("/")
-        self._stations: dict[str, bytes] = {}
+        self._stations: dict[str, list[bytes]] = {}
 
     def log_key(self) -> tuple[str, bytes]:
         """GET /api/v1/ledger/public-key and return ``(key name, raw Ed25519 key)``."""
@@ -861,8 +863,9 @@ class HttpKeySource:
         response.raise_for_status()
         return _log_key_from_json(response.json())
 
-    def station_key(self, station_id: str) -> bytes:
-        """GET /api/v1/stations/{id} once per station and return its raw Ed25519 key."""
+    def station_key(self, station_id: str) -> list[bytes]:
+        """GET /api/v1/stations/{id} once per station and return its raw Ed25519 keys (a
+        rotated station lists its old keys, which signed its old events)."""
         if station_id not in self._stations:
             self._stations[station_id] = self._fetch_station(station_id)
         return self._stations[station_id]
@@ -873,8 +876,8 @@ class HttpKeySource:
         response.raise_for_status()
         return response.content
 
-    def _fetch_station(self, station_id: str) -> bytes:
-        """Fetch and decode one station's key; :class:`StationKeyUnavailable` on failure."""
+    def _fetch_station(self, station_id: str) -> list[bytes]:
+        """Fetch and decode one station's keys; :class:`StationKeyUnavailable` on failure."""
         try:
             response = self._client.get(
                 f"{self._base}/api/v1/stations/{quote(station_id, safe='')}"
@@ -885,10 +888,13 @@ class HttpKeySource:
             raise StationKeyUnavailable(f"cannot fetch station {station_id!r}: {exc}") from exc
         if not isinstance(body, dict) or body.get("station_id") != station_id:
             raise StationKeyUnavailable(f"station {station_id!r} response is malformed")
-        if not isinstance(body.get("public_key"), str):
+        keys = body.get("keys")
+        if not isinstance(keys, list) or not all(
+            isinstance(k, dict) and isinstance(k.get("public_key"), str) for k in keys
+        ):
             raise StationKeyUnavailable(f"station {station_id!r} response is malformed")
         try:
-            return _b64decode_strict(body["public_key"], "station public key")
+            return [_b64decode_strict(k["public_key"], "station public key") for k in keys]
         except ValueError as exc:
             raise StationKeyUnavailable(str(exc)) from exc
 

@@ -198,11 +198,14 @@ def build(world: World, total: int = 5, size: int = 5) -> dict[str, Any]:
 
 
 def check(
-    world: World, doc: dict[str, Any], station_key: Callable[[str], bytes] | None = None
+    world: World, doc: dict[str, Any], station_key: ic.StationKeyFn | None = None
 ) -> list[ic.EventCheck]:
     """Run the checker with the world's log key and (by default) its station keys."""
     return ic.check_verify_document(
-        doc, raw_public(world.log_key), ORIGIN, station_key or world.station_key
+        doc,
+        raw_public(world.log_key),
+        ORIGIN,
+        station_key or (lambda station_id: [world.station_key(station_id)]),
     )
 
 
@@ -389,14 +392,14 @@ def test_verify_inclusion_rejects_proof_of_wrong_length() -> None:
 
 def test_wrong_station_key_fails(world: World) -> None:
     other = raw_public(Ed25519PrivateKey.generate())
-    results = check(world, build(world), station_key=lambda _sid: other)
+    results = check(world, build(world), station_key=lambda _sid: [other])
     assert statuses(results) == ["failed"] * 5
     assert all("signature" in r.reason for r in results)
 
 
 def test_swapped_station_keys_fail(world: World) -> None:
     swap = {"ST-A": "ST-B", "ST-B": "ST-A"}
-    results = check(world, build(world), station_key=lambda sid: world.station_key(swap[sid]))
+    results = check(world, build(world), station_key=lambda sid: [world.station_key(swap[sid])])
     assert statuses(results) == ["failed"] * 5
 
 
@@ -723,7 +726,13 @@ def mock_client(world: World, doc: dict[str, Any], fetches: Counter[str]) -> htt
             if sid not in world.stations:
                 return httpx.Response(404, json={"detail": "not found"})
             key = base64.b64encode(world.station_key(sid)).decode()
-            body = {"station_id": sid, "participant": "p", "public_key": key, "active": True}
+            body = {
+                "station_id": sid,
+                "participant": "p",
+                "public_key": key,
+                "active": True,
+                "keys": [{"public_key": key}],
+            }
             return httpx.Response(200, json=body)
         wants_json = request.headers.get("accept") == "application/json"
         if request.url.path == f"/01/{GTIN}/10/{LOT}/21/{SERIAL}" and wants_json:

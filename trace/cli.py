@@ -23,6 +23,7 @@ from medtrace.iot.cli import install as install_iot_cli
 from medtrace.keys import b64, public_key_raw
 from medtrace.labels_cli import labels_app
 from medtrace.ledger_cli import install as install_ledger_cli
+from medtrace.logs import configure_logging
 from medtrace.models import Role
 from medtrace.portal_cli import portal_app
 from medtrace.reorder_cli import app as reorder_app
@@ -42,6 +43,8 @@ participant_app = typer.Typer(
     help="Participants: manufacturers, distributors, pharmacies, regulators.", no_args_is_help=True
 )
 station_app = typer.Typer(help="Scan stations and their Ed25519 keys.", no_args_is_help=True)
+token_app = typer.Typer(help="A participant's API tokens.", no_args_is_help=True)
+participant_app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(participant_app, name="participant")
 app.add_typer(station_app, name="station")
@@ -80,12 +83,16 @@ def serve(
     MEDTRACE_RUN_SEQUENCER=false). sequencer, scheduler: one leads, others stand by.
     """
     settings = get_settings()
+    configure_logging(
+        settings.log_format, level=logging.DEBUG if terminal.verbose else logging.INFO
+    )
     if role is ProcessRole.API:
         import uvicorn
 
         from medtrace.api.main import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port)
+        # The app logs each request itself (medtrace.http), in MEDTRACE_LOG_FORMAT.
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     elif role is ProcessRole.SEQUENCER:
         run_sequencer(settings)
     else:
@@ -174,6 +181,62 @@ def participant_add(
     console.print(f"API token: [bold]{created.token}[/]")
 
 
+def _registry_session() -> Session:
+    """A session on the configured database, its schema brought up to date."""
+    from medtrace.db import create_db_engine, upgrade_schema
+
+    engine = create_db_engine(get_settings().resolved_database_url)
+    upgrade_schema(engine)
+    return Session(engine)
+
+
+@token_app.command("issue")
+def token_issue(
+    gln: Annotated[str, typer.Option(help="The participant's GLN.")],
+) -> None:
+    """Issue another API token for a participant and print it (shown once; its other tokens
+    stay valid until revoked, so clients can switch over without downtime)."""
+    from medtrace.services.registry import issue_token
+
+    try:
+        with _registry_session() as session:
+            token = issue_token(session=session, gln=gln)
+    except MedtraceError as exc:
+        raise fail(exc) from exc
+    console.print(f"API token: [bold]{token}[/]")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[
+        str | None, typer.Argument(help="The token to revoke (or --all with --gln).")
+    ] = None,
+    gln: Annotated[str | None, typer.Option(help="With --all: the participant's GLN.")] = None,
+    all_tokens: Annotated[
+        bool, typer.Option("--all", help="Revoke every token of the participant --gln.")
+    ] = False,
+) -> None:
+    """Revoke an API token: every request carrying it is refused from now on (401)."""
+    from medtrace.services.registry import revoke_all_tokens, revoke_token
+
+    one = token is not None and not all_tokens
+    every = token is None and all_tokens and gln is not None
+    if not (one or every):
+        err_console.print("[red]error[/] give a TOKEN, or --all with --gln")
+        raise typer.Exit(code=2)
+    try:
+        with _registry_session() as session:
+            if token is not None:
+                revoke_token(session=session, token=token)
+                console.print("[green]revoked[/] 1 token")
+            else:
+                assert gln is not None
+                count = revoke_all_tokens(session=session, gln=gln)
+                console.print(f"[green]revoked[/] {count} token(s) of {gln}")
+    except MedtraceError as exc:
+        raise fail(exc) from exc
+
+
 @station_app.command("keygen")
 def station_keygen(
     station_id: Annotated[str, typer.Argument(help="The station's id, e.g. dock-3.")],
@@ -212,6 +275,57 @@ def station_register(
     except StationError as exc:
         raise fail(exc) from exc
     console.print(f"[green]registered[/] station {station_id}")
+
+
+@station_app.command("rotate")
+def station_rotate(
+    station_id: Annotated[str, typer.Argument(help="The station's id.")],
+    key_file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="The station's NEW key file.")
+    ],
+    token: Annotated[
+        str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
+    ],
+    url: Annotated[
+        str | None, typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")
+    ] = None,
+) -> None:
+    """Register a station's new key; the old one then signs only events stamped before now."""
+    from medtrace.keys import read_key_file
+    from medtrace.scanners.client import CaptureClient
+
+    public_key = b64(public_key_raw(read_key_file(key_file)))
+    try:
+        with CaptureClient(url or get_settings().public_url, token) as client:
+            client.rotate_station_key(station_id, public_key)
+    except StationError as exc:
+        raise fail(exc) from exc
+    console.print(f"[green]rotated[/] station {station_id} to {public_key}")
+
+
+@station_app.command("revoke")
+def station_revoke(
+    station_id: Annotated[str, typer.Argument(help="The station's id.")],
+    token: Annotated[
+        str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
+    ],
+    public_key: Annotated[
+        str | None, typer.Option(help="The key to revoke, base64 (default: every key).")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")
+    ] = None,
+) -> None:
+    """Revoke a station's key (a lost or stolen station): nothing it signed is accepted from
+    now on, whatever time it claims; `station rotate` gives the station a new key."""
+    from medtrace.scanners.client import CaptureClient
+
+    try:
+        with CaptureClient(url or get_settings().public_url, token) as client:
+            client.revoke_station_keys(station_id, public_key)
+    except StationError as exc:
+        raise fail(exc) from exc
+    console.print(f"[green]revoked[/] {'that key' if public_key else 'every key'} of {station_id}")
 
 
 @app.command()

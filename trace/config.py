@@ -42,6 +42,29 @@ class Settings(BaseSettings):
     batch_interval: float = Field(default=1.0, gt=0, description="Seconds between integrations")
     batch_size: int = Field(default=10_000, gt=0, description="Leaves that force an integration")
     max_capture_batch: int = Field(default=1_000, gt=0, description="Envelopes per capture request")
+    replay_window: float = Field(
+        default=86_400, gt=0, description="Seconds: older signed events are refused as stale"
+    )
+    catch_up_window: float = Field(
+        default=30 * 86_400,
+        gt=0,
+        description="Seconds: the bound instead of replay_window for a station outbox that "
+        "flags its batch as offline catch-up",
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Largest request body (lot documents and EPCIS documents have their own)",
+    )
+    rate_limit: float = Field(
+        default=100.0,
+        ge=0,
+        description="Requests per second per API token and API process; 0 turns the limit off",
+    )
+    rate_burst: int = Field(default=200, gt=0, description="Requests a token may send at once")
+    log_format: Literal["json", "text"] = Field(
+        default="text", description="Server logs on stderr: JSON lines or plain text"
+    )
     run_sequencer: bool = Field(
         default=True, description="Run the sequencer inside the API process (one-machine setups)"
     )
@@ -140,6 +163,12 @@ class Settings(BaseSettings):
         if not value or any(c.isspace() for c in value) or "+" in value:
             raise ValueError("log_origin must be non-empty, without spaces or '+'")
         return value
+
+    @model_validator(mode="after")
+    def _catch_up_is_the_longer_bound(self) -> Settings:
+        if self.catch_up_window < self.replay_window:
+            raise ValueError("catch_up_window must be at least replay_window")
+        return self
 
     @model_validator(mode="after")
     def _witnesses_pair_up(self) -> Settings:

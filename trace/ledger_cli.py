@@ -11,7 +11,7 @@ state: the log posts each checkpoint there and stores the cosignature it answers
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,13 +64,17 @@ def install(app: typer.Typer) -> None:
 # The leaf format -----------------------------------------------------------------------------
 
 
-def envelope_problem(data: bytes, station_key: Callable[[str], bytes | None]) -> str | None:
+def envelope_problem(
+    data: bytes, station_keys: Callable[[str], Sequence[bytes] | None]
+) -> str | None:
     """What is wrong with a custody-event leaf, or None; the audit's one view into a leaf.
 
     A custody leaf is the RFC 8785 JSON of ``{"event", "signature", "station_id"}`` (see
     ``medtrace.envelope``): it must be canonical, and the station's signature must verify
-    with the station's registered key. An alert's leaf, ``{"alert": {...}}`` (see
-    ``medtrace.services.alerts.alert_leaf``), must be canonical. Leaves of another kind (sensor
+    with one of the station's registered keys (a station keeps every key it had, so an event
+    signed before a rotation or a revocation still verifies). An alert's leaf,
+    ``{"alert": {...}}`` (see ``medtrace.services.alerts.alert_leaf``), must be canonical.
+    Leaves of another kind (sensor
     readings, events captured with a participant's token) name no station and are left to
     their own checks: None.
     """
@@ -92,18 +96,14 @@ def envelope_problem(data: bytes, station_key: Callable[[str], bytes | None]) ->
     station_id = envelope["station_id"]
     if not isinstance(envelope["signature"], str):
         return "the signature is not a base64 string"
-    key = station_key(station_id)
-    if key is None:
+    keys = station_keys(station_id)
+    if not keys:
         return f"station {station_id!r} is not registered"
     # The leaf is canonical, so the signed bytes (the event's canonical JSON) are the text
     # between '{"event":' and the envelope's own ',"signature":"' (the last one: a quote
     # inside a string is escaped), which spares canonicalising the event a second time.
     signed = data[len(b'{"event":') : data.rindex(b',"signature":"')]
-    try:
-        Ed25519PublicKey.from_public_bytes(key).verify(
-            b64decode_canonical(envelope["signature"]), signed
-        )
-    except (InvalidSignature, ValueError):
+    if not any(_verifies(key, envelope["signature"], signed) for key in keys):
         return f"the signature of station {station_id!r} does not verify"
     return None
 
@@ -115,6 +115,16 @@ def _alert_leaf_problem(leaf: dict[str, object], data: bytes) -> str | None:
         return None if canonical_json(leaf) == data else "not RFC 8785 canonical JSON"
     except MedtraceError as exc:
         return exc.message
+
+
+def _verifies(public_key: bytes, signature: str, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            b64decode_canonical(signature), message
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 # Audit sources -------------------------------------------------------------------------------
@@ -152,13 +162,19 @@ class DatabaseSource:
         with self._engine.connect() as conn:
             return ledger_sql.read_stored_tiles(conn, wanted)
 
-    def station_keys(self) -> dict[str, bytes]:
-        from medtrace.models import Station
+    def station_keys(self) -> dict[str, list[bytes]]:
+        """Every key of every station, newest first."""
+        from medtrace.models import StationKey
 
-        table = Station.__table__  # type: ignore[attr-defined]
+        table = StationKey.__table__  # type: ignore[attr-defined]
+        keys: dict[str, list[bytes]] = {}
         with self._engine.connect() as conn:
-            rows = conn.execute(select(table.c.station_id, table.c.public_key))
-            return {str(s): bytes(k) for s, k in rows}
+            rows = conn.execute(
+                select(table.c.station_id, table.c.public_key).order_by(table.c.id.desc())
+            )
+            for station_id, key in rows:
+                keys.setdefault(str(station_id), []).append(bytes(key))
+        return keys
 
 
 class HttpSource:
@@ -166,7 +182,7 @@ class HttpSource:
 
     def __init__(self, url: str) -> None:
         self._client = httpx.Client(base_url=url.rstrip("/"), timeout=30)
-        self._keys: dict[str, bytes | None] = {}
+        self._keys: dict[str, list[bytes]] = {}
 
     def close(self) -> None:
         self._client.close()
@@ -212,13 +228,14 @@ class HttpSource:
                 found[(level, index)] = (response.content, None)
         return found
 
-    def station_key(self, station_id: str) -> bytes | None:
+    def station_keys(self, station_id: str) -> list[bytes]:
+        """Every key the station published (empty if it is unknown)."""
         if station_id not in self._keys:
             response = self._client.get(f"/api/v1/stations/{station_id}")
             self._keys[station_id] = (
-                b64decode_canonical(response.json()["public_key"])
+                [b64decode_canonical(key["public_key"]) for key in response.json()["keys"]]
                 if response.status_code == 200
-                else None
+                else []
             )
         return self._keys[station_id]
 
@@ -254,7 +271,7 @@ def audit_command(
             http = HttpSource(url)
             source: DatabaseSource | HttpSource = http
             vkey = log_key or http.public_key()
-            station_key: Callable[[str], bytes | None] = http.station_key
+            station_keys: Callable[[str], Sequence[bytes] | None] = http.station_keys
         else:
             settings = get_settings()
             database = DatabaseSource(create_db_engine(settings.resolved_database_url))
@@ -264,10 +281,9 @@ def audit_command(
                 err_console.print(f"[red]error[/] no log key at {key_path}; pass --log-key")
                 raise typer.Exit(code=2)
             vkey = log_key or NoteSigner(settings.log_origin, read_key_file(key_path)).vkey
-            keys = database.station_keys()
-            station_key = keys.get
+            station_keys = database.station_keys().get
         verifier = NoteVerifier.from_vkey(vkey)
-        findings = _run_audit(source, verifier, station_key if signatures else None)
+        findings = _run_audit(source, verifier, station_keys if signatures else None)
     except (httpx.HTTPError, CheckpointError) as exc:
         err_console.print(f"[red]error[/] {exc}")
         raise typer.Exit(code=2) from exc
@@ -288,11 +304,11 @@ def audit_command(
 def _run_audit(
     source: DatabaseSource | HttpSource,
     verifier: NoteVerifier,
-    station_key: Callable[[str], bytes | None] | None,
+    station_keys: Callable[[str], Sequence[bytes] | None] | None,
 ) -> list[Finding]:
     check = None
-    if station_key is not None:
-        lookup = station_key
+    if station_keys is not None:
+        lookup = station_keys
 
         def check(_index: int, data: bytes) -> str | None:
             return envelope_problem(data, lookup)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_gln, parse_gtin
+from medtrace.key_schemas import KeyPublic
 from medtrace.keys import b64decode_canonical
 from medtrace.models import EventType, Role, UnitState, Verdict
 from medtrace.sensor_schemas import TemperaturePublic
@@ -206,6 +207,22 @@ class CaptureResponse(BaseModel):
     count: int
 
 
+class RefusalDetail(BaseModel):
+    """Why a request was refused: the rule it broke, for a program, and a message, for a
+    person; some refusals add context (``index`` of the refused envelope, ``errors``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rule: str = Field(description="Stable dotted name, e.g. custody.not_holder")
+    message: str
+
+
+class Refusal(BaseModel):
+    """The body of every 4xx answer of the API."""
+
+    detail: RefusalDetail
+
+
 class StationCreate(BaseModel):
     """A station a participant registers: its id and raw Ed25519 public key in base64."""
 
@@ -216,12 +233,14 @@ class StationCreate(BaseModel):
 
 
 class StationPublic(BaseModel):
-    """A station as anyone may see it, to check its signatures."""
+    """A station as anyone may see it, to check its signatures: its newest key, and every
+    key it ever had (newest first), since an old event was signed by the key of its time."""
 
     station_id: str
     participant: str = Field(description="GLN of the participant that operates it")
-    public_key: str
+    public_key: str = Field(description="The newest key")
     active: bool
+    keys: list[KeyPublic]
 
 
 class ParticipantPublic(BaseModel):

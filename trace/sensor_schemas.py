@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medtrace.iot.payloads import SENSOR_ID_PATTERN
+from medtrace.key_schemas import KeyPublic
 from medtrace.models.iot import BindingKind
 
 
@@ -29,8 +30,9 @@ class SensorPublic(BaseModel):
 
     sensor_id: str
     participant: str = Field(description="GLN of the participant that operates it")
-    public_key: str
+    public_key: str = Field(description="The newest key")
     active: bool
+    keys: list[KeyPublic] = Field(description="Every key it had, newest first")
 
 
 class ReadingMessageIn(BaseModel):
@@ -40,6 +42,16 @@ class ReadingMessageIn(BaseModel):
 
     topic: str = Field(max_length=256)
     payload: str = Field(max_length=4096, description="The message bytes as UTF-8 text")
+
+    @field_validator("topic", "payload")
+    @classmethod
+    def _is_utf8(cls, value: str) -> str:
+        """A lone surrogate (``\\ud800`` in the JSON) is no text a broker could carry."""
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise ValueError("not encodable as UTF-8 (a lone surrogate)") from exc
+        return value
 
 
 class ReadingStatus(StrEnum):

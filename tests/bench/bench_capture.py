@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import datetime as dt
 import io
 import json
 import multiprocessing
@@ -254,7 +255,7 @@ def profile_capture(events: int) -> None:
     from medtrace.models import Role
     from medtrace.scanners.station import Station
     from medtrace.schemas import EnvelopeIn, StationCreate
-    from medtrace.services.capture import capture_envelopes
+    from medtrace.services.capture import ReplayWindow, capture_envelopes
     from medtrace.services.registry import create_participant, register_station
 
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
@@ -297,6 +298,7 @@ def profile_capture(events: int) -> None:
                     session=session,
                     participant=participant,
                     envelopes=envelopes_of.validate_json(body),
+                    replay=ReplayWindow(dt.timedelta(days=1), dt.timedelta(days=30)),
                 )
         profiler.disable()
         elapsed = time.perf_counter() - started

@@ -182,7 +182,7 @@ def pymerkle_sqlite(folder: Path, leaves: list[bytes]) -> tuple[SqliteTree, floa
 
 def signed_envelope_log(
     folder: Path, count: int, signer: NoteSigner
-) -> tuple[Engine, dict[str, bytes]]:
+) -> tuple[Engine, dict[str, list[bytes]]]:
     """A log of ``count`` real signed custody envelopes (one station)."""
     key = Ed25519PrivateKey.generate()
     leaves = []
@@ -200,7 +200,7 @@ def signed_envelope_log(
         leaves.append(leaf_bytes(sign_event(event, station_id="line-1", key=key)))
     engine = new_log(folder, "envelopes.db")
     fill(engine, Sequencer(engine, signer), leaves, 50_000)
-    return engine, {"line-1": key.public_key().public_bytes_raw()}
+    return engine, {"line-1": [key.public_key().public_bytes_raw()]}
 
 
 def main() -> None:

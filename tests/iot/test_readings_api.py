@@ -299,3 +299,25 @@ def test_a_unit_in_a_shipped_case_is_covered_by_the_sensor_bound_to_its_sscc(
     ]
     assert in_truck == [(m * minute, truck) for m in range(30, 90, 10)]
     assert all(g["where"] != "in transit" and g["where"] != case for g in history["gaps"])
+
+
+def test_garbage_from_the_broker_is_rejected_and_kept_never_a_server_error(chain: Chain) -> None:
+    """Found by the OpenAPI fuzzer: a NUL (PostgreSQL text cannot hold it) or a topic naming
+    no valid sensor id must be stored as a reject; a lone surrogate is no UTF-8 at all."""
+    garbage = [
+        {"topic": "medtrace/sensors/a\u0000b/readings", "payload": "{\u0000}"},
+        {"topic": f"medtrace/sensors/{'x' * 200}/readings", "payload": "not json"},
+    ]
+
+    answer = _relay(chain, garbage)
+
+    assert answer.status_code == 200, answer.text
+    assert [r["status"] for r in answer.json()["results"]] == ["rejected", "rejected"]
+    assert [r["sensor_id"] for r in answer.json()["results"]] == [None, None]
+    surrogate = httpx.post(
+        f"{chain.server.url}/api/v1/readings",
+        content=b'[{"topic": "t", "payload": "\\ud800"}]',
+        headers={**_auth(chain.hub.token), "Content-Type": "application/json"},
+    )
+    assert surrogate.status_code == 422
+    assert surrogate.json()["detail"]["rule"] == "input.invalid"

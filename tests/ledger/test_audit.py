@@ -76,8 +76,10 @@ def test_envelope_problem_checks_canonical_form_and_station_signature() -> None:
     key = Ed25519PrivateKey.generate()
     event = {"type": "receive", "gtin": "09521234000112", "serial": "A1", "station_id": "s"}
     leaf = leaf_bytes(sign_event(event, station_id="s", key=key))
-    keys = {"s": key.public_key().public_bytes_raw()}
+    keys = {"s": [key.public_key().public_bytes_raw()]}
     assert envelope_problem(leaf, keys.get) is None
+    rotated = {"s": [Ed25519PrivateKey.generate().public_key().public_bytes_raw(), *keys["s"]]}
+    assert envelope_problem(leaf, rotated.get) is None, "an older key of the station signed it"
     assert envelope_problem(leaf.replace(b'"A1"', b'"A2"'), keys.get) == (
         "the signature of station 's' does not verify"
     )

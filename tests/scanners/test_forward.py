@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,7 +132,7 @@ def test_a_refused_scan_stays_visible_and_the_rest_goes_through(
     twice = new_serial()
     outbox.add(station.commission(GTIN, twice, lot=LOT, expiry=EXPIRY))
     again = outbox.add(
-        station.commission(GTIN, twice, lot=LOT, expiry=EXPIRY, event_time="2026-01-01T00:00:00Z")
+        station.commission(GTIN, twice, lot=LOT, expiry=EXPIRY, event_time=an_hour_ago())
     )
     scan(outbox, station, 3)
 
@@ -157,3 +158,9 @@ def test_a_refused_station_stops_forwarding_and_keeps_every_scan(
     assert refused.value.rule == "station.unknown"
     assert "medtrace station register" in refused.value.diagnostics()
     assert outbox.counts() == {Status.PENDING: 10, Status.SENT: 0, Status.REFUSED: 0}
+
+
+def an_hour_ago() -> str:
+    """A time inside the replay window, other than now (so that the event differs)."""
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

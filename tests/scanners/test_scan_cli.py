@@ -290,7 +290,19 @@ def test_a_station_the_server_does_not_know_is_told_what_to_do(
     assert "is not registered" in not_registered.stderr
     assert "medtrace station register dock-unregistered" in not_registered.stderr
     assert mismatch.returncode == 1
-    assert "not the one registered" in mismatch.stderr
+    assert "is not one registered" in mismatch.stderr
+
+
+def test_a_revoked_station_key_stops_the_station_with_what_to_do(
+    chain: Chain, tmp_path: Path
+) -> None:
+    lost = scan_station(chain.hub, chain.server.url, tmp_path, f"dock-lost-{new_serial()[:4]}")
+    chain.hub.api.revoke_station_keys(lost.station_id, None)
+
+    refused = lost.run("--mode", "receive")
+
+    assert refused.returncode == 1
+    assert "was revoked" in refused.stderr and "medtrace station rotate" in refused.stderr
 
 
 def test_a_bad_code_is_shown_and_scanning_goes_on(chain: Chain, hub_station: ScanStation) -> None:

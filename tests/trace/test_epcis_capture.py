@@ -210,7 +210,7 @@ def _with(field: str, value: Any) -> bytes:
         (_with("epcList", ["urn:epc:id:grai:9521234.00001.1"]), 422, "epcis.bad_epc"),
         (_with("epcList", ["https://id.gs1.org/01/09521234000113/21/X"]), 422,
          "gs1.bad_check_digit"),
-        (_with("eventTime", "2999-01-01T00:00:00Z"), 422, "event.future_time"),
+        (_with("eventTime", "2999-01-01T00:00:00Z"), 422, "capture.future_event"),
         (_with("action", "ADD"), 422, "epcis.action"),
         (_example_without_destination(), 422, "epcis.missing_destination"),
         (b"[" * 100_000 + b"]" * 100_000, 422, "epcis.malformed"),

@@ -20,7 +20,7 @@ from test_epcis_mapping import SCHEMA
 from medtrace.demo import GTIN, DemoParticipant, Enrolled, enrol, with_check_digit
 from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
-from medtrace.keys import write_key_file
+from medtrace.keys import b64, public_key_raw, write_key_file
 from medtrace.models import Role
 from medtrace.scanners.errors import CaptureRefused
 from support.chain import EXPIRY, Chain, new_serial
@@ -205,9 +205,11 @@ def test_an_expired_unit_is_neither_shipped_nor_dispensed(chain: Chain, kind: st
         envelope = maker.station.ship(GTIN, serial, to=hub.gln)
         error = refused(chain, lambda: maker.api.capture([envelope]))
     else:
-        # shipped while still in date (the event's own date decides), dispensed after expiry
+        # shipped while still in date (the event's own date decides), dispensed after expiry;
+        # the shipment is two days old, so its station sends it as an offline catch-up
         day = (TODAY - dt.timedelta(days=2)).isoformat() + "T10:00:00Z"
-        maker.api.capture([maker.station.ship(GTIN, serial, to=pharmacy.gln, event_time=day)])
+        ship = maker.station.ship(GTIN, serial, to=pharmacy.gln, event_time=day)
+        maker.api.capture([ship], catch_up=True)
         pharmacy.api.capture([pharmacy.station.receive(GTIN, serial)])
         error = refused(
             chain, lambda: pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
@@ -223,10 +225,7 @@ def test_the_recall_command_signs_and_prints_the_reach(
     commission_lot(chain, lot, 3)
     key_file = tmp_path / "reg-cli.pem"
     key = write_key_file(key_file)
-    regulator.api.register_station(
-        "reg-cli",
-        __import__("medtrace.keys").keys.b64(__import__("medtrace.keys").keys.public_key_raw(key)),
-    )
+    regulator.api.register_station("reg-cli", b64(public_key_raw(key)))
     result = subprocess.run(
         [
             str(MEDTRACE), "recall", "--gtin", GTIN, "--lot", lot, "--reason", "label mix-up",

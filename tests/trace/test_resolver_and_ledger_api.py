@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -165,7 +166,16 @@ def test_stations_are_public_and_registered_once(chain: Chain) -> None:
     station = httpx.get(f"{chain.server.url}/api/v1/stations/{chain.maker.station.station_id}")
     missing = httpx.get(f"{chain.server.url}/api/v1/stations/nobody")
 
-    assert station.json() == {
+    published = station.json()
+    assert published.pop("keys") == [
+        {
+            "public_key": chain.maker.station.public_key,
+            "valid_from": ANY,
+            "valid_until": None,
+            "revoked_at": None,
+        }
+    ]
+    assert published == {
         "station_id": chain.maker.station.station_id,
         "participant": chain.maker.gln,
         "public_key": chain.maker.station.public_key,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,12 +11,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from medtrace.api.observe import Metrics
 from medtrace.config import Settings
+from medtrace.errors import InvalidInput
 from medtrace.ledger import NoteSigner
 from medtrace.models import Participant
 from medtrace.policies import temperature_policy
 from medtrace.services import registry
+from medtrace.services.capture import ReplayWindow
 from medtrace.services.readings import TemperaturePolicy
+
+#: The largest integer a database BIGINT column holds: numbers in requests that are compared
+#: with such columns are bounded by it, so an absurd one is a 422, not a database error.
+MAX_BIGINT = 2**63 - 1
 
 _bearer = HTTPBearer(auto_error=False, description="A participant's API token")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -40,7 +48,21 @@ def get_signer(request: Request) -> NoteSigner:
     return signer
 
 
+def get_metrics(request: Request) -> Metrics:
+    """The app's Prometheus metrics."""
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def refuse_nul_characters(request: Request) -> None:
+    """Refuse a NUL character in the path or the query: no identifier holds one, and
+    PostgreSQL text cannot, so it would otherwise reach the database as an error."""
+    if "\x00" in request.url.path or "%00" in request.url.query.lower():
+        raise InvalidInput("the URL holds a NUL character", rule="input.nul_character")
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SignerDep = Annotated[NoteSigner, Depends(get_signer)]
 
@@ -78,3 +100,14 @@ def get_temperature_policy(settings: SettingsDep) -> TemperaturePolicy:
 
 
 TemperaturePolicyDep = Annotated[TemperaturePolicy, Depends(get_temperature_policy)]
+
+
+def get_replay_window(settings: SettingsDep) -> ReplayWindow:
+    """How old a signed event may be when it arrives, from the settings."""
+    return ReplayWindow(
+        window=dt.timedelta(seconds=settings.replay_window),
+        catch_up_window=dt.timedelta(seconds=settings.catch_up_window),
+    )
+
+
+ReplayWindowDep = Annotated[ReplayWindow, Depends(get_replay_window)]

@@ -5,9 +5,12 @@ Every 4xx body has one shape: ``{"detail": {"rule": ..., "message": ..., ...cont
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medtrace.errors import (
     Conflict,
@@ -41,14 +44,16 @@ def status_for(exc: MedtraceError) -> int:
     return 400
 
 
-async def _medtrace_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _medtrace_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MedtraceError)
+    request.state.rule = exc.rule  # for the request log and the refusal counter
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
     return JSONResponse({"detail": exc.detail()}, status_code=status_for(exc), headers=headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    request.state.rule = "input.invalid"
     errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"])
@@ -56,7 +61,22 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """The framework's own refusals (no such path, method not allowed) in the same shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    rule = "http." + phrase.lower().replace(" ", "_").replace("-", "_")
+    request.state.rule = rule
+    message = exc.detail if isinstance(exc.detail, str) else phrase
+    return JSONResponse(
+        {"detail": {"rule": rule, "message": message}},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on an app."""
     app.add_exception_handler(MedtraceError, _medtrace_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from medtrace import __version__
+from medtrace.api.deps import refuse_nul_characters
 from medtrace.api.errors import install_error_handlers
+from medtrace.api.limits import BodyLimit, RateLimit, TokenBuckets
+from medtrace.api.observe import Metrics, RequestLog
 from medtrace.api.routes import (
     alerts,
     capture,
@@ -18,6 +22,7 @@ from medtrace.api.routes import (
     health,
     ledger,
     lots,
+    metrics,
     recalls,
     stations,
     tiles,
@@ -30,8 +35,14 @@ from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import load_or_create_key
 from medtrace.ledger import NoteSigner, Sequencer, witness_clients
+from medtrace.schemas import Refusal
 from medtrace.web import portal as web_portal
 from medtrace.web import routes as web_routes
+
+#: Every refusal has one shape; documented so instead of FastAPI's own 422 body.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": Refusal, "description": "Refused: the rule broken, and why"}
+}
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -74,28 +85,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Signed custody events for medicines and devices on a verifiable Merkle log",
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.signer = signer
+    app.state.metrics = Metrics(engine)
     install_error_handlers(app)
+    _install_middleware(app, settings)
     routers = (
         health.router,
+        metrics.router,
         capture.router,
         stations.router,
         ledger.router,
         tiles.router,
-        fhir.router,
         alerts.router,
         lots.router,
         cn_code_routes.router,
         recalls.router,
         web_routes.router,
         web_portal.router,
+        sensor_routes.router,
+        epcis_routes.router,
+        reorder_routes.router,
     )
     for router in routers:
-        app.include_router(router)
-    app.include_router(sensor_routes.router)
-    app.include_router(epcis_routes.router)
-    app.include_router(reorder_routes.router)
+        app.include_router(router, responses=REFUSALS)
+    app.include_router(fhir.router)  # FHIR answers errors with OperationOutcome resources
     return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """From the outside in: the request log sees every answer, limits included; the rate
+    limit comes before anything reads the body."""
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit > 0:
+        buckets = TokenBuckets(rate=settings.rate_limit, burst=settings.rate_burst)
+        app.add_middleware(RateLimit, buckets=buckets)
+    app.add_middleware(RequestLog, metrics=app.state.metrics)

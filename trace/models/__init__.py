@@ -121,7 +121,11 @@ class ApiToken(SQLModel, table=True):
 
 
 class Station(SQLModel, table=True):
-    """A scan station: its Ed25519 public key, registered by its participant."""
+    """A scan station, registered by its participant.
+
+    ``public_key`` is its newest key; every key it ever had, with the time each was valid,
+    is in ``StationKey`` (the capture rules and the signature checks read that history).
+    """
 
     __tablename__ = "stations"
 
@@ -130,6 +134,28 @@ class Station(SQLModel, table=True):
     public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     active: bool = True
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class StationKey(SQLModel, table=True):
+    """One Ed25519 key of a station and when it was valid.
+
+    A rotation ends the old key's validity (``valid_until``): events it signed before then are
+    still accepted, so a station's outbox can drain after the rotation. A revocation
+    (``revoked_at``, for a key that may be compromised) refuses every event that arrives
+    afterwards, whatever time it claims. Keys are never deleted, so old signatures stay
+    verifiable.
+    """
+
+    __tablename__ = "station_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("stations.station_id"), nullable=False, index=True)
+    )
+    public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    valid_from: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    valid_until: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Unit(SQLModel, table=True):

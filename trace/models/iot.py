@@ -36,7 +36,8 @@ class BindingKind(StrEnum):
 
 
 class Sensor(SQLModel, table=True):
-    """A temperature logger: its Ed25519 public key, registered by its participant."""
+    """A temperature logger, registered by its participant; ``public_key`` is its newest key,
+    every key it had is in ``SensorKey``."""
 
     __tablename__ = "sensors"
 
@@ -45,6 +46,23 @@ class Sensor(SQLModel, table=True):
     public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
     active: bool = True
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class SensorKey(SQLModel, table=True):
+    """One Ed25519 key of a sensor and when it was valid (see ``medtrace.key_history``): a
+    rotated key still signs readings taken before the rotation, a revoked one nothing that
+    arrives afterwards. Keys are never deleted, so old readings stay verifiable."""
+
+    __tablename__ = "sensor_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sensor_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("sensors.sensor_id"), nullable=False, index=True)
+    )
+    public_key: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    valid_from: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    valid_until: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Reading(SQLModel, table=True):

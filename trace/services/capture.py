@@ -1,8 +1,10 @@
 """Capture: signed envelopes in, durable events and ledger leaves out.
 
 A batch is one transaction. Each envelope is checked in order (station known, the caller's,
-active; signature; event shape; custody rule) against the state left by the envelopes before
-it, and the first refusal rolls everything back, naming the envelope's index and the rule.
+active; signature by one of its keys, that key not revoked nor rotated out before the event,
+see ``medtrace.key_history``; event shape and time; replay window for new events; custody
+rule) against the state left by the envelopes before it, and the first refusal rolls
+everything back, naming the envelope's index and the rule.
 Only when every envelope passes are the leaves appended and the events written, in the same
 transaction: nothing is acknowledged before it is committed, and a retry of an acknowledged
 event returns its first receipt and writes nothing.
@@ -47,6 +49,7 @@ from medtrace.errors import (
     MedtraceError,
     SignatureRejected,
 )
+from medtrace.key_history import check_key_usable, signing_key
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import EventType, Participant, Role, Station, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
@@ -62,6 +65,26 @@ from medtrace.store import units as unit_store
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 #: How far ahead of the server's clock an event may be stamped (clock drift of a station).
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class ReplayWindow:
+    """How old a signed event may be when it arrives.
+
+    An envelope is a bearer of its signature: anyone who copied it could send it again
+    later. Events older than ``window`` are refused (``capture.stale_event``) unless the
+    request says it is a station outbox catching up after being offline; those may be as old
+    as ``catch_up_window`` and no older. The flag widens that one bound and nothing else:
+    signature, key validity and custody rules apply as always, and an event captured before
+    is still answered with its first receipt, whatever its age.
+    """
+
+    window: dt.timedelta
+    catch_up_window: dt.timedelta
+
+    def oldest_allowed(self, now: dt.datetime, *, catch_up: bool) -> dt.datetime:
+        """The earliest ``event_time`` accepted at ``now``."""
+        return now - (self.catch_up_window if catch_up else self.window)
 
 
 @dataclass(frozen=True)
@@ -143,6 +166,7 @@ class _Batch:
     receipt_policy: ReceiptPolicy
     accepted_suspicions: list[suspect.Suspicion]  # of accepted events: written with the batch
     refusal_evidence: list[suspect.Suspicion]  # of the refused event: recorded after rollback
+    oldest_allowed: dt.datetime | None  # events stamped earlier are stale (None: no bound)
     order: list[tuple[str, bool]] = field(default_factory=list)  # (event id, duplicate)
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
     new: dict[str, event_store.NewEvent] = field(default_factory=dict)
@@ -154,12 +178,16 @@ def capture_envelopes(
     session: Session,
     participant: Participant,
     envelopes: Sequence[EnvelopeIn],
+    replay: ReplayWindow,
+    catch_up: bool = False,
     receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
 ) -> list[CaptureResult]:
     """Capture a batch of signed envelopes for ``participant``; all or nothing.
 
-    Raises the ``MedtraceError`` of the first refused envelope (its ``index`` in the context),
-    or ``Conflict`` when a concurrent capture won a race on the same units (retry is safe).
+    ``catch_up`` says a station outbox sends what it held while offline (see
+    ``ReplayWindow``). Raises the ``MedtraceError`` of the first refused envelope (its
+    ``index`` in the context), or ``Conflict`` when a concurrent capture won a race on the
+    same units (retry is safe).
     """
     if not envelopes:
         raise InvalidInput("send at least one envelope", rule="capture.empty")
@@ -168,6 +196,7 @@ def capture_envelopes(
         participant=participant,
         check=lambda: _check_signed(session, participant.id, envelopes),
         receipt_policy=receipt_policy,
+        oldest_allowed=replay.oldest_allowed(utcnow(), catch_up=catch_up),
     )
 
 
@@ -177,11 +206,13 @@ def capture_authenticated(
     participant: Participant,
     check: Callable[[], tuple[list[Authenticated], MedtraceError | None]],
     receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
+    oldest_allowed: dt.datetime | None = None,
 ) -> list[CaptureResult]:
     """The transaction shared by every capture path: ``check`` authenticates and parses the
     batch in order (returning the events up to the first refusal, and that refusal), then the
-    custody rules run in order and everything is written, or nothing. Suspicions found on the
-    way are recorded whether the batch commits or not.
+    custody rules run in order and everything is written, or nothing. A new event stamped
+    before ``oldest_allowed`` is refused as stale. Suspicions found on the way are recorded
+    whether the batch commits or not.
     """
     assert participant.id is not None
     accepted: list[suspect.Suspicion] = []
@@ -199,6 +230,7 @@ def capture_authenticated(
                 receipt_policy=receipt_policy,
                 accepted_suspicions=accepted,
                 refusal_evidence=evidence,
+                oldest_allowed=oldest_allowed,
             )
             checked, refusal = check()
             _decide(session, batch, checked)
@@ -244,9 +276,9 @@ def _check_signed(
     """Station, signature and shape of each envelope, in order, up to the first refusal
     (returned, with its index, to be raised unless an earlier envelope breaks a custody
     rule)."""
-    stations = station_store.get_stations(
-        session=session, station_ids={e.station_id for e in envelopes}
-    )
+    station_ids = {e.station_id for e in envelopes}
+    stations = station_store.get_stations(session=session, station_ids=station_ids)
+    keys = station_store.get_station_keys(session=session, station_ids=station_ids)
     now = utcnow()
     checked: list[Authenticated] = []
     for index, envelope in enumerate(envelopes):
@@ -254,10 +286,12 @@ def _check_signed(
             canonical = CanonicalEnvelope(
                 canonical_json(envelope.event), envelope.signature, envelope.station_id
             )
-            canonical.verify(
-                _station_key(stations.get(envelope.station_id), participant_id, envelope)
-            )
+            _check_station(stations.get(envelope.station_id), participant_id, envelope)
+            key = signing_key(keys[envelope.station_id], canonical.verify)
             event = _parse_event(envelope, now)
+            check_key_usable(
+                key, owner="station", name=envelope.station_id, signed_at=event.event_time
+            )
             checked.append(
                 Authenticated(
                     event=event,
@@ -294,6 +328,7 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
             batch.order.append((eid, True))
             continue
         try:
+            _check_fresh(batch, item.event)
             _apply_custody(session, batch, item)
         except CustodyViolation as exc:
             exc.context.setdefault("index", index)
@@ -308,10 +343,10 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
         batch.order.append((eid, False))
 
 
-def _station_key(
+def _check_station(
     station: Station | None, participant_id: int | None, envelope: EnvelopeIn
-) -> bytes:
-    """The public key of the envelope's station, if the caller may use that station."""
+) -> None:
+    """Refuse an envelope of a station the caller may not use."""
     if station is None:
         raise SignatureRejected(
             f"station {envelope.station_id!r} is not registered; register its public key first",
@@ -326,7 +361,6 @@ def _station_key(
         raise SignatureRejected(
             f"station {envelope.station_id!r} is deactivated", rule="station.inactive"
         )
-    return station.public_key
 
 
 def _parse_event(envelope: EnvelopeIn, now: dt.datetime) -> SignedEvent:
@@ -378,7 +412,17 @@ def check_event_time(event: SignedEvent, now: dt.datetime) -> None:
         raise InvalidInput(
             f"event_time {event.event_time.isoformat()} is in the future (server time "
             f"{now.isoformat(timespec='seconds')})",
-            rule="event.future_time",
+            rule="capture.future_event",
+        )
+
+
+def _check_fresh(batch: _Batch, event: SignedEvent) -> None:
+    """Refuse a new event older than the replay window allows (duplicates never get here)."""
+    if batch.oldest_allowed is not None and event.event_time < batch.oldest_allowed:
+        raise InvalidInput(
+            f"event_time {event.event_time.isoformat()} is older than the replay window "
+            f"(oldest accepted now: {batch.oldest_allowed.isoformat(timespec='seconds')})",
+            rule="capture.stale_event",
         )
 
 

@@ -7,8 +7,10 @@ reason, never a server error. Tiles follow c2sp.org/tlog-tiles.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
@@ -32,6 +34,37 @@ def public_key(signer: NoteSigner) -> PublicKeyPublic:
     return PublicKeyPublic(
         key_name=signer.name, public_key=b64(signer.public_key_raw), vkey=signer.vkey
     )
+
+
+@dataclass(frozen=True)
+class LedgerStatus:
+    """How far the log's integration has come, for monitoring.
+
+    ``lag_seconds`` is how long leaves have waited for the sequencer: the age of the latest
+    checkpoint while leaves beyond it exist, 0 once every leaf is integrated (leaves carry no
+    time of their own, so this is an upper bound of the oldest one's wait).
+    """
+
+    leaves: int
+    checkpoint_size: int
+    lag_seconds: float
+
+    @property
+    def lag_leaves(self) -> int:
+        """Leaves captured but not yet covered by a signed checkpoint."""
+        return self.leaves - self.checkpoint_size
+
+
+def ledger_status(*, session: Session, now: dt.datetime) -> LedgerStatus:
+    """The log's size, its latest checkpoint's size and the integration lag at ``now``."""
+    conn = session.connection()
+    leaves = ledger_sql.committed_size(conn)
+    latest = ledger_sql.latest_checkpoint_time(conn)
+    if latest is None:
+        return LedgerStatus(leaves=leaves, checkpoint_size=0, lag_seconds=0.0)
+    size, signed_at = latest
+    lag = max((now - signed_at).total_seconds(), 0.0) if leaves > size else 0.0
+    return LedgerStatus(leaves=leaves, checkpoint_size=size, lag_seconds=lag)
 
 
 def latest_checkpoint(*, session: Session) -> ledger_sql.StoredCheckpoint:

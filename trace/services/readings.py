@@ -27,6 +27,7 @@ from biip.sscc import Sscc
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from medtrace import key_history
 from medtrace.errors import Conflict, InvalidInput, MedtraceError, NotFound, SignatureRejected
 from medtrace.identifiers import parse_gln
 from medtrace.iot.payloads import (
@@ -36,10 +37,12 @@ from medtrace.iot.payloads import (
     topic_sensor_id,
     verify_reading,
 )
+from medtrace.key_history import check_key_usable, key_public, signing_key
+from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event, EventType, Participant, as_utc, utcnow
-from medtrace.models.iot import BindingKind, ReadingReject, Sensor, SensorBinding
+from medtrace.models.iot import BindingKind, ReadingReject, Sensor, SensorBinding, SensorKey
 from medtrace.models.lots import Product
 from medtrace.schemas import decode_public_key
 from medtrace.sensor_schemas import (
@@ -73,13 +76,16 @@ _Span = tuple[dt.datetime, dt.datetime]
 # --- sensors --------------------------------------------------------------------------------
 
 
-def sensor_public(sensor: Sensor, participant: Participant) -> SensorPublic:
-    """The public view of a sensor."""
+def sensor_public(
+    sensor: Sensor, participant: Participant, keys: Sequence[SensorKey]
+) -> SensorPublic:
+    """The public view of a sensor, with its key history (newest first)."""
     return SensorPublic(
         sensor_id=sensor.sensor_id,
         participant=participant.gln,
         public_key=b64(sensor.public_key),
         active=sensor.active,
+        keys=[key_public(key) for key in keys],
     )
 
 
@@ -99,11 +105,12 @@ def register_sensor(
                     public_key=public_key,
                 ),
             )
+            keys = _keys_of(session, sensor.sensor_id)
     except IntegrityError as exc:
         raise Conflict(
             f"sensor {sensor_in.sensor_id!r} is already registered", rule="sensor.exists"
         ) from exc
-    return sensor_public(sensor, participant)
+    return sensor_public(sensor, participant, keys)
 
 
 def _sensor_or_404(session: Session, sensor_id: str) -> Sensor:
@@ -113,6 +120,19 @@ def _sensor_or_404(session: Session, sensor_id: str) -> Sensor:
     return sensor
 
 
+def _own_sensor(session: Session, participant: Participant, sensor_id: str) -> Sensor:
+    sensor = _sensor_or_404(session, sensor_id)
+    if sensor.participant_id != participant.id:
+        raise SignatureRejected(
+            f"sensor {sensor_id!r} belongs to another participant", rule="sensor.not_yours"
+        )
+    return sensor
+
+
+def _keys_of(session: Session, sensor_id: str) -> list[SensorKey]:
+    return reading_store.get_sensor_keys(session=session, sensor_ids=[sensor_id])[sensor_id]
+
+
 def get_sensor(*, session: Session, sensor_id: str) -> SensorPublic:
     """A sensor's public view; ``NotFound`` if it was never registered."""
     sensor = _sensor_or_404(session, sensor_id)
@@ -120,7 +140,41 @@ def get_sensor(*, session: Session, sensor_id: str) -> SensorPublic:
         session=session, participant_id=sensor.participant_id
     )
     assert participant is not None
-    return sensor_public(sensor, participant)
+    return sensor_public(sensor, participant, _keys_of(session, sensor_id))
+
+
+def rotate_sensor_key(
+    *, session: Session, participant: Participant, sensor_id: str, key_in: KeyCreate
+) -> SensorPublic:
+    """Give the caller's sensor a new key; the old one still signs readings taken before
+    now (a logger's memory may hold them), and no later ones."""
+    public_key = decode_public_key(key_in.public_key)
+    with session.begin():
+        sensor = _own_sensor(session, participant, sensor_id)
+        now = utcnow()
+        key_history.retire_for(_keys_of(session, sensor_id), public_key, now=now)
+        reading_store.add_sensor_key(
+            session=session,
+            key=SensorKey(sensor_id=sensor_id, public_key=public_key, valid_from=now),
+        )
+        sensor.public_key = public_key
+        session.add(sensor)
+        keys = _keys_of(session, sensor_id)
+    return sensor_public(sensor, participant, keys)
+
+
+def revoke_sensor_keys(
+    *, session: Session, participant: Participant, sensor_id: str, revoke: KeyRevoke
+) -> SensorPublic:
+    """Revoke one key of the caller's sensor (or every key): readings it signs are rejected
+    from now on, whatever time they claim."""
+    wanted = decode_public_key(revoke.public_key) if revoke.public_key is not None else None
+    with session.begin():
+        sensor = _own_sensor(session, participant, sensor_id)
+        keys = _keys_of(session, sensor_id)
+        session.add_all(key_history.revoke(keys, wanted, now=utcnow()))
+        session.flush()
+    return sensor_public(sensor, participant, keys)
 
 
 # --- capture --------------------------------------------------------------------------------
@@ -146,11 +200,10 @@ def capture_readings(*, session: Session, messages: Sequence[ReadingMessageIn]) 
         raise InvalidInput("send at least one message", rule="readings.empty")
     parsed = [_parse(m) for m in messages]
     with session.begin():  # a short read: the keys of the batch's sensors
-        sensors = reading_store.get_sensors(
-            session=session,
-            sensor_ids={p.reading.sensor_id for p in parsed if isinstance(p, ParsedMessage)},
-        )
-        keys = {sid: (sensor.public_key, sensor.active) for sid, sensor in sensors.items()}
+        sensor_ids = {p.reading.sensor_id for p in parsed if isinstance(p, ParsedMessage)}
+        sensors = reading_store.get_sensors(session=session, sensor_ids=sensor_ids)
+        history = reading_store.get_sensor_keys(session=session, sensor_ids=sensor_ids)
+        keys = {sid: (history[sid], sensor.active) for sid, sensor in sensors.items()}
     # Signatures are checked before the write transaction, which then holds the log's write
     # lock only for the database work (SQLite has one writer; PostgreSQL orders appends).
     verified = [_verify(outcome, keys) for outcome in parsed]
@@ -232,9 +285,10 @@ def _decide(
 
 
 def _verify(
-    outcome: ParsedMessage | MedtraceError, keys: dict[str, tuple[bytes, bool]]
+    outcome: ParsedMessage | MedtraceError, keys: dict[str, tuple[list[SensorKey], bool]]
 ) -> ParsedMessage | MedtraceError:
-    """The parsed message if its sensor is registered and active and its signature holds."""
+    """The parsed message if its sensor is registered and active and its signature holds,
+    by a key that was valid for it (see ``medtrace.key_history``)."""
     if isinstance(outcome, MedtraceError):
         return outcome
     sensor_id = outcome.reading.sensor_id
@@ -243,10 +297,12 @@ def _verify(
             raise SignatureRejected(
                 f"sensor {sensor_id!r} is not registered", rule="reading.unknown_sensor"
             )
-        public_key, active = keys[sensor_id]
+        history, active = keys[sensor_id]
         if not active:
             raise SignatureRejected(f"sensor {sensor_id!r} is deactivated", rule="reading.inactive")
-        verify_reading(outcome, public_key)
+        parsed = outcome
+        key = signing_key(history, lambda public_key: verify_reading(parsed, public_key))
+        check_key_usable(key, owner="sensor", name=sensor_id, signed_at=outcome.reading.taken_at)
     except MedtraceError as exc:
         return exc
     return outcome
@@ -260,6 +316,12 @@ def _receipt(status: ReadingStatus, parsed: ParsedMessage, leaf: int | None) -> 
         leaf_index=leaf,
         rule=None,
     )
+
+
+def _storable(text: str) -> str:
+    """A message as received, where a NUL (which PostgreSQL text cannot hold) becomes U+FFFD;
+    the digest is still of the bytes as received."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _reject(
@@ -280,8 +342,8 @@ def _reject(
             seq=seq,
             rule=exc.rule,
             message=exc.message,
-            topic=message.topic,
-            payload=message.payload,
+            topic=_storable(message.topic),
+            payload=_storable(message.payload),
         ),
     )
     batch.results.append(
@@ -421,11 +483,7 @@ def bind_sensor(
     if end is not None and end <= start:
         raise InvalidInput("valid_to must be after valid_from", rule="binding.empty_range")
     with session.begin():
-        sensor = _sensor_or_404(session, sensor_id)
-        if sensor.participant_id != participant.id:
-            raise SignatureRejected(
-                f"sensor {sensor_id!r} belongs to another participant", rule="sensor.not_yours"
-            )
+        _own_sensor(session, participant, sensor_id)
         for previous in reading_store.open_bindings(session=session, sensor_id=sensor_id):
             if as_utc(previous.valid_from) < start:
                 previous.valid_to = start

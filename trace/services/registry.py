@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from medtrace.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from medtrace import key_history
+from medtrace.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SignatureRejected,
+    Unauthenticated,
+)
 from medtrace.identifiers import parse_gln
+from medtrace.key_history import key_public
+from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.keys import b64
-from medtrace.models import Participant, Role, Station
+from medtrace.models import Participant, Role, Station, StationKey, utcnow
 from medtrace.schemas import StationCreate, StationPublic, decode_public_key
 from medtrace.store import participants as participant_store
 from medtrace.store import stations as station_store
@@ -46,7 +56,7 @@ def create_participant(
     gln = parse_gln(gln)
     if role is Role.MANUFACTURER and not (company_prefix and company_prefix.isdigit()):
         raise InvalidInput("a manufacturer needs its GS1 company prefix", rule="participant.prefix")
-    token = _TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = _new_token()
     try:
         with session.begin():
             participant = participant_store.add_participant(
@@ -65,6 +75,49 @@ def create_participant(
     return NewParticipant(participant=participant, token=token)
 
 
+def _new_token() -> str:
+    return _TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def issue_token(*, session: Session, gln: str) -> str:
+    """A new API token for the participant with this GLN (shown once, stored hashed); its
+    other tokens stay valid until revoked, so a client can switch without downtime."""
+    token = _new_token()
+    with session.begin():
+        participant = _participant_by_gln(session, gln)
+        assert participant.id is not None
+        participant_store.add_token(
+            session=session, participant_id=participant.id, token_hash=hash_token(token)
+        )
+    return token
+
+
+def revoke_token(*, session: Session, token: str) -> None:
+    """Revoke one API token: every request carrying it is refused from now on."""
+    with session.begin():
+        count = participant_store.revoke_tokens(
+            session=session, revoked_at=utcnow(), token_hash=hash_token(token)
+        )
+    if count == 0:
+        raise NotFound("no such API token, or it is already revoked", rule="auth.unknown_token")
+
+
+def revoke_all_tokens(*, session: Session, gln: str) -> int:
+    """Revoke every API token of the participant with this GLN; return how many."""
+    with session.begin():
+        participant = _participant_by_gln(session, gln)
+        return participant_store.revoke_tokens(
+            session=session, revoked_at=utcnow(), participant_id=participant.id
+        )
+
+
+def _participant_by_gln(session: Session, gln: str) -> Participant:
+    participant = participant_store.get_participant_by_gln(session=session, gln=parse_gln(gln))
+    if participant is None:
+        raise NotFound(f"no participant with GLN {gln}", rule="participant.unknown")
+    return participant
+
+
 def authenticate(*, session: Session, token: str | None) -> Participant:
     """The participant a bearer token belongs to; ``Unauthenticated`` otherwise."""
     if not token:
@@ -77,13 +130,16 @@ def authenticate(*, session: Session, token: str | None) -> Participant:
     return participant
 
 
-def station_public(station: Station, participant: Participant) -> StationPublic:
-    """The public view of a station."""
+def station_public(
+    station: Station, participant: Participant, keys: Sequence[StationKey]
+) -> StationPublic:
+    """The public view of a station, with its key history (newest first)."""
     return StationPublic(
         station_id=station.station_id,
         participant=participant.gln,
         public_key=b64(station.public_key),
         active=station.active,
+        keys=[key_public(key) for key in keys],
     )
 
 
@@ -103,11 +159,12 @@ def register_station(
                     public_key=public_key,
                 ),
             )
+            keys = _keys_of(session, station.station_id)
     except IntegrityError as exc:
         raise Conflict(
             f"station {station_in.station_id!r} is already registered", rule="station.exists"
         ) from exc
-    return station_public(station, participant)
+    return station_public(station, participant, keys)
 
 
 def get_station(*, session: Session, station_id: str) -> StationPublic:
@@ -119,4 +176,59 @@ def get_station(*, session: Session, station_id: str) -> StationPublic:
         session=session, participant_id=station.participant_id
     )
     assert participant is not None
-    return station_public(station, participant)
+    return station_public(station, participant, _keys_of(session, station_id))
+
+
+def rotate_station_key(
+    *, session: Session, participant: Participant, station_id: str, key_in: KeyCreate
+) -> StationPublic:
+    """Give the caller's station a new key; its current keys are valid until now.
+
+    Events the old key signed before now are still accepted (a station's outbox drains after
+    a rotation); a key the station had before cannot come back (``key.reused``).
+    """
+    public_key = decode_public_key(key_in.public_key)
+    with session.begin():
+        station = _own_station(session, participant, station_id)
+        now = utcnow()
+        key_history.retire_for(_keys_of(session, station_id), public_key, now=now)
+        station_store.add_station_key(
+            session=session,
+            key=StationKey(station_id=station_id, public_key=public_key, valid_from=now),
+        )
+        station.public_key = public_key
+        session.add(station)
+        keys = _keys_of(session, station_id)
+    return station_public(station, participant, keys)
+
+
+def revoke_station_keys(
+    *, session: Session, participant: Participant, station_id: str, revoke: KeyRevoke
+) -> StationPublic:
+    """Revoke one key of the caller's station (``public_key``) or every key not yet revoked.
+
+    From now on nothing signed by a revoked key is accepted, whatever its event time; the
+    station signs again after a rotation to a new key.
+    """
+    wanted = decode_public_key(revoke.public_key) if revoke.public_key is not None else None
+    with session.begin():
+        station = _own_station(session, participant, station_id)
+        keys = _keys_of(session, station_id)
+        session.add_all(key_history.revoke(keys, wanted, now=utcnow()))
+        session.flush()
+    return station_public(station, participant, keys)
+
+
+def _own_station(session: Session, participant: Participant, station_id: str) -> Station:
+    station = station_store.get_station(session=session, station_id=station_id)
+    if station is None:
+        raise NotFound(f"no station {station_id!r}", rule="station.unknown")
+    if station.participant_id != participant.id:
+        raise SignatureRejected(
+            f"station {station_id!r} belongs to another participant", rule="station.not_yours"
+        )
+    return station
+
+
+def _keys_of(session: Session, station_id: str) -> list[StationKey]:
+    return station_store.get_station_keys(session=session, station_ids=[station_id])[station_id]

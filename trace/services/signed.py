@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from medtrace.envelope import verify_envelope
+from medtrace.envelope import CanonicalEnvelope
 from medtrace.errors import InvalidInput, SignatureRejected
+from medtrace.key_history import check_key_usable, signing_key
 from medtrace.lot_schemas import SignedLotEvent
 from medtrace.models import Participant
 from medtrace.schemas import EnvelopeIn
@@ -35,9 +36,11 @@ def check_signed(
     signature verifies and it parses as ``model``.
 
     Raises ``SignatureRejected`` (``station.unknown``, ``station.not_yours``,
-    ``signature.invalid``), or ``InvalidInput``: ``{rule_prefix}.invalid`` naming the first
-    bad field, ``{rule_prefix}.sender`` when the event names another station or GLN than the
-    sender's.
+    ``signature.invalid``, ``station.key_revoked``, ``station.key_rotated``: any key the
+    station ever had verifies, but a revoked key signs nothing any more and a rotated one
+    only what it stamped before the rotation), or ``InvalidInput``: ``{rule_prefix}.invalid``
+    naming the first bad field, ``{rule_prefix}.sender`` when the event names another station
+    or GLN than the sender's.
     """
     station = station_store.get_station(session=session, station_id=envelope.station_id)
     if station is None or station.participant_id != participant.id or not station.active:
@@ -45,13 +48,10 @@ def check_signed(
             f"station {envelope.station_id!r} is not an active station of {participant.gln}",
             rule="station.unknown" if station is None else "station.not_yours",
         )
-    verify_envelope(envelope.model_dump(), station.public_key)
-    try:
-        event = model.model_validate(envelope.event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "event"
-        raise InvalidInput(f"event.{where}: {first['msg']}", rule=f"{rule_prefix}.invalid") from exc
+    keys = station_store.get_station_keys(session=session, station_ids=[station.station_id])
+    key = signing_key(keys[station.station_id], CanonicalEnvelope.of(envelope.model_dump()).verify)
+    event = parse_event(envelope.event, model=model, rule_prefix=rule_prefix)
+    check_key_usable(key, owner="station", name=station.station_id, signed_at=event.event_time)
     if event.station_id != envelope.station_id or event.gln != participant.gln:
         raise InvalidInput(
             "the event's station or GLN is not the sender's", rule=f"{rule_prefix}.sender"

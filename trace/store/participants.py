@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from medtrace.models import ApiToken, Participant
 
@@ -51,3 +52,23 @@ def add_token(*, session: Session, participant_id: int, token_hash: str) -> ApiT
     session.add(token)
     session.flush()
     return token
+
+
+def revoke_tokens(
+    *,
+    session: Session,
+    revoked_at: dt.datetime,
+    token_hash: str | None = None,
+    participant_id: int | None = None,
+) -> int:
+    """Mark unrevoked tokens revoked: the one with ``token_hash``, or every token of
+    ``participant_id``; return how many. (Never all tokens: one of the two is required.)"""
+    if token_hash is None and participant_id is None:
+        raise ValueError("revoke_tokens needs a token_hash or a participant_id")
+    statement = update(ApiToken).where(col(ApiToken.revoked_at).is_(None))
+    if token_hash is not None:
+        statement = statement.where(col(ApiToken.token_hash) == token_hash)
+    if participant_id is not None:
+        statement = statement.where(col(ApiToken.participant_id) == participant_id)
+    count: int = session.exec(statement.values(revoked_at=revoked_at)).rowcount
+    return count

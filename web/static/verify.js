@@ -236,7 +236,8 @@
           .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
           .then((body) => {
             if (body.station_id !== id) throw new Error("another station");
-            return ed25519Key(fromBase64(body.public_key, "the station key"));
+            // Every key the station ever had: an old event was signed by the key of its time.
+            return Promise.all(body.keys.map((k) => ed25519Key(fromBase64(k.public_key, "the station key"))));
           }),
       );
     }
@@ -310,16 +311,17 @@
 
   /** The station's Ed25519 signature over the RFC 8785 bytes of the signed event. */
   const checkSignature = async (envelope, signed, fail) => {
-    let key;
+    let keys;
     try {
-      key = await stationKey(signed.station_id);
+      keys = await stationKey(signed.station_id);
     } catch {
       throw fail("station_key", { station: signed.station_id });
     }
     let authentic = false;
     try {
       const signature = fromBase64(envelope.signature, "the station signature");
-      authentic = await ed25519Verify(key, signature, utf8.encode(canonical(signed)));
+      const message = utf8.encode(canonical(signed));
+      for (const key of keys) authentic = authentic || (await ed25519Verify(key, signature, message));
     } catch {
       authentic = false;
     }

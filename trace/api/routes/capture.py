@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
+from fastapi import APIRouter, Header, Response, status
+
+from medtrace.api.deps import (
+    CurrentParticipant,
+    MetricsDep,
+    ReplayWindowDep,
+    SessionDep,
+    SettingsDep,
+)
 from medtrace.custody import ReceiptPolicy
 from medtrace.errors import InvalidInput
+from medtrace.scanners.client import CATCH_UP_HEADER
 from medtrace.schemas import CaptureResponse, EnvelopeIn
 from medtrace.services.capture import capture_envelopes
 
@@ -19,7 +28,17 @@ def capture(
     participant: CurrentParticipant,
     session: SessionDep,
     settings: SettingsDep,
+    replay: ReplayWindowDep,
+    metrics: MetricsDep,
     response: Response,
+    catch_up: Annotated[
+        bool,
+        Header(
+            alias=CATCH_UP_HEADER,
+            description="A station outbox sending what it held while offline: events may be "
+            "as old as MEDTRACE_CATCH_UP_WINDOW instead of MEDTRACE_REPLAY_WINDOW",
+        ),
+    ] = False,
 ) -> CaptureResponse:
     """Capture a batch of signed envelopes, all or nothing.
 
@@ -36,8 +55,11 @@ def capture(
         session=session,
         participant=participant,
         envelopes=envelopes,
+        replay=replay,
+        catch_up=catch_up,
         receipt_policy=ReceiptPolicy(settings.receipt_policy),
     )
+    metrics.count_captured([str(e.event.get("type")) for e in envelopes], results)
     if all(r.duplicate for r in results):
         response.status_code = status.HTTP_200_OK
     return CaptureResponse(results=results, count=len(results))

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from medtrace.api.deps import SessionDep, SettingsDep, SignerDep
+from medtrace.api.deps import MAX_BIGINT, SessionDep, SettingsDep, SignerDep
 from medtrace.ledger import CosignatureVerifier
 from medtrace.schemas import CheckpointPublic, LeafPublic, PublicKeyPublic
 from medtrace.services import log
@@ -43,7 +43,7 @@ def read_checkpoint(
 
 @router.get("/checkpoints", response_model=list[CheckpointPublic])
 def read_checkpoints(
-    session: SessionDep, after: Annotated[int, Query(ge=-1)] = -1
+    session: SessionDep, after: Annotated[int, Query(ge=-1, le=MAX_BIGINT)] = -1
 ) -> list[CheckpointPublic]:
     """The history: stored checkpoints with ``size > after``, oldest first, 1 000 a page."""
     return log.checkpoints(session=session, after=after)

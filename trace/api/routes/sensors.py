@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
-from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep, TemperaturePolicyDep
+from medtrace.api.deps import (
+    MAX_BIGINT,
+    CurrentParticipant,
+    MetricsDep,
+    SessionDep,
+    SettingsDep,
+    TemperaturePolicyDep,
+)
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_gtin
+from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.sensor_schemas import (
     BindingCreate,
     BindingPublic,
@@ -35,8 +43,31 @@ def register_sensor(
 
 @router.get("/sensors/{sensor_id}", response_model=SensorPublic)
 def read_sensor(sensor_id: str, session: SessionDep) -> SensorPublic:
-    """A sensor's public key and status, to check the readings it signed."""
+    """A sensor's keys (newest first, each with its validity) and status, to check the
+    readings it signed at any time."""
     return readings.get_sensor(session=session, sensor_id=sensor_id)
+
+
+@router.post("/sensors/{sensor_id}/keys", response_model=SensorPublic, status_code=201)
+def rotate_sensor_key(
+    sensor_id: str, key_in: KeyCreate, participant: CurrentParticipant, session: SessionDep
+) -> SensorPublic:
+    """Rotate: the sensor's new key signs from now on; the old one only readings taken
+    before now."""
+    return readings.rotate_sensor_key(
+        session=session, participant=participant, sensor_id=sensor_id, key_in=key_in
+    )
+
+
+@router.post("/sensors/{sensor_id}/keys/revoke", response_model=SensorPublic)
+def revoke_sensor_keys(
+    sensor_id: str, revoke: KeyRevoke, participant: CurrentParticipant, session: SessionDep
+) -> SensorPublic:
+    """Revoke one key (or all): readings it signs are rejected from now on, whatever time
+    they claim; readings recorded before stay verifiable."""
+    return readings.revoke_sensor_keys(
+        session=session, participant=participant, sensor_id=sensor_id, revoke=revoke
+    )
 
 
 @router.post(
@@ -68,6 +99,7 @@ def capture_readings(
     _participant: CurrentParticipant,
     session: SessionDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     response: Response,
 ) -> ReadingsResponse:
     """Capture MQTT messages relayed by a bridge, in one transaction.
@@ -82,6 +114,7 @@ def capture_readings(
             rule="readings.batch_too_large",
         )
     answer = readings.capture_readings(session=session, messages=messages)
+    metrics.count_readings(answer)
     if answer.accepted == 0:
         response.status_code = status.HTTP_200_OK
     return answer
@@ -99,7 +132,9 @@ def read_rejects(
 
 
 @router.get("/readings/{sensor_id}/{seq}", response_model=ReadingPublic)
-def read_reading(sensor_id: str, seq: int, session: SessionDep) -> ReadingPublic:
+def read_reading(
+    sensor_id: str, seq: Annotated[int, Path(ge=0, le=MAX_BIGINT)], session: SessionDep
+) -> ReadingPublic:
     """One reading, its ledger leaf and its inclusion proof against the latest checkpoint."""
     return readings.get_reading(session=session, sensor_id=sensor_id, seq=seq)
 
