@@ -4,6 +4,8 @@ the other takes over."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +16,7 @@ from sqlmodel import Session, select
 from medtrace.demo import GTIN
 from medtrace.models.alerts import Alert
 from support.chain import make_chain, new_serial
-from support.live import RoleProcess, start_role, start_server
+from support.live import MEDTRACE, RoleProcess, start_role, start_server
 
 LEADING = "scheduler: leading"
 
@@ -70,3 +72,16 @@ def test_two_schedulers_run_the_jobs_once_and_a_standby_takes_over(
         for scheduler in schedulers:
             scheduler.stop()
         server.stop()
+
+
+def test_the_bridge_role_without_a_token_says_which_setting_is_missing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDTRACE_")}
+    result = subprocess.run(
+        [str(MEDTRACE), "serve", "--role", "bridge"],
+        env={**env, "MEDTRACE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "MEDTRACE_BRIDGE_TOKEN" in result.stderr
