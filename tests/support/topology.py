@@ -157,7 +157,8 @@ class Topology:
         def covered() -> bool:
             with self.engine.connect() as conn:
                 committed = ledger_sql.committed_size(conn)
-            return int(self.checkpoint().splitlines()[1]) == committed
+            response = httpx.get(f"{self.apis[0].url}/api/v1/ledger/checkpoint", timeout=30)
+            return response.status_code == 200 and int(response.text.splitlines()[1]) == committed
 
         wait_until(covered, timeout, "a checkpoint covering every committed leaf")
         return self.checkpoint()
