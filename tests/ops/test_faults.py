@@ -37,3 +37,5 @@ def test_no_fault_loses_or_doubles_anything_acknowledged() -> None:
     for tally in tallies:
         assert tally.events_acknowledged > 0 and tally.readings_acknowledged > 0, tally
         assert tally.clean, tally
+    killed_api = tallies[FAULTS.index("kill api")]
+    assert killed_api.failed_passes > 0, "the stations met the dead replica and sent again"

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +50,7 @@ from medtrace.scanners.forward import forward
 from medtrace.scanners.outbox import Outbox, Status
 from medtrace.scanners.station import Station
 
-from .chain import EXPIRY, LOT, Chain, make_chain, new_serial
+from .chain import EXPIRY, LOT, make_chain, new_serial
 from .iot import PrivateBroker, new_sensors, poll, private_broker, wait_until
 from .postgres import PrivateCluster, start_private_cluster
 from .topology import LeafKey, Topology, ledger_census, running_topology
@@ -84,6 +84,8 @@ class Tally:
     readings_duplicated: int
     audit_passed: bool
     checkpoints_consistent: bool
+    failed_passes: int  # station forwarding passes that met a replica down or failing
+    out_seconds: float  # until the part answered again (or the standby led)
     seconds: float
 
     @property
@@ -112,6 +114,7 @@ class StationLoad:
             member.api.register_station(station.station_id, station.public_key)
             self.stations.append((station, Outbox(folder / f"{station.station_id}.db")))
         self._turn = 0
+        self.failed_passes = 0  # forwarding passes that met a replica down or failing
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -135,13 +138,12 @@ class StationLoad:
     def _forward(self, outbox: Outbox) -> None:
         url = self._urls[self._turn % len(self._urls)]
         self._turn += 1
-        # A replica that is down, restarting, or without its database: the envelopes stay
-        # pending for the next pass.
-        with (
-            CaptureClient(url, self._member.token, timeout=10) as client,
-            suppress(ServerUnreachable),
-        ):
-            forward(outbox, client)
+        with CaptureClient(url, self._member.token, timeout=10) as client:
+            try:
+                forward(outbox, client)
+            except ServerUnreachable:
+                # down, restarting, or without its database: pending for the next pass
+                self.failed_passes += 1
 
     def drain(self, timeout: float) -> None:
         """Forward until every outbox is settled; fail after ``timeout`` seconds."""
@@ -236,15 +238,16 @@ class Harness:
     topology: Topology
     cluster: PrivateCluster
     broker: PrivateBroker
-    chain: Chain
     stations: StationLoad
     sensors: SensorLoad
     load: Load
     bridge_token: str
 
-    def inject(self, fault: str) -> None:
-        """Do ``fault`` and bring the deployment back (see the module docstring)."""
+    def inject(self, fault: str) -> float:
+        """Do ``fault`` and bring the deployment back (see the module docstring); return the
+        seconds the part was out (until it answers again, or the standby leads)."""
         topology = self.topology
+        struck = time.monotonic()
         if fault == "kill api":
             victim = topology.apis[0]
             port = int(victim.url.rsplit(":", 1)[1])
@@ -255,14 +258,15 @@ class Harness:
         elif fault == "kill sequencer":
             leader = topology.leading_sequencer()
             assert leader is not None, "no sequencer leads"
-            index = topology.sequencers.index(leader)
             leader.kill()
             wait_until(
                 lambda: topology.leading_sequencer() not in (None, leader),
                 30,
                 "the standby sequencer to take the lock",
             )
-            topology.start_sequencer(index)  # back as the standby
+            out = time.monotonic() - struck
+            topology.start_sequencer(topology.sequencers.index(leader))  # the new standby
+            return out
         elif fault == "kill bridge":
             assert topology.bridge is not None
             topology.bridge.kill()
@@ -276,6 +280,7 @@ class Harness:
             self.cluster.restart()
         else:
             raise ValueError(f"no fault {fault!r}; one of {', '.join(FAULTS)}")
+        return time.monotonic() - struck
 
     def run(self, fault: str) -> Tally:
         """Load, fault, recover, load, drain; then count and check."""
@@ -283,10 +288,11 @@ class Harness:
         before = self.topology.checkpoint()
         self.sensors.forget()
         already = set(self.stations.acknowledged())
+        failed_before = self.stations.failed_passes
         self.stations.start()
         self.sensors.start()
         time.sleep(self.load.before)
-        self.inject(fault)
+        out = self.inject(fault)
         time.sleep(self.load.after)
         self.stations.stop()
         self.sensors.stop()
@@ -321,6 +327,8 @@ class Harness:
             readings_duplicated=sum(1 for key in readings if census[_reading(key)] > 1),
             audit_passed=self.topology.audit().returncode == 0,
             checkpoints_consistent=consistent,
+            failed_passes=self.stations.failed_passes - failed_before,
+            out_seconds=out,
             seconds=time.monotonic() - started,
         )
 
@@ -359,35 +367,32 @@ def _reading(key: tuple[str, int]) -> LeafKey:
 def private_deployment(load: Load) -> Iterator[Harness]:
     """A private PostgreSQL and Mosquitto, the deployment on them (two API replicas, two
     sequencers, a scheduler, a bridge) and its loads; everything removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="medtrace-faults-"))
-    cluster = start_private_cluster()
-    (folder / "mosquitto").mkdir()
-    broker = private_broker(folder / "mosquitto")
-    broker.start()
-    sensors: SensorLoad | None = None
-    try:
-        with (
+    with ExitStack() as cleanup:
+        folder = Path(tempfile.mkdtemp(prefix="medtrace-faults-"))
+        cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+        cluster = start_private_cluster()
+        cleanup.callback(cluster.destroy)
+        (folder / "mosquitto").mkdir()
+        broker = private_broker(folder / "mosquitto")
+        broker.start()
+        cleanup.callback(broker.stop)
+        topology = cleanup.enter_context(
             running_topology(
                 cluster.url(), folder, broker_port=broker.port, sequencers=2, witness=False
-            ) as topology,
-            make_chain(topology.apis[0]) as chain,
-        ):
-            token = chain.hub.token
-            topology.start_bridge(token, broker.port)
-            chain.commission(new_serial())  # a first checkpoint, for the first fault's "before"
-            topology.wait_until_integrated()
-            simulated = new_sensors(topology.apis[0], token, f"load-{new_serial()}", load.sensors)
-            sensors = SensorLoad(simulated, broker.port, load)
-            stations = StationLoad(
-                chain.maker, [api.url for api in topology.apis], folder / "outboxes", load
             )
-            yield Harness(topology, cluster, broker, chain, stations, sensors, load, token)
-    finally:
-        if sensors is not None:
-            sensors.close()
-        broker.stop()
-        cluster.destroy()
-        shutil.rmtree(folder, ignore_errors=True)
+        )
+        chain = cleanup.enter_context(make_chain(topology.apis[0]))
+        token = chain.hub.token
+        topology.start_bridge(token, broker.port)
+        chain.commission(new_serial())  # a first checkpoint, for the first fault's "before"
+        topology.wait_until_integrated()
+        simulated = new_sensors(topology.apis[0], token, f"load-{new_serial()}", load.sensors)
+        sensors = SensorLoad(simulated, broker.port, load)
+        cleanup.callback(sensors.close)
+        stations = StationLoad(
+            chain.maker, [api.url for api in topology.apis], folder / "outboxes", load
+        )
+        yield Harness(topology, cluster, broker, stations, sensors, load, token)
 
 
 def run_rounds(
@@ -409,7 +414,8 @@ def _row(tally: Tally) -> str:
         f"| {tally.fault} | {tally.events_acknowledged} | {tally.events_found} "
         f"| {tally.events_duplicated} | {tally.readings_acknowledged} | {tally.readings_found} "
         f"| {tally.readings_duplicated} | {'pass' if tally.audit_passed else 'FAIL'} "
-        f"| {'yes' if tally.checkpoints_consistent else 'NO'} | {tally.seconds:.0f} |"
+        f"| {'yes' if tally.checkpoints_consistent else 'NO'} | {tally.failed_passes} "
+        f"| {tally.out_seconds:.1f} | {tally.seconds:.0f} |"
     )
 
 
@@ -434,9 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         "| fault | events acknowledged | found | duplicated | readings acknowledged | found "
-        "| duplicated | audit | checkpoints consistent | s |"
+        "| duplicated | audit | checkpoints consistent | station passes failed | out s | s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---|---|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
     tallies = run_rounds(args.rounds, load, args.fault or FAULTS, report=lambda t: print(_row(t)))
     for fault in args.fault or FAULTS:
         mine = [t for t in tallies if t.fault == fault]
@@ -448,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {sum(t.readings_found for t in mine)} "
             f"| {sum(t.readings_duplicated for t in mine)} "
             f"| {sum(t.audit_passed for t in mine)}/{len(mine)} pass "
-            f"| {sum(t.checkpoints_consistent for t in mine)}/{len(mine)} | |"
+            f"| {sum(t.checkpoints_consistent for t in mine)}/{len(mine)} "
+            f"| {sum(t.failed_passes for t in mine)} "
+            f"| {max(t.out_seconds for t in mine):.1f} max | |"
         )
     return 0 if all(t.clean for t in tallies) else 1
