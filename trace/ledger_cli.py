@@ -385,7 +385,7 @@ def serve_witness(settings: Settings, *, host: str, port: int) -> None:
 
     try:
         witness = open_witness(settings)
-    except CheckpointError as exc:
+    except (ValueError, CheckpointError) as exc:
         err_console.print(f"[red]error[/] {exc}")
         raise typer.Exit(code=1) from exc
     console.print(f"witness key: {witness.cosigner.vkey}")

@@ -125,7 +125,10 @@ def run_bridge(settings: Settings) -> BridgeStats:
 
 def open_witness(settings: Settings) -> Witness:
     """The witness of this installation: its key (created on first start), its durable state
-    and the logs it trusts. Raises ``CheckpointError`` for a malformed log key."""
+    and the logs it trusts. Raises ``ValueError`` without a log to witness and
+    ``CheckpointError`` for a malformed log key."""
+    if not settings.witness_log_keys:
+        raise ValueError("the witness trusts no log: set MEDTRACE_WITNESS_LOG_KEYS")
     logs = [NoteVerifier.from_vkey(vkey) for vkey in settings.witness_log_keys]
     cosigner = Cosigner(
         settings.witness_name, load_or_create_key(settings.resolved_witness_key_path)

@@ -74,14 +74,20 @@ def test_two_schedulers_run_the_jobs_once_and_a_standby_takes_over(
         server.stop()
 
 
-def test_the_bridge_role_without_a_token_says_which_setting_is_missing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("role", "setting"),
+    [("bridge", "MEDTRACE_BRIDGE_TOKEN"), ("witness", "MEDTRACE_WITNESS_LOG_KEYS")],
+)
+def test_a_role_missing_its_settings_says_which_and_exits_1(
+    role: str, setting: str, tmp_path: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDTRACE_")}
     result = subprocess.run(
-        [str(MEDTRACE), "serve", "--role", "bridge"],
-        env={**env, "MEDTRACE_DATA_DIR": str(tmp_path)},
+        [str(MEDTRACE), "serve", "--role", role],
+        env={**env, "MEDTRACE_DATA_DIR": str(tmp_path), "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 1
-    assert "MEDTRACE_BRIDGE_TOKEN" in result.stderr
+    assert setting in result.stderr
