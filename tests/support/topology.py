@@ -105,9 +105,10 @@ class Topology:
             "MEDTRACE_MQTT_PORT": str(broker_port),
             "MEDTRACE_PUBLIC_URL": self.apis[0].url,
         }
+        earlier = self.bridge.log().count("relaying") if self.bridge else 0  # the same log
         bridge = self.bridge = self._role("bridge", "bridge", extra=self.bridge_env)
         # Until it has subscribed once, readings reach no one (the broker keeps no session).
-        wait_until(lambda: "relaying" in bridge.log(), 60, "the bridge to subscribe")
+        wait_until(lambda: bridge.log().count("relaying") > earlier, 60, "the bridge to subscribe")
         return bridge
 
     def _role(
