@@ -20,9 +20,11 @@ from medtrace.cn_cli import cn_app
 from medtrace.config import get_settings
 from medtrace.errors import MedtraceError
 from medtrace.iot.cli import install as install_iot_cli
+from medtrace.iot.cli import relay_readings
 from medtrace.keys import b64, public_key_raw
 from medtrace.labels_cli import labels_app
 from medtrace.ledger_cli import install as install_ledger_cli
+from medtrace.ledger_cli import serve_witness
 from medtrace.logs import configure_logging
 from medtrace.models import Role
 from medtrace.portal_cli import portal_app
@@ -74,13 +76,16 @@ def serve(
     role: Annotated[
         ProcessRole, typer.Option(help="Which part of a deployment this process runs.")
     ] = ProcessRole.API,
-    host: Annotated[str, typer.Option(help="Address to listen on (api).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (api).")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on (api, witness).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (api, witness).")] = 8000,
 ) -> None:
-    """Run one role of a deployment (see docker-compose.yml).
+    """Run one role of a deployment (see docker-compose.yml); every other option comes from
+    the MEDTRACE_* settings.
 
     api: the HTTP API, verify pages and portal (plus the sequencer unless
     MEDTRACE_RUN_SEQUENCER=false). sequencer, scheduler: one leads, others stand by.
+    bridge: MQTT readings into the capture API (MEDTRACE_BRIDGE_*). witness: cosigns the
+    checkpoints of MEDTRACE_WITNESS_LOG_KEYS.
     """
     settings = get_settings()
     configure_logging(
@@ -95,8 +100,12 @@ def serve(
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     elif role is ProcessRole.SEQUENCER:
         run_sequencer(settings)
-    else:
+    elif role is ProcessRole.SCHEDULER:
         run_scheduler_role(settings)
+    elif role is ProcessRole.BRIDGE:
+        relay_readings(settings)
+    else:
+        serve_witness(settings, host=host, port=port)
 
 
 @app.command()

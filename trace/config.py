@@ -92,8 +92,44 @@ class Settings(BaseSettings):
     witness_quorum: int = Field(
         default=0, ge=0, description="k of the k-of-n policy: cosignatures a checkpoint needs"
     )
+    witness_name: str = Field(
+        default="medtrace-witness", description="This witness's key name (role witness)"
+    )
+    witness_key_path: Path | None = Field(
+        default=None,
+        description="This witness's Ed25519 key (PEM), created on first start; default "
+        "data_dir/keys/witness.pem",
+    )
+    witness_state_path: Path | None = Field(
+        default=None, description="This witness's state (SQLite); default data_dir/witness.db"
+    )
+    witness_log_keys: list[str] = Field(
+        default=[], description="C2SP verifier keys of the logs this witness cosigns (JSON list)"
+    )
     mqtt_host: str = Field(default="127.0.0.1", description="MQTT broker of sensors and bridge")
     mqtt_port: int = Field(default=1883, gt=0, description="MQTT broker port")
+    mqtt_version: Literal["5", "3.1.1"] = Field(
+        default="5", description="MQTT protocol of the bridge: 5, or 3.1.1 for older brokers"
+    )
+    bridge_token: str = Field(
+        default="", description="API token the bridge captures readings with (role bridge)"
+    )
+    bridge_client_id: str = Field(
+        default="medtrace-bridge-1",
+        description="Stable MQTT client id: the broker keeps the bridge's session under it",
+    )
+    bridge_share_group: str = Field(
+        default="",
+        description="MQTT 5 shared-subscription group so several bridges split the load "
+        "(default: a plain subscription, which survives broker restarts)",
+    )
+    bridge_batch_size: int = Field(default=500, ge=1, le=1000, description="Messages per commit")
+    bridge_batch_wait: float = Field(
+        default=0.1, ge=0, description="Seconds a bridge's batch may wait to fill"
+    )
+    bridge_session_expiry: int = Field(
+        default=24 * 3600, ge=1, description="Seconds the broker keeps the bridge's session"
+    )
     temperature_low_c: float = Field(default=2.0, description="Default band when no product")
     temperature_high_c: float = Field(default=8.0, description="profile exists (2–8 °C)")
     temperature_max_gap: float = Field(
@@ -202,6 +238,18 @@ class Settings(BaseSettings):
     def resolved_document_dir(self) -> Path:
         """The folder of the content-addressed document store."""
         return self.document_dir or self.data_dir / "documents"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_witness_key_path(self) -> Path:
+        """The witness role's private key file."""
+        return self.witness_key_path or self.data_dir / "keys" / "witness.pem"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_witness_state_path(self) -> Path:
+        """The witness role's state file."""
+        return self.witness_state_path or self.data_dir / "witness.db"
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -24,7 +24,7 @@ from fastapi.responses import PlainTextResponse
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, select
 
-from medtrace.config import get_settings
+from medtrace.config import Settings, get_settings
 from medtrace.envelope import canonical_json
 from medtrace.errors import MedtraceError
 from medtrace.keys import b64decode_canonical, read_key_file
@@ -36,7 +36,6 @@ from medtrace.ledger import (
     NoteVerifier,
     Witness,
     WitnessRefusal,
-    WitnessState,
     audit,
 )
 from medtrace.ledger import sql as ledger_sql
@@ -44,7 +43,7 @@ from medtrace.ledger.errors import CheckpointError
 from medtrace.ledger.witness import SIZE_CONTENT_TYPE
 from medtrace.terminal import console, create_key_file, err_console
 
-__all__ = ["envelope_problem", "install"]
+__all__ = ["envelope_problem", "install", "serve_witness"]
 
 
 witness_app = typer.Typer(
@@ -379,15 +378,31 @@ def witness_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
 ) -> None:
-    """Serve c2sp.org/tlog-witness add-checkpoint for the given logs."""
+    """Serve c2sp.org/tlog-witness add-checkpoint for the given logs.
+
+    The same as ``medtrace serve --role witness``, with options over the settings.
+    """
+    settings = get_settings().model_copy(
+        update={
+            "witness_name": name,
+            "witness_key_path": key_file,
+            "witness_state_path": state,
+            "witness_log_keys": log_key,
+        }
+    )
+    serve_witness(settings, host=host, port=port)
+
+
+def serve_witness(settings: Settings, *, host: str, port: int) -> None:
+    """Run the witness role (``medtrace.roles.open_witness``) over HTTP until stopped."""
     import uvicorn
 
+    from medtrace.roles import open_witness
+
     try:
-        logs = [NoteVerifier.from_vkey(k) for k in log_key]
-    except CheckpointError as exc:
+        witness = open_witness(settings)
+    except (ValueError, CheckpointError) as exc:
         err_console.print(f"[red]error[/] {exc}")
         raise typer.Exit(code=1) from exc
-    cosigner = Cosigner(name, read_key_file(key_file))
-    witness = Witness(cosigner, WitnessState(state), logs)
-    console.print(f"witness key: {cosigner.vkey}")
+    console.print(f"witness key: {witness.cosigner.vkey}")
     uvicorn.run(witness_asgi(witness), host=host, port=port, log_level="warning")

@@ -7,21 +7,41 @@ orchestrator) can run, scale and restart each part on its own:
   ``MEDTRACE_RUN_SEQUENCER=true`` (the one-machine default) it also runs a sequencer.
 - ``sequencer``: integrates the log and signs checkpoints; one leads, others stand by.
 - ``scheduler``: runs the rules on their schedules; one leads, others stand by.
+- ``bridge``: relays MQTT sensor readings into the capture API (run several with a shared
+  subscription group).
+- ``witness``: cosigns the checkpoints of the logs it is told to trust (c2sp.org/tlog-witness);
+  it normally belongs to another organisation.
 
-Every role but ``api`` stops cleanly on SIGTERM or SIGINT.
+Every option comes from the settings (``MEDTRACE_*``). Every role but ``api`` and ``witness``
+stops cleanly on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from medtrace.config import Settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import load_or_create_key
-from medtrace.ledger import NoteSigner, Sequencer, witness_clients
+from medtrace.ledger import (
+    Cosigner,
+    NoteSigner,
+    NoteVerifier,
+    Sequencer,
+    Witness,
+    WitnessState,
+    witness_clients,
+)
+
+if TYPE_CHECKING:
+    from medtrace.iot.bridge import BridgeStats
+
+log = logging.getLogger(__name__)
 
 
 class ProcessRole(StrEnum):
@@ -30,6 +50,8 @@ class ProcessRole(StrEnum):
     API = "api"
     SEQUENCER = "sequencer"
     SCHEDULER = "scheduler"
+    BRIDGE = "bridge"
+    WITNESS = "witness"
 
 
 def _until_signalled(work: Callable[[threading.Event], None]) -> None:
@@ -62,3 +84,54 @@ def run_scheduler_role(settings: Settings) -> None:
     engine = create_db_engine(settings.resolved_database_url)
     upgrade_schema(engine)
     _until_signalled(lambda stop: run_scheduler(engine, settings, stop))
+
+
+def run_bridge(settings: Settings) -> BridgeStats:
+    """Relay readings from the broker into the capture API at ``settings.public_url`` until
+    stopped; return what was relayed.
+
+    Raises ``ValueError`` without a bridge token, and the IoT errors (``IotError``) when the
+    broker or the API cannot be reached at start.
+    """
+    from medtrace.iot.bridge import Bridge, BridgeConfig
+    from medtrace.iot.client import ReadingsClient
+    from medtrace.iot.mqtt import MqttVersion
+
+    if not settings.bridge_token:
+        raise ValueError("the bridge needs an API token: set MEDTRACE_BRIDGE_TOKEN")
+    config = BridgeConfig(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        client_id=settings.bridge_client_id,
+        version=MqttVersion(settings.mqtt_version),
+        batch_size=settings.bridge_batch_size,
+        batch_wait=settings.bridge_batch_wait,
+        session_expiry=settings.bridge_session_expiry,
+        share_group=settings.bridge_share_group or None,
+    )
+    with ReadingsClient(settings.public_url, settings.bridge_token) as api:
+        relay = Bridge(config, api)
+        relay.connect()
+        log.warning(
+            "bridge %s: relaying %s from %s:%d",
+            config.client_id,
+            config.topic,
+            config.host,
+            config.port,
+        )
+        _until_signalled(relay.run)
+    return relay.stats
+
+
+def open_witness(settings: Settings) -> Witness:
+    """The witness of this installation: its key (created on first start), its durable state
+    and the logs it trusts. Raises ``ValueError`` without a log to witness and
+    ``CheckpointError`` for a malformed log key."""
+    if not settings.witness_log_keys:
+        raise ValueError("the witness trusts no log: set MEDTRACE_WITNESS_LOG_KEYS")
+    logs = [NoteVerifier.from_vkey(vkey) for vkey in settings.witness_log_keys]
+    cosigner = Cosigner(
+        settings.witness_name, load_or_create_key(settings.resolved_witness_key_path)
+    )
+    settings.resolved_witness_state_path.parent.mkdir(parents=True, exist_ok=True)
+    return Witness(cosigner, WitnessState(settings.resolved_witness_state_path), logs)

@@ -89,3 +89,22 @@ def test_every_variable_is_something_medtrace_reads(name: str) -> None:
             assert variable in settings | read_by_cli or variable in script, (
                 f"{name}: {variable} is neither a setting nor read by its command"
             )
+
+
+def test_every_role_runs_through_serve() -> None:
+    roles = {
+        args[args.index("--role") + 1]
+        for service in MEDTRACE_SERVICES.values()
+        for args in invocations(service)
+        if args[0] == "serve"
+    }
+    assert roles == {r.value for r in ProcessRole}
+    assert all(
+        args[0] in {"serve", "db"} for s in MEDTRACE_SERVICES.values() for args in invocations(s)
+    )
+
+
+def test_roles_that_serve_no_api_replace_the_images_health_check() -> None:
+    for name, service in MEDTRACE_SERVICES.items():
+        if service["command"][:3] != ["serve", "--role", "api"] and name != "migrate":
+            assert "healthcheck" in service, f"{name} keeps the image's API health check"

@@ -4,6 +4,8 @@ the other takes over."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +16,7 @@ from sqlmodel import Session, select
 from medtrace.demo import GTIN
 from medtrace.models.alerts import Alert
 from support.chain import make_chain, new_serial
-from support.live import RoleProcess, start_role, start_server
+from support.live import MEDTRACE, RoleProcess, start_role, start_server
 
 LEADING = "scheduler: leading"
 
@@ -70,3 +72,22 @@ def test_two_schedulers_run_the_jobs_once_and_a_standby_takes_over(
         for scheduler in schedulers:
             scheduler.stop()
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("role", "setting"),
+    [("bridge", "MEDTRACE_BRIDGE_TOKEN"), ("witness", "MEDTRACE_WITNESS_LOG_KEYS")],
+)
+def test_a_role_missing_its_settings_says_which_and_exits_1(
+    role: str, setting: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDTRACE_")}
+    result = subprocess.run(
+        [str(MEDTRACE), "serve", "--role", role],
+        env={**env, "MEDTRACE_DATA_DIR": str(tmp_path), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert setting in result.stderr

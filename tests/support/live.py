@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def start_server(
         **(env or {}),
     }
     log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:  # a restart in the same folder keeps the earlier log
         process = subprocess.Popen(
             [str(MEDTRACE), "serve", "--port", str(port)],
             env=process_env,
@@ -148,6 +149,11 @@ class RoleProcess:
         """What the process printed so far."""
         return self.log_path.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, no cleanup (a crash, an OOM kill, a pulled plug)."""
+        self.process.kill()
+        self.process.wait()
+
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
         if self.process.poll() is None:
@@ -160,9 +166,16 @@ class RoleProcess:
 
 
 def start_role(
-    role: str, *, database_url: str, data_dir: Path, name: str, env: dict[str, str] | None = None
+    role: str,
+    *,
+    database_url: str,
+    data_dir: Path,
+    name: str,
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> RoleProcess:
-    """Start one role of a deployment as its own process (as docker-compose.yml does)."""
+    """Start one role of a deployment as its own process (as docker-compose.yml does), with
+    ``args`` after ``serve --role ROLE``; a restart under the same name appends to its log."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"{name}.log"
     process_env = {
@@ -171,9 +184,9 @@ def start_role(
         "MEDTRACE_DATABASE_URL": database_url,
         **(env or {}),
     }
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [str(MEDTRACE), "serve", "--role", role],
+            [str(MEDTRACE), "serve", "--role", role, *args],
             env=process_env,
             stdout=log,
             stderr=subprocess.STDOUT,
