@@ -82,7 +82,7 @@ def main() -> None:
         serial = new_serial()
         chain.to_pharmacy(serial)
         chain.pharmacy.api.capture([chain.pharmacy.station.dispense(GTIN, serial)])
-        server.wait_for_checkpoint(server.snapshot()[0], timeout=600)
+        server.wait_for_checkpoint(server.leaves(), timeout=600)
         filled = time.monotonic() - fill_started
         url = server.url + digital_link_path(GTIN, serial, lot=LOT, expiry=EXPIRY)
         print(f"store: {server.snapshot()[1]} events ({args.backend}), filled in {filled:.0f} s")

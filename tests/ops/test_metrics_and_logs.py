@@ -59,7 +59,7 @@ def test_metrics_count_captures_refusals_readings_and_the_ledger(chain: Chain) -
         json=[{"topic": "medtrace/sensors/nobody/readings", "payload": "{}"}],
         headers={"Authorization": f"Bearer {chain.hub.token}"},
     )
-    leaves = chain.server.snapshot()[0]
+    leaves = chain.server.leaves()
     chain.server.wait_for_checkpoint(leaves)
 
     after = scrape(chain)

@@ -69,6 +69,11 @@ class LiveServer:
             ).all()
         return leaves, events, [tuple(map(str, unit)) for unit in units]
 
+    def leaves(self) -> int:
+        """The log's size: every committed leaf, alerts' included."""
+        with self.engine.connect() as conn:
+            return ledger_sql.committed_size(conn)
+
     def wait_for_checkpoint(self, size: int, timeout: float = 20.0) -> str:
         """The signed checkpoint note once the log has integrated ``size`` leaves."""
         deadline = time.monotonic() + timeout

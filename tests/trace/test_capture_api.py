@@ -35,7 +35,7 @@ def test_every_event_of_a_dispensed_unit_verifies_independently(chain: Chain) ->
     serials = [new_serial() for _ in range(3)]
     chain.to_pharmacy(*serials)
     chain.pharmacy.api.capture([chain.pharmacy.station.dispense(GTIN, serials[0])])
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     url = chain.server.url + digital_link_path(GTIN, serials[0], lot=LOT)
 
     checks = check_url(url)
@@ -336,7 +336,7 @@ def test_a_pallet_moves_its_units_and_each_unit_verifies_independently(chain: Ch
         "received",
         hub.gln,
     )
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     url = chain.server.url + digital_link_path(GTIN, serials[0], lot=LOT)
     checks = check_url(url)
     assert [c.status for c in checks] == ["ok"] * 11, checks

@@ -126,7 +126,7 @@ def test_a_document_is_captured_as_a_job_and_its_events_are_marked_token_capture
     assert {e["station_id"] for e in answer["events"]} == {None}
     assert answer["verdict"] == "genuine"
     assert any("API token" in reason for reason in answer["reasons"])
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     assert [c.status for c in check_url(url)] == ["unsigned"] * 4
 
 

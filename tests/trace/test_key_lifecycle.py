@@ -127,7 +127,7 @@ def test_a_rotated_key_signs_only_what_it_stamped_before_the_rotation(
     assert published["keys"][1]["valid_until"] is not None
     assert published["keys"][1]["revoked_at"] is None
 
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     assert [c.status for c in check_url(verify_url(chain, recorded))] == ["ok"]
 
 
@@ -149,7 +149,7 @@ def test_a_revoked_key_is_refused_whatever_time_it_claims_and_old_events_still_v
     key = httpx.get(f"{chain.server.url}/api/v1/stations/{station.station_id}").json()["keys"][0]
     assert key["revoked_at"] is not None and key["valid_until"] == key["revoked_at"]
 
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     assert [c.status for c in check_url(verify_url(chain, recorded))] == ["ok"]
     audit = medtrace(chain.server, "audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr

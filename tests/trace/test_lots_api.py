@@ -129,7 +129,7 @@ def test_the_verify_json_carries_the_lot_record_for_an_independent_check(chain: 
     serial = new_serial()
     maker = chain.maker
     maker.api.capture([maker.station.commission(GTIN, serial, lot="L10", expiry=EXPIRY)])
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     url = chain.server.url + digital_link_path(GTIN, serial, lot="L10")
 
     answer = httpx.get(url, headers={"Accept": "application/json"}).json()

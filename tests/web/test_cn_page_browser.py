@@ -28,7 +28,7 @@ def cn_url(chain: Chain) -> str:
     code = f"{drug}{secrets.randbelow(10**9):09d}{secrets.randbelow(10**4):04d}"
     chain.to_pharmacy(code)
     chain.pharmacy.api.capture([chain.pharmacy.station.dispense(GTIN, code)])
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     return f"{chain.server.url}/cn/{code}"
 
 

@@ -49,7 +49,7 @@ def dispensed(chain: Chain) -> str:
     serial = new_serial()
     chain.to_pharmacy(serial)
     chain.pharmacy.api.capture([chain.pharmacy.station.dispense(GTIN, serial)])
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     return chain.server.url + digital_link_path(GTIN, serial, lot=LOT)
 
 
@@ -79,7 +79,7 @@ def documented(chain: Chain) -> str:
         assert created.status_code == 201, created.text
     serial = new_serial()
     maker.api.capture([maker.station.commission(GTIN, serial, lot=DOCUMENTED_LOT, expiry=EXPIRY)])
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     return chain.server.url + digital_link_path(GTIN, serial, lot=DOCUMENTED_LOT)
 
 
@@ -224,7 +224,7 @@ def quarantined(chain: Chain) -> str:
     )
     with Session(chain.server.engine) as session:
         record_findings(session=session, findings=[breach])
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     return chain.server.url + digital_link_path(GTIN, serial, lot=LOT)
 
 
@@ -390,7 +390,7 @@ def test_a_pack_moved_on_a_pallet_is_proven_through_its_pack_events(
         ]
     )
     hub.api.capture([_signed(hub, "receive", sscc=pallet)])
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     page = context.new_page()
 
     status = open_verify_page(page, chain.server.url + digital_link_path(GTIN, serial, lot=LOT))
@@ -521,7 +521,7 @@ def test_a_dispense_posted_by_a_hospital_system_is_proven_without_a_signature(
         headers={"Authorization": f"Bearer {chain.pharmacy.token}"},
     )
     assert posted.status_code == 201, posted.text
-    chain.server.wait_for_checkpoint(chain.server.snapshot()[0])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
     page = context.new_page()
 
     status = open_verify_page(page, chain.server.url + digital_link_path(GTIN, serial, lot=LOT))
