@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         description="A receipt of what was not shipped to the receiver: refuse it, or accept "
         "it and flag its units suspect",
     )
+    min_transit_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="A receipt sooner than this after its shipment (between two sites) is "
+        "accepted but suspect; one before its shipment always is",
+    )
     suspect_verify_requests: int = Field(
         default=10, gt=0, description="Public verifications after dispense that make it suspect"
     )

@@ -9,9 +9,11 @@ import pytest
 from medtrace.contracts.recall import Holding, RecallNotice, recall_findings
 from medtrace.contracts.suspect import (
     Presenter,
+    Transit,
     VerifyHit,
     VerifyWatch,
     diverted_receipt,
+    impossible_transit,
     on_refusal,
     verified_after_dispense,
 )
@@ -65,7 +67,10 @@ def test_a_dispensed_unit_presented_again_is_suspect_and_marked(kind: EventType)
 @pytest.mark.parametrize(
     ("kind", "rule", "current"),
     [
-        (EventType.DISPENSE, "custody.not_holder", custody(UnitState.RECEIVED)),
+        (EventType.DISPENSE, "custody.not_holder", custody(UnitState.IN_TRANSIT)),
+        (EventType.RECEIVE, "custody.not_shipped_to_you", custody(UnitState.IN_TRANSIT)),
+        (EventType.DISPENSE, "custody.packed", custody(UnitState.PACKED, PHARMACY.gln)),
+        (EventType.RECEIVE, "custody.not_shipped_to_you", custody(UnitState.STORED, PHARMACY.gln)),
         (EventType.DISPENSE, "custody.final_state", custody(UnitState.DESTROYED)),
         (EventType.STORE, "custody.final_state", custody(UnitState.DISPENSED)),
         (EventType.DISPENSE, "custody.recalled", custody(UnitState.RECEIVED)),
@@ -74,6 +79,33 @@ def test_a_dispensed_unit_presented_again_is_suspect_and_marked(kind: EventType)
 )
 def test_ordinary_refusals_are_not_suspect(kind: EventType, rule: str, current: Custody) -> None:
     assert on_refusal(event(kind), rule, current, PHARMACY) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "state"),
+    [
+        (EventType.DISPENSE, "custody.not_holder", UnitState.STORED),
+        (EventType.STORE, "custody.not_holder", UnitState.RECEIVED),
+        (EventType.RECEIVE, "custody.not_shipped_to_you", UnitState.COMMISSIONED),
+        (EventType.DISPENSE, "custody.packed", UnitState.PACKED),
+    ],
+)
+def test_a_serial_in_another_sites_stock_is_a_clone(
+    kind: EventType, rule: str, state: UnitState
+) -> None:
+    found = on_refusal(event(kind), rule, custody(state), PHARMACY)
+    assert found is not None
+    finding = found.finding
+    assert (finding.rule, finding.severity, finding.gln, finding.lot) == (
+        "suspect.clone",
+        Severity.CRITICAL,
+        PHARMACY.gln,
+        "L1",
+    )
+    assert finding.evidence["held_by"] == OTHER_PHARMACY
+    assert finding.evidence["presented_by"] == PHARMACY.gln
+    assert PHARMACY.name in finding.message and OTHER_PHARMACY in finding.message
+    assert found.units == (UNIT,)
 
 
 def test_a_diverted_receipt_marks_every_unit_it_moved() -> None:
@@ -90,6 +122,52 @@ def test_a_diverted_receipt_marks_every_unit_it_moved() -> None:
     )
     assert f"shipped to {OTHER_PHARMACY}" in found.finding.message
     assert found.finding.dedup_key.endswith(f"{pallet.sscc}:{PHARMACY.gln}")
+
+
+HUB = "9525678000004"
+MINUTE = dt.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("after_shipment", "receiver", "why"),
+    [
+        (-MINUTE, PHARMACY.gln, "before it was shipped"),
+        (MINUTE / 2, PHARMACY.gln, "30 s after it was shipped (the minimum transit is 60 s)"),
+        (-MINUTE, HUB, "before it was shipped"),  # back where it came from: still not before
+    ],
+)
+def test_a_receipt_before_its_shipment_or_too_soon_after_it_is_suspect(
+    after_shipment: dt.timedelta, receiver: str, why: str
+) -> None:
+    pallet = ContainerKey("395212340000000021")
+    units = [UnitKey(GTIN, "A"), UnitKey(GTIN, "B")]
+    transit = Transit(pallet, HUB, NOW, receiver, NOW + after_shipment)
+    found = impossible_transit(transit, units, [(GTIN, "L1")], min_transit=MINUTE)
+    assert found is not None
+    assert (found.finding.rule, found.finding.gln, found.finding.unit_count) == (
+        "suspect.impossible_transit",
+        receiver,
+        2,
+    )
+    assert why in found.finding.message
+    assert found.finding.evidence["shipped_at"] == NOW.isoformat()
+    assert found.finding.evidence["received_at"] == (NOW + after_shipment).isoformat()
+    assert found.units == tuple(units)
+
+
+@pytest.mark.parametrize(
+    ("after_shipment", "receiver"),
+    [
+        (MINUTE, PHARMACY.gln),  # exactly the minimum
+        (dt.timedelta(days=2), PHARMACY.gln),
+        (dt.timedelta(0), HUB),  # the sender took it back at once: no road between
+    ],
+)
+def test_a_receipt_after_a_possible_transit_is_not_suspect(
+    after_shipment: dt.timedelta, receiver: str
+) -> None:
+    transit = Transit(UNIT, HUB, NOW, receiver, NOW + after_shipment)
+    assert impossible_transit(transit, [UNIT], [(GTIN, "L1")], min_transit=MINUTE) is None
 
 
 WATCH = VerifyWatch(max_requests=4, min_places=3, window=dt.timedelta(hours=1))

@@ -8,8 +8,13 @@ mark ``suspect`` in the verify verdict), or None:
   (the move itself is refused; the attempt is evidence of a fake pack in the chain);
 - ``suspect.after_dispense``: a dispensed pack presented again (dispensed or received again:
   its code was copied onto another pack, or the pack re-entered the chain);
+- ``suspect.clone``: a station presented, for a move that needs holding it, a serial that
+  sits in another participant's stock (the same serial active in two places; the move is
+  refused);
 - ``suspect.not_shipped_to_you``: a receipt of what was shipped elsewhere (accepted only when
   the receipt policy says ``flag_suspect``);
+- ``suspect.impossible_transit``: a receipt stamped before its shipment, or sooner after it
+  than goods can travel between two sites (the receipt is accepted: the goods are there);
 - ``suspect.verified_after_dispense``: a dispensed pack's public page verified many times
   from many places (a printed code copied onto fakes, each buyer checking it).
 """
@@ -21,13 +26,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from medtrace.contracts.findings import Finding
-from medtrace.custody import ContainerKey, Custody, Diversion, UnitKey, key_of
+from medtrace.custody import (
+    FINAL_STATES,
+    MOVING_STATES,
+    ContainerKey,
+    Custody,
+    Diversion,
+    Key,
+    UnitKey,
+    key_of,
+)
 from medtrace.models import EventType, UnitState
 from medtrace.models.alerts import AlertKind, Severity
 from medtrace.schemas import SignedEvent
 
 #: Presenting a dispensed pack again in one of these is a sign of a copied code.
 _PRESENTATIONS = frozenset({EventType.DISPENSE, EventType.RECEIVE})
+#: The refusals of a move that needs holding the unit (or, for a receipt, its being on its
+#: way to the receiver), and of presenting on its own a unit that is packed in a case.
+_NOT_HELD = frozenset({"custody.not_holder", "custody.not_shipped_to_you", "custody.packed"})
 
 
 @dataclass(frozen=True)
@@ -63,7 +80,27 @@ def on_refusal(
         and event.type in _PRESENTATIONS
     ):
         return _after_dispense(target, event, current, presenter)
+    if rule in _NOT_HELD and current is not None and _in_stock_elsewhere(current, presenter):
+        return _clone(target, event, current, presenter)
     return None
+
+
+def _in_stock_elsewhere(current: Custody, presenter: Presenter) -> bool:
+    """Whether the unit sits in another participant's stock, so that the presenter's pack is
+    a second one with the same serial.
+
+    Only then: a unit on the road (``MOVING_STATES``) is in no one's hands, and presenting it
+    early is an honest slip (a receipt scanned at the dock before the shipment's own scan, a
+    pack scanned at the wrong step); a unit in a final state is ``suspect.after_dispense``
+    (dispensed) or an ordinary refusal (destroyed, exported); and a participant presenting its
+    own stock at the wrong step (a packed unit dispensed alone, a receipt of what it holds) is
+    a mistake, not a copy.
+    """
+    return (
+        current.holder_gln != presenter.gln
+        and current.state not in MOVING_STATES
+        and current.state not in FINAL_STATES
+    )
 
 
 def _never_commissioned(target: UnitKey, event: SignedEvent, presenter: Presenter) -> Suspicion:
@@ -123,6 +160,39 @@ def _after_dispense(
     )
 
 
+def _clone(
+    target: UnitKey, event: SignedEvent, current: Custody, presenter: Presenter
+) -> Suspicion:
+    return Suspicion(
+        Finding(
+            kind=AlertKind.SUSPECT,
+            severity=Severity.CRITICAL,
+            rule="suspect.clone",
+            dedup_key=f"suspect.clone:{target.gtin}:{target.serial}:{presenter.gln}",
+            message=(
+                f"{presenter.name} ({presenter.gln}) presented serial {target.serial} of GTIN "
+                f"{target.gtin} for {event.type}, but {current.holder_gln} holds it "
+                f"({current.state}): the same serial is active in two places, one pack may be "
+                "a clone"
+            ),
+            gln=presenter.gln,
+            gtin=target.gtin,
+            lot=current.lot,
+            unit_count=1,
+            evidence={
+                "serial": target.serial,
+                "event_type": event.type.value,
+                "presented_by": presenter.gln,
+                "presenter_name": presenter.name,
+                "held_by": current.holder_gln,
+                "held_state": current.state.value,
+                "event_time": event.event_time.isoformat(),
+            },
+        ),
+        units=(target,),
+    )
+
+
 def diverted_receipt(
     diversion: Diversion, units: Sequence[UnitKey], lots: Sequence[tuple[str, str]]
 ) -> Suspicion:
@@ -154,6 +224,74 @@ def diverted_receipt(
                 "received_by": diversion.receiver_gln,
                 "shipped_to": diversion.expected_gln,
                 "previous_holder": diversion.previous_holder_gln,
+                "serials": [u.serial for u in units[:100]],
+            },
+        ),
+        units=tuple(units),
+    )
+
+
+@dataclass(frozen=True)
+class Transit:
+    """A receipt of an object that was on its way: who shipped it and when, who received it
+    and when (each as its station stamped it)."""
+
+    target: Key
+    sender_gln: str
+    shipped_at: dt.datetime
+    receiver_gln: str
+    received_at: dt.datetime
+
+
+def impossible_transit(
+    transit: Transit,
+    units: Sequence[UnitKey],
+    lots: Sequence[tuple[str, str]],
+    *,
+    min_transit: dt.timedelta,
+) -> Suspicion | None:
+    """A suspicion when the receipt is stamped before the shipment, or (between two different
+    sites) less than ``min_transit`` after it; None otherwise. ``lots`` are the (GTIN, lot)
+    pairs of ``units``; the alert names the first.
+
+    A receipt before its shipment is impossible for the same goods: either clock is wrong, or
+    the pack received is another one carrying the shipped code. A receipt sooner than any
+    transport could bring it is the same sign, within the minimum a deployment sets.
+    """
+    elapsed = transit.received_at - transit.shipped_at
+    different_sites = transit.sender_gln != transit.receiver_gln
+    if elapsed >= dt.timedelta(0) and (not different_sites or elapsed >= min_transit):
+        return None
+    target = transit.target
+    ident = target.sscc if isinstance(target, ContainerKey) else f"{target.gtin}:{target.serial}"
+    gtin, lot = lots[0] if lots else (None, None)
+    how = (
+        "before it was shipped"
+        if elapsed < dt.timedelta(0)
+        else f"{int(elapsed.total_seconds())} s after it was shipped (the minimum transit is "
+        f"{int(min_transit.total_seconds())} s)"
+    )
+    return Suspicion(
+        Finding(
+            kind=AlertKind.SUSPECT,
+            severity=Severity.WARNING,
+            rule="suspect.impossible_transit",
+            dedup_key=f"suspect.impossible_transit:{ident}:{transit.receiver_gln}",
+            message=(
+                f"{transit.receiver_gln} received {target} ({len(units)} units) {how} by "
+                f"{transit.sender_gln}: check both stations' clocks, or the goods may not be "
+                "the ones shipped"
+            ),
+            gln=transit.receiver_gln,
+            gtin=gtin,
+            lot=lot,
+            unit_count=len(units),
+            evidence={
+                "shipped_by": transit.sender_gln,
+                "shipped_at": transit.shipped_at.isoformat(),
+                "received_by": transit.receiver_gln,
+                "received_at": transit.received_at.isoformat(),
+                "min_transit_seconds": int(min_transit.total_seconds()),
                 "serials": [u.serial for u in units[:100]],
             },
         ),

@@ -20,6 +20,7 @@ token-captured event from a station-signed one.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from collections.abc import Mapping, Sequence
@@ -227,11 +228,13 @@ def capture_document(
     participant: Participant,
     body: bytes,
     receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
+    min_transit: dt.timedelta = dt.timedelta(0),
 ) -> str:
     """Check an EPCISDocument, capture it as one job (all or nothing) and return the job id.
 
     Raises ``InvalidInput`` (nothing written, no job) when the document is malformed; a
     custody refusal fails the job instead, which then names the rule and the event's index.
+    A receipt sooner than ``min_transit`` after its shipment is accepted but suspect.
     """
     assert participant.id is not None
     items, origin = _prepare(parse_document(body), participant.gln)
@@ -244,6 +247,7 @@ def capture_document(
             participant=participant,
             check=lambda: (items, None),
             receipt_policy=receipt_policy,
+            min_transit=min_transit,
         )
     except MedtraceError as exc:
         if exc.rule == "store.conflict":

@@ -17,8 +17,10 @@ sees the first's result once it commits and is refused by the custody rules, or 
 retryable ``store.conflict``.
 
 Some refusals are evidence of counterfeits (a serial never commissioned, a dispensed pack
-presented again), and the ``flag_suspect`` receipt policy accepts a receipt of what was shipped
-elsewhere: the suspect rules (``medtrace.contracts.suspect``) turn those into suspicions. Those
+presented again, a serial held in another's stock), some accepted receipts are suspect (of
+what was shipped elsewhere, under the ``flag_suspect`` receipt policy; sooner after the
+shipment than ``min_transit``): the suspect rules (``medtrace.contracts.suspect``) turn those
+into suspicions. Those
 of accepted events mark their units in the batch's transaction (a refused batch drops them with
 everything else); the evidence of a refused event is recorded in a transaction of its own once
 the batch has rolled back. Alerts are raised after the batch has ended.
@@ -39,7 +41,14 @@ from sqlmodel import Session
 
 from medtrace import custody
 from medtrace.contracts import suspect
-from medtrace.custody import ContainerKey, Custody, Key, ReceiptPolicy, UnitKey
+from medtrace.custody import (
+    MOVING_STATES,
+    ContainerKey,
+    Custody,
+    Key,
+    ReceiptPolicy,
+    UnitKey,
+)
 from medtrace.envelope import CanonicalEnvelope, canonical_json
 from medtrace.epcis.document import biz_location, to_epcis
 from medtrace.errors import (
@@ -65,6 +74,8 @@ from medtrace.store import units as unit_store
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 #: How far ahead of the server's clock an event may be stamped (clock drift of a station).
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+#: The events that put an object on the road to a destination.
+MOVES_ON_THE_ROAD = frozenset({EventType.SHIP, EventType.RETURN})
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,7 @@ class _Batch:
     world: _World
     cn_codes: CnCommissionRule
     receipt_policy: ReceiptPolicy
+    min_transit: dt.timedelta  # a receipt sooner after its shipment is suspect
     accepted_suspicions: list[suspect.Suspicion]  # of accepted events: written with the batch
     refusal_evidence: list[suspect.Suspicion]  # of the refused event: recorded after rollback
     oldest_allowed: dt.datetime | None  # events stamped earlier are stale (None: no bound)
@@ -171,6 +183,7 @@ class _Batch:
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
     new: dict[str, event_store.NewEvent] = field(default_factory=dict)
     destinations: dict[str, Participant | None] = field(default_factory=dict)
+    shipped_at: dict[Key, dt.datetime] = field(default_factory=dict)  # of objects received
 
 
 def capture_envelopes(
@@ -181,11 +194,13 @@ def capture_envelopes(
     replay: ReplayWindow,
     catch_up: bool = False,
     receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
+    min_transit: dt.timedelta = dt.timedelta(0),
 ) -> list[CaptureResult]:
     """Capture a batch of signed envelopes for ``participant``; all or nothing.
 
     ``catch_up`` says a station outbox sends what it held while offline (see
-    ``ReplayWindow``). Raises the ``MedtraceError`` of the first refused envelope (its
+    ``ReplayWindow``); a receipt sooner than ``min_transit`` after its shipment is accepted
+    but suspect. Raises the ``MedtraceError`` of the first refused envelope (its
     ``index`` in the context), or ``Conflict`` when a concurrent capture won a race on the
     same units (retry is safe).
     """
@@ -196,6 +211,7 @@ def capture_envelopes(
         participant=participant,
         check=lambda: _check_signed(session, participant.id, envelopes),
         receipt_policy=receipt_policy,
+        min_transit=min_transit,
         oldest_allowed=replay.oldest_allowed(utcnow(), catch_up=catch_up),
     )
 
@@ -206,6 +222,7 @@ def capture_authenticated(
     participant: Participant,
     check: Callable[[], tuple[list[Authenticated], MedtraceError | None]],
     receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
+    min_transit: dt.timedelta = dt.timedelta(0),
     oldest_allowed: dt.datetime | None = None,
 ) -> list[CaptureResult]:
     """The transaction shared by every capture path: ``check`` authenticates and parses the
@@ -228,6 +245,7 @@ def capture_authenticated(
                 world=_World(conn),
                 cn_codes=CnCommissionRule(session),
                 receipt_policy=receipt_policy,
+                min_transit=min_transit,
                 accepted_suspicions=accepted,
                 refusal_evidence=evidence,
                 oldest_allowed=oldest_allowed,
@@ -317,6 +335,14 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
         for c in checked
         if c.event_id not in known
         for key in (custody.key_of(c.event), *map(custody.key_of, c.event.children or ()))
+    )
+    batch.shipped_at = event_store.get_shipment_times(
+        session=session,
+        keys={
+            custody.key_of(c.event)
+            for c in checked
+            if c.event.type is EventType.RECEIVE and c.event_id not in known
+        },
     )
     for index, item in enumerate(checked):
         eid = item.event_id
@@ -428,8 +454,10 @@ def _check_fresh(batch: _Batch, event: SignedEvent) -> None:
 
 def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None:
     event = item.event
-    if event.type in (EventType.SHIP, EventType.RETURN):
+    if event.type in MOVES_ON_THE_ROAD:
         _check_destination(session, batch, event)
+    target = custody.key_of(event)
+    before = batch.world.custody(target)
     outcome = custody.apply_event(
         event, batch.world, batch.actor, receipt_policy=batch.receipt_policy
     )
@@ -437,10 +465,25 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
         assert event.gtin is not None and event.serial is not None
         batch.cn_codes.check(event.gtin, event.serial)
     batch.world.apply(outcome.changes)
+    if event.type in MOVES_ON_THE_ROAD:
+        batch.shipped_at[target] = event.event_time
     if outcome.diversion is not None:
-        lots = [(k.gtin, c.lot) for k in outcome.units if (c := batch.world.custody(k)) and c.lot]
-        found = suspect.diverted_receipt(outcome.diversion, outcome.units, lots)
+        found = suspect.diverted_receipt(outcome.diversion, outcome.units, _lots(batch, outcome))
         batch.accepted_suspicions.append(found)
+    shipped_at = batch.shipped_at.get(target)
+    if event.type is EventType.RECEIVE and before and before.state in MOVING_STATES and shipped_at:
+        transit = suspect.Transit(
+            target=target,
+            sender_gln=before.holder_gln,
+            shipped_at=shipped_at,
+            receiver_gln=event.gln,
+            received_at=event.event_time,
+        )
+        too_soon = suspect.impossible_transit(
+            transit, outcome.units, _lots(batch, outcome), min_transit=batch.min_transit
+        )
+        if too_soon is not None:
+            batch.accepted_suspicions.append(too_soon)
     epcis = to_epcis(event, item.event_time)
     batch.new[item.event_id] = event_store.NewEvent(
         event_id=item.event_id,
@@ -452,6 +495,11 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
         biz_location=biz_location(event),
         units=[(k.gtin, k.serial) for k in outcome.units],
     )
+
+
+def _lots(batch: _Batch, outcome: custody.Outcome) -> list[tuple[str, str]]:
+    """The (GTIN, lot) pairs of the units an event moved."""
+    return [(k.gtin, c.lot) for k in outcome.units if (c := batch.world.custody(k)) and c.lot]
 
 
 def _check_destination(session: Session, batch: _Batch, event: SignedEvent) -> None:

@@ -10,12 +10,13 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, insert, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, insert, or_, select, tuple_
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 from sqlmodel.sql.expression import SelectOfScalar
 
-from medtrace.models import Event, EventType, EventUnit, Unit, utcnow
+from medtrace.custody import ContainerKey, Key, UnitKey
+from medtrace.models import Event, EventType, EventUnit, Unit, as_utc, utcnow
 from medtrace.schemas import SignedEvent
 from medtrace.store.units import slices
 
@@ -53,6 +54,33 @@ def get_leaf_indexes(*, session: Session, event_ids: Collection[str]) -> dict[st
         )
         for row in session.connection().execute(statement):
             found[row.event_id] = row.leaf_index
+    return found
+
+
+def get_shipment_times(*, session: Session, keys: Collection[Key]) -> dict[Key, dt.datetime]:
+    """When each of ``keys`` was last put on the road (its latest ship or return event, in
+    ledger order, naming it), for those ever shipped: one query per slice of units and of
+    containers."""
+    moves = _events.c.type.in_([EventType.SHIP.value, EventType.RETURN.value])
+    units = sorted((k.gtin, k.serial) for k in keys if isinstance(k, UnitKey))
+    ssccs = sorted(k.sscc for k in keys if isinstance(k, ContainerKey))
+    conn = session.connection()
+    found: dict[Key, dt.datetime] = {}
+    for pairs in slices(units):
+        unit = tuple_(_events.c.gtin, _events.c.serial)
+        latest = select(func.max(_events.c.leaf_index)).where(moves, unit.in_(pairs))
+        statement = select(_events.c.gtin, _events.c.serial, _events.c.event_time).where(
+            _events.c.leaf_index.in_(latest.group_by(_events.c.gtin, _events.c.serial))
+        )
+        for gtin, serial, shipped_at in conn.execute(statement).tuples():
+            found[UnitKey(gtin, serial)] = as_utc(shipped_at)
+    for part in slices(ssccs):
+        latest = select(func.max(_events.c.leaf_index)).where(moves, _events.c.sscc.in_(part))
+        by_container = select(_events.c.sscc, _events.c.event_time).where(
+            _events.c.leaf_index.in_(latest.group_by(_events.c.sscc))
+        )
+        for sscc, shipped_at in conn.execute(by_container).tuples():
+            found[ContainerKey(sscc)] = as_utc(shipped_at)
     return found
 
 

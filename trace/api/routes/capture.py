@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
@@ -58,6 +59,7 @@ def capture(
         replay=replay,
         catch_up=catch_up,
         receipt_policy=ReceiptPolicy(settings.receipt_policy),
+        min_transit=dt.timedelta(seconds=settings.min_transit_seconds),
     )
     metrics.count_captured([str(e.event.get("type")) for e in envelopes], results)
     if all(r.duplicate for r in results):

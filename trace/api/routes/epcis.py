@@ -101,6 +101,7 @@ async def capture(
         participant=participant,
         body=body,
         receipt_policy=ReceiptPolicy(settings.receipt_policy),
+        min_transit=dt.timedelta(seconds=settings.min_transit_seconds),
     )
     location = f"/epcis/capture/{capture_id}"
     return JSONResponse(
