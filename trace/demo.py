@@ -220,7 +220,10 @@ def run_demo(
     """Run the demo; return the verify URLs it printed."""
     sock = bind(host, port)
     base_url = f"http://{host}:{sock.getsockname()[1]}"
-    settings = Settings(data_dir=data_dir, public_url=base_url, database_url="")
+    # The demo walks the chain in seconds, faster than goods travel: no minimum transit time.
+    settings = Settings(
+        data_dir=data_dir, public_url=base_url, database_url="", min_transit_seconds=0
+    )
     server = DemoServer(settings, sock)
     server.start()
     console.print(f"[bold]medtrace demo[/] on {base_url} (data in {data_dir})")

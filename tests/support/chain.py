@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from medtrace.demo import GTIN, PARTICIPANTS, Enrolled, enrol, random_serial
+from medtrace.demo import GTIN, PARTICIPANTS, Enrolled, enrol, random_serial, with_check_digit
 from medtrace.models import Role
 
 from .live import LiveServer
@@ -18,6 +19,17 @@ from .live import LiveServer
 EXPIRY = dt.date.today() + dt.timedelta(days=365)
 LOT = "LOT42"
 new_serial = random_serial
+
+
+def ago(minutes: int) -> str:
+    """An event time ``minutes`` before now, as a station stamps it."""
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_sscc() -> str:
+    """A fresh SSCC in the manufacturer's company prefix (extension digit 3)."""
+    return with_check_digit("39521234" + f"{secrets.randbelow(10**9):09d}")
 
 
 @dataclass

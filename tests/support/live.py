@@ -23,6 +23,11 @@ from medtrace.models.alerts import Alert
 MEDTRACE = Path(sys.executable).parent / "medtrace"
 
 
+#: Test chains ship and receive within milliseconds: no minimum transit time, so only a receipt
+#: stamped before its shipment is suspect (a module testing the minimum sets its own).
+QUICK_TRANSIT = {"MEDTRACE_MIN_TRANSIT_SECONDS": "0"}
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago."""
     with socket.socket() as sock:
@@ -115,6 +120,7 @@ def start_server(
         "MEDTRACE_DATABASE_URL": database_url,
         "MEDTRACE_PUBLIC_URL": url,
         "MEDTRACE_BATCH_INTERVAL": "0.1",
+        **QUICK_TRANSIT,
         **(env or {}),
     }
     log_path = data_dir / "server.log"
@@ -187,6 +193,7 @@ def start_role(
         **os.environ,
         "MEDTRACE_DATA_DIR": str(data_dir),
         "MEDTRACE_DATABASE_URL": database_url,
+        **QUICK_TRANSIT,
         **(env or {}),
     }
     with log_path.open("ab") as log:

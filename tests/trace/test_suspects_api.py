@@ -15,7 +15,7 @@ from medtrace.demo import GTIN
 from medtrace.identifiers import digital_link_path
 from medtrace.models.suspects import PublicVerification
 from medtrace.scanners.errors import CaptureRefused
-from support.chain import Chain, new_serial
+from support.chain import Chain, ago, new_serial
 from support.live import LiveServer, start_server
 
 JSON = {"Accept": "application/json"}
@@ -94,7 +94,7 @@ def test_a_dispensed_pack_presented_again_is_refused_and_marked_suspect(
     pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
     assert verify(chain, serial)["verdict"] == "genuine"
     envelope = (
-        pharmacy.station.dispense(GTIN, serial, event_time="2026-01-01T00:00:00Z")
+        pharmacy.station.dispense(GTIN, serial, event_time=ago(1))
         if again == "dispense"
         else pharmacy.station.receive(GTIN, serial)
     )
@@ -108,6 +108,49 @@ def test_a_dispensed_pack_presented_again_is_refused_and_marked_suspect(
     answer = verify(chain, serial)
     assert answer["verdict"] == "suspect"
     assert any("copied" in r for r in answer["reasons"]), answer["reasons"]
+
+
+def test_a_serial_in_another_sites_stock_is_a_clone_refused_and_reported(chain: Chain) -> None:
+    serial = new_serial()
+    chain.commission(serial)
+    maker, hub, pharmacy = chain.maker, chain.hub, chain.pharmacy
+    maker.api.capture([maker.station.ship(GTIN, serial, to=hub.gln)])
+    hub.api.capture([hub.station.receive(GTIN, serial)])
+    before = chain.server.snapshot()
+
+    with pytest.raises(CaptureRefused) as refused:
+        pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
+
+    assert refused.value.rule == "custody.not_holder"
+    assert chain.server.snapshot() == before, "the refused move wrote nothing"
+    [alert] = suspects(chain, pharmacy.token, serial)
+    assert (alert["rule"], alert["severity"], alert["gln"]) == (
+        "suspect.clone",
+        "critical",
+        pharmacy.gln,
+    )
+    assert (alert["evidence"]["presented_by"], alert["evidence"]["held_by"]) == (
+        pharmacy.gln,
+        hub.gln,
+    )
+    assert "Ruijin Hospital Pharmacy" in alert["message"]
+    answer = verify(chain, serial)
+    assert (answer["unit"]["holder"]["gln"], answer["verdict"]) == (hub.gln, "suspect")
+    assert any("two places" in r for r in answer["reasons"]), answer["reasons"]
+
+
+def test_presenting_a_unit_still_on_its_way_is_refused_but_not_a_clone(chain: Chain) -> None:
+    serial = new_serial()
+    chain.commission(serial)
+    maker, hub = chain.maker, chain.hub
+    maker.api.capture([maker.station.ship(GTIN, serial, to=hub.gln)])
+
+    with pytest.raises(CaptureRefused) as refused:
+        hub.api.capture([hub.station.ship(GTIN, serial, to=chain.pharmacy.gln)])
+
+    assert refused.value.rule == "custody.not_holder", "shipped on before its receipt was scanned"
+    assert suspects(chain, hub.token, serial) == []
+    assert verify(chain, serial)["verdict"] == "genuine"
 
 
 def test_a_receipt_not_shipped_to_the_receiver_is_accepted_but_flagged(chain: Chain) -> None:
@@ -124,9 +167,7 @@ def test_a_receipt_not_shipped_to_the_receiver_is_accepted_but_flagged(chain: Ch
     assert alert["rule"] == "suspect.not_shipped_to_you"
     assert alert["evidence"]["shipped_to"] == hub.gln
     with pytest.raises(CaptureRefused) as refused:
-        pharmacy.api.capture(
-            [pharmacy.station.receive(GTIN, serial, event_time="2026-01-02T00:00:00Z")]
-        )
+        pharmacy.api.capture([pharmacy.station.receive(GTIN, serial, event_time=ago(1))])
     assert refused.value.rule == "custody.not_shipped_to_you", "receiving what you hold"
 
 
