@@ -89,12 +89,14 @@ def _in_stock_elsewhere(current: Custody, presenter: Presenter) -> bool:
     """Whether the unit sits in another participant's stock, so that the presenter's pack is
     a second one with the same serial.
 
-    Only then: a unit on the road (``MOVING_STATES``) is in no one's hands, and presenting it
-    early is an honest slip (a receipt scanned at the dock before the shipment's own scan, a
-    pack scanned at the wrong step); a unit in a final state is ``suspect.after_dispense``
-    (dispensed) or an ordinary refusal (destroyed, exported); and a participant presenting its
-    own stock at the wrong step (a packed unit dispensed alone, a receipt of what it holds) is
-    a mistake, not a copy.
+    Only then, to spare honest mistakes: a unit on the road (``MOVING_STATES``) is in no
+    one's hands, and presenting it early is a slip (a distributor shipping on what it has not
+    scanned in yet, a pharmacy dispensing before its receipt scan); a unit in a final state is
+    ``suspect.after_dispense`` (dispensed) or an ordinary refusal (destroyed, exported); and a
+    participant presenting its own stock at the wrong step (a packed unit dispensed alone, a
+    receipt of what it holds) is a mistake, not a copy. A receipt of stock the sender never
+    scanned out stays suspect: in the data it cannot be told from a clone, and the alert is
+    what makes both sites look.
     """
     return (
         current.holder_gln != presenter.gln

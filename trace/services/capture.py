@@ -470,20 +470,8 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
     if outcome.diversion is not None:
         found = suspect.diverted_receipt(outcome.diversion, outcome.units, _lots(batch, outcome))
         batch.accepted_suspicions.append(found)
-    shipped_at = batch.shipped_at.get(target)
-    if event.type is EventType.RECEIVE and before and before.state in MOVING_STATES and shipped_at:
-        transit = suspect.Transit(
-            target=target,
-            sender_gln=before.holder_gln,
-            shipped_at=shipped_at,
-            receiver_gln=event.gln,
-            received_at=event.event_time,
-        )
-        too_soon = suspect.impossible_transit(
-            transit, outcome.units, _lots(batch, outcome), min_transit=batch.min_transit
-        )
-        if too_soon is not None:
-            batch.accepted_suspicions.append(too_soon)
+    if event.type is EventType.RECEIVE and before is not None:
+        _check_transit(batch, event, before, outcome)
     epcis = to_epcis(event, item.event_time)
     batch.new[item.event_id] = event_store.NewEvent(
         event_id=item.event_id,
@@ -495,6 +483,29 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
         biz_location=biz_location(event),
         units=[(k.gtin, k.serial) for k in outcome.units],
     )
+
+
+def _check_transit(
+    batch: _Batch, receipt: SignedEvent, before: Custody, outcome: custody.Outcome
+) -> None:
+    """Suspect an accepted receipt of an object on its way that came impossibly soon after
+    its shipment (``suspect.impossible_transit``)."""
+    target = custody.key_of(receipt)
+    shipped_at = batch.shipped_at.get(target)
+    if before.state not in MOVING_STATES or shipped_at is None:
+        return
+    transit = suspect.Transit(
+        target=target,
+        sender_gln=before.holder_gln,
+        shipped_at=shipped_at,
+        receiver_gln=receipt.gln,
+        received_at=receipt.event_time,
+    )
+    found = suspect.impossible_transit(
+        transit, outcome.units, _lots(batch, outcome), min_transit=batch.min_transit
+    )
+    if found is not None:
+        batch.accepted_suspicions.append(found)
 
 
 def _lots(batch: _Batch, outcome: custody.Outcome) -> list[tuple[str, str]]:
