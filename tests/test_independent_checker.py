@@ -641,7 +641,7 @@ def served(*files: bytes) -> Callable[[str], bytes]:
 
 def check_lot(world: World, doc: dict[str, Any], fetch: Callable[[str], bytes] | None) -> Any:
     return ic.check_verify_document(
-        doc, raw_public(world.log_key), ORIGIN, world.station_key, fetch
+        doc, raw_public(world.log_key), ORIGIN, lambda sid: [world.station_key(sid)], fetch
     )
 
 

@@ -102,8 +102,9 @@ def stock(chain: Chain, receiver: Receiver) -> dict[str, str]:
         ]
     )
     shipped = f"{TODAY - dt.timedelta(days=3)}T10:00:00Z"  # while both were in date
-    maker.api.capture(
-        [maker.station.ship(GTIN, s, to=hub.gln, event_time=shipped) for s in (soon, old)]
+    maker.api.capture(  # three days old: sent as an outbox's offline catch-up
+        [maker.station.ship(GTIN, s, to=hub.gln, event_time=shipped) for s in (soon, old)],
+        catch_up=True,
     )
     hub.api.capture([hub.station.receive(GTIN, s) for s in (soon, old)])
     hub.api.capture([hub.station.ship(GTIN, soon, to=pharmacy.gln)])

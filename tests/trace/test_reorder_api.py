@@ -41,7 +41,9 @@ def _auth(token: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def history(chain: Chain) -> dict[str, Any]:
     """The pharmacy receives 4 units of lot SHORT (expiring in 3 days) and 11 of lot LONG
-    (in a year), then dispenses 2 units 10 days ago, 1 unit 5 days ago and 3 yesterday."""
+    (in a year), then dispenses 2 units 10 days ago, 1 unit 5 days ago and 3 yesterday.
+    Events dated days back are older than the replay window: the stations send them as an
+    outbox's offline catch-up."""
     maker, hub, pharmacy = chain.maker, chain.hub, chain.pharmacy
     short = [new_serial() for _ in range(4)]
     long = [new_serial() for _ in range(11)]
@@ -52,20 +54,28 @@ def history(chain: Chain) -> dict[str, Any]:
         [
             maker.station.commission(GTIN, s, lot=lot, expiry=expiry, event_time=_at(20))
             for s, lot, expiry in lots
-        ]
+        ],
+        catch_up=True,
     )
     serials = short + long
     maker.api.capture(
-        [maker.station.ship(GTIN, s, to=hub.gln, event_time=_at(19)) for s in serials]
+        [maker.station.ship(GTIN, s, to=hub.gln, event_time=_at(19)) for s in serials],
+        catch_up=True,
     )
-    hub.api.capture([hub.station.receive(GTIN, s, event_time=_at(18)) for s in serials])
     hub.api.capture(
-        [hub.station.ship(GTIN, s, to=pharmacy.gln, event_time=_at(17)) for s in serials]
+        [hub.station.receive(GTIN, s, event_time=_at(18)) for s in serials], catch_up=True
     )
-    pharmacy.api.capture([pharmacy.station.receive(GTIN, s, event_time=_at(16)) for s in serials])
+    hub.api.capture(
+        [hub.station.ship(GTIN, s, to=pharmacy.gln, event_time=_at(17)) for s in serials],
+        catch_up=True,
+    )
+    pharmacy.api.capture(
+        [pharmacy.station.receive(GTIN, s, event_time=_at(16)) for s in serials], catch_up=True
+    )
     for days_ago, units in ((10, long[0:2]), (5, long[2:3]), (1, long[3:6])):
         pharmacy.api.capture(
-            [pharmacy.station.dispense(GTIN, s, event_time=_at(days_ago)) for s in units]
+            [pharmacy.station.dispense(GTIN, s, event_time=_at(days_ago)) for s in units],
+            catch_up=True,
         )
     return {"short": short, "long": long}
 
