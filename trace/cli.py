@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlmodel import Session
@@ -33,6 +34,14 @@ from medtrace.roles import ProcessRole, run_scheduler_role, run_sequencer
 from medtrace.scanners.cli import install as install_scan_cli
 from medtrace.scanners.errors import StationError
 from medtrace.terminal import console, create_key_file, err_console, fail
+
+if TYPE_CHECKING:
+    from medtrace.scanners.client import CaptureClient
+
+TokenOption = Annotated[
+    str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
+]
+UrlOption = Annotated[str | None, typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")]
 
 app = typer.Typer(
     name="medtrace",
@@ -266,23 +275,11 @@ def station_register(
     key_file: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, help="The station's key file.")
     ],
-    token: Annotated[
-        str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
-    ],
-    url: Annotated[
-        str | None, typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")
-    ] = None,
+    token: TokenOption,
+    url: UrlOption = None,
 ) -> None:
     """Register a station's public key with the service, for the token's participant."""
-    from medtrace.keys import read_key_file
-    from medtrace.scanners.client import CaptureClient
-
-    public_key = b64(public_key_raw(read_key_file(key_file)))
-    try:
-        with CaptureClient(url or get_settings().public_url, token) as client:
-            client.register_station(station_id, public_key)
-    except StationError as exc:
-        raise fail(exc) from exc
+    _send_station_key(key_file, token, url, lambda c, key: c.register_station(station_id, key))
     console.print(f"[green]registered[/] station {station_id}")
 
 
@@ -292,38 +289,44 @@ def station_rotate(
     key_file: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, help="The station's NEW key file.")
     ],
-    token: Annotated[
-        str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
-    ],
-    url: Annotated[
-        str | None, typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")
-    ] = None,
+    token: TokenOption,
+    url: UrlOption = None,
 ) -> None:
     """Register a station's new key; the old one then signs only events stamped before now."""
+    key = _send_station_key(
+        key_file, token, url, lambda c, key: c.rotate_station_key(station_id, key)
+    )
+    console.print(f"[green]rotated[/] station {station_id} to {key}")
+
+
+def _send_station_key(
+    key_file: Path,
+    token: str,
+    url: str | None,
+    send: Callable[[CaptureClient, str], object],
+) -> str:
+    """Send the public key of ``key_file`` (base64) with ``send``; exit 1 with the server's
+    reason if it is refused. Returns the key sent."""
     from medtrace.keys import read_key_file
     from medtrace.scanners.client import CaptureClient
 
     public_key = b64(public_key_raw(read_key_file(key_file)))
     try:
         with CaptureClient(url or get_settings().public_url, token) as client:
-            client.rotate_station_key(station_id, public_key)
+            send(client, public_key)
     except StationError as exc:
         raise fail(exc) from exc
-    console.print(f"[green]rotated[/] station {station_id} to {public_key}")
+    return public_key
 
 
 @station_app.command("revoke")
 def station_revoke(
     station_id: Annotated[str, typer.Argument(help="The station's id.")],
-    token: Annotated[
-        str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
-    ],
+    token: TokenOption,
     public_key: Annotated[
         str | None, typer.Option(help="The key to revoke, base64 (default: every key).")
     ] = None,
-    url: Annotated[
-        str | None, typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")
-    ] = None,
+    url: UrlOption = None,
 ) -> None:
     """Revoke a station's key (a lost or stolen station): nothing it signed is accepted from
     now on, whatever time it claims; `station rotate` gives the station a new key."""
@@ -347,12 +350,8 @@ def recall(
         Path, typer.Option(exists=True, dir_okay=False, help="The station's key file.")
     ],
     gln: Annotated[str, typer.Option(help="The recalling participant's GLN.")],
-    token: Annotated[
-        str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
-    ],
-    url: Annotated[
-        str | None, typer.Option(help="Service URL (default MEDTRACE_PUBLIC_URL).")
-    ] = None,
+    token: TokenOption,
+    url: UrlOption = None,
 ) -> None:
     """Recall a lot (its manufacturer or a regulator) and print its reach.
 
