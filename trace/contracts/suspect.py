@@ -206,28 +206,50 @@ def diverted_receipt(
         if diversion.expected_gln
         else f"it was not shipped at all ({diversion.previous_holder_gln} held it)"
     )
+    return _receipt_suspicion(
+        "suspect.not_shipped_to_you",
+        target,
+        diversion.receiver_gln,
+        units,
+        lots,
+        message=(
+            f"{diversion.receiver_gln} received {target} ({len(units)} units), but {expected}:"
+            " accepted under the flag_suspect receipt policy; investigate a diversion"
+        ),
+        evidence={
+            "received_by": diversion.receiver_gln,
+            "shipped_to": diversion.expected_gln,
+            "previous_holder": diversion.previous_holder_gln,
+        },
+    )
+
+
+def _receipt_suspicion(
+    rule: str,
+    target: Key,
+    receiver_gln: str,
+    units: Sequence[UnitKey],
+    lots: Sequence[tuple[str, str]],
+    *,
+    message: str,
+    evidence: dict[str, object],
+) -> Suspicion:
+    """An accepted receipt under suspicion: a warning about the receiver's place, naming the
+    first (GTIN, lot) of ``lots`` and up to 100 serials, and every unit it moved."""
     ident = target.sscc if isinstance(target, ContainerKey) else f"{target.gtin}:{target.serial}"
     gtin, lot = lots[0] if lots else (None, None)
     return Suspicion(
         Finding(
             kind=AlertKind.SUSPECT,
             severity=Severity.WARNING,
-            rule="suspect.not_shipped_to_you",
-            dedup_key=f"suspect.not_shipped_to_you:{ident}:{diversion.receiver_gln}",
-            message=(
-                f"{diversion.receiver_gln} received {target} ({len(units)} units), but {expected}:"
-                " accepted under the flag_suspect receipt policy; investigate a diversion"
-            ),
-            gln=diversion.receiver_gln,
+            rule=rule,
+            dedup_key=f"{rule}:{ident}:{receiver_gln}",
+            message=message,
+            gln=receiver_gln,
             gtin=gtin,
             lot=lot,
             unit_count=len(units),
-            evidence={
-                "received_by": diversion.receiver_gln,
-                "shipped_to": diversion.expected_gln,
-                "previous_holder": diversion.previous_holder_gln,
-                "serials": [u.serial for u in units[:100]],
-            },
+            evidence={**evidence, "serials": [u.serial for u in units[:100]]},
         ),
         units=tuple(units),
     )
@@ -264,40 +286,30 @@ def impossible_transit(
     different_sites = transit.sender_gln != transit.receiver_gln
     if elapsed >= dt.timedelta(0) and (not different_sites or elapsed >= min_transit):
         return None
-    target = transit.target
-    ident = target.sscc if isinstance(target, ContainerKey) else f"{target.gtin}:{target.serial}"
-    gtin, lot = lots[0] if lots else (None, None)
     how = (
         "before it was shipped"
         if elapsed < dt.timedelta(0)
         else f"{int(elapsed.total_seconds())} s after it was shipped (the minimum transit is "
         f"{int(min_transit.total_seconds())} s)"
     )
-    return Suspicion(
-        Finding(
-            kind=AlertKind.SUSPECT,
-            severity=Severity.WARNING,
-            rule="suspect.impossible_transit",
-            dedup_key=f"suspect.impossible_transit:{ident}:{transit.receiver_gln}",
-            message=(
-                f"{transit.receiver_gln} received {target} ({len(units)} units) {how} by "
-                f"{transit.sender_gln}: check both stations' clocks, or the goods may not be "
-                "the ones shipped"
-            ),
-            gln=transit.receiver_gln,
-            gtin=gtin,
-            lot=lot,
-            unit_count=len(units),
-            evidence={
-                "shipped_by": transit.sender_gln,
-                "shipped_at": transit.shipped_at.isoformat(),
-                "received_by": transit.receiver_gln,
-                "received_at": transit.received_at.isoformat(),
-                "min_transit_seconds": int(min_transit.total_seconds()),
-                "serials": [u.serial for u in units[:100]],
-            },
+    return _receipt_suspicion(
+        "suspect.impossible_transit",
+        transit.target,
+        transit.receiver_gln,
+        units,
+        lots,
+        message=(
+            f"{transit.receiver_gln} received {transit.target} ({len(units)} units) {how} by "
+            f"{transit.sender_gln}: check both stations' clocks, or the goods may not be "
+            "the ones shipped"
         ),
-        units=tuple(units),
+        evidence={
+            "shipped_by": transit.sender_gln,
+            "shipped_at": transit.shipped_at.isoformat(),
+            "received_by": transit.receiver_gln,
+            "received_at": transit.received_at.isoformat(),
+            "min_transit_seconds": int(min_transit.total_seconds()),
+        },
     )
 
 
