@@ -106,92 +106,97 @@ def _in_stock_elsewhere(current: Custody, presenter: Presenter) -> bool:
 
 
 def _never_commissioned(target: UnitKey, event: SignedEvent, presenter: Presenter) -> Suspicion:
-    return Suspicion(
-        Finding(
-            kind=AlertKind.SUSPECT,
-            severity=Severity.CRITICAL,
-            rule="suspect.never_commissioned",
-            dedup_key=f"suspect.never_commissioned:{target.gtin}:{target.serial}:{presenter.gln}",
-            message=(
-                f"{presenter.name} ({presenter.gln}) presented serial {target.serial} of GTIN "
-                f"{target.gtin} for {event.type}, but it was never commissioned: quarantine "
-                "the pack, it may be counterfeit"
-            ),
-            gln=presenter.gln,
-            gtin=target.gtin,
-            lot=event.lot,
-            unit_count=1,
-            evidence={
-                "serial": target.serial,
-                "event_type": event.type.value,
-                "presented_by": presenter.gln,
-                "event_time": event.event_time.isoformat(),
-            },
-        )
+    return _presented(
+        "suspect.never_commissioned",
+        target,
+        event,
+        presenter,
+        lot=event.lot,
+        message=(
+            f"{presenter.name} ({presenter.gln}) presented serial {target.serial} of GTIN "
+            f"{target.gtin} for {event.type}, but it was never commissioned: quarantine "
+            "the pack, it may be counterfeit"
+        ),
+        marks_unit=False,  # there is no unit to mark
     )
 
 
 def _after_dispense(
     target: UnitKey, event: SignedEvent, current: Custody, presenter: Presenter
 ) -> Suspicion:
-    return Suspicion(
-        Finding(
-            kind=AlertKind.SUSPECT,
-            severity=Severity.CRITICAL,
-            rule="suspect.after_dispense",
-            dedup_key=(
-                f"suspect.after_dispense:{target.gtin}:{target.serial}:{presenter.gln}:{event.type}"
-            ),
-            message=(
-                f"{presenter.name} ({presenter.gln}) presented {target} for {event.type}, but "
-                f"it was dispensed by {current.holder_gln}: its code may have been copied"
-            ),
-            gln=presenter.gln,
-            gtin=target.gtin,
-            lot=current.lot,
-            unit_count=1,
-            evidence={
-                "serial": target.serial,
-                "event_type": event.type.value,
-                "presented_by": presenter.gln,
-                "dispensed_by": current.holder_gln,
-                "event_time": event.event_time.isoformat(),
-            },
+    return _presented(
+        "suspect.after_dispense",
+        target,
+        event,
+        presenter,
+        lot=current.lot,
+        message=(
+            f"{presenter.name} ({presenter.gln}) presented {target} for {event.type}, but "
+            f"it was dispensed by {current.holder_gln}: its code may have been copied"
         ),
-        units=(target,),
+        evidence={"dispensed_by": current.holder_gln},
+        dedup_suffix=f":{event.type}",
     )
 
 
 def _clone(
     target: UnitKey, event: SignedEvent, current: Custody, presenter: Presenter
 ) -> Suspicion:
+    return _presented(
+        "suspect.clone",
+        target,
+        event,
+        presenter,
+        lot=current.lot,
+        message=(
+            f"{presenter.name} ({presenter.gln}) presented serial {target.serial} of GTIN "
+            f"{target.gtin} for {event.type}, but {current.holder_gln} holds it "
+            f"({current.state}): the same serial is active in two places, one pack may be "
+            "a clone"
+        ),
+        evidence={
+            "presenter_name": presenter.name,
+            "held_by": current.holder_gln,
+            "held_state": current.state.value,
+        },
+    )
+
+
+def _presented(
+    rule: str,
+    target: UnitKey,
+    event: SignedEvent,
+    presenter: Presenter,
+    *,
+    lot: str | None,
+    message: str,
+    evidence: dict[str, object] | None = None,
+    dedup_suffix: str = "",
+    marks_unit: bool = True,
+) -> Suspicion:
+    """A critical suspicion about one serial a station presented: about the presenter's place,
+    with what was presented, by whom and when; it marks the unit unless ``marks_unit`` is
+    False."""
     return Suspicion(
         Finding(
             kind=AlertKind.SUSPECT,
             severity=Severity.CRITICAL,
-            rule="suspect.clone",
-            dedup_key=f"suspect.clone:{target.gtin}:{target.serial}:{presenter.gln}",
-            message=(
-                f"{presenter.name} ({presenter.gln}) presented serial {target.serial} of GTIN "
-                f"{target.gtin} for {event.type}, but {current.holder_gln} holds it "
-                f"({current.state}): the same serial is active in two places, one pack may be "
-                "a clone"
-            ),
+            rule=rule,
+            dedup_key=f"{rule}:{target.gtin}:{target.serial}:{presenter.gln}{dedup_suffix}",
+            message=message,
             gln=presenter.gln,
             gtin=target.gtin,
-            lot=current.lot,
+            lot=lot,
             unit_count=1,
             evidence={
                 "serial": target.serial,
                 "event_type": event.type.value,
                 "presented_by": presenter.gln,
-                "presenter_name": presenter.name,
-                "held_by": current.holder_gln,
-                "held_state": current.state.value,
+                **(evidence or {}),
                 "event_time": event.event_time.isoformat(),
             },
         ),
-        units=(target,),
+        units=(target,) if marks_unit else (),
     )
 
 
