@@ -212,9 +212,7 @@ def leaves_at(conn: Connection, indexes: Sequence[int]) -> dict[int, bytes]:
     """The leaves at the given indexes, by index."""
     if not indexes:
         return {}
-    rows = conn.execute(
-        select(leaves_table.c.idx, leaves_table.c.data).where(leaves_table.c.idx.in_(indexes))
-    )
+    rows = conn.execute(_LEAVES_AT, {"indexes": list(indexes)})
     return {int(i): bytes(d) for i, d in rows}
 
 
@@ -418,13 +416,26 @@ def consistency_proof_at(conn: Connection, size1: int, size2: int) -> list[bytes
 # Checkpoints and cosignatures ---------------------------------------------------------------
 
 
+#: Statements of the read path that every verify request runs, built once: building a
+#: statement costs more than running it on an index.
+_LATEST_CHECKPOINT = (
+    select(checkpoints_table.c.size, checkpoints_table.c.root_hash, checkpoints_table.c.note)
+    .order_by(checkpoints_table.c.size.desc())
+    .limit(1)
+)
+_COSIGNATURES = (
+    select(cosignatures_table.c.size, cosignatures_table.c.line)
+    .where(cosignatures_table.c.size.in_(bindparam("sizes", expanding=True)))
+    .order_by(cosignatures_table.c.size, cosignatures_table.c.witness)
+)
+_LEAVES_AT = select(leaves_table.c.idx, leaves_table.c.data).where(
+    leaves_table.c.idx.in_(bindparam("indexes", expanding=True))
+)
+
+
 def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
     """The most recent signed checkpoint with its cosignatures, or None before the first."""
-    row = conn.execute(
-        select(checkpoints_table.c.size, checkpoints_table.c.root_hash, checkpoints_table.c.note)
-        .order_by(checkpoints_table.c.size.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_LATEST_CHECKPOINT).first()
     if row is None:
         return None
     return _with_cosignatures(conn, [StoredCheckpoint(int(row[0]), bytes(row[1]), str(row[2]))])[0]
@@ -471,11 +482,7 @@ def recent_checkpoints(conn: Connection, *, limit: int) -> list[StoredCheckpoint
 def _with_cosignatures(conn: Connection, stored: list[StoredCheckpoint]) -> list[StoredCheckpoint]:
     if not stored:
         return stored
-    rows = conn.execute(
-        select(cosignatures_table.c.size, cosignatures_table.c.line)
-        .where(cosignatures_table.c.size.in_([c.size for c in stored]))
-        .order_by(cosignatures_table.c.size, cosignatures_table.c.witness)
-    )
+    rows = conn.execute(_COSIGNATURES, {"sizes": [c.size for c in stored]})
     lines: dict[int, str] = {}
     for size, line in rows:
         lines[int(size)] = lines.get(int(size), "") + f"{line}\n"

@@ -87,6 +87,14 @@ def serve(
     ] = ProcessRole.API,
     host: Annotated[str, typer.Option(help="Address to listen on (api, witness).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (api, witness).")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API worker processes on the one port (api). Python runs one request at a "
+            "time per process: give each core a worker.",
+        ),
+    ] = 1,
 ) -> None:
     """Run one role of a deployment (see docker-compose.yml); every other option comes from
     the MEDTRACE_* settings.
@@ -105,8 +113,24 @@ def serve(
 
         from medtrace.api.main import create_app
 
-        # The app logs each request itself (medtrace.http), in MEDTRACE_LOG_FORMAT.
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        # The app logs each request itself (medtrace.http), in MEDTRACE_LOG_FORMAT. Several
+        # workers each build the app from the same settings (one leads the sequencer), on a
+        # schema and a log key made here first, so that they do not race to make them.
+        if workers > 1:
+            from medtrace.db import create_db_engine, upgrade_schema
+            from medtrace.keys import load_or_create_key
+
+            upgrade_schema(create_db_engine(settings.resolved_database_url))
+            load_or_create_key(settings.resolved_log_key_path)
+        uvicorn.run(
+            create_app(settings) if workers == 1 else "medtrace.api.main:worker_app",
+            factory=workers > 1,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
     elif role is ProcessRole.SEQUENCER:
         run_sequencer(settings)
     elif role is ProcessRole.SCHEDULER:

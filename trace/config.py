@@ -7,7 +7,6 @@ configuration at all: SQLite database, log key and station keys all live under i
 
 from __future__ import annotations
 
-import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -156,14 +155,14 @@ class Settings(BaseSettings):
         default=7 * 86400.0, gt=0, description="...within this many seconds"
     )
     place_salt: str = Field(
-        default_factory=lambda: secrets.token_hex(32),
-        description="Secret salt of the hashed places of public verifications; set the same "
-        "value on every API replica (default: random per process)",
+        default="",
+        description="Secret salt of the hashed places of public verifications (default: "
+        "derived from the log key, so every API replica and every restart hash a network alike)",
     )
     session_secret: str = Field(
-        default_factory=lambda: secrets.token_hex(32),
-        description="Key that signs the portal's session cookies; set the same value on every "
-        "API replica (default: random per process, so a restart logs everyone out)",
+        default="",
+        description="Key that signs the portal's session cookies (default: derived from the log "
+        "key, so every API replica accepts them and a restart logs nobody out)",
     )
     coldchain_max_excursion: float = Field(
         default=60, gt=0, description="Minutes one excursion outside the band may last"

@@ -12,8 +12,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
 def write_key_file(path: Path) -> Ed25519PrivateKey:
@@ -61,6 +62,17 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
         return write_key_file(path)
     except FileExistsError:
         return read_key_file(path)
+
+
+def derive_secret(key: Ed25519PrivateKey, purpose: str) -> str:
+    """A 32-byte secret for ``purpose`` (hex), derived from ``key`` with HKDF-SHA256: every
+    process holding the log key derives the same one, across restarts, and the secret reveals
+    nothing of the key."""
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    info = f"medtrace {purpose}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(raw).hex()
 
 
 def public_key_raw(key: Ed25519PrivateKey) -> bytes:

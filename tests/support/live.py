@@ -108,9 +108,11 @@ def start_server(
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
     port: int | None = None,
+    workers: int = 1,
 ) -> LiveServer:
-    """Start ``medtrace serve`` on ``port`` (default: a free one) and wait until it answers;
-    ``env`` adds or overrides settings (``MEDTRACE_*``) for this server."""
+    """Start ``medtrace serve`` on ``port`` (default: a free one) with ``workers`` worker
+    processes and wait until it answers; ``env`` adds or overrides settings (``MEDTRACE_*``)
+    for this server."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +128,7 @@ def start_server(
     log_path = data_dir / "server.log"
     with log_path.open("ab") as log:  # a restart in the same folder keeps the earlier log
         process = subprocess.Popen(
-            [str(MEDTRACE), "serve", "--port", str(port)],
+            [str(MEDTRACE), "serve", "--port", str(port), "--workers", str(workers)],
             env=process_env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from medtrace.store.events import unit_history_query
+from medtrace.store.events import UNIT_HISTORY
 from medtrace.store.units import lot_summary_query, lot_units_query, moving_query, stock_query
 from support.live import LiveServer
 
 QUERIES = {
-    "unit history": (unit_history_query(gtin="09521234000112", serial="S1"), "event_units"),
+    "unit history": (UNIT_HISTORY.params(gtin="09521234000112", serial="S1"), "event_units"),
     "lot units": (lot_units_query(gtin="09521234000112", lot="LOT42"), "ix_units_gtin_lot"),
     "place stock": (stock_query(location_gln="9525678000004"), "ix_units_location"),
     "lot summary": (lot_summary_query(gtin="09521234000112", lot="LOT42"), "ix_units_gtin_lot"),

@@ -10,12 +10,13 @@ from medtrace.contracts.recall import Holding, RecallNotice, recall_findings
 from medtrace.contracts.suspect import (
     Presenter,
     Transit,
-    VerifyHit,
+    VerifyTally,
     VerifyWatch,
     diverted_receipt,
     impossible_transit,
     on_refusal,
     verified_after_dispense,
+    watch_start,
 )
 from medtrace.custody import ContainerKey, Custody, Diversion, UnitKey
 from medtrace.models import EventType, UnitState
@@ -174,24 +175,26 @@ WATCH = VerifyWatch(max_requests=4, min_places=3, window=dt.timedelta(hours=1))
 DISPENSED = NOW - dt.timedelta(days=2)
 
 
-def hits(*spec: tuple[int, str]) -> list[VerifyHit]:
-    """(minutes before NOW, place)"""
-    return [VerifyHit(NOW - dt.timedelta(minutes=m), p) for m, p in spec]
+def tally(*spec: tuple[int, str], dispensed: dt.datetime = DISPENSED) -> VerifyTally:
+    """What the store counts from the hits (minutes before NOW, place) since ``watch_start``."""
+    since = watch_start(dispensed, NOW, WATCH)
+    recent = [place for minutes, place in spec if NOW - dt.timedelta(minutes=minutes) >= since]
+    return VerifyTally(requests=len(recent), places=len(set(recent)))
 
 
 @pytest.mark.parametrize(
     ("seen", "suspect"),
     [
-        (hits((1, "a"), (2, "b"), (3, "c"), (4, "a")), True),
-        (hits((1, "a"), (2, "b"), (3, "c")), False),  # too few requests
-        (hits((1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "a")), False),  # too few places
-        (hits((1, "a"), (2, "b"), (3, "c"), (61, "d")), False),  # one is outside the window
+        (tally((1, "a"), (2, "b"), (3, "c"), (4, "a")), True),
+        (tally((1, "a"), (2, "b"), (3, "c")), False),  # too few requests
+        (tally((1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "a")), False),  # too few places
+        (tally((1, "a"), (2, "b"), (3, "c"), (61, "d")), False),  # one is outside the window
     ],
 )
 def test_public_verifications_after_dispense_need_both_thresholds(
-    seen: list[VerifyHit], suspect: bool
+    seen: VerifyTally, suspect: bool
 ) -> None:
-    found = verified_after_dispense(UNIT, "L1", PHARMACY.gln, DISPENSED, seen, now=NOW, watch=WATCH)
+    found = verified_after_dispense(UNIT, "L1", PHARMACY.gln, DISPENSED, seen, watch=WATCH)
     assert (found is not None) == suspect
     if found is not None:
         assert found.finding.rule == "suspect.verified_after_dispense"
@@ -202,11 +205,10 @@ def test_public_verifications_after_dispense_need_both_thresholds(
 
 def test_verifications_before_dispense_do_not_count() -> None:
     dispensed = NOW - dt.timedelta(minutes=2)
-    seen = hits((1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e"))
-    assert (
-        verified_after_dispense(UNIT, "L1", PHARMACY.gln, dispensed, seen, now=NOW, watch=WATCH)
-        is None
-    )
+    assert watch_start(dispensed, NOW, WATCH) == dispensed
+    seen = tally((1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e"), dispensed=dispensed)
+    assert seen == VerifyTally(requests=2, places=2)
+    assert verified_after_dispense(UNIT, "L1", PHARMACY.gln, dispensed, seen, watch=WATCH) is None
 
 
 def test_a_place_is_a_salted_hash_of_its_network() -> None:

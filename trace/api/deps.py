@@ -1,4 +1,8 @@
-"""Dependencies shared by routes, as ``Annotated`` aliases."""
+"""Dependencies shared by routes, as ``Annotated`` aliases.
+
+Those that only read the app's state are ``async``: FastAPI runs a plain ``def`` dependency in
+its thread pool, and a hop there and back for each would cost more than the dependency itself.
+"""
 
 from __future__ import annotations
 
@@ -30,31 +34,31 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 """The bearer token as sent, for routes that answer its refusal in their own error shape."""
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The app's database engine."""
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_signer(request: Request) -> NoteSigner:
+async def get_signer(request: Request) -> NoteSigner:
     """The log's checkpoint signer (its public half is published)."""
     signer: NoteSigner = request.app.state.signer
     return signer
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     """The app's Prometheus metrics."""
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def refuse_nul_characters(request: Request) -> None:
+async def refuse_nul_characters(request: Request) -> None:
     """Refuse a NUL character in the path or the query: no identifier holds one, and
     PostgreSQL text cannot, so it would otherwise reach the database as an error."""
     if "\x00" in request.url.path or "%00" in request.url.query.lower():
@@ -93,7 +97,7 @@ def get_current_participant(
 CurrentParticipant = Annotated[Participant, Depends(get_current_participant)]
 
 
-def get_temperature_policy(settings: SettingsDep) -> TemperaturePolicy:
+async def get_temperature_policy(settings: SettingsDep) -> TemperaturePolicy:
     """The default temperature band and gap of the settings; a product's own storage band,
     where a lot record gave one, takes precedence in the service."""
     return temperature_policy(settings)
@@ -102,7 +106,7 @@ def get_temperature_policy(settings: SettingsDep) -> TemperaturePolicy:
 TemperaturePolicyDep = Annotated[TemperaturePolicy, Depends(get_temperature_policy)]
 
 
-def get_replay_window(settings: SettingsDep) -> ReplayWindow:
+async def get_replay_window(settings: SettingsDep) -> ReplayWindow:
     """How old a signed event may be when it arrives, from the settings."""
     return ReplayWindow(
         window=dt.timedelta(seconds=settings.replay_window),

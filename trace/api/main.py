@@ -33,8 +33,9 @@ from medtrace.api.routes import reorder as reorder_routes
 from medtrace.api.routes import sensors as sensor_routes
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
-from medtrace.keys import load_or_create_key
+from medtrace.keys import derive_secret, load_or_create_key
 from medtrace.ledger import NoteSigner, Sequencer, witness_clients
+from medtrace.logs import configure_logging
 from medtrace.schemas import Refusal
 from medtrace.web import portal as web_portal
 from medtrace.web import routes as web_routes
@@ -55,7 +56,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_db_engine(settings.resolved_database_url)
     upgrade_schema(engine)
-    signer = NoteSigner(settings.log_origin, load_or_create_key(settings.resolved_log_key_path))
+    log_key = load_or_create_key(settings.resolved_log_key_path)
+    signer = NoteSigner(settings.log_origin, log_key)
+    settings = settings.model_copy(
+        update={
+            "place_salt": settings.place_salt or derive_secret(log_key, "place salt"),
+            "session_secret": settings.session_secret or derive_secret(log_key, "session secret"),
+        }
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,6 +122,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, responses=REFUSALS)
     app.include_router(fhir.router)  # FHIR answers errors with OperationOutcome resources
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several API worker processes (``medtrace serve --workers N``): each
+    is a new process, so it sets up its logging from the settings before building the app."""
+    settings = get_settings()
+    configure_logging(settings.log_format)
+    return create_app(settings)
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:

@@ -330,11 +330,18 @@ class VerifyWatch:
 
 
 @dataclass(frozen=True)
-class VerifyHit:
-    """One public verification: when, and from which (hashed) place."""
+class VerifyTally:
+    """A dispensed pack's public verifications since ``watch_start``: how many requests, and
+    from how many distinct (hashed) places."""
 
-    at: dt.datetime
-    place_hash: str
+    requests: int
+    places: int
+
+
+def watch_start(dispensed_at: dt.datetime, now: dt.datetime, watch: VerifyWatch) -> dt.datetime:
+    """Where the count of verifications starts: the later of the dispense and the start of the
+    window ending ``now`` (a verification before the dispense is the pharmacy's own check)."""
+    return max(dispensed_at, now - watch.window)
 
 
 def verified_after_dispense(
@@ -342,17 +349,13 @@ def verified_after_dispense(
     lot: str,
     dispensed_by: str,
     dispensed_at: dt.datetime,
-    hits: Sequence[VerifyHit],
+    tally: VerifyTally,
     *,
-    now: dt.datetime,
     watch: VerifyWatch,
 ) -> Suspicion | None:
-    """A suspicion when the verifications since dispense, within the window ending ``now``,
-    reach the watch's thresholds; None otherwise. Raised once per unit (its dedup key)."""
-    since = max(dispensed_at, now - watch.window)
-    recent = [h for h in hits if h.at >= since]
-    places = {h.place_hash for h in recent}
-    if len(recent) < watch.max_requests or len(places) < watch.min_places:
+    """A suspicion when the verifications counted since ``watch_start`` reach the watch's
+    thresholds; None otherwise. Raised once per unit (its dedup key)."""
+    if tally.requests < watch.max_requests or tally.places < watch.min_places:
         return None
     return Suspicion(
         Finding(
@@ -362,7 +365,7 @@ def verified_after_dispense(
             dedup_key=f"suspect.verified_after_dispense:{unit.gtin}:{unit.serial}",
             message=(
                 f"{unit} was dispensed on {dispensed_at.date()}, then its public page was "
-                f"verified {len(recent)} times from {len(places)} places: its code may have "
+                f"verified {tally.requests} times from {tally.places} places: its code may have "
                 "been copied onto other packs"
             ),
             gln=dispensed_by,
@@ -372,8 +375,8 @@ def verified_after_dispense(
             evidence={
                 "serial": unit.serial,
                 "dispensed_at": dispensed_at.isoformat(),
-                "requests": len(recent),
-                "places": len(places),
+                "requests": tally.requests,
+                "places": tally.places,
                 "window_seconds": int(watch.window.total_seconds()),
             },
         ),

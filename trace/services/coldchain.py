@@ -51,12 +51,10 @@ def profile_for(
 ) -> ColdChainProfile:
     """A product's profile: its band (lot record or default), and each limit its lot record
     gave (``given``), the configured one otherwise."""
-    own = {
+    own = {  # in the order the fields are declared, whatever order the row was loaded in
         name: value
-        for name, value in (
-            given.model_dump(exclude={"gtin", "updated_at"}) if given else {}
-        ).items()
-        if value is not None
+        for name in ProductColdChain.model_fields
+        if name not in {"gtin", "updated_at"} and (value := getattr(given, name, None)) is not None
     }
 
     def minutes(name: str, default: dt.timedelta) -> dt.timedelta:

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -216,11 +217,7 @@ def _version_public(session: Session, row: LotRecord, base_url: str) -> LotVersi
 
 def get_lot(*, session: Session, gtin: str, lot: str, base_url: str) -> LotPublic:
     """A lot's product and the history of its record; ``NotFound`` if never recorded."""
-    rows = session.exec(
-        select(LotRecord)
-        .where(col(LotRecord.gtin) == gtin, col(LotRecord.lot) == lot)
-        .order_by(col(LotRecord.version))
-    ).all()
+    rows = session.exec(_LOT_RECORD_VERSIONS, params={"gtin": gtin, "lot": lot}).all()
     if not rows:
         raise NotFound(f"lot {lot} of GTIN {gtin} has no record", rule="lot.unknown")
     product = session.get(Product, gtin)
@@ -238,6 +235,14 @@ def get_lot(*, session: Session, gtin: str, lot: str, base_url: str) -> LotPubli
     )
 
 
+#: Built once (every verify runs it): building a statement costs more than running it.
+_LOT_RECORD_VERSIONS = (
+    select(LotRecord)
+    .where(col(LotRecord.gtin) == bindparam("gtin"), col(LotRecord.lot) == bindparam("lot"))
+    .order_by(col(LotRecord.version))
+)
+
+
 def provable_lot_records(
     *, session: Session, gtin: str, lot: str, checkpoint_size: int, base_url: str
 ) -> list[VerifyLotRecord]:
@@ -247,11 +252,7 @@ def provable_lot_records(
     exactly what the manufacturer's station signed; a reader hashes each downloaded file and
     compares it with the ``sha256`` here.
     """
-    rows = session.exec(
-        select(LotRecord)
-        .where(col(LotRecord.gtin) == gtin, col(LotRecord.lot) == lot)
-        .order_by(col(LotRecord.version))
-    ).all()
+    rows = session.exec(_LOT_RECORD_VERSIONS, params={"gtin": gtin, "lot": lot}).all()
     if not rows:
         return []
     conn = session.connection()

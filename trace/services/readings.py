@@ -570,16 +570,20 @@ def _merge(
 
 
 def _stay_history(
-    session: Session, stay: _Stay, max_gap: dt.timedelta
+    session: Session, stay: _Stay, bindings: Sequence[SensorBinding], max_gap: dt.timedelta
 ) -> tuple[list[TemperaturePoint], list[TemperatureGap]]:
+    """The readings and the gaps of one stay, from the bindings to its place or shipment."""
     if stay.target is None:
         gap = TemperatureGap(
             start=stay.start, end=stay.end, where=stay.where, reason="no sensor travelled with it"
         )
         return [], [gap]
-    bindings = reading_store.bindings_overlapping(
-        session=session, kind=stay.kind, target=stay.target, start=stay.start, end=stay.end
-    )
+    bindings = [
+        b
+        for b in bindings
+        if as_utc(b.valid_from) < stay.end
+        and (b.valid_to is None or as_utc(b.valid_to) > stay.start)
+    ]
     covered: list[_Span] = []
     points: list[TemperaturePoint] = []
     for binding in bindings:
@@ -627,8 +631,16 @@ def unit_temperature(
     """A unit's temperature history from its custody events (see the module docstring)."""
     series: list[TemperaturePoint] = []
     gaps: list[TemperatureGap] = []
-    for stay in _stays(events, now or utcnow()):
-        points, stay_gaps = _stay_history(session, stay, policy.max_gap)
+    stays = _stays(events, now or utcnow())
+    bindings = reading_store.bindings_overlapping(
+        session=session,
+        targets=[(s.kind, s.target) for s in stays if s.target is not None],
+        start=min((s.start for s in stays), default=dt.datetime.min.replace(tzinfo=dt.UTC)),
+        end=max((s.end for s in stays), default=dt.datetime.min.replace(tzinfo=dt.UTC)),
+    )
+    for stay in stays:
+        stay_bindings = bindings.get((stay.kind, stay.target), []) if stay.target else []
+        points, stay_gaps = _stay_history(session, stay, stay_bindings, policy.max_gap)
         series.extend(points)
         gaps.extend(stay_gaps)
     band = policy.band

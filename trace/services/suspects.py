@@ -19,9 +19,10 @@ from sqlmodel import Session
 from medtrace.alert_schemas import AlertPublic
 from medtrace.contracts.suspect import (
     Suspicion,
-    VerifyHit,
+    VerifyTally,
     VerifyWatch,
     verified_after_dispense,
+    watch_start,
 )
 from medtrace.custody import UnitKey
 from medtrace.models import EventType, UnitState
@@ -95,22 +96,28 @@ def verify_watched(
         suspect_store.add_verification(
             session=session, gtin=unit.gtin, serial=unit.serial, place_hash=place, at=now
         )
-    hits = suspect_store.get_verifications(
-        session=session,
-        gtin=unit.gtin,
-        serial=unit.serial,
-        since=max(dispensed_at, now - watch.window),
-    )
-    session.rollback()
+        requests, places = suspect_store.count_verifications(
+            session=session,
+            gtin=unit.gtin,
+            serial=unit.serial,
+            since=watch_start(dispensed_at, now, watch),
+        )
     suspicion = verified_after_dispense(
         UnitKey(unit.gtin, unit.serial),
         unit.lot,
         dispensed[-1].gln,
         dispensed_at,
-        [VerifyHit(at, h) for at, h in hits],
-        now=now,
+        VerifyTally(requests, places),
         watch=watch,
     )
+    if suspicion is not None and suspect_store.is_marked(
+        session=session,
+        gtin=unit.gtin,
+        serial=unit.serial,
+        dedup_key=suspicion.finding.dedup_key,
+    ):
+        suspicion = None  # raised before: the answer already says so
+    session.rollback()
     if suspicion is None or not flag_suspects(session=session, suspicions=[suspicion]):
         return answer
     return verify()

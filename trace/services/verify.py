@@ -67,7 +67,9 @@ def verify_unit(
     participants = participant_store.get_participants(
         session=session, ids=[e.participant_id for e in events]
     )
-    holder = participant_store.get_participant_by_gln(session=session, gln=unit.holder_gln)
+    holder = next(
+        (p for p in participants.values() if p.gln == unit.holder_gln), None
+    ) or participant_store.get_participant_by_gln(session=session, gln=unit.holder_gln)
     hold = _current_hold(session, unit, events)
     reasons = _reasons(unit, today, lot, expiry, hold)
     reasons.extend(_flags(session, unit))

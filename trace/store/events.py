@@ -10,10 +10,20 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, func, insert, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+)
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
-from sqlmodel.sql.expression import SelectOfScalar
 
 from medtrace.custody import ContainerKey, Key, UnitKey
 from medtrace.models import Event, EventType, EventUnit, Unit, as_utc, utcnow
@@ -84,20 +94,20 @@ def get_shipment_times(*, session: Session, keys: Collection[Key]) -> dict[Key, 
     return found
 
 
-def unit_history_query(*, gtin: str, serial: str) -> SelectOfScalar[Event]:
-    """A unit's events in ledger order, those naming its case or pallet included: one query
-    on the primary key of ``event_units`` (gtin, serial, leaf_index)."""
-    return (
-        select_model(Event)
-        .join(EventUnit, col(EventUnit.event_id) == col(Event.event_id))
-        .where(col(EventUnit.gtin) == gtin, col(EventUnit.serial) == serial)
-        .order_by(col(EventUnit.leaf_index))
-    )
+#: A unit's events (bind ``gtin`` and ``serial``), built once, as every verify runs it:
+#: building a statement costs more than running it.
+UNIT_HISTORY = (
+    select_model(Event)
+    .join(EventUnit, col(EventUnit.event_id) == col(Event.event_id))
+    .where(col(EventUnit.gtin) == bindparam("gtin"), col(EventUnit.serial) == bindparam("serial"))
+    .order_by(col(EventUnit.leaf_index))
+)
 
 
 def get_unit_events(*, session: Session, gtin: str, serial: str) -> Sequence[Event]:
-    """A unit's history (``unit_history_query``)."""
-    return session.exec(unit_history_query(gtin=gtin, serial=serial)).all()
+    """A unit's events in ledger order, those naming its case or pallet included: one query
+    on the primary key of ``event_units`` (gtin, serial, leaf_index)."""
+    return session.exec(UNIT_HISTORY, params={"gtin": gtin, "serial": serial}).all()
 
 
 def get_lot_events(*, session: Session, gtin: str, lot: str) -> Sequence[Event]:

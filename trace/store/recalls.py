@@ -5,19 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from medtrace.models import Participant, Unit, UnitState
 from medtrace.models.recalls import Recall
 
+#: Built once (every verify runs it): building a statement costs more than running it.
+_LOT_RECALL = select(Recall).where(
+    col(Recall.gtin) == bindparam("gtin"), col(Recall.lot) == bindparam("lot")
+)
+
 
 def get_recall(*, session: Session, gtin: str, lot: str) -> Recall | None:
     """The recall of a lot, if it is recalled."""
-    return session.exec(
-        select(Recall).where(col(Recall.gtin) == gtin, col(Recall.lot) == lot)
-    ).first()
+    return session.exec(_LOT_RECALL, params={"gtin": gtin, "lot": lot}).first()
 
 
 def get_recall_by_event_id(*, session: Session, event_id: str) -> Recall | None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Table, insert, select, tuple_
-from sqlmodel import Session, col
-from sqlmodel import select as select_model
+from sqlalchemy import Connection, Table, bindparam, distinct, func, insert, select, tuple_
+from sqlmodel import Session
 
 from medtrace.custody import UnitKey
-from medtrace.models import as_utc
 from medtrace.models.suspects import PublicVerification, UnitSuspicion
 from medtrace.store.units import slices
 
@@ -49,34 +47,60 @@ def mark_units(
             conn.execute(insert(_suspicions), rows)
 
 
+#: Statements every public verification runs, built once: building a statement costs more
+#: than running it on an index.
+_verifications: Table = PublicVerification.__table__  # type: ignore[attr-defined]
+_REASONS = (
+    select(_suspicions.c.reason)
+    .where(_suspicions.c.gtin == bindparam("gtin"), _suspicions.c.serial == bindparam("serial"))
+    .order_by(_suspicions.c.id)
+)
+_MARKED = (
+    select(_suspicions.c.id)
+    .where(
+        _suspicions.c.dedup_key == bindparam("dedup_key"),
+        _suspicions.c.gtin == bindparam("gtin"),
+        _suspicions.c.serial == bindparam("serial"),
+    )
+    .limit(1)
+)
+_ADD_VERIFICATION = insert(_verifications)
+_COUNT_VERIFICATIONS = select(
+    func.count(), func.count(distinct(_verifications.c.place_hash))
+).where(
+    _verifications.c.gtin == bindparam("gtin"),
+    _verifications.c.serial == bindparam("serial"),
+    _verifications.c.verified_at >= bindparam("since"),
+)
+
+
 def get_suspicion_reasons(*, session: Session, gtin: str, serial: str) -> list[str]:
     """Why a unit is suspect, oldest first (empty: it is not)."""
-    statement = (
-        select_model(UnitSuspicion.reason)
-        .where(col(UnitSuspicion.gtin) == gtin, col(UnitSuspicion.serial) == serial)
-        .order_by(col(UnitSuspicion.id))
-    )
-    return list(session.exec(statement).all())
+    rows = session.execute(_REASONS, {"gtin": gtin, "serial": serial})
+    return [reason for (reason,) in rows]
 
 
 def add_verification(
     *, session: Session, gtin: str, serial: str, place_hash: str, at: dt.datetime
 ) -> None:
-    """Count one public verification of a dispensed unit."""
-    session.add(PublicVerification(gtin=gtin, serial=serial, place_hash=place_hash, verified_at=at))
-
-
-def get_verifications(
-    *, session: Session, gtin: str, serial: str, since: dt.datetime
-) -> list[tuple[dt.datetime, str]]:
-    """The unit's public verifications since ``since``: (time, place hash), oldest first."""
-    statement = (
-        select_model(PublicVerification.verified_at, PublicVerification.place_hash)
-        .where(
-            col(PublicVerification.gtin) == gtin,
-            col(PublicVerification.serial) == serial,
-            col(PublicVerification.verified_at) >= since,
-        )
-        .order_by(col(PublicVerification.verified_at))
+    """Count one public verification of a dispensed unit, in the caller's transaction."""
+    session.execute(
+        _ADD_VERIFICATION,
+        {"gtin": gtin, "serial": serial, "place_hash": place_hash, "verified_at": at},
     )
-    return [(as_utc(at), place) for at, place in session.exec(statement).all()]
+
+
+def count_verifications(
+    *, session: Session, gtin: str, serial: str, since: dt.datetime
+) -> tuple[int, int]:
+    """The unit's public verifications since ``since``: (requests, distinct places), counted
+    by the database so that a much-verified pack costs no more than a fresh one."""
+    params = {"gtin": gtin, "serial": serial, "since": since}
+    requests, places = session.execute(_COUNT_VERIFICATIONS, params).one()
+    return requests, places
+
+
+def is_marked(*, session: Session, gtin: str, serial: str, dedup_key: str) -> bool:
+    """Whether the unit was already marked suspect for the situation ``dedup_key``."""
+    params = {"gtin": gtin, "serial": serial, "dedup_key": dedup_key}
+    return session.execute(_MARKED, params).first() is not None
