@@ -109,28 +109,9 @@ def serve(
         settings.log_format, level=logging.DEBUG if terminal.verbose else logging.INFO
     )
     if role is ProcessRole.API:
-        import uvicorn
+        from medtrace.api.serve import run_api
 
-        from medtrace.api.main import create_app
-
-        # The app logs each request itself (medtrace.http), in MEDTRACE_LOG_FORMAT. Several
-        # workers each build the app from the same settings (one leads the sequencer), on a
-        # schema and a log key made here first, so that they do not race to make them.
-        if workers > 1:
-            from medtrace.db import create_db_engine, upgrade_schema
-            from medtrace.keys import load_or_create_key
-
-            upgrade_schema(create_db_engine(settings.resolved_database_url))
-            load_or_create_key(settings.resolved_log_key_path)
-        uvicorn.run(
-            create_app(settings) if workers == 1 else "medtrace.api.main:worker_app",
-            factory=workers > 1,
-            workers=workers,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-        )
+        run_api(settings, host=host, port=port, workers=workers)
     elif role is ProcessRole.SEQUENCER:
         run_sequencer(settings)
     elif role is ProcessRole.SCHEDULER:
