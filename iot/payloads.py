@@ -22,8 +22,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.bindings import crypto_sign_BYTES, crypto_sign_open
+from nacl.exceptions import CryptoError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from medtrace.envelope import canonical_json
@@ -156,12 +157,18 @@ def parse_message(payload: bytes, *, topic_sensor: str | None) -> ParsedMessage:
 
 
 def verify_reading(parsed: ParsedMessage, public_key_raw: bytes) -> None:
-    """Check the sensor's signature over the reading; ``SignatureRejected`` if it fails."""
+    """Check the sensor's signature over the reading; ``SignatureRejected`` if it fails.
+
+    Capture checks one signature per reading, and this check was half of its time: libsodium
+    verifies Ed25519 in less than half the time OpenSSL takes. It is also the stricter of the
+    two (it refuses small-order keys and points, and non-canonical encodings), so whatever it
+    accepts verifies with any RFC 8032 verifier, such as a third party's OpenSSL.
+    """
     try:
-        Ed25519PublicKey.from_public_bytes(public_key_raw).verify(
-            parsed.signature, parsed.signed_bytes
-        )
-    except (InvalidSignature, ValueError) as exc:
+        if len(parsed.signature) != crypto_sign_BYTES:
+            raise ValueError(f"a signature has {crypto_sign_BYTES} bytes")
+        crypto_sign_open(parsed.signature + parsed.signed_bytes, public_key_raw)
+    except (CryptoError, ValueError) as exc:
         raise SignatureRejected(
             f"the signature of sensor {parsed.reading.sensor_id!r} does not verify",
             rule="reading.signature_invalid",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 import rfc8785
@@ -16,7 +17,7 @@ from medtrace.iot.payloads import (
     topic_sensor_id,
     verify_reading,
 )
-from medtrace.keys import public_key_raw
+from medtrace.keys import b64, public_key_raw
 
 KEY = Ed25519PrivateKey.generate()
 READING = {
@@ -51,6 +52,45 @@ def test_a_changed_temperature_breaks_the_signature() -> None:
     parsed = parse_message(rfc8785.dumps(message), topic_sensor="fridge-1")
     with pytest.raises(SignatureRejected):
         verify_reading(parsed, public_key_raw(KEY))
+
+
+ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493  # L, of RFC 8032
+
+
+def _resigned(signature: bytes) -> bytes:
+    """The signed reading's message with ``signature`` in place of its own."""
+    message = json.loads(sign_reading(READING, KEY))
+    message["signature"] = b64(signature)
+    return rfc8785.dumps(message)
+
+
+def _s_plus_order(signature: bytes) -> bytes:
+    """The same signature with S replaced by S + L: equal modulo L, but not canonical."""
+    s = int.from_bytes(signature[32:], "little") + ED25519_ORDER
+    return signature[:32] + s.to_bytes(32, "little")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda sig: sig[:-1],  # truncated
+        lambda sig: sig + b"\x00",  # one byte too many
+        _s_plus_order,  # malleated: refused by RFC 8032 verifiers (S < L)
+    ],
+    ids=["truncated", "padded", "s-not-reduced"],
+)
+def test_a_tampered_signature_is_refused(tamper: Callable[[bytes], bytes]) -> None:
+    original = parse_message(sign_reading(READING, KEY), topic_sensor=None)
+    parsed = parse_message(_resigned(tamper(original.signature)), topic_sensor=None)
+    with pytest.raises(SignatureRejected) as caught:
+        verify_reading(parsed, public_key_raw(KEY))
+    assert caught.value.rule == "reading.signature_invalid"
+
+
+def test_a_key_of_the_wrong_length_is_refused() -> None:
+    parsed = parse_message(sign_reading(READING, KEY), topic_sensor=None)
+    with pytest.raises(SignatureRejected):
+        verify_reading(parsed, public_key_raw(KEY)[:-1])
 
 
 def test_a_reading_on_another_sensors_topic_is_refused() -> None:
