@@ -86,7 +86,8 @@ def known_readings(
 
 def add_readings(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert readings in one Core ``executemany`` on the table: capture's hot path, where
-    the ORM's bulk insert cost three times as much per row for the same statement."""
+    the ORM's bulk insert costs 40 % more per row for the same statement (SQLite, 500 rows:
+    19.5 µs against 13.9 µs)."""
     if rows:
         session.connection().execute(insert(_readings), list(rows))
 
