@@ -18,6 +18,7 @@ stops cleanly on SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -54,8 +55,22 @@ class ProcessRole(StrEnum):
     WITNESS = "witness"
 
 
+def freeze_startup_heap() -> None:
+    """Exempt every object alive now (modules, models, routes: a long-lived process's
+    startup) from garbage collection.
+
+    A full collection walks every tracked object. The API's startup heap is large, and
+    capturing readings at 3 000/s allocates enough to run one every second or two; each took
+    0.1 to 0.16 s (measured), during which nothing else in the process moves. Frozen, a full
+    collection walks only what was allocated since (0.01 s).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _until_signalled(work: Callable[[threading.Event], None]) -> None:
     """Run ``work(stop)`` until SIGTERM or SIGINT sets ``stop``."""
+    freeze_startup_heap()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -18,6 +18,7 @@ from uvicorn.supervisors import Multiprocess
 from medtrace.config import Settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import load_or_create_key
+from medtrace.roles import freeze_startup_heap
 
 
 def run_api(settings: Settings, *, host: str, port: int, workers: int) -> None:
@@ -28,7 +29,9 @@ def run_api(settings: Settings, *, host: str, port: int, workers: int) -> None:
     if workers == 1:
         from medtrace.api.main import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        api = create_app(settings)
+        freeze_startup_heap()
+        uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)
         return
     # Each worker builds the app from the same settings (one leads the sequencer), on a schema
     # and a log key made here first, so that the workers do not race to make them.
