@@ -29,6 +29,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -88,6 +89,24 @@ class BridgeStats:
     last_leaf: int = -1  # the highest ledger leaf written for a reading relayed so far
 
 
+class _Received(NamedTuple):
+    """What the bridge keeps of a message until its batch is acknowledged: the connection
+    it came on, its packet id and QoS to acknowledge it there, and what to relay.
+
+    Not paho's ``MQTTMessage``: each one holds a lock, a condition and, on MQTT 5, a
+    ``Properties`` object of some sixty containers, and a batch keeps up to Receive Maximum
+    of them alive, so the garbage collector walked them over and over. Measured at 3 000
+    messages/s, keeping the messages cost the bridge 1.5 times the CPU of keeping these tuples
+    (124 to 141 µs per message against 82).
+    """
+
+    epoch: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
 class Bridge:
     """One bridge process's worth of work; see the module docstring."""
 
@@ -95,17 +114,20 @@ class Bridge:
         self.config = config
         self.stats = BridgeStats()
         self._api = api
-        self._inbox: queue.Queue[tuple[int, mqtt.MQTTMessage]] = queue.Queue()
+        self._inbox: queue.Queue[_Received] = queue.Queue()
         # Bumped when a connection ends and when one starts, under the lock that acks hold:
         # a packet id is valid only on its own connection, and a PUBACK with a stale id would
         # acknowledge another message on the next one.
         self._epoch = 0
         self._epoch_lock = threading.Lock()
-        self._connected = threading.Event()
+        # Set once the broker granted the subscription: before that, what sensors publish
+        # reaches no subscriber and is dropped, so the bridge must not report itself ready.
+        self._subscribed = threading.Event()
         self._client = new_client(config.client_id, config.version, persistent=True)
         self._client.reconnect_delay_set(min_delay=1, max_delay=5)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
 
     # --- MQTT callbacks (paho's network thread) --------------------------------------------
@@ -124,8 +146,20 @@ class Bridge:
         with self._epoch_lock:
             self._epoch += 1
         client.subscribe(self.config.topic, qos=1)
-        self._connected.set()
-        logger.info("connected to %s:%s, subscribed to %s", *self._address, self.config.topic)
+        logger.info("connected to %s:%s, subscribing to %s", *self._address, self.config.topic)
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        if any(reason.is_failure for reason in reasons):
+            logger.error("the broker refused %s: %s", self.config.topic, reasons)
+            return
+        self._subscribed.set()
 
     def _on_disconnect(
         self,
@@ -135,14 +169,14 @@ class Bridge:
         reason: ReasonCode,
         _properties: Properties | None,
     ) -> None:
-        self._connected.clear()
+        self._subscribed.clear()
         with self._epoch_lock:
             self._epoch += 1
         if reason.is_failure:
             logger.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put((self._epoch, msg))
+        self._inbox.put(_Received(self._epoch, msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
 
     @property
     def _address(self) -> tuple[str, int]:
@@ -151,9 +185,10 @@ class Bridge:
     # --- the bridge's own thread -----------------------------------------------------------
 
     def connect(self, timeout: float = 10.0) -> None:
-        """Connect (persistent session) and start paho's network thread.
+        """Connect (persistent session), start paho's network thread and return once the
+        broker granted the subscription (what is published before reaches no one).
 
-        Raises ``BrokerUnreachable`` when the first connection fails within ``timeout``;
+        Raises ``BrokerUnreachable`` when the first subscription fails within ``timeout``;
         later disconnections are retried for ever.
         """
         properties = None
@@ -171,9 +206,9 @@ class Bridge:
         except OSError as exc:
             raise BrokerUnreachable(*self._address, str(exc)) from exc
         self._client.loop_start()
-        if not self._connected.wait(timeout):
+        if not self._subscribed.wait(timeout):
             self._client.loop_stop()
-            raise BrokerUnreachable(*self._address, f"no CONNACK within {timeout} s")
+            raise BrokerUnreachable(*self._address, f"not subscribed within {timeout} s")
 
     def run(self, stop: threading.Event) -> None:
         """Relay batches until ``stop`` is set, then disconnect (unacknowledged messages stay
@@ -187,7 +222,7 @@ class Bridge:
             self._client.disconnect()
             self._client.loop_stop()
 
-    def _collect(self, stop: threading.Event) -> list[tuple[int, mqtt.MQTTMessage]]:
+    def _collect(self, stop: threading.Event) -> list[_Received]:
         """Wait for a first message, then up to ``batch_wait`` for the batch to fill."""
         try:
             batch = [self._inbox.get(timeout=0.2)]
@@ -204,7 +239,7 @@ class Bridge:
                 break
         return batch
 
-    def _relay(self, batch: list[tuple[int, mqtt.MQTTMessage]], stop: threading.Event) -> None:
+    def _relay(self, batch: list[_Received], stop: threading.Event) -> None:
         """Post a batch until the API has made it durable, then acknowledge it.
 
         Raises ``CaptureRejected`` when the API refuses the request itself (a bad token):
@@ -218,14 +253,14 @@ class Bridge:
             reraise=True,
         )
         try:
-            answer = retrying(self._api.relay, [(m.topic, m.payload) for _, m in batch])
+            answer = retrying(self._api.relay, [(m.topic, m.payload) for m in batch])
         except CaptureUnavailable:
             if stop.is_set():
                 return  # stopping: the broker re-delivers the batch to the next run
             raise
         with self._epoch_lock:
-            for epoch, message in batch:
-                if epoch == self._epoch:
+            for message in batch:
+                if message.epoch == self._epoch:
                     self._client.ack(message.mid, message.qos)
         self.stats.received += len(batch)
         self.stats.batches += 1
