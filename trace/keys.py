@@ -15,6 +15,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from nacl.bindings import crypto_sign_BYTES, crypto_sign_open, crypto_sign_PUBLICKEYBYTES
+from nacl.exceptions import CryptoError
 
 
 def write_key_file(path: Path) -> Ed25519PrivateKey:
@@ -62,6 +64,25 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
         return write_key_file(path)
     except FileExistsError:
         return read_key_file(path)
+
+
+def verify_ed25519(public_key_raw: bytes, signature: bytes, message: bytes) -> None:
+    """Check an Ed25519 signature (RFC 8032) over ``message``; ``ValueError`` if it fails.
+
+    Capture checks one signature per event and per reading, and that check was the largest
+    part of its time: libsodium verifies in less than half the time OpenSSL takes. It is also
+    the stricter of the two (it refuses small-order keys and points, and non-canonical
+    encodings), so whatever it accepts verifies with any RFC 8032 verifier, such as a third
+    party's OpenSSL.
+    """
+    if len(signature) != crypto_sign_BYTES:
+        raise ValueError(f"an Ed25519 signature has {crypto_sign_BYTES} bytes")
+    if len(public_key_raw) != crypto_sign_PUBLICKEYBYTES:
+        raise ValueError(f"an Ed25519 public key has {crypto_sign_PUBLICKEYBYTES} bytes")
+    try:
+        crypto_sign_open(signature + message, public_key_raw)
+    except CryptoError as exc:
+        raise ValueError("the signature does not verify") from exc
 
 
 def derive_secret(key: Ed25519PrivateKey, purpose: str) -> str:

@@ -251,6 +251,31 @@ def test_canonical_json_refuses_values_that_are_not_json(value: Any) -> None:
 # --- event_id ---------------------------------------------------------------------------
 
 
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**54), max_value=2**54)
+    | st.floats()
+    | st.sampled_from([5.0, -0.0, 1e-4, 9.99e-5, 1e-7, 1e16, 9999999999999998.0, 0.1 + 0.2])
+    | st.text()
+    | st.sampled_from(['"\\', "\x00\x1f\x7f", "\u2028\u2029", "\ud800", "é𝄞"])
+)
+
+
+@settings(max_examples=2000)
+@given(st.dictionaries(st.text(max_size=12), _SCALARS, max_size=6) | _SCALARS)
+def test_canonical_json_writes_the_reference_bytes_or_refuses_alike(value: object) -> None:
+    """The json-module fast path writes exactly what the reference RFC 8785 implementation
+    writes, and what it refuses is refused."""
+    try:
+        expected = rfc8785.dumps(value)  # type: ignore[arg-type]
+    except (rfc8785.CanonicalizationError, ValueError):
+        with pytest.raises(InvalidInput):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
 def test_event_id_is_the_sha256_of_the_canonical_bytes() -> None:
     expected = hashlib.sha256(rfc8785.dumps(EVENT)).hexdigest()
     assert event_id(EVENT) == expected
@@ -358,6 +383,18 @@ def test_a_signature_with_its_padding_or_whitespace_changed_is_rejected() -> Non
     ):
         with pytest.raises(SignatureRejected, match=REJECTED):
             verify_envelope({**envelope, "signature": bad}, PUBLIC)
+
+
+def test_a_malleated_signature_is_rejected() -> None:
+    """S + L is the same scalar modulo the group order L, but RFC 8032 requires S < L: a
+    verifier that let it through would let anyone make a second valid signature."""
+    envelope = sign_event(EVENT, station_id=STATION, key=KEY)
+    signature = base64.b64decode(envelope["signature"])
+    order = 2**252 + 27742317777372353535851937790883648493  # L, of RFC 8032
+    s = int.from_bytes(signature[32:], "little") + order
+    malleated = base64.b64encode(signature[:32] + s.to_bytes(32, "little")).decode()
+    with pytest.raises(SignatureRejected):
+        verify_envelope({**envelope, "signature": malleated}, PUBLIC)
 
 
 def test_a_signature_with_non_canonical_base64_pad_bits_is_rejected() -> None:

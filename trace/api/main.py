@@ -36,6 +36,7 @@ from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import derive_secret, load_or_create_key
 from medtrace.ledger import NoteSigner, Sequencer, witness_clients
 from medtrace.logs import configure_logging
+from medtrace.roles import freeze_startup_heap
 from medtrace.schemas import Refusal
 from medtrace.web import portal as web_portal
 from medtrace.web import routes as web_routes
@@ -126,10 +127,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def worker_app() -> FastAPI:
     """The app of one of several API worker processes (``medtrace serve --workers N``): each
-    is a new process, so it sets up its logging from the settings before building the app."""
+    is a new process, so it sets up its logging from the settings before building the app,
+    and freezes what it built out of the garbage collector's way (``freeze_startup_heap``)."""
     settings = get_settings()
     configure_logging(settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_heap()
+    return app
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
