@@ -28,6 +28,7 @@ from medtrace.models import Verdict
 from medtrace.schemas import VerifyPublic
 from medtrace.services.cn_codes import verify_cn_code
 from medtrace.services.suspects import place_hash, verify_watched
+from medtrace.services.verifications import VerificationCounter
 from medtrace.services.verify import verify_unit
 from medtrace.web import i18n
 from medtrace.web.chart import temperature_chart
@@ -128,6 +129,8 @@ def _watched(
     """``verify`` as a public verification: one of a dispensed unit is counted, by a salted
     hash of the asker's network, for the ``suspect.verified_after_dispense`` rule."""
 
+    counter: VerificationCounter = request.app.state.verifications
+
     def watched() -> VerifyPublic:
         now = dt.datetime.now(dt.UTC)
         return verify_watched(
@@ -141,6 +144,7 @@ def _watched(
                 min_places=settings.suspect_verify_places,
                 window=dt.timedelta(seconds=settings.suspect_verify_window),
             ),
+            counter=counter,
             now=now,
         )
 

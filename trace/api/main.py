@@ -38,6 +38,7 @@ from medtrace.ledger import NoteSigner, Sequencer, witness_clients
 from medtrace.logs import configure_logging
 from medtrace.roles import freeze_startup_heap
 from medtrace.schemas import Refusal
+from medtrace.services.verifications import VerificationCounter
 from medtrace.web import portal as web_portal
 from medtrace.web import routes as web_routes
 
@@ -66,9 +67,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
     )
 
+    verifications = VerificationCounter(engine)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
+        counting = threading.Thread(
+            target=verifications.run, args=(stop,), name="verification-counts", daemon=True
+        )
+        counting.start()
         thread = None
         if settings.run_sequencer:
             sequencer = Sequencer(
@@ -86,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop.set()
         if thread is not None:
             thread.join(timeout=10)
+        counting.join(timeout=10)
         engine.dispose()
 
     app = FastAPI(
@@ -99,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.signer = signer
+    app.state.verifications = verifications
     app.state.metrics = Metrics(engine)
     install_error_handlers(app)
     _install_middleware(app, settings)

@@ -28,6 +28,7 @@ from medtrace.custody import UnitKey
 from medtrace.models import EventType, UnitState
 from medtrace.schemas import VerifyPublic
 from medtrace.services.alerts import record_findings
+from medtrace.services.verifications import Verification, VerificationCounter
 from medtrace.store import suspects as suspect_store
 
 
@@ -80,6 +81,7 @@ def verify_watched(
     verify: Callable[[], VerifyPublic],
     place: str,
     watch: VerifyWatch,
+    counter: VerificationCounter,
     now: dt.datetime,
 ) -> VerifyPublic:
     """A public verification (``verify``) that, for a dispensed unit, is counted, and raises a
@@ -91,23 +93,16 @@ def verify_watched(
     if unit is None or unit.state is not UnitState.DISPENSED or not dispensed:
         return answer
     dispensed_at = dt.datetime.fromisoformat(dispensed[-1].event_time)
-    session.rollback()  # the verify read ends here; counting is a transaction of its own
-    with session.begin():
-        suspect_store.add_verification(
-            session=session, gtin=unit.gtin, serial=unit.serial, place_hash=place, at=now
-        )
-        requests, places = suspect_store.count_verifications(
-            session=session,
-            gtin=unit.gtin,
-            serial=unit.serial,
-            since=watch_start(dispensed_at, now, watch),
-        )
+    counter.record(Verification(unit.gtin, unit.serial, place, now))
+    places = counter.by_place(
+        session, gtin=unit.gtin, serial=unit.serial, since=watch_start(dispensed_at, now, watch)
+    )
     suspicion = verified_after_dispense(
         UnitKey(unit.gtin, unit.serial),
         unit.lot,
         dispensed[-1].gln,
         dispensed_at,
-        VerifyTally(requests, places),
+        VerifyTally(requests=places.total(), places=len(places)),
         watch=watch,
     )
     if suspicion is not None and suspect_store.is_marked(
@@ -117,7 +112,7 @@ def verify_watched(
         dedup_key=suspicion.finding.dedup_key,
     ):
         suspicion = None  # raised before: the answer already says so
-    session.rollback()
+    session.rollback()  # the verify read ends here; flagging is a transaction of its own
     if suspicion is None or not flag_suspects(session=session, suspicions=[suspicion]):
         return answer
     return verify()

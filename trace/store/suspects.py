@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, Table, bindparam, distinct, func, insert, select, tuple_
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, tuple_
 from sqlmodel import Session
 
 from medtrace.custody import UnitKey
@@ -65,12 +65,14 @@ _MARKED = (
     .limit(1)
 )
 _ADD_VERIFICATION = insert(_verifications)
-_COUNT_VERIFICATIONS = select(
-    func.count(), func.count(distinct(_verifications.c.place_hash))
-).where(
-    _verifications.c.gtin == bindparam("gtin"),
-    _verifications.c.serial == bindparam("serial"),
-    _verifications.c.verified_at >= bindparam("since"),
+_VERIFICATIONS_SINCE = (
+    select(_verifications.c.place_hash, func.count())
+    .where(
+        _verifications.c.gtin == bindparam("gtin"),
+        _verifications.c.serial == bindparam("serial"),
+        _verifications.c.verified_at >= bindparam("since"),
+    )
+    .group_by(_verifications.c.place_hash)
 )
 
 
@@ -80,24 +82,20 @@ def get_suspicion_reasons(*, session: Session, gtin: str, serial: str) -> list[s
     return [reason for (reason,) in rows]
 
 
-def add_verification(
-    *, session: Session, gtin: str, serial: str, place_hash: str, at: dt.datetime
-) -> None:
-    """Count one public verification of a dispensed unit, in the caller's transaction."""
-    session.execute(
-        _ADD_VERIFICATION,
-        {"gtin": gtin, "serial": serial, "place_hash": place_hash, "verified_at": at},
-    )
+def add_verifications(*, conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
+    """Record public verifications of dispensed units (``gtin``, ``serial``, ``place_hash``,
+    ``verified_at`` each), in the caller's transaction: one executemany."""
+    if rows:
+        conn.execute(_ADD_VERIFICATION, list(rows))
 
 
-def count_verifications(
+def verifications_by_place(
     *, session: Session, gtin: str, serial: str, since: dt.datetime
-) -> tuple[int, int]:
-    """The unit's public verifications since ``since``: (requests, distinct places), counted
-    by the database so that a much-verified pack costs no more than a fresh one."""
+) -> dict[str, int]:
+    """The unit's recorded public verifications since ``since``, counted per (hashed) place
+    by the database, so that a much-verified pack costs no more than a fresh one."""
     params = {"gtin": gtin, "serial": serial, "since": since}
-    requests, places = session.execute(_COUNT_VERIFICATIONS, params).one()
-    return requests, places
+    return {place: count for place, count in session.execute(_VERIFICATIONS_SINCE, params)}
 
 
 def is_marked(*, session: Session, gtin: str, serial: str, dedup_key: str) -> bool:
