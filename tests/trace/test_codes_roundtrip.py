@@ -94,12 +94,18 @@ def test_a_unit_label_decodes_to_its_data_in_both_symbols(
 @IMAGE_EXAMPLES
 @given(sscc=ssccs, photo=photos)
 @example(sscc="995212340000000016", photo=NO_DISTORTION)
+# Upside down, small and blurred: zxing-cpp misses it and pyzbar reads it, without a
+# symbology identifier (zbar does not say whether the Code 128 began with FNC1).
+@example(
+    sscc="425843595602251137",
+    photo={"noise": 0.0, "angle": 180.0, "scale": 0.6156214754437149, "blur": 1.0},
+)
 def test_an_sscc_label_decodes_to_its_sscc(sscc: str, photo: dict[str, float]) -> None:
     page = _printed(sscc_label(sscc))
-    for image in (page, photograph(page, **photo)):
-        code = read_code(image)
-        assert code == GS1Data(sscc=sscc, symbology="]C1")
-        assert code.key() == f"/00/{sscc}"
+    assert read_code(page) == GS1Data(sscc=sscc, symbology="]C1")
+    code = read_code(photograph(page, **photo))
+    assert _plain(code) == GS1Data(sscc=sscc)
+    assert code.key() == f"/00/{sscc}"
 
 
 @IMAGE_EXAMPLES
