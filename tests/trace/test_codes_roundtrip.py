@@ -47,14 +47,26 @@ units = st.builds(
 )
 ssccs = st.text(string.digits, min_size=17, max_size=17).map(_keyed)
 cn_codes = st.text(string.digits, min_size=20, max_size=20).map(ChinaDrugCode)
-photos = st.fixed_dictionaries(
-    {
-        "angle": st.floats(-12, 12) | st.sampled_from([90.0, 180.0, 270.0]),
-        "scale": st.floats(0.6, 1.0),
-        "blur": st.floats(0, 1.0),
-        "noise": st.floats(0, 0.15),
-    }
-)
+
+
+def _photos(min_scale: float) -> st.SearchStrategy[dict[str, float]]:
+    """Phone photos of a label, down to ``min_scale`` of the print's resolution."""
+    return st.fixed_dictionaries(
+        {
+            "angle": st.floats(-12, 12) | st.sampled_from([90.0, 180.0, 270.0]),
+            "scale": st.floats(min_scale, 1.0),
+            "blur": st.floats(0, 1.0),
+            "noise": st.floats(0, 0.15),
+        }
+    )
+
+
+photos = _photos(0.6)
+# The Code 128 labels (SSCC, China drug code) are denser than the 2D symbols: photographed
+# at 0.62-0.68 of the 203 dpi print with a 1-pixel blur, their narrowest bars alias and no
+# reader finds them (measured; CI drew such a case). From 0.75 up, 60 random photos of 60
+# SSCCs all read.
+code128_photos = _photos(0.75)
 
 
 NO_DISTORTION = {"angle": 0.0, "scale": 1.0, "blur": 0.0, "noise": 0.0}
@@ -92,7 +104,7 @@ def test_a_unit_label_decodes_to_its_data_in_both_symbols(
 
 
 @IMAGE_EXAMPLES
-@given(sscc=ssccs, photo=photos)
+@given(sscc=ssccs, photo=code128_photos)
 @example(sscc="995212340000000016", photo=NO_DISTORTION)
 # Upside down, small and blurred: zxing-cpp misses it and pyzbar reads it, without a
 # symbology identifier (zbar does not say whether the Code 128 began with FNC1).
@@ -109,7 +121,7 @@ def test_an_sscc_label_decodes_to_its_sscc(sscc: str, photo: dict[str, float]) -
 
 
 @IMAGE_EXAMPLES
-@given(code=cn_codes, photo=photos)
+@given(code=cn_codes, photo=code128_photos)
 # python-barcode 0.16.1 drops a leading "99" from Code 128: labels must not lose it.
 @example(code=ChinaDrugCode("99647575888219635524"), photo=NO_DISTORTION)
 def test_a_china_drug_code_label_decodes_to_its_code(
