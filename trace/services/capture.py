@@ -9,12 +9,14 @@ Only when every envelope passes are the leaves appended and the events written, 
 transaction: nothing is acknowledged before it is committed, and a retry of an acknowledged
 event returns its first receipt and writes nothing.
 
-The batch is read in bulk (stations, known event ids, the units and containers it names: one
-query each) and written in bulk, so the cost per envelope is mostly its Ed25519 check. Rows
-read for custody are locked (``FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time),
-so of two conflicting moves of the same unit in two processes exactly one succeeds: the other
-sees the first's result once it commits and is refused by the custody rules, or fails with a
-retryable ``store.conflict``.
+Authentication (signatures, event shape, the ledger leaf and the EPCIS event hash) needs no
+write lock and runs first, in a read transaction of its own: two API processes check their
+batches at the same time and take turns only for the custody decisions and the writes. The
+custody transaction reads in bulk (known event ids, the units and containers the batch names:
+one query each) and writes in bulk. Rows read for custody are locked (``FOR UPDATE`` on
+PostgreSQL; SQLite has one writer at a time), so of two conflicting moves of the same unit in
+two processes exactly one succeeds: the other sees the first's result once it commits and is
+refused by the custody rules, or fails with a retryable ``store.conflict``.
 
 Some refusals are evidence of counterfeits (a serial never commissioned, a dispensed pack
 presented again, a serial held in another's stock), some accepted receipts are suspect (of
@@ -103,15 +105,36 @@ class Authenticated:
     """An event whose author is established (a station's signature, or the participant's
     token for EPCIS capture) and whose shape passed: ready for the custody rules.
 
-    ``leaf`` builds the ledger leaf (only events not captured before need it); ``event_time``
-    is the time as the author wrote it.
+    ``leaf`` is its ledger leaf and ``epcis_id`` its CBV event hash, both computed before the
+    write lock is taken; ``event_time`` is the time as the author wrote it.
     """
 
     event: SignedEvent
     event_id: str
     event_time: str
     station_id: str | None
-    leaf: Callable[[], bytes]
+    leaf: bytes
+    epcis_id: str
+
+    @classmethod
+    def of(
+        cls,
+        event: SignedEvent,
+        *,
+        event_id: str,
+        event_time: str,
+        station_id: str | None,
+        leaf: bytes,
+    ) -> Authenticated:
+        """The authenticated event with its EPCIS event hash."""
+        return cls(
+            event=event,
+            event_id=event_id,
+            event_time=event_time,
+            station_id=station_id,
+            leaf=leaf,
+            epcis_id=to_epcis(event, event_time)["eventID"],
+        )
 
 
 class _World:
@@ -226,14 +249,16 @@ def capture_authenticated(
     oldest_allowed: dt.datetime | None = None,
 ) -> list[CaptureResult]:
     """The transaction shared by every capture path: ``check`` authenticates and parses the
-    batch in order (returning the events up to the first refusal, and that refusal), then the
-    custody rules run in order and everything is written, or nothing. A new event stamped
-    before ``oldest_allowed`` is refused as stale. Suspicions found on the way are recorded
-    whether the batch commits or not.
+    batch in order (returning the events up to the first refusal, and that refusal) in a read
+    transaction of its own, then the custody rules run in order and everything is written, or
+    nothing. A new event stamped before ``oldest_allowed`` is refused as stale. Suspicions
+    found on the way are recorded whether the batch commits or not.
     """
     assert participant.id is not None
     accepted: list[suspect.Suspicion] = []
     evidence: list[suspect.Suspicion] = []
+    with session.begin():
+        checked, refusal = check()
     try:
         with session.begin():
             conn = session.connection()
@@ -250,7 +275,6 @@ def capture_authenticated(
                 refusal_evidence=evidence,
                 oldest_allowed=oldest_allowed,
             )
-            checked, refusal = check()
             _decide(session, batch, checked)
             if refusal is not None:
                 raise refusal
@@ -311,12 +335,12 @@ def _check_signed(
                 key, owner="station", name=envelope.station_id, signed_at=event.event_time
             )
             checked.append(
-                Authenticated(
-                    event=event,
+                Authenticated.of(
+                    event,
                     event_id=canonical.event_id,
                     event_time=envelope.event["event_time"],
                     station_id=envelope.station_id,
-                    leaf=canonical.leaf,
+                    leaf=canonical.leaf(),
                 )
             )
         except MedtraceError as exc:
@@ -423,12 +447,12 @@ def token_authenticated(
         raise InvalidInput(f"{where}: {first['msg']}", rule=f"{source}.invalid_event") from exc
     check_event_time(parsed, utcnow())
     leaf = canonical_json({source: sent, "event": event, "participant": participant_gln})
-    return Authenticated(
-        event=parsed,
+    return Authenticated.of(
+        parsed,
         event_id=hashlib.sha256(leaf).hexdigest(),
         event_time=event["event_time"],
         station_id=None,
-        leaf=lambda: leaf,
+        leaf=leaf,
     )
 
 
@@ -472,14 +496,13 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
         batch.accepted_suspicions.append(found)
     if event.type is EventType.RECEIVE and before is not None:
         _check_transit(batch, event, before, outcome)
-    epcis = to_epcis(event, item.event_time)
     batch.new[item.event_id] = event_store.NewEvent(
         event_id=item.event_id,
         event=event,
         station_id=item.station_id,
         participant_id=batch.participant_id,
-        leaf=item.leaf(),
-        epcis_id=epcis["eventID"],
+        leaf=item.leaf,
+        epcis_id=item.epcis_id,
         biz_location=biz_location(event),
         units=[(k.gtin, k.serial) for k in outcome.units],
     )
