@@ -20,7 +20,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    tuple_,
 )
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
@@ -28,7 +27,7 @@ from sqlmodel import select as select_model
 from medtrace.custody import ContainerKey, Key, UnitKey
 from medtrace.models import Event, EventType, EventUnit, Unit, as_utc, utcnow
 from medtrace.schemas import SignedEvent
-from medtrace.store.units import slices
+from medtrace.store.units import slices, unit_keys_in
 
 _events: Table = Event.__table__  # type: ignore[attr-defined]
 _event_units: Table = EventUnit.__table__  # type: ignore[attr-defined]
@@ -77,8 +76,8 @@ def get_shipment_times(*, session: Session, keys: Collection[Key]) -> dict[Key, 
     conn = session.connection()
     found: dict[Key, dt.datetime] = {}
     for pairs in slices(units):
-        unit = tuple_(_events.c.gtin, _events.c.serial)
-        latest = select(func.max(_events.c.leaf_index)).where(moves, unit.in_(pairs))
+        unit = unit_keys_in(_events.c.gtin, _events.c.serial, pairs)
+        latest = select(func.max(_events.c.leaf_index)).where(moves, unit)
         statement = select(_events.c.gtin, _events.c.serial, _events.c.event_time).where(
             _events.c.leaf_index.in_(latest.group_by(_events.c.gtin, _events.c.serial))
         )
@@ -204,9 +203,9 @@ def _epc_matches(where: EventFilter) -> list[ColumnElement[bool]]:
     aggregation = (EventType.PACK, EventType.UNPACK)
     matches: list[ColumnElement[bool]] = []
     if where.units:
-        matches.append(tuple_(col(Event.gtin), col(Event.serial)).in_(where.units))
+        matches.append(unit_keys_in(_events.c.gtin, _events.c.serial, where.units))
         listed = select(_event_units.c.event_id).where(
-            tuple_(_event_units.c.gtin, _event_units.c.serial).in_(where.units)
+            unit_keys_in(_event_units.c.gtin, _event_units.c.serial, where.units)
         )
         matches.append(and_(col(Event.type).in_(aggregation), col(Event.event_id).in_(listed)))
     if where.containers:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, tuple_
+from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlmodel import Session
 
 from medtrace.custody import UnitKey
 from medtrace.models.suspects import PublicVerification, UnitSuspicion
-from medtrace.store.units import slices
+from medtrace.store.units import slices, unit_keys_in
 
 _suspicions: Table = UnitSuspicion.__table__  # type: ignore[attr-defined]
 
@@ -25,8 +25,8 @@ def mark_units(
             conn.execute(
                 select(_suspicions.c.gtin, _suspicions.c.serial).where(
                     _suspicions.c.dedup_key == dedup_key,
-                    tuple_(_suspicions.c.gtin, _suspicions.c.serial).in_(
-                        [(u.gtin, u.serial) for u in part]
+                    unit_keys_in(
+                        _suspicions.c.gtin, _suspicions.c.serial, [(u.gtin, u.serial) for u in part]
                     ),
                 )
             ).tuples()

@@ -10,19 +10,22 @@ lock, as its writer holds the database from the start of the batch.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Select,
     Table,
+    and_,
     bindparam,
     exists,
+    false,
     func,
     insert,
+    or_,
     select,
-    tuple_,
     update,
 )
 from sqlmodel import Session, col
@@ -165,13 +168,38 @@ def slices(keys: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield keys[start : start + LOOKUP_SLICE]
 
 
+def unit_keys_in(
+    gtin: ColumnElement[Any], serial: ColumnElement[Any], pairs: Iterable[tuple[str, str]]
+) -> ColumnElement[bool]:
+    """``(gtin, serial) IN pairs``, written as ``gtin = g AND serial IN (...)`` per GTIN, the
+    serials written into the SQL as literals.
+
+    A batch names a few GTINs and many serials. PostgreSQL plans a row-value ``IN`` of 500
+    pairs as 500 OR-ed index conditions (about 50 ms, measured); per GTIN it walks the
+    primary key (about 2 ms). The serials are literals because psycopg prepares a statement
+    run five times, and PostgreSQL then caches a generic plan that ignores the values: on a
+    growing table that plan walked every unit of the GTIN and filtered (30 ms at 5 000 units,
+    rising with each batch). A statement whose text carries its keys is planned for them.
+    """
+    serials: dict[str, list[str]] = {}
+    for g, s in pairs:
+        serials.setdefault(g, []).append(s)
+    return or_(
+        false(),
+        *(
+            and_(gtin == g, serial.in_(bindparam(None, these, literal_execute=True)))
+            for g, these in serials.items()
+        ),
+    )
+
+
 def lock_units(*, conn: Connection, keys: Collection[UnitKey]) -> dict[Key, Custody]:
     """The custody of the units among ``keys`` that exist, their rows locked."""
     found: dict[Key, Custody] = {}
     for pairs in slices(sorted((k.gtin, k.serial) for k in keys)):
         statement = (
             select(_units, _RECALLED)
-            .where(tuple_(_units.c.gtin, _units.c.serial).in_(pairs))
+            .where(unit_keys_in(_units.c.gtin, _units.c.serial, pairs))
             .order_by(_units.c.gtin, _units.c.serial)
         )
         for row in conn.execute(_locked(conn, statement)):
@@ -251,7 +279,7 @@ def quarantine_units(
     for pairs in slices(sorted(set(keys))):
         statement = (
             select(_units.c.gtin, _units.c.serial)
-            .where(tuple_(_units.c.gtin, _units.c.serial).in_(pairs), _units.c.state.in_(live))
+            .where(unit_keys_in(_units.c.gtin, _units.c.serial, pairs), _units.c.state.in_(live))
             .order_by(_units.c.gtin, _units.c.serial)
         )
         found.extend((row.gtin, row.serial) for row in conn.execute(_locked(conn, statement)))
