@@ -49,6 +49,7 @@ from ._tree import (
     inclusion_ranges,
     tiles_at_edge,
 )
+from .bulk import insert_rows, placeholder
 from .hashing import EMPTY_ROOT, HASH_SIZE, LEAF_PREFIX
 
 metadata = MetaData()
@@ -174,19 +175,15 @@ def append_leaves(conn: Connection, data: Sequence[bytes]) -> int:
         .returning(head_table.c.next_index)
     ).scalar_one()
     first = int(end) - count
-    # The hot path of capture and of bulk loads: plain DB-API executemany over tuples, which
-    # costs a fraction of a compiled Core insert per row on both drivers.
-    mark = _placeholder(conn)
+    # The hot path of capture and of bulk loads.
     sha256, prefix = hashlib.sha256, LEAF_PREFIX  # leaf_hash, inlined: this loop is the hot one
-    conn.exec_driver_sql(
-        f"INSERT INTO {leaves_table.name} (idx, leaf_hash, data) VALUES ({mark}, {mark}, {mark})",
+    insert_rows(
+        conn,
+        leaves_table,
+        ("idx", "leaf_hash", "data"),
         [(first + i, sha256(prefix + d).digest(), d) for i, d in enumerate(data)],
     )
     return first
-
-
-def _placeholder(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def committed_size(conn: Connection) -> int:
@@ -224,7 +221,7 @@ def stored_leaf_hashes(conn: Connection, start: int, end: int) -> bytes:
     """
     # A plain DB-API cursor in the caller's transaction: the sequencer reads every new leaf
     # hash here, and SQLAlchemy's row processing would cost more than the hashing.
-    mark = _placeholder(conn)
+    mark = placeholder(conn)
     rows = _fetch(
         conn,
         f"SELECT leaf_hash FROM {leaves_table.name} WHERE idx >= {mark} AND idx < {mark} "
@@ -242,7 +239,7 @@ def stored_leaf_hashes(conn: Connection, start: int, end: int) -> bytes:
 
 def integrated_size(conn: Connection) -> int:
     """How many leaves the stored tree holds."""
-    mark = _placeholder(conn)
+    mark = placeholder(conn)
     rows = _fetch(conn, f"SELECT size FROM {tree_table.name} WHERE id = {mark}", (_TREE_ID,))
     return int(rows[0][0])
 
@@ -261,7 +258,7 @@ def read_stored_tiles(conn: Connection, keys: Iterable[TileKey]) -> dict[TileKey
         return {}
     # One (level = L AND idx IN (...)) per level, which both databases answer from the primary
     # key (SQLite scans the table for a row-value IN); plain DB-API, as proofs are read often.
-    mark = _placeholder(conn)
+    mark = placeholder(conn)
     clauses, params = [], []
     for level, indexes in sorted(by_level.items()):
         clauses.append(f"(level = {mark} AND idx IN ({', '.join([mark] * len(indexes))}))")

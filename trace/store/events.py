@@ -17,7 +17,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
-    insert,
     or_,
     select,
 )
@@ -25,6 +24,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
 from medtrace.custody import ContainerKey, Key, UnitKey
+from medtrace.ledger.bulk import insert_rows
 from medtrace.models import Event, EventType, EventUnit, Unit, as_utc, utcnow
 from medtrace.schemas import SignedEvent
 from medtrace.store.units import slices, unit_keys_in
@@ -126,38 +126,55 @@ def get_lot_events(*, session: Session, gtin: str, lot: str) -> Sequence[Event]:
     return session.exec(statement).all()
 
 
+#: The columns ``add_events`` writes, in the order of its rows.
+_EVENT_COLUMNS = (
+    "event_id",
+    "leaf_index",
+    "type",
+    "gtin",
+    "serial",
+    "sscc",
+    "gln",
+    "destination_gln",
+    "biz_location",
+    "epcis_id",
+    "event_time",
+    "station_id",
+    "participant_id",
+    "recorded_at",
+)
+
+
 def add_events(*, conn: Connection, events: Sequence[NewEvent]) -> None:
-    """Insert events and their unit links (two executemany statements)."""
+    """Insert events and their unit links (two bulk inserts)."""
     now = utcnow()
-    conn.execute(
-        insert(_events),
+    insert_rows(
+        conn,
+        _events,
+        _EVENT_COLUMNS,
         [
-            {
-                "event_id": e.event_id,
-                "leaf_index": e.leaf_index,
-                "type": e.event.type.value,
-                "gtin": e.event.gtin,
-                "serial": e.event.serial,
-                "sscc": e.event.sscc,
-                "gln": e.event.gln,
-                "destination_gln": e.event.destination_gln,
-                "biz_location": e.biz_location,
-                "epcis_id": e.epcis_id,
-                "event_time": e.event.event_time,
-                "station_id": e.station_id,
-                "participant_id": e.participant_id,
-                "recorded_at": now,
-            }
+            (
+                e.event_id,
+                e.leaf_index,
+                e.event.type.value,
+                e.event.gtin,
+                e.event.serial,
+                e.event.sscc,
+                e.event.gln,
+                e.event.destination_gln,
+                e.biz_location,
+                e.epcis_id,
+                e.event.event_time,
+                e.station_id,
+                e.participant_id,
+                now,
+            )
             for e in events
         ],
     )
-    links = [
-        {"gtin": gtin, "serial": serial, "leaf_index": e.leaf_index, "event_id": e.event_id}
-        for e in events
-        for gtin, serial in e.units
-    ]
+    links = [(gtin, serial, e.leaf_index, e.event_id) for e in events for gtin, serial in e.units]
     if links:
-        conn.execute(insert(_event_units), links)
+        insert_rows(conn, _event_units, ("gtin", "serial", "leaf_index", "event_id"), links)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    insert,
     or_,
     select,
     update,
@@ -33,6 +32,7 @@ from sqlmodel import select as select_model
 from sqlmodel.sql.expression import SelectOfScalar
 
 from medtrace.custody import FINAL_STATES, MOVING_STATES, ContainerKey, Custody, Key, UnitKey
+from medtrace.ledger.bulk import insert_rows
 from medtrace.models import Container, Unit, UnitState
 from medtrace.models.alerts import Alert, UnitHold
 from medtrace.models.recalls import Recall
@@ -240,7 +240,8 @@ def lock_contents(*, conn: Connection, sscc: str) -> dict[Key, Custody]:
 def save_custody(
     *, conn: Connection, changes: Mapping[Key, Custody], created: Collection[Key], now: dt.datetime
 ) -> None:
-    """Write custody changes: insert the ``created`` objects, update the others (executemany)."""
+    """Write custody changes: insert the ``created`` objects (bulk), update the others
+    (executemany)."""
     for table, kind in ((_units, UnitKey), (_containers, ContainerKey)):
         new_rows: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
@@ -261,8 +262,8 @@ def save_custody(
                 new_rows.append(identity | values)
             else:
                 updates.append({f"k_{name}": value for name, value in identity.items()} | values)
-        if new_rows:
-            conn.execute(insert(table), new_rows)
+        if new_rows:  # every row has the same keys, in the same order
+            insert_rows(conn, table, tuple(new_rows[0]), [tuple(r.values()) for r in new_rows])
         if updates:
             where = [c == bindparam(f"k_{c.name}") for c in table.primary_key.columns]
             conn.execute(update(table).where(*where), updates)
