@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import sql
 from .checkpoint import Checkpoint, sign_checkpoint
 from .errors import LedgerError
-from .lock import LeaderLock, leader_lock
+from .lock import LeaderLock, leader_lock, writer_turn
 from .note import NoteSigner
 from .witness import WitnessClient, WitnessRefusal
 
@@ -63,7 +63,7 @@ class Sequencer:
         Raises:
             sql.TreeMoved: if another sequencer integrated meanwhile (nothing was written).
         """
-        with self._engine.begin() as conn:
+        with writer_turn(self._engine), self._engine.begin() as conn:
             moved = sql.integrate(conn, limit=_MAX_LEAVES_PER_INTEGRATION)
             if moved is None:
                 return None

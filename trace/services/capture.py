@@ -62,6 +62,7 @@ from medtrace.errors import (
 )
 from medtrace.key_history import check_key_usable, signing_key
 from medtrace.ledger import sql as ledger_sql
+from medtrace.ledger.lock import writer_turn
 from medtrace.models import EventType, Participant, Role, Station, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
 from medtrace.services import suspects as suspect_service
@@ -260,7 +261,7 @@ def capture_authenticated(
     with session.begin():
         checked, refusal = check()
     try:
-        with session.begin():
+        with writer_turn(session.get_bind().engine), session.begin():
             conn = session.connection()
             ledger_sql.begin_append(conn)
             batch = _Batch(

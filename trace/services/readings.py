@@ -41,6 +41,7 @@ from medtrace.key_history import check_key_usable, key_public, signing_key
 from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
+from medtrace.ledger.lock import writer_turn
 from medtrace.models import Event, EventType, Participant, as_utc, utcnow
 from medtrace.models.iot import BindingKind, ReadingReject, Sensor, SensorBinding, SensorKey
 from medtrace.models.lots import Product
@@ -209,7 +210,7 @@ def capture_readings(*, session: Session, messages: Sequence[ReadingMessageIn]) 
     verified = [_verify(outcome, keys) for outcome in parsed]
     batch = _Batch()
     try:
-        with session.begin():
+        with writer_turn(session.get_bind().engine), session.begin():
             ledger_sql.begin_append(session.connection())
             known = reading_store.known_readings(
                 session=session,
