@@ -46,7 +46,15 @@ units = st.builds(
     expiry=st.dates(dt.date(2000, 1, 1), dt.date(2049, 12, 31)),
 )
 ssccs = st.text(string.digits, min_size=17, max_size=17).map(_keyed)
-cn_codes = st.text(string.digits, min_size=20, max_size=20).map(ChinaDrugCode)
+# Without a symbology identifier, which zbar never reports, parse_code reads 20 digits that
+# begin with 00 as an SSCC element string (its documented rule): such a China code read from
+# a photo by pyzbar alone is ambiguous, so the photographed round trip leaves those out
+# (hypothesis drew 20 zeros, a valid SSCC).
+cn_codes = (
+    st.text(string.digits, min_size=20, max_size=20)
+    .filter(lambda digits: not digits.startswith("00"))
+    .map(ChinaDrugCode)
+)
 
 
 def _photos(min_scale: float) -> st.SearchStrategy[dict[str, float]]:
