@@ -19,6 +19,7 @@ for one lot among a million events.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import itertools
 import re
 import secrets
@@ -41,13 +42,15 @@ from bench_capture import _database  # type: ignore[import-not-found]
 from medtrace.demo import GTIN, Enrolled, with_check_digit
 from medtrace.models import Role
 from medtrace.schemas import EnvelopeIn
-from medtrace.services.capture import capture_envelopes
+from medtrace.services.capture import ReplayWindow, capture_envelopes
 from medtrace.services.registry import create_participant
 from medtrace.store.participants import get_participant_by_gln
 from support.chain import EXPIRY, make_chain
 from support.live import LiveServer, start_server
 
 BATCH = 1000
+#: Every envelope is signed just now: the replay window never refuses one.
+REPLAY = ReplayWindow(dt.timedelta(days=1), dt.timedelta(days=30))
 
 
 def _capture(server: LiveServer, member: Enrolled, envelopes: Iterable[dict[str, object]]) -> None:
@@ -60,7 +63,9 @@ def _capture(server: LiveServer, member: Enrolled, envelopes: Iterable[dict[str,
     pending = iter(envelopes)
     while batch := [EnvelopeIn.model_validate(e) for e in itertools.islice(pending, BATCH)]:
         with Session(server.engine) as session:
-            capture_envelopes(session=session, participant=participant, envelopes=batch)
+            capture_envelopes(
+                session=session, participant=participant, envelopes=batch, replay=REPLAY
+            )
 
 
 def _timed(get: Callable[[], httpx.Response], runs: int) -> tuple[list[float], int]:
