@@ -31,6 +31,7 @@ from medtrace.store.units import slices, unit_keys_in
 
 _events: Table = Event.__table__  # type: ignore[attr-defined]
 _event_units: Table = EventUnit.__table__  # type: ignore[attr-defined]
+_units: Table = Unit.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -111,14 +112,15 @@ def get_unit_events(*, session: Session, gtin: str, serial: str) -> Sequence[Eve
 
 def get_lot_events(*, session: Session, gtin: str, lot: str) -> Sequence[Event]:
     """Every event that concerns a unit of a lot (each once, whichever case carried the
-    units), in ledger order: ``event_units`` joined to the lot's units on ``ix_units_gtin_lot``."""
-    of_lot = (
-        select(_event_units.c.event_id)
-        .join(
-            Unit,
-            and_(col(Unit.gtin) == _event_units.c.gtin, col(Unit.serial) == _event_units.c.serial),
-        )
-        .where(col(Unit.gtin) == gtin, col(Unit.lot) == lot)
+    units), in ledger order.
+
+    Written as nested ``IN`` lists (the lot's serials on ``ix_units_gtin_lot``, their links on
+    the primary key of ``event_units``, their events on theirs) rather than a join: with no
+    statistics, which a SQLite database that only grows never gathers, SQLite joined from
+    ``event_units`` and read every link of the GTIN (0.5 s at 10⁶ events, against 5 ms)."""
+    serials = select(_units.c.serial).where(_units.c.gtin == gtin, _units.c.lot == lot)
+    of_lot = select(_event_units.c.event_id).where(
+        _event_units.c.gtin == gtin, _event_units.c.serial.in_(serials)
     )
     statement = (
         select_model(Event).where(col(Event.event_id).in_(of_lot)).order_by(col(Event.leaf_index))
