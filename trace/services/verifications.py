@@ -7,7 +7,9 @@ made the API processes queue for the one write lock: with two workers and four c
 (BENCHMARKS.md). Here the counts wait in memory and are written together every
 ``interval`` seconds (and when the process stops); a tally adds those not written yet, so the
 rule sees every verification this process answered. A crash loses at most one interval of
-counts of a heuristic; it never loses an event.
+counts of a heuristic; it never loses an event. Requests are counted per unit, place and
+minute (``PublicVerificationCount``), so that a tally reads one row per place and minute
+however often the pack is verified.
 """
 
 from __future__ import annotations
@@ -44,48 +46,55 @@ class VerificationCounter:
         self._engine = engine
         self._interval = interval
         self._lock = threading.Lock()
-        self._pending: list[Verification] = []
+        self._pending: Counter[suspect_store.MinuteKey] = Counter()
 
     def record(self, verification: Verification) -> None:
-        """Count a verification; it is written with the next batch."""
+        """Count a verification in its minute; it is written with the next batch."""
+        minute = _minute(verification.verified_at)
         with self._lock:
-            self._pending.append(verification)
+            self._pending[
+                verification.gtin, verification.serial, minute, verification.place_hash
+            ] += 1
 
     def by_place(
         self, session: Session, *, gtin: str, serial: str, since: dt.datetime
     ) -> Counter[str]:
-        """The unit's verifications since ``since`` per hashed place: those written (by any
-        process) and those of this process not written yet."""
+        """The unit's verifications in the minutes from ``since``'s on, per hashed place:
+        those written (by any process) and those of this process not written yet."""
+        first = _minute(since)
         places = Counter(
             suspect_store.verifications_by_place(
-                session=session, gtin=gtin, serial=serial, since=since
+                session=session, gtin=gtin, serial=serial, since=first
             )
         )
         with self._lock:
-            places.update(
-                v.place_hash
-                for v in self._pending
-                if (v.gtin, v.serial) == (gtin, serial) and v.verified_at >= since
-            )
+            for (g, s, minute, place), count in self._pending.items():
+                if (g, s) == (gtin, serial) and minute >= first:
+                    places[place] += count
         return places
 
     def flush(self) -> None:
-        """Write the pending verifications in one transaction; on a database error they stay
+        """Write the pending counts in one transaction; on a database error they stay
         pending for the next try."""
         with self._lock:
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._pending, Counter()
         if not batch:
             return
         try:
             with self._engine.begin() as conn:
-                suspect_store.add_verifications(conn=conn, rows=[v.__dict__ for v in batch])
+                suspect_store.add_verification_counts(conn=conn, counts=batch)
         except SQLAlchemyError:
-            log.warning("could not write %d verification counts; retrying", len(batch))
+            log.warning("could not write %d verification counts; retrying", batch.total())
             with self._lock:
-                self._pending[:0] = batch
+                self._pending.update(batch)
 
     def run(self, stop: threading.Event) -> None:
         """Write the pending verifications every interval until ``stop``, then once more."""
         while not stop.wait(self._interval):
             self.flush()
         self.flush()
+
+
+def _minute(at: dt.datetime) -> dt.datetime:
+    """The minute ``at`` falls in (its start)."""
+    return at.replace(second=0, microsecond=0)

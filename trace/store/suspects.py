@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from medtrace.custody import UnitKey
-from medtrace.models.suspects import PublicVerification, UnitSuspicion
+from medtrace.models.suspects import PublicVerificationCount, UnitSuspicion
 from medtrace.store.units import slices, unit_keys_in
 
 _suspicions: Table = UnitSuspicion.__table__  # type: ignore[attr-defined]
@@ -49,7 +50,7 @@ def mark_units(
 
 #: Statements every public verification runs, built once: building a statement costs more
 #: than running it on an index.
-_verifications: Table = PublicVerification.__table__  # type: ignore[attr-defined]
+_counts: Table = PublicVerificationCount.__table__  # type: ignore[attr-defined]
 _REASONS = (
     select(_suspicions.c.reason)
     .where(_suspicions.c.gtin == bindparam("gtin"), _suspicions.c.serial == bindparam("serial"))
@@ -64,16 +65,17 @@ _MARKED = (
     )
     .limit(1)
 )
-_ADD_VERIFICATION = insert(_verifications)
-_VERIFICATIONS_SINCE = (
-    select(_verifications.c.place_hash, func.count())
+_COUNTS_SINCE = (
+    select(_counts.c.place_hash, func.sum(_counts.c.count))
     .where(
-        _verifications.c.gtin == bindparam("gtin"),
-        _verifications.c.serial == bindparam("serial"),
-        _verifications.c.verified_at >= bindparam("since"),
+        _counts.c.gtin == bindparam("gtin"),
+        _counts.c.serial == bindparam("serial"),
+        _counts.c.minute >= bindparam("since"),
     )
-    .group_by(_verifications.c.place_hash)
+    .group_by(_counts.c.place_hash)
 )
+#: (gtin, serial, minute, place_hash): whose requests, in which minute, from where.
+MinuteKey = tuple[str, str, dt.datetime, str]
 
 
 def get_suspicion_reasons(*, session: Session, gtin: str, serial: str) -> list[str]:
@@ -82,20 +84,32 @@ def get_suspicion_reasons(*, session: Session, gtin: str, serial: str) -> list[s
     return [reason for (reason,) in rows]
 
 
-def add_verifications(*, conn: Connection, rows: Sequence[Mapping[str, object]]) -> None:
-    """Record public verifications of dispensed units (``gtin``, ``serial``, ``place_hash``,
-    ``verified_at`` each), in the caller's transaction: one executemany."""
-    if rows:
-        conn.execute(_ADD_VERIFICATION, list(rows))
+def add_verification_counts(*, conn: Connection, counts: Mapping[MinuteKey, int]) -> None:
+    """Add public verification counts of dispensed units, per (gtin, serial, minute, hashed
+    place), to those recorded, in the caller's transaction: one executemany upsert."""
+    if not counts:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(_counts)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[c.name for c in _counts.primary_key.columns],
+            set_={"count": _counts.c.count + statement.excluded.count},
+        ),
+        [
+            {"gtin": g, "serial": s, "minute": m, "place_hash": p, "count": n}
+            for (g, s, m, p), n in counts.items()
+        ],
+    )
 
 
 def verifications_by_place(
     *, session: Session, gtin: str, serial: str, since: dt.datetime
 ) -> dict[str, int]:
-    """The unit's recorded public verifications since ``since``, counted per (hashed) place
-    by the database, so that a much-verified pack costs no more than a fresh one."""
+    """The unit's recorded public verifications in the minutes from ``since`` on, summed per
+    (hashed) place: one row per place and minute, however often the pack is verified."""
     params = {"gtin": gtin, "serial": serial, "since": since}
-    return {place: count for place, count in session.execute(_VERIFICATIONS_SINCE, params)}
+    return {place: int(count) for place, count in session.execute(_COUNTS_SINCE, params)}
 
 
 def is_marked(*, session: Session, gtin: str, serial: str, dedup_key: str) -> bool:
