@@ -12,6 +12,8 @@ off-the-shelf tools:
 * a SQL store of leaves, checkpoints and the tree as c2sp.org/tlog-tiles (``sql.py``,
   ``_tree.py``), and the ``Sequencer`` that integrates committed leaves, signs checkpoints and
   collects cosignatures, one leader at a time (``sequencer.py``, ``lock.py``);
+* the storage helpers its writers share with the application's: bulk inserts (``COPY`` on
+  PostgreSQL, ``bulk.py``) and SQLite writers' turns (``writer_turn``, ``lock.py``);
 * witnesses: c2sp.org/tlog-cosignature and c2sp.org/tlog-witness (``witness.py``);
 * the offline audit that rebuilds the tree from every leaf (``audit.py``).
 
@@ -20,9 +22,11 @@ Other parts of medtrace import only the names in ``__all__``.
 
 from ._tree import TILE_WIDTH
 from .audit import AuditSource, Finding, audit
+from .bulk import insert_rows
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .errors import CheckpointError, LedgerError, ProofError, RootMismatch
 from .hashing import EMPTY_ROOT, leaf_hash, node_hash
+from .lock import writer_turn
 from .note import NoteSigner, NoteVerifier, key_id
 from .proofs import (
     check_consistency,
@@ -76,6 +80,7 @@ __all__ = [
     "count_cosignatures",
     "inclusion_proof",
     "inclusion_proof_from_hashes",
+    "insert_rows",
     "key_id",
     "leaf_hash",
     "node_hash",
@@ -87,4 +92,5 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "witness_clients",
+    "writer_turn",
 ]

@@ -29,6 +29,7 @@ EXPECTED = [
     "count_cosignatures",
     "inclusion_proof",
     "inclusion_proof_from_hashes",
+    "insert_rows",
     "key_id",
     "leaf_hash",
     "node_hash",
@@ -40,6 +41,7 @@ EXPECTED = [
     "verify_consistency",
     "verify_inclusion",
     "witness_clients",
+    "writer_turn",
 ]
 
 

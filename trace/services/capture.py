@@ -62,7 +62,7 @@ from medtrace.errors import (
 )
 from medtrace.key_history import check_key_usable, signing_key
 from medtrace.ledger import sql as ledger_sql
-from medtrace.ledger.lock import writer_turn
+from medtrace.ledger import writer_turn
 from medtrace.models import EventType, Participant, Role, Station, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
 from medtrace.services import suspects as suspect_service

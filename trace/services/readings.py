@@ -41,7 +41,7 @@ from medtrace.key_history import check_key_usable, key_public, signing_key
 from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
-from medtrace.ledger.lock import writer_turn
+from medtrace.ledger import writer_turn
 from medtrace.models import Event, EventType, Participant, as_utc, utcnow
 from medtrace.models.iot import BindingKind, ReadingReject, Sensor, SensorBinding, SensorKey
 from medtrace.models.lots import Product

@@ -24,7 +24,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
 from medtrace.custody import ContainerKey, Key, UnitKey
-from medtrace.ledger.bulk import insert_rows
+from medtrace.ledger import insert_rows
 from medtrace.models import Event, EventType, EventUnit, Unit, as_utc, utcnow
 from medtrace.schemas import SignedEvent
 from medtrace.store.units import slices, unit_keys_in

@@ -32,7 +32,7 @@ from sqlmodel import select as select_model
 from sqlmodel.sql.expression import SelectOfScalar
 
 from medtrace.custody import FINAL_STATES, MOVING_STATES, ContainerKey, Custody, Key, UnitKey
-from medtrace.ledger.bulk import insert_rows
+from medtrace.ledger import insert_rows
 from medtrace.models import Container, Unit, UnitState
 from medtrace.models.alerts import Alert, UnitHold
 from medtrace.models.recalls import Recall
