@@ -59,7 +59,7 @@ class VerificationCounter:
     def by_place(
         self, session: Session, *, gtin: str, serial: str, since: dt.datetime
     ) -> Counter[str]:
-        """The unit's verifications in the minutes from ``since``'s on, per hashed place:
+        """The unit's verifications from the minute of ``since`` on, per hashed place:
         those written (by any process) and those of this process not written yet."""
         first = _minute(since)
         places = Counter(
