@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     replay_window: float = Field(
         default=86_400, gt=0, description="Seconds: older signed events are refused as stale"
     )
+    max_rejects_per_sensor: int = Field(
+        default=1_000,
+        gt=0,
+        description="Refused readings kept per sensor id (the oldest are dropped); those naming "
+        "no registered sensor share one such allowance",
+    )
     catch_up_window: float = Field(
         default=30 * 86_400,
         gt=0,

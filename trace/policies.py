@@ -22,6 +22,7 @@ def temperature_policy(settings: Settings) -> TemperaturePolicy:
             source="the configured default band (no storage profile for this product)",
         ),
         max_gap=dt.timedelta(seconds=settings.temperature_max_gap),
+        binding_backdate=dt.timedelta(seconds=settings.replay_window),
     )
 
 

@@ -129,6 +129,28 @@ class BindingPublic(BaseModel):
     valid_to: dt.datetime | None
 
 
+class GrantCreate(BaseModel):
+    """Let another participant's sensors measure at a place or with a shipment of yours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grantee: str = Field(description="GLN of the participant whose sensors may bind")
+    kind: BindingKind
+    target: str = Field(description="A GLN for a place, an SSCC for a shipment")
+
+
+class GrantPublic(BaseModel):
+    """A grant: who allowed whom, where, from when, and until when if revoked."""
+
+    id: int
+    grantor: str = Field(description="GLN of the participant that granted")
+    grantee: str = Field(description="GLN of the participant whose sensors may bind")
+    kind: BindingKind
+    target: str
+    granted_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
 class TemperatureBand(BaseModel):
     """The allowed storage range of a product, and where it comes from."""
 

@@ -19,6 +19,7 @@ from medtrace.iot.payloads import format_time, reading_topic, sign_reading
 from medtrace.keys import b64, public_key_raw
 from medtrace.ledger import leaf_hash, verify_inclusion
 from support.chain import EXPIRY, LOT, Chain, new_serial
+from support.iot import registered_long_ago
 
 JSON = {"Accept": "application/json"}
 
@@ -215,6 +216,8 @@ def test_a_units_temperature_history_follows_it_across_places_with_its_gaps(
 
     at_maker, maker_key = _register(chain, maker.token)
     at_hub, hub_key = _register(chain, hub.token)
+    registered_long_ago(chain.server, at_maker)
+    registered_long_ago(chain.server, at_hub)
     _bind(chain, maker.token, at_maker, maker.gln, t0 - 60 * minute)
     _bind(chain, hub.token, at_hub, hub.gln, t0 + 100 * minute)
     messages = [
@@ -282,6 +285,7 @@ def test_a_unit_in_a_shipped_case_is_covered_by_the_sensor_bound_to_its_sscc(
     hub.api.capture([_signed(hub, "receive", t0 + 90 * minute, sscc=case)])
 
     truck, key = _register(chain, maker.token)
+    registered_long_ago(chain.server, truck)
     bound = httpx.post(
         f"{chain.server.url}/api/v1/sensors/{truck}/bindings",
         json={"kind": "shipment", "target": case, "valid_from": (t0 + 20 * minute).isoformat()},

@@ -90,7 +90,7 @@ def broker(tmp_path: Path) -> Iterator[PrivateBroker]:
 
 
 def bind(server_url: str, token: str, sensor_id: str, kind: str, target: str) -> None:
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    since = dt.datetime.now(dt.UTC)  # the sensor was registered just before
     with ReadingsClient(server_url, token) as api:
         api.bind(sensor_id, kind=kind, target=target, valid_from=since)
 

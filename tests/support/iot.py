@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,12 +18,16 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlmodel import Session
 
+from medtrace.demo import with_check_digit
 from medtrace.iot.client import ReadingsClient
 from medtrace.iot.simulator import Profile, SimulatedSensor
 from medtrace.keys import b64, public_key_raw
-from medtrace.models.iot import Reading
+from medtrace.models import Role
+from medtrace.models.iot import Reading, Sensor
+from medtrace.services.registry import create_participant
 
 from .live import LiveServer, free_port
 
@@ -64,6 +70,25 @@ def reading_count(server: LiveServer, prefix: str) -> int:
                 .where(Reading.sensor_id.startswith(prefix))  # type: ignore[attr-defined]
             ).scalar_one()
         )
+
+
+def registered_long_ago(server: LiveServer, sensor_id: str, days: int = 30) -> None:
+    """Make a sensor look registered ``days`` ago, as a logger in service for a while is:
+    a binding (and its readings) may not start before the sensor's registration."""
+    with server.engine.begin() as conn:
+        conn.execute(
+            update(Sensor)
+            .where(Sensor.sensor_id == sensor_id)  # type: ignore[arg-type]
+            .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
+        )
+
+
+def new_participant(server: LiveServer, role: Role = Role.REGULATOR) -> tuple[str, str]:
+    """A new participant of ``role`` at a random GLN: (its GLN, its API token)."""
+    gln = with_check_digit(f"95200{secrets.randbelow(10**7):07d}")
+    with Session(server.engine) as session:
+        created = create_participant(session=session, gln=gln, name=f"{role} {gln}", role=role)
+    return gln, created.token
 
 
 def poll(predicate: Callable[[], bool], timeout: float) -> bool:

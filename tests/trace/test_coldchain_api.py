@@ -38,7 +38,7 @@ from medtrace.services.alert_topic import MqttPublisher, publish_due
 from medtrace.services.coldchain import ColdChainLimits, check_cold_chain, cold_chain_scan
 from medtrace.services.readings import TemperaturePolicy
 from support.chain import EXPIRY, LOT, Chain, new_serial
-from support.iot import MOSQUITTO_HOST, MOSQUITTO_PORT, broker_up
+from support.iot import MOSQUITTO_HOST, MOSQUITTO_PORT, broker_up, registered_long_ago
 from support.live import free_port
 
 MINUTE = dt.timedelta(minutes=1)
@@ -48,6 +48,7 @@ FRIDGE_CLEAN = with_check_digit("952567800020")
 DEFAULT = TemperaturePolicy(
     band=TemperatureBand(min_c=2.0, max_c=8.0, source="test default"),
     max_gap=dt.timedelta(minutes=30),
+    binding_backdate=dt.timedelta(days=1),
 )
 LIMITS = ColdChainLimits(
     max_excursion=60 * MINUTE,
@@ -86,6 +87,7 @@ def _sensor(chain: Chain, target: str, since: dt.datetime) -> tuple[str, Ed25519
         headers=headers,
     )
     assert registered.status_code == 201, registered.text
+    registered_long_ago(chain.server, sensor_id)
     bound = httpx.post(
         f"{url}/api/v1/sensors/{sensor_id}/bindings",
         json={"kind": "place", "target": target, "valid_from": since.isoformat()},
@@ -306,7 +308,7 @@ def test_an_alerts_leaf_is_public_and_proven_by_its_inclusion_proof(
 def test_a_bound_sensor_that_falls_silent_raises_the_no_data_alert_from_the_command(
     chain: Chain, fridges: dict[str, list[str]]
 ) -> None:
-    quiet, _ = _sensor(chain, with_check_digit("952567800030"), utcnow() - 90 * MINUTE)
+    quiet, _ = _sensor(chain, chain.hub.gln, utcnow() - 90 * MINUTE)
     env = os.environ | {
         "MEDTRACE_DATABASE_URL": chain.server.database_url,
         "MEDTRACE_DATA_DIR": str(chain.server.data_dir),

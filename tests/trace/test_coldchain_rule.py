@@ -153,6 +153,7 @@ def test_a_lot_records_limits_take_the_place_of_the_settings() -> None:
     policy = TemperaturePolicy(
         band=TemperatureBand(min_c=2.0, max_c=8.0, source="storage profile of X"),
         max_gap=30 * MINUTE,
+        binding_backdate=dt.timedelta(days=1),
     )
     limits = ColdChainLimits(
         max_excursion=60 * MINUTE,

@@ -33,6 +33,7 @@ from medtrace.services.alerts import check_expiry
 from medtrace.services.portal_accounts import add_user, hash_password
 from medtrace.services.registry import create_participant
 from support.chain import EXPIRY, LOT, Chain, new_serial
+from support.iot import registered_long_ago
 
 MEDTRACE = Path(sys.executable).parent / "medtrace"
 REGULATOR_EMAIL = "inspector@smpa.example.cn"
@@ -446,6 +447,7 @@ def test_a_shipment_in_transit_shows_what_its_sensor_measured_since_it_left(
         json={"sensor_id": sensor_id, "public_key": b64(public_key_raw(key))},
         headers=headers,
     ).raise_for_status()
+    registered_long_ago(chain.server, sensor_id)
     httpx.post(
         f"{url}/api/v1/sensors/{sensor_id}/bindings",
         json={"kind": "shipment", "target": case, "valid_from": left.isoformat()},

@@ -4,7 +4,8 @@ A reading is keyed by (sensor id, sequence number): the primary key is what make
 exactly-once, since a redelivered message can never make a second row. Refused readings are
 kept with their reason rather than dropped, so a forged or replayed message leaves a trace.
 A binding says where a sensor measured during a time range: at a place (a GLN) or with a
-shipment (an SSCC).
+shipment (an SSCC). A grant lets another participant's sensors measure at a place or with a
+shipment of the grantor's, until it is revoked.
 """
 
 from __future__ import annotations
@@ -114,3 +115,23 @@ class SensorBinding(SQLModel, table=True):
     valid_from: dt.datetime = Field(sa_column=utc_column())
     valid_to: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class SensorGrant(SQLModel, table=True):
+    """The holder of a place or a party to a shipment (``grantor``) lets ``grantee``'s sensors
+    measure there, from ``granted_at`` until ``revoked_at``.
+
+    Grants are never deleted: a revoked grant still says which readings counted before the
+    revocation, and who allowed them.
+    """
+
+    __tablename__ = "sensor_grants"
+    __table_args__ = (Index("ix_sensor_grants_target", "kind", "target"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    grantor_id: int = Field(foreign_key="participants.id", index=True)
+    grantee_id: int = Field(foreign_key="participants.id", index=True)
+    kind: BindingKind = Field(sa_type=enum_type(BindingKind))
+    target: str = Field(sa_type=String(18), description="A GLN (13 digits) or an SSCC (18)")
+    granted_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

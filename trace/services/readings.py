@@ -13,13 +13,21 @@ A unit's temperature history follows its custody events: between two events it w
 (the GLN of a commission or a receipt) or in transit (after a ship). The readings of the
 sensors bound to that place or shipment for that time form the series; the stretches no
 binding covers, and silences longer than ``max_gap`` inside a binding, are the gaps.
+
+Only authorised bindings count, judged when the history is read (so bindings stored before
+this rule, or whose grant was revoked since, are judged like new ones). A binding counts for
+a stay from the latest of its ``valid_from``, its sensor's registration and its own creation
+less ``binding_backdate`` (the replay window), and then only while its sensor's owner is the
+one that held the unit there (the participant whose event put it at that place; for a
+shipment, its source or destination) or holds a grant from that participant for that place or
+shipment, from the grant until its revocation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from biip import ParseError
@@ -28,7 +36,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from medtrace import key_history
-from medtrace.errors import Conflict, InvalidInput, MedtraceError, NotFound, SignatureRejected
+from medtrace.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MedtraceError,
+    NotFound,
+    SignatureRejected,
+)
 from medtrace.identifiers import parse_gln
 from medtrace.iot.payloads import (
     ParsedMessage,
@@ -42,13 +57,22 @@ from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
 from medtrace.ledger import writer_turn
-from medtrace.models import Event, EventType, Participant, as_utc, utcnow
-from medtrace.models.iot import BindingKind, ReadingReject, Sensor, SensorBinding, SensorKey
+from medtrace.models import Event, EventType, Participant, Role, as_utc, utcnow
+from medtrace.models.iot import (
+    BindingKind,
+    ReadingReject,
+    Sensor,
+    SensorBinding,
+    SensorGrant,
+    SensorKey,
+)
 from medtrace.models.lots import Product
 from medtrace.schemas import decode_public_key
 from medtrace.sensor_schemas import (
     BindingCreate,
     BindingPublic,
+    GrantCreate,
+    GrantPublic,
     ReadingMessageIn,
     ReadingPublic,
     ReadingResult,
@@ -65,6 +89,7 @@ from medtrace.sensor_schemas import (
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
 from medtrace.store import readings as reading_store
+from medtrace.store.readings import BoundBy, GrantRow
 
 # PostgreSQL SQLSTATEs that mean "another transaction won; retry".
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
@@ -72,6 +97,8 @@ _FINAL_EVENT_TYPES = frozenset(
     {EventType.DISPENSE, EventType.DESTROY, EventType.EXPORT, EventType.DECOMMISSION}
 )
 _Span = tuple[dt.datetime, dt.datetime]
+#: How far ahead of the server's clock a binding may start (a logger's clock runs ahead).
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 # --- sensors --------------------------------------------------------------------------------
@@ -190,12 +217,18 @@ class _Batch:
     rejects: dict[str, ReadingReject] = field(default_factory=dict)
 
 
-def capture_readings(*, session: Session, messages: Sequence[ReadingMessageIn]) -> ReadingsResponse:
+def capture_readings(
+    *, session: Session, messages: Sequence[ReadingMessageIn], reject_cap: int
+) -> ReadingsResponse:
     """Capture relayed MQTT messages in one transaction; see the module docstring.
 
     Every message gets a receipt (accepted, duplicate or rejected); a refused reading is
-    stored, not raised. Raises ``Conflict`` when a concurrent capture of the same readings
-    won a race (retrying is safe: they come back as duplicates).
+    stored, not raised, but only the newest ``reject_cap`` of each registered sensor are kept
+    (and the newest ``reject_cap`` of all those naming no registered sensor): anyone can
+    publish under any sensor id, so the oldest are dropped rather than letting them grow the
+    store without bound, and the latest refusals, the ones worth investigating, stay.
+    Raises ``Conflict`` when a concurrent capture of the same readings won a race (retrying
+    is safe: they come back as duplicates).
     """
     if not messages:
         raise InvalidInput("send at least one message", rule="readings.empty")
@@ -222,7 +255,7 @@ def capture_readings(*, session: Session, messages: Sequence[ReadingMessageIn]) 
             )
             for message, outcome in zip(messages, verified, strict=True):
                 _decide(batch, message, outcome, known)
-            _write(session, batch)
+            _write(session, batch, registered=keys.keys(), reject_cap=reject_cap)
     except IntegrityError as exc:
         raise _conflict() from exc
     except DBAPIError as exc:
@@ -358,7 +391,7 @@ def _reject(
     )
 
 
-def _write(session: Session, batch: _Batch) -> None:
+def _write(session: Session, batch: _Batch, *, registered: Iterable[str], reject_cap: int) -> None:
     if batch.new:
         entries = list(batch.new.values())
         first = ledger_sql.append_leaves(session.connection(), [p.leaf for p, _, _ in entries])
@@ -390,6 +423,11 @@ def _write(session: Session, batch: _Batch) -> None:
         seen = reading_store.known_reject_digests(session=session, digests=batch.rejects)
         reading_store.add_rejects(
             session=session, rejects=[r for d, r in batch.rejects.items() if d not in seen]
+        )
+        session.flush()
+        named = {r.sensor_id for r in batch.rejects.values() if r.sensor_id is not None}
+        reading_store.trim_rejects(
+            session=session, sensor_ids=named.intersection(registered), keep=reject_cap
         )
     session.flush()
 
@@ -424,8 +462,24 @@ def get_reading(*, session: Session, sensor_id: str, seq: int) -> ReadingPublic:
     )
 
 
-def list_rejects(*, session: Session, sensor_id: str | None, limit: int) -> list[RejectPublic]:
-    """The most recent refused messages, newest first."""
+def list_rejects(
+    *, session: Session, participant: Participant, sensor_id: str | None, limit: int
+) -> list[RejectPublic]:
+    """The most recent refused messages, newest first: a regulator's every one, anyone else's
+    only those of its own sensors (a payload may say where and when a sensor measured).
+    ``Forbidden`` (``readings.rejects_not_yours``) for another participant's sensor, or one
+    never registered."""
+    owner_id = None if participant.role is Role.REGULATOR else participant.id
+    if owner_id is not None and sensor_id is not None:
+        sensor = reading_store.get_sensor(session=session, sensor_id=sensor_id)
+        if sensor is None or sensor.participant_id != owner_id:
+            raise Forbidden(
+                f"the refused readings of {sensor_id!r} are its owner's and the regulator's",
+                rule="readings.rejects_not_yours",
+            )
+    rows = reading_store.list_rejects(
+        session=session, sensor_id=sensor_id, owner_id=owner_id, limit=limit
+    )
     return [
         RejectPublic(
             sensor_id=r.sensor_id,
@@ -436,7 +490,7 @@ def list_rejects(*, session: Session, sensor_id: str | None, limit: int) -> list
             payload=r.payload,
             received_at=as_utc(r.received_at),
         )
-        for r in reading_store.list_rejects(session=session, sensor_id=sensor_id, limit=limit)
+        for r in rows
     ]
 
 
@@ -465,18 +519,82 @@ def _binding_target(kind: BindingKind, target: str) -> str:
 
 
 def _aware(moment: dt.datetime, name: str) -> dt.datetime:
+    """``moment`` in UTC; a naive time, or one whose offset moves it out of the years a
+    datetime holds (year 1 at +05:00), is refused."""
     if moment.tzinfo is None:
         raise InvalidInput(f"{name} needs a time zone (e.g. Z)", rule="binding.naive_time")
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise InvalidInput(
+            f"{name} {moment.isoformat()} is out of range", rule="binding.time_out_of_range"
+        ) from exc
+
+
+def _check_start(
+    sensor: Sensor, start: dt.datetime, now: dt.datetime, backdate: dt.timedelta
+) -> None:
+    """A binding starts no earlier than its sensor's registration (it measured nothing for
+    anyone before), nor than ``backdate`` ago (the replay window: readings older than that
+    could have been collected anywhere), nor ahead of the clock by more than ``CLOCK_SKEW``."""
+    if start < as_utc(sensor.created_at):
+        raise InvalidInput(
+            f"valid_from {start.isoformat()} precedes the registration of sensor "
+            f"{sensor.sensor_id!r} ({as_utc(sensor.created_at).isoformat()})",
+            rule="binding.before_registration",
+        )
+    if start < now - backdate:
+        raise InvalidInput(
+            f"valid_from may be at most {backdate} in the past", rule="binding.too_old"
+        )
+    if start > now + CLOCK_SKEW:
+        raise InvalidInput("valid_from is in the future", rule="binding.in_future")
+
+
+def _holds(session: Session, participant: Participant, kind: BindingKind, target: str) -> bool:
+    """Whether ``participant`` holds the place (its GLN, or a place inside its site its own
+    store events named) or is a party to the shipment: it allocated the SSCC (its GS1 company
+    prefix follows the extension digit: a logger goes on a pallet before it leaves), shipped
+    it, is its destination or holds it. medtrace records no carrier, so a carrier's logger
+    needs a grant."""
+    if kind is BindingKind.PLACE:
+        return target == participant.gln or reading_store.stores_at(
+            session=session, gln=participant.gln, location=target
+        )
+    prefix = participant.company_prefix
+    return bool(prefix and target[1:].startswith(prefix)) or participant.gln in (
+        reading_store.shipment_parties(session=session, sscc=target)
+    )
+
+
+def _check_may_bind(
+    session: Session, participant: Participant, kind: BindingKind, target: str
+) -> None:
+    assert participant.id is not None
+    if _holds(session, participant, kind, target) or reading_store.has_active_grant(
+        session=session, grantee_id=participant.id, kind=kind, target=target
+    ):
+        return
+    raise Forbidden(
+        f"{participant.gln} neither holds {kind} {target} nor has its holder's grant",
+        rule="sensor.binding_not_authorised",
+    )
 
 
 def bind_sensor(
-    *, session: Session, participant: Participant, sensor_id: str, binding_in: BindingCreate
+    *,
+    session: Session,
+    participant: Participant,
+    sensor_id: str,
+    binding_in: BindingCreate,
+    backdate: dt.timedelta,
 ) -> BindingPublic:
     """Bind one of the participant's sensors to a place or shipment from ``valid_from``.
 
-    A sensor measures in one place at a time: a binding still open when a later one starts
-    is closed at that start.
+    The participant must hold the place or be a party to the shipment, or have a grant from
+    who does (``Forbidden``, ``sensor.binding_not_authorised``); ``valid_from`` is checked by
+    ``_check_start``. A sensor measures in one place at a time: a binding still open when a
+    later one starts is closed at that start.
     """
     target = _binding_target(binding_in.kind, binding_in.target)
     start = _aware(binding_in.valid_from, "valid_from")
@@ -484,7 +602,9 @@ def bind_sensor(
     if end is not None and end <= start:
         raise InvalidInput("valid_to must be after valid_from", rule="binding.empty_range")
     with session.begin():
-        _own_sensor(session, participant, sensor_id)
+        sensor = _own_sensor(session, participant, sensor_id)
+        _check_start(sensor, start, utcnow(), backdate)
+        _check_may_bind(session, participant, binding_in.kind, target)
         for previous in reading_store.open_bindings(session=session, sensor_id=sensor_id):
             if as_utc(previous.valid_from) < start:
                 previous.valid_to = start
@@ -502,6 +622,86 @@ def bind_sensor(
     return public
 
 
+# --- grants ---------------------------------------------------------------------------------
+
+
+def _grant_public(grant: SensorGrant, grantor_gln: str, grantee_gln: str) -> GrantPublic:
+    assert grant.id is not None
+    return GrantPublic(
+        id=grant.id,
+        grantor=grantor_gln,
+        grantee=grantee_gln,
+        kind=grant.kind,
+        target=grant.target,
+        granted_at=as_utc(grant.granted_at),
+        revoked_at=None if grant.revoked_at is None else as_utc(grant.revoked_at),
+    )
+
+
+def grant_binding(
+    *, session: Session, participant: Participant, grant_in: GrantCreate
+) -> GrantPublic:
+    """Let ``grant_in.grantee``'s sensors measure at a place or with a shipment the caller
+    holds, from now until revoked. ``Forbidden`` (``sensor.grant_not_authorised``) if the
+    caller does not hold it, ``NotFound`` for an unknown grantee, ``InvalidInput`` for
+    oneself."""
+    target = _binding_target(grant_in.kind, grant_in.target)
+    grantee_gln = parse_gln(grant_in.grantee)
+    if grantee_gln == participant.gln:
+        raise InvalidInput("your own sensors need no grant", rule="grant.self")
+    assert participant.id is not None
+    with session.begin():
+        grantee = participant_store.get_participant_by_gln(session=session, gln=grantee_gln)
+        if grantee is None or grantee.id is None:
+            raise NotFound(f"no participant with GLN {grantee_gln}", rule="participant.unknown")
+        if not _holds(session, participant, grant_in.kind, target):
+            raise Forbidden(
+                f"{participant.gln} does not hold {grant_in.kind} {target}: only who does "
+                "may grant it",
+                rule="sensor.grant_not_authorised",
+            )
+        grant = reading_store.add_grant(
+            session=session,
+            grant=SensorGrant(
+                grantor_id=participant.id,
+                grantee_id=grantee.id,
+                kind=grant_in.kind,
+                target=target,
+            ),
+        )
+        public = _grant_public(grant, participant.gln, grantee_gln)
+    return public
+
+
+def revoke_grant(*, session: Session, participant: Participant, grant_id: int) -> GrantPublic:
+    """Revoke a grant the caller gave: its grantee's readings stop counting from now (those
+    before still count). Revoking a revoked grant changes nothing. ``NotFound``
+    (``grant.unknown``), ``Forbidden`` (``grant.not_yours``) for someone else's."""
+    with session.begin():
+        grant = reading_store.get_grant(session=session, grant_id=grant_id)
+        if grant is None:
+            raise NotFound(f"no grant {grant_id}", rule="grant.unknown")
+        if grant.grantor_id != participant.id:
+            raise Forbidden(f"grant {grant_id} is not yours to revoke", rule="grant.not_yours")
+        if grant.revoked_at is None:
+            grant.revoked_at = utcnow()
+            session.add(grant)
+            session.flush()
+        grantee = participant_store.get_participant(
+            session=session, participant_id=grant.grantee_id
+        )
+        assert grantee is not None
+        public = _grant_public(grant, participant.gln, grantee.gln)
+    return public
+
+
+def list_grants(*, session: Session, participant: Participant) -> list[GrantPublic]:
+    """The grants the caller gave or received, oldest first (a regulator's: every grant)."""
+    owner_id = None if participant.role is Role.REGULATOR else participant.id
+    rows = reading_store.list_grants(session=session, participant_id=owner_id)
+    return [_grant_public(*row) for row in rows]
+
+
 def list_bindings(*, session: Session, sensor_id: str) -> list[BindingPublic]:
     """A sensor's bindings, oldest first."""
     _sensor_or_404(session, sensor_id)
@@ -516,10 +716,12 @@ def list_bindings(*, session: Session, sensor_id: str) -> list[BindingPublic]:
 
 @dataclass(frozen=True)
 class TemperaturePolicy:
-    """How a history is judged: the allowed band, and the silence that counts as a gap."""
+    """How a history is judged: the allowed band, the silence that counts as a gap, and how
+    far before its creation a binding may count (the replay window, as when binding)."""
 
     band: TemperatureBand
     max_gap: dt.timedelta
+    binding_backdate: dt.timedelta
 
 
 @dataclass(frozen=True)
@@ -530,6 +732,7 @@ class _Stay:
     target: str | None  # a GLN or an SSCC; None in transit without an SSCC
     start: dt.datetime
     end: dt.datetime
+    parties: frozenset[str]  # who held it there: the site, or a shipment's two ends
 
     @property
     def where(self) -> str:
@@ -552,9 +755,11 @@ def _stays(events: Sequence[Event], now: dt.datetime) -> list[_Stay]:
             continue
         if event.type == EventType.SHIP:
             # a case or pallet shipped names its SSCC; a unit shipped loose names none
-            stays.append(_Stay(BindingKind.SHIPMENT, event.sscc, start, end))
+            ends = frozenset(g for g in (event.gln, event.destination_gln) if g is not None)
+            stays.append(_Stay(BindingKind.SHIPMENT, event.sscc, start, end, ends))
         else:  # where it is kept: the fridge or room of a store event, else the site
-            stays.append(_Stay(BindingKind.PLACE, event.biz_location or event.gln, start, end))
+            place = event.biz_location or event.gln
+            stays.append(_Stay(BindingKind.PLACE, place, start, end, frozenset({event.gln})))
     return stays
 
 
@@ -570,26 +775,46 @@ def _merge(
     return merged
 
 
+def _authorised(
+    bound: BoundBy, stay: _Stay, grants: Sequence[GrantRow], backdate: dt.timedelta
+) -> list[_Span]:
+    """When ``bound``'s readings count for ``stay`` (see the module docstring)."""
+    binding = bound.binding
+    start = max(
+        stay.start,
+        as_utc(binding.valid_from),
+        as_utc(bound.registered_at),
+        as_utc(binding.created_at) - backdate,
+    )
+    end = min(stay.end, as_utc(binding.valid_to) if binding.valid_to else stay.end)
+    if bound.owner_gln in stay.parties:
+        spans = [(start, end)]
+    else:
+        spans = [
+            (max(start, as_utc(g.grant.granted_at)), min(end, _until(g.grant.revoked_at, end)))
+            for g in grants
+            if g.grantee_gln == bound.owner_gln and g.grantor_gln in stay.parties
+        ]
+    return [(s, e) for s, e in _merge(spans) if s < e]
+
+
+def _until(moment: dt.datetime | None, default: dt.datetime) -> dt.datetime:
+    return default if moment is None else as_utc(moment)
+
+
 def _stay_history(
-    session: Session, stay: _Stay, bindings: Sequence[SensorBinding], max_gap: dt.timedelta
+    session: Session, stay: _Stay, covering: Sequence[tuple[str, _Span]], max_gap: dt.timedelta
 ) -> tuple[list[TemperaturePoint], list[TemperatureGap]]:
-    """The readings and the gaps of one stay, from the bindings to its place or shipment."""
+    """The readings and the gaps of one stay, from the (sensor, authorised span) pairs that
+    cover its place or shipment."""
     if stay.target is None:
         gap = TemperatureGap(
             start=stay.start, end=stay.end, where=stay.where, reason="no sensor travelled with it"
         )
         return [], [gap]
-    bindings = [
-        b
-        for b in bindings
-        if as_utc(b.valid_from) < stay.end
-        and (b.valid_to is None or as_utc(b.valid_to) > stay.start)
-    ]
     covered: list[_Span] = []
     points: list[TemperaturePoint] = []
-    for binding in bindings:
-        start = max(stay.start, as_utc(binding.valid_from))
-        end = min(stay.end, as_utc(binding.valid_to) if binding.valid_to else stay.end)
+    for sensor_id, (start, end) in covering:
         covered.append((start, end))
         points.extend(
             TemperaturePoint(
@@ -601,7 +826,7 @@ def _stay_history(
                 where=stay.target,
             )
             for r in reading_store.readings_between(
-                session=session, sensor_id=binding.sensor_id, start=start, end=end
+                session=session, sensor_id=sensor_id, start=start, end=end
             )
         )
     points.sort(key=lambda p: (p.time, p.sensor_id, p.seq))
@@ -622,6 +847,38 @@ def _stay_history(
     return points, gaps
 
 
+def _coverage(
+    session: Session, stays: Sequence[_Stay], backdate: dt.timedelta
+) -> list[list[tuple[str, _Span]]]:
+    """For each stay, the sensors whose readings count there and when (authorised bindings
+    only): two queries for the whole history, grants only when a binding needs one."""
+    targets = [(s.kind, s.target) for s in stays if s.target is not None]
+    bindings = reading_store.bindings_overlapping(
+        session=session,
+        targets=targets,
+        start=min((s.start for s in stays), default=dt.datetime.min.replace(tzinfo=dt.UTC)),
+        end=max((s.end for s in stays), default=dt.datetime.min.replace(tzinfo=dt.UTC)),
+    )
+    needing = {
+        (s.kind, s.target)
+        for s in stays
+        if s.target is not None
+        and any(b.owner_gln not in s.parties for b in bindings.get((s.kind, s.target), []))
+    }
+    grants = reading_store.grants_for(session=session, targets=needing)
+    coverage: list[list[tuple[str, _Span]]] = []
+    for stay in stays:
+        key = (stay.kind, stay.target or "")
+        coverage.append(
+            [
+                (bound.binding.sensor_id, span)
+                for bound in bindings.get(key, [])
+                for span in _authorised(bound, stay, grants.get(key, []), backdate)
+            ]
+        )
+    return coverage
+
+
 def unit_temperature(
     *,
     session: Session,
@@ -633,15 +890,9 @@ def unit_temperature(
     series: list[TemperaturePoint] = []
     gaps: list[TemperatureGap] = []
     stays = _stays(events, now or utcnow())
-    bindings = reading_store.bindings_overlapping(
-        session=session,
-        targets=[(s.kind, s.target) for s in stays if s.target is not None],
-        start=min((s.start for s in stays), default=dt.datetime.min.replace(tzinfo=dt.UTC)),
-        end=max((s.end for s in stays), default=dt.datetime.min.replace(tzinfo=dt.UTC)),
-    )
-    for stay in stays:
-        stay_bindings = bindings.get((stay.kind, stay.target), []) if stay.target else []
-        points, stay_gaps = _stay_history(session, stay, stay_bindings, policy.max_gap)
+    coverage = _coverage(session, stays, policy.binding_backdate)
+    for stay, covering in zip(stays, coverage, strict=True):
+        points, stay_gaps = _stay_history(session, stay, covering, policy.max_gap)
         series.extend(points)
         gaps.extend(stay_gaps)
     band = policy.band
@@ -668,7 +919,7 @@ def policy_for_product(
         max_c=product.storage_high_c,
         source=f"storage profile of {product.name_en} (its lot record)",
     )
-    return TemperaturePolicy(band=band, max_gap=default.max_gap)
+    return replace(default, band=band)
 
 
 def get_unit_temperature(

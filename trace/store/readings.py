@@ -1,22 +1,24 @@
-"""Sensors, their readings, refused readings and bindings."""
+"""Sensors, their readings, refused readings, bindings and grants."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, func, insert
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, insert
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, or_, select
 from sqlmodel.sql.expression import Select
 
-from medtrace.models import Participant
+from medtrace.models import Container, Event, EventType, Participant
 from medtrace.models.iot import (
     BindingKind,
     Reading,
     ReadingReject,
     Sensor,
     SensorBinding,
+    SensorGrant,
     SensorKey,
 )
 
@@ -153,11 +155,37 @@ def add_rejects(*, session: Session, rejects: Sequence[ReadingReject]) -> None:
     session.add_all(rejects)
 
 
-def list_rejects(*, session: Session, sensor_id: str | None, limit: int) -> Sequence[ReadingReject]:
-    """The most recent refused messages, optionally of one sensor."""
+def trim_rejects(*, session: Session, sensor_ids: Iterable[str], keep: int) -> None:
+    """Keep only the newest ``keep`` refused messages of each of ``sensor_ids`` (registered
+    sensors), and the newest ``keep`` of those naming no registered sensor, taken together."""
+    registered = select(Sensor.sensor_id)
+    unregistered = or_(
+        col(ReadingReject.sensor_id).is_(None), col(ReadingReject.sensor_id).not_in(registered)
+    )
+    buckets = [col(ReadingReject.sensor_id) == s for s in set(sensor_ids)]
+    for bucket in [*buckets, unregistered]:
+        _trim(session, bucket, keep)
+
+
+def _trim(session: Session, bucket: ColumnElement[bool], keep: int) -> None:
+    beyond = (
+        select(ReadingReject.id).where(bucket).order_by(col(ReadingReject.id).desc()).offset(keep)
+    )
+    session.connection().execute(delete(ReadingReject).where(col(ReadingReject.id).in_(beyond)))
+
+
+def list_rejects(
+    *, session: Session, sensor_id: str | None, owner_id: int | None, limit: int
+) -> Sequence[ReadingReject]:
+    """The most recent refused messages, optionally of one sensor, optionally only of the
+    sensors one participant registered (``owner_id``)."""
     statement = select(ReadingReject).order_by(col(ReadingReject.id).desc()).limit(limit)
     if sensor_id is not None:
         statement = statement.where(ReadingReject.sensor_id == sensor_id)
+    if owner_id is not None:
+        statement = statement.join(
+            Sensor, col(Sensor.sensor_id) == col(ReadingReject.sensor_id)
+        ).where(Sensor.participant_id == owner_id)
     return session.exec(statement).all()
 
 
@@ -188,9 +216,19 @@ def sensor_bindings(*, session: Session, sensor_id: str) -> Sequence[SensorBindi
     return session.exec(statement).all()
 
 
+class BoundBy(NamedTuple):
+    """A binding, the GLN of its sensor's owner and when that sensor was registered."""
+
+    binding: SensorBinding
+    owner_gln: str
+    registered_at: dt.datetime
+
+
 #: Built once (every verify runs it): building a statement costs more than running it.
 _BINDINGS_OVERLAPPING = (
-    select(SensorBinding)
+    select(SensorBinding, Participant.gln, Sensor.created_at)
+    .join(Sensor, col(Sensor.sensor_id) == col(SensorBinding.sensor_id))
+    .join(Participant, col(Participant.id) == col(Sensor.participant_id))
     .where(
         # kind IN and target IN, not a row-value IN: SQLite answers this from the index
         # (kind, target), a row-value IN only by a scan; pairs outside ``targets`` are dropped
@@ -211,22 +249,24 @@ def bindings_overlapping(
     targets: Iterable[tuple[BindingKind, str]],
     start: dt.datetime,
     end: dt.datetime,
-) -> dict[tuple[BindingKind, str], list[SensorBinding]]:
-    """The bindings to each (kind, target) whose range meets ``[start, end)``, oldest first:
-    one query for all the places and shipments of a unit's stays."""
+) -> dict[tuple[BindingKind, str], list[BoundBy]]:
+    """The bindings to each (kind, target) whose range meets ``[start, end)``, oldest first,
+    with their sensors' owners: one query for all the places and shipments of a unit's
+    stays."""
     wanted = set(targets)
     if not wanted:
         return {}
-    found: dict[tuple[BindingKind, str], list[SensorBinding]] = {}
+    found: dict[tuple[BindingKind, str], list[BoundBy]] = {}
     params = {
         "kinds": sorted({kind for kind, _ in wanted}),
         "targets": sorted({target for _, target in wanted}),
         "start": start,
         "end": end,
     }
-    for binding in session.exec(_BINDINGS_OVERLAPPING, params=params):
+    for binding, owner_gln, registered_at in session.exec(_BINDINGS_OVERLAPPING, params=params):
         if (binding.kind, binding.target) in wanted:
-            found.setdefault((binding.kind, binding.target), []).append(binding)
+            bound = BoundBy(binding, owner_gln, registered_at)
+            found.setdefault((binding.kind, binding.target), []).append(bound)
     return found
 
 
@@ -253,3 +293,110 @@ def bindings_in_force(
         .order_by(col(SensorBinding.sensor_id))
     )
     return session.exec(statement).all()
+
+
+# --- who holds a place or a shipment, and grants ----------------------------------------------
+
+
+def stores_at(*, session: Session, gln: str, location: str) -> bool:
+    """Whether the participant at ``gln`` has stored anything at ``location`` (a fridge, a
+    room of its site): its own store events name the places inside its site."""
+    statement = (
+        select(Event.event_id)
+        .where(
+            Event.type == EventType.STORE,
+            Event.gln == gln,
+            Event.biz_location == location,
+        )
+        .limit(1)
+    )
+    return session.exec(statement).first() is not None
+
+
+def shipment_parties(*, session: Session, sscc: str) -> set[str]:
+    """The GLNs that shipped or received the container ``sscc`` (the source and destination
+    of each of its ship events) and the one that holds it now (packed, not yet shipped)."""
+    shipped = session.exec(
+        select(Event.gln, Event.destination_gln).where(
+            Event.sscc == sscc, Event.type == EventType.SHIP
+        )
+    ).all()
+    parties = {gln for pair in shipped for gln in pair if gln is not None}
+    container = session.get(Container, sscc)
+    if container is not None:
+        parties.add(container.holder_gln)
+    return parties
+
+
+def add_grant(*, session: Session, grant: SensorGrant) -> SensorGrant:
+    """Insert a grant and flush, so it has an id."""
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def get_grant(*, session: Session, grant_id: int) -> SensorGrant | None:
+    """A grant by id, locked until the transaction ends."""
+    statement = select(SensorGrant).where(SensorGrant.id == grant_id).with_for_update()
+    return session.exec(statement).first()
+
+
+def has_active_grant(*, session: Session, grantee_id: int, kind: BindingKind, target: str) -> bool:
+    """Whether a grant not revoked lets ``grantee_id``'s sensors measure at the target."""
+    statement = select(SensorGrant.id).where(
+        SensorGrant.grantee_id == grantee_id,
+        SensorGrant.kind == kind,
+        SensorGrant.target == target,
+        col(SensorGrant.revoked_at).is_(None),
+    )
+    return session.exec(statement.limit(1)).first() is not None
+
+
+class GrantRow(NamedTuple):
+    """A grant with the GLNs of its grantor and grantee."""
+
+    grant: SensorGrant
+    grantor_gln: str
+    grantee_gln: str
+
+
+def _grant_rows() -> Select[SensorGrant, str, str]:
+    grantor, grantee = aliased(Participant), aliased(Participant)
+    return (
+        select(SensorGrant, grantor.gln, grantee.gln)
+        .join(grantor, col(grantor.id) == col(SensorGrant.grantor_id))
+        .join(grantee, col(grantee.id) == col(SensorGrant.grantee_id))
+        .order_by(col(SensorGrant.id))
+    )
+
+
+def list_grants(*, session: Session, participant_id: int | None) -> list[GrantRow]:
+    """Grants given or received by a participant (every grant for ``None``), oldest first."""
+    statement = _grant_rows()
+    if participant_id is not None:
+        statement = statement.where(
+            or_(
+                SensorGrant.grantor_id == participant_id,
+                SensorGrant.grantee_id == participant_id,
+            )
+        )
+    return [GrantRow(*row) for row in session.exec(statement)]
+
+
+def grants_for(
+    *, session: Session, targets: Iterable[tuple[BindingKind, str]]
+) -> dict[tuple[BindingKind, str], list[GrantRow]]:
+    """Every grant, revoked or not, to each (kind, target), oldest first."""
+    wanted = set(targets)
+    if not wanted:
+        return {}
+    statement = _grant_rows().where(
+        col(SensorGrant.kind).in_({kind for kind, _ in wanted}),
+        col(SensorGrant.target).in_({target for _, target in wanted}),
+    )
+    found: dict[tuple[BindingKind, str], list[GrantRow]] = {}
+    for row in session.exec(statement):
+        key = (row[0].kind, row[0].target)
+        if key in wanted:
+            found.setdefault(key, []).append(GrantRow(*row))
+    return found

@@ -10,6 +10,7 @@ from medtrace.api.deps import (
     MAX_BIGINT,
     CurrentParticipant,
     MetricsDep,
+    ReplayWindowDep,
     SessionDep,
     SettingsDep,
     TemperaturePolicyDep,
@@ -20,6 +21,8 @@ from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.sensor_schemas import (
     BindingCreate,
     BindingPublic,
+    GrantCreate,
+    GrantPublic,
     ReadingMessageIn,
     ReadingPublic,
     ReadingsResponse,
@@ -80,10 +83,17 @@ def bind_sensor(
     binding_in: BindingCreate,
     participant: CurrentParticipant,
     session: SessionDep,
+    replay: ReplayWindowDep,
 ) -> BindingPublic:
-    """Bind one of your sensors to a place (GLN) or a shipment (SSCC) from a time on."""
+    """Bind one of your sensors to a place (GLN) you hold or a shipment (SSCC) you ship or
+    receive, or one whose holder granted it to you, from a time no older than the replay
+    window and no earlier than the sensor's registration."""
     return readings.bind_sensor(
-        session=session, participant=participant, sensor_id=sensor_id, binding_in=binding_in
+        session=session,
+        participant=participant,
+        sensor_id=sensor_id,
+        binding_in=binding_in,
+        backdate=replay.window,
     )
 
 
@@ -91,6 +101,31 @@ def bind_sensor(
 def read_bindings(sensor_id: str, session: SessionDep) -> list[BindingPublic]:
     """Where a sensor has measured, oldest first."""
     return readings.list_bindings(session=session, sensor_id=sensor_id)
+
+
+@router.post("/sensor-grants", response_model=GrantPublic, status_code=status.HTTP_201_CREATED)
+def grant_binding(
+    grant_in: GrantCreate, participant: CurrentParticipant, session: SessionDep
+) -> GrantPublic:
+    """Let another participant's sensors measure at a place you hold or with a shipment
+    you ship or receive, until you revoke it."""
+    return readings.grant_binding(session=session, participant=participant, grant_in=grant_in)
+
+
+@router.post("/sensor-grants/{grant_id}/revoke", response_model=GrantPublic)
+def revoke_grant(
+    grant_id: Annotated[int, Path(ge=1, le=MAX_BIGINT)],
+    participant: CurrentParticipant,
+    session: SessionDep,
+) -> GrantPublic:
+    """Revoke a grant you gave: its grantee's readings stop counting from now."""
+    return readings.revoke_grant(session=session, participant=participant, grant_id=grant_id)
+
+
+@router.get("/sensor-grants", response_model=list[GrantPublic])
+def read_grants(participant: CurrentParticipant, session: SessionDep) -> list[GrantPublic]:
+    """The grants you gave or received (a regulator: every grant), oldest first."""
+    return readings.list_grants(session=session, participant=participant)
 
 
 @router.post("/readings", response_model=ReadingsResponse, status_code=status.HTTP_201_CREATED)
@@ -113,7 +148,9 @@ def capture_readings(
             f"at most {settings.max_capture_batch} messages per request",
             rule="readings.batch_too_large",
         )
-    answer = readings.capture_readings(session=session, messages=messages)
+    answer = readings.capture_readings(
+        session=session, messages=messages, reject_cap=settings.max_rejects_per_sensor
+    )
     metrics.count_readings(answer)
     if answer.accepted == 0:
         response.status_code = status.HTTP_200_OK
@@ -122,13 +159,16 @@ def capture_readings(
 
 @router.get("/readings/rejects", response_model=list[RejectPublic])
 def read_rejects(
-    _participant: CurrentParticipant,
+    participant: CurrentParticipant,
     session: SessionDep,
     sensor_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[RejectPublic]:
-    """The most recent refused messages and why, newest first."""
-    return readings.list_rejects(session=session, sensor_id=sensor_id, limit=limit)
+    """The most recent refused messages of your sensors and why, newest first (a
+    regulator's: every sensor's)."""
+    return readings.list_rejects(
+        session=session, participant=participant, sensor_id=sensor_id, limit=limit
+    )
 
 
 @router.get("/readings/{sensor_id}/{seq}", response_model=ReadingPublic)
