@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from medtrace.config import Settings, get_settings
 from medtrace.keys import b64, load_or_create_key, public_key_raw, read_key_file
@@ -155,6 +156,55 @@ def bind(
     with _iot_errors(), _api(url, token) as api:
         api.bind(sensor_id, kind=kind.value, target=target, valid_from=start)
     console.print(f"[green]bound[/] sensor {sensor_id} to {kind.value} {target} from {start}")
+
+
+@sensor_app.command("grant")
+def grant(
+    grantee: Annotated[str, typer.Argument(help="GLN of the participant whose sensors may bind.")],
+    kind: Annotated[BindKind, typer.Option(help="A place (GLN) or a shipment (SSCC).")],
+    target: Annotated[str, typer.Option(help="Your GLN (or a place in your site) or SSCC.")],
+    token: TokenOption,
+    url: UrlOption = None,
+) -> None:
+    """Let another participant's sensors measure at a place you hold or with a shipment you
+    ship or receive, from now until you revoke it."""
+    with _iot_errors(), _api(url, token) as api:
+        given = api.grant(grantee, kind=kind.value, target=target)
+    console.print(
+        f"[green]granted[/] #{given['id']}: sensors of {grantee} may bind to "
+        f"{kind.value} {given['target']}"
+    )
+
+
+@sensor_app.command("revoke-grant")
+def revoke_grant(
+    grant_id: Annotated[int, typer.Argument(help="The grant's id (see `sensor grants`).")],
+    token: TokenOption,
+    url: UrlOption = None,
+) -> None:
+    """Revoke a grant you gave: its grantee's readings stop counting from now."""
+    with _iot_errors(), _api(url, token) as api:
+        revoked = api.revoke_grant(grant_id)
+    console.print(f"[green]revoked[/] grant #{grant_id} at {revoked['revoked_at']}")
+
+
+@sensor_app.command("grants")
+def grants(token: TokenOption, url: UrlOption = None) -> None:
+    """The grants you gave or received (a regulator: every grant)."""
+    with _iot_errors(), _api(url, token) as api:
+        rows = api.grants()
+    table = Table("id", "grantor", "grantee", "kind", "target", "granted", "revoked")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["grantor"],
+            row["grantee"],
+            row["kind"],
+            row["target"],
+            row["granted_at"],
+            row["revoked_at"] or "",
+        )
+    console.print(table)
 
 
 def _stop_on_signals() -> threading.Event:

@@ -17,11 +17,17 @@ class ReadingsClient(TokenClient):
     """Registers and binds sensors and relays MQTT messages with a participant's API token."""
 
     def _post(self, path: str, body: Any, *, conflict_is_transient: bool = False) -> Any:
-        """POST JSON; 5xx, 429 (the token's rate limit) and 409 where a concurrent writer
-        may have won are ``CaptureUnavailable`` (retry), any other 4xx is
-        ``CaptureRejected``."""
+        """POST JSON; see ``_request``."""
+        return self._request("POST", path, body, conflict_is_transient=conflict_is_transient)
+
+    def _request(
+        self, method: str, path: str, body: Any = None, *, conflict_is_transient: bool = False
+    ) -> Any:
+        """Send a request with an optional JSON body; 5xx, 429 (the token's rate limit) and
+        409 where a concurrent writer may have won are ``CaptureUnavailable`` (retry), any
+        other 4xx is ``CaptureRejected``."""
         try:
-            response = self._http.post(path, json=body)
+            response = self._http.request(method, path, json=body)
         except httpx.TransportError as exc:
             raise CaptureUnavailable(self._base_url, str(exc) or type(exc).__name__) from exc
         transient = response.is_server_error or response.status_code == 429
@@ -61,6 +67,23 @@ class ReadingsClient(TokenClient):
         """Bind a sensor to a place (``kind="place"``, a GLN) or a shipment (an SSCC)."""
         body = {"kind": kind, "target": target, "valid_from": valid_from.isoformat()}
         result: dict[str, Any] = self._post(f"/api/v1/sensors/{sensor_id}/bindings", body)
+        return result
+
+    def grant(self, grantee: str, *, kind: str, target: str) -> dict[str, Any]:
+        """Let ``grantee``'s sensors measure at a place or with a shipment of this token's
+        participant, until revoked."""
+        body = {"grantee": grantee, "kind": kind, "target": target}
+        result: dict[str, Any] = self._post("/api/v1/sensor-grants", body)
+        return result
+
+    def revoke_grant(self, grant_id: int) -> dict[str, Any]:
+        """Revoke a grant this token's participant gave."""
+        result: dict[str, Any] = self._post(f"/api/v1/sensor-grants/{grant_id}/revoke", None)
+        return result
+
+    def grants(self) -> list[dict[str, Any]]:
+        """The grants this token's participant gave or received."""
+        result: list[dict[str, Any]] = self._request("GET", "/api/v1/sensor-grants")
         return result
 
     def relay(self, messages: Sequence[tuple[str, bytes]]) -> dict[str, Any]:

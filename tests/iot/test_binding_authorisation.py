@@ -10,7 +10,10 @@ fix counts for nothing, because every history judges each binding when it reads 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 import secrets
+import subprocess
 import time
 from typing import Any
 
@@ -31,7 +34,7 @@ from medtrace.sensor_schemas import TemperatureBand
 from medtrace.services.coldchain import ColdChainLimits, check_cold_chain
 from medtrace.services.readings import TemperaturePolicy
 from support.chain import EXPIRY, LOT, Chain, new_serial, new_sscc
-from support.iot import new_participant, registered_long_ago
+from support.iot import MEDTRACE, new_participant, registered_long_ago
 
 HOUR, MINUTE = dt.timedelta(hours=1), dt.timedelta(minutes=1)
 REJECT_CAP = 4
@@ -471,3 +474,40 @@ def test_stored_rejects_are_capped_per_sensor_keeping_the_newest(chain: Chain) -
     assert sorted(unregistered) == sorted(sent[ghosts[-1]][-REJECT_CAP:]), (
         "the ids nobody registered share one allowance: the newest are kept"
     )
+
+
+def _medtrace(*args: str, token: str, chain: Chain) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MEDTRACE_TOKEN": token, "MEDTRACE_PUBLIC_URL": chain.server.url}
+    env["COLUMNS"] = "300"  # a table as wide as its rows
+    return subprocess.run(
+        [str(MEDTRACE), "sensor", *args], env=env, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.slow
+def test_the_command_line_grants_lists_and_revokes(chain: Chain) -> None:
+    hub, pharmacy = chain.hub, chain.pharmacy
+    place = ("--kind", "place", "--target", hub.gln)
+
+    refused = _medtrace("grant", hub.gln, *place, token=pharmacy.token, chain=chain)
+    granted = _medtrace("grant", pharmacy.gln, *place, token=hub.token, chain=chain)
+    listed = _medtrace("grants", token=pharmacy.token, chain=chain)
+
+    assert refused.returncode == 1 and "sensor.grant_not_authorised" in refused.stderr
+    assert granted.returncode == 0, granted.stderr
+    found = re.search(r"granted #(\d+)", granted.stdout)
+    assert found is not None
+    grant_id = found[1]
+    assert listed.returncode == 0 and hub.gln in listed.stdout and pharmacy.gln in listed.stdout
+    not_theirs = _medtrace("revoke-grant", grant_id, token=pharmacy.token, chain=chain)
+    assert not_theirs.returncode == 1 and "grant.not_yours" in not_theirs.stderr
+    revoked = _medtrace("revoke-grant", grant_id, token=hub.token, chain=chain)
+    assert revoked.returncode == 0, revoked.stderr
+    [shown] = [
+        g
+        for g in httpx.get(
+            f"{chain.server.url}/api/v1/sensor-grants", headers=_auth(hub.token)
+        ).json()
+        if g["id"] == int(grant_id)
+    ]
+    assert shown["revoked_at"] is not None
