@@ -15,6 +15,7 @@ import re
 import secrets
 import subprocess
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -292,6 +293,22 @@ def test_an_unauthorised_shipment_binding_stored_before_the_fix_counts_for_nothi
     assert _sensors_in(history) == {truck}
     assert _cold_chain_alerts(chain, [serial]) == []
     assert _quarantined(chain, [serial]) == []
+
+
+def test_a_silent_sensor_is_reported_only_where_its_binding_is_authorised(chain: Chain) -> None:
+    evil, _ = _register(chain, chain.pharmacy.token)
+    _store_binding(chain, evil, BindingKind.PLACE, chain.hub.gln)
+    own, _ = _register(chain, chain.hub.token)
+    since = (utcnow() - 6 * HOUR).isoformat()
+    assert _bind(chain, chain.hub.token, own, "place", chain.hub.gln, since).status_code == 201
+
+    with Session(chain.server.engine) as session:
+        check_cold_chain(
+            session=session, now=utcnow(), default=POLICY, limits=replace(LIMITS, max_silence=HOUR)
+        )
+        silent = {a.evidence["sensor_id"] for a in session.exec(select(Alert)).all()}
+
+    assert own in silent and evil not in silent
 
 
 def test_a_grant_lets_a_sensor_count_from_the_grant_until_its_revocation(chain: Chain) -> None:

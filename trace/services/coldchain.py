@@ -28,7 +28,12 @@ from medtrace.custody import FINAL_STATES
 from medtrace.models import Unit, as_utc
 from medtrace.models.lots import ProductColdChain
 from medtrace.services.alerts import record_findings
-from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
+from medtrace.services.readings import (
+    TemperaturePolicy,
+    may_bind,
+    policy_for_product,
+    unit_temperature,
+)
 from medtrace.store import events as event_store
 from medtrace.store import readings as reading_store
 
@@ -98,15 +103,16 @@ def cold_chain_scan(
         history = unit_temperature(session=session, events=events, policy=policy, now=now)
         subject = Subject(unit.gtin, unit.serial, unit.lot, unit.holder_gln)
         findings.extend(cold_chain_findings(history.series, profile, subject))
-    sensors = [
+    sensors = [  # a binding no longer authorised (a revoked grant) is watched by no one
         BoundSensor(
             sensor_id=binding.sensor_id,
-            owner_gln=owner,
+            owner_gln=owner.gln,
             target=binding.target,
             bound_since=as_utc(binding.valid_from),
             last_reading=None if last is None else as_utc(last),
         )
         for binding, owner, last in reading_store.bindings_in_force(session=session, at=now)
+        if may_bind(session, owner, binding.kind, binding.target)
     ]
     findings.extend(silent_sensor_findings(sensors, now=now, max_silence=limits.max_silence))
     return merge_findings(findings)

@@ -567,13 +567,19 @@ def _holds(session: Session, participant: Participant, kind: BindingKind, target
     )
 
 
+def may_bind(session: Session, participant: Participant, kind: BindingKind, target: str) -> bool:
+    """Whether ``participant``'s sensors may be bound to the target now: it holds it
+    (``_holds``) or holds a grant not revoked from who does."""
+    assert participant.id is not None
+    return _holds(session, participant, kind, target) or reading_store.has_active_grant(
+        session=session, grantee_id=participant.id, kind=kind, target=target
+    )
+
+
 def _check_may_bind(
     session: Session, participant: Participant, kind: BindingKind, target: str
 ) -> None:
-    assert participant.id is not None
-    if _holds(session, participant, kind, target) or reading_store.has_active_grant(
-        session=session, grantee_id=participant.id, kind=kind, target=target
-    ):
+    if may_bind(session, participant, kind, target):
         return
     raise Forbidden(
         f"{participant.gln} neither holds {kind} {target} nor has its holder's grant",

@@ -272,16 +272,16 @@ def bindings_overlapping(
 
 def bindings_in_force(
     *, session: Session, at: dt.datetime
-) -> Sequence[tuple[SensorBinding, str, dt.datetime | None]]:
-    """The bindings in force at ``at`` of active sensors, each with its owner's GLN and the
-    time of its sensor's latest reading (None if it never sent one)."""
+) -> Sequence[tuple[SensorBinding, Participant, dt.datetime | None]]:
+    """The bindings in force at ``at`` of active sensors, each with its owner and the time
+    of its sensor's latest reading (None if it never sent one)."""
     latest = (
         select(Reading.sensor_id, func.max(Reading.taken_at).label("last"))
         .group_by(col(Reading.sensor_id))
         .subquery()
     )
     statement = (
-        select(SensorBinding, Participant.gln, latest.c.last)
+        select(SensorBinding, Participant, latest.c.last)
         .join(Sensor, col(Sensor.sensor_id) == col(SensorBinding.sensor_id))
         .join(Participant, col(Participant.id) == col(Sensor.participant_id))
         .outerjoin(latest, latest.c.sensor_id == col(SensorBinding.sensor_id))
