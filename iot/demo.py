@@ -78,11 +78,16 @@ class DemoSensors:
 
     def start(self) -> None:
         """Register and bind the loggers, start the broker, the bridge and the publishing."""
-        now = dt.datetime.now(dt.UTC)
         for logger, sensor in zip(self._loggers, self._sensors, strict=True):
             with ReadingsClient(self._base_url, logger.token) as api:
                 api.register_sensor(sensor.sensor_id, b64(public_key_raw(sensor.key)))
-                api.bind(sensor.sensor_id, kind="place", target=logger.gln, valid_from=now)
+                # from now: a binding may not start before its sensor's registration
+                api.bind(
+                    sensor.sensor_id,
+                    kind="place",
+                    target=logger.gln,
+                    valid_from=dt.datetime.now(dt.UTC),
+                )
         self.broker.start()
         config = BridgeConfig(
             host=self.broker.host,
