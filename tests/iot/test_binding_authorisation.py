@@ -328,6 +328,9 @@ def test_a_grant_lets_a_sensor_count_from_the_grant_until_its_revocation(chain: 
         "sensor.grant_not_authorised",
     )
 
+    _, regulator = new_participant(chain.server)
+    every = httpx.get(url, headers=_auth(regulator)).json()
+    assert not [g for g in every if g["grantee"] == chain.maker.gln], "nothing was recorded"
     granted = httpx.post(
         url,
         json={"grantee": pharmacy.gln, "kind": "place", "target": hub.gln},
