@@ -245,6 +245,8 @@ def _with(field: str, value: Any) -> bytes:
         (_with("disposition", "kept for patient Jane Doe"), 422, "epcis.unknown_disposition"),
         (_with("eventID", "a note for the public"), 422, "epcis.malformed"),
         (_with("eventTimeZoneOffset", "+02:00 Jane Doe"), 422, "epcis.malformed"),
+        (_with("epcList", [unit_epc(f"S{n:05d}") for n in range(2_000)]), 422,
+         "input.leaf_too_large"),
         (b" " * (32 * 1024 * 1024 + 1), 413, "capture.too_large"),
     ],
 )  # fmt: skip

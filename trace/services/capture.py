@@ -158,8 +158,8 @@ def check_leaf_size(leaf: bytes, *, objects: Sequence[Sequence[Any]] = ()) -> No
         return
     count, fits = _objects_that_fit(len(leaf), objects)
     advice = (
-        f"split it into events of at most {fits} objects: pack a large pallet as cases of "
-        f"at most {fits} children each, then pack the cases onto the pallet"
+        f"split it into events of at most {fits} objects each (a large pack: cases of at "
+        f"most {fits} children each, then pack the cases onto the pallet)"
         if count > 1 and fits > 0
         else "send less in one event"
     )
