@@ -20,11 +20,11 @@ off-the-shelf tools:
 Other parts of medtrace import only the names in ``__all__``.
 """
 
-from ._tree import TILE_WIDTH
+from ._tree import MAX_ENTRY_SIZE, TILE_WIDTH
 from .audit import AuditSource, Finding, audit
 from .bulk import insert_rows
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from .errors import CheckpointError, LedgerError, ProofError, RootMismatch
+from .errors import CheckpointError, EntryTooLarge, LedgerError, ProofError, RootMismatch
 from .hashing import EMPTY_ROOT, leaf_hash, node_hash
 from .lock import writer_turn
 from .note import NoteSigner, NoteVerifier, key_id
@@ -60,8 +60,10 @@ __all__ = [
     "CosignatureVerifier",
     "Cosigner",
     "EMPTY_ROOT",
+    "EntryTooLarge",
     "Finding",
     "LedgerError",
+    "MAX_ENTRY_SIZE",
     "NoteSigner",
     "NoteVerifier",
     "ProofError",

@@ -23,15 +23,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
+from .errors import EntryTooLarge
 from .hashing import HASH_SIZE, NODE_PREFIX
 
 __all__ = [
+    "MAX_ENTRY_SIZE",
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "Node",
     "StoredTile",
     "TileKey",
     "consistency_ranges",
+    "decode_entry_bundle",
+    "encode_entry_bundle",
     "extend_tiles",
     "fold_range",
     "hash_ranges",
@@ -52,6 +56,39 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 """Hashes in a full tile."""
 
 _FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE
+
+MAX_ENTRY_SIZE = 0xFFFF
+"""The longest leaf an entry bundle can hold: c2sp.org/tlog-tiles writes each entry as a
+big-endian uint16 length and the entry's bytes."""
+_LENGTH_BYTES = 2
+
+
+def encode_entry_bundle(first: int, leaves: Sequence[bytes]) -> bytes:
+    """The c2sp.org/tlog-tiles entry bundle of ``leaves``, the first of which is leaf
+    ``first``; ``EntryTooLarge`` naming the first leaf longer than ``MAX_ENTRY_SIZE``."""
+    out = bytearray()
+    for offset, data in enumerate(leaves):
+        if len(data) > MAX_ENTRY_SIZE:
+            raise EntryTooLarge(first + offset, len(data))
+        out += len(data).to_bytes(_LENGTH_BYTES, "big") + data
+    return bytes(out)
+
+
+def decode_entry_bundle(bundle: bytes) -> list[bytes]:
+    """The entries of a c2sp.org/tlog-tiles entry bundle; ``ValueError`` if it is truncated."""
+    entries: list[bytes] = []
+    at = 0
+    while at < len(bundle):
+        if at + _LENGTH_BYTES > len(bundle):
+            raise ValueError(f"the bundle ends inside the length of entry {len(entries)}")
+        length = int.from_bytes(bundle[at : at + _LENGTH_BYTES], "big")
+        at += _LENGTH_BYTES
+        if at + length > len(bundle):
+            raise ValueError(f"the bundle ends inside entry {len(entries)}")
+        entries.append(bundle[at : at + length])
+        at += length
+    return entries
+
 
 Node = tuple[int, int]
 """``(level, k)``: the complete subtree over leaves ``[k << level, (k + 1) << level)``."""

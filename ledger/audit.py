@@ -8,7 +8,9 @@ tile, and checks:
 2. every checkpoint's root against the tree recomputed at its size, and the consistency
    proof between each pair of consecutive checkpoints (RFC 9162 §2.1.4);
 3. every stored leaf hash and every stored tile hash against the recomputed ones;
-4. whatever the caller checks inside each leaf (medtrace checks the station's signature).
+4. whatever the caller checks inside each leaf (medtrace checks the station's signature);
+5. with an ``EntrySource``, every c2sp.org/tlog-tiles entry bundle up to the latest
+   checkpoint: readable, and each entry's hash the leaf hash of the tree.
 
 It reports every finding with the leaf index it concerns, first index first. The ledger knows
 nothing of leaf contents: the check of a leaf's inside is the caller's ``check_leaf``.
@@ -26,18 +28,19 @@ from ._tree import (
     StoredTile,
     TileKey,
     consistency_ranges,
+    decode_entry_bundle,
     extend_tiles,
     hash_ranges,
     subtree_root,
     tiles_at_edge,
 )
 from .checkpoint import Checkpoint, open_checkpoint
-from .errors import CheckpointError
+from .errors import CheckpointError, EntryTooLarge
 from .hashing import EMPTY_ROOT, HASH_SIZE, leaf_hash
 from .note import NoteVerifier
 from .proofs import verify_consistency
 
-__all__ = ["AuditSource", "Finding", "audit"]
+__all__ = ["AuditSource", "EntrySource", "Finding", "audit"]
 
 
 @dataclass(frozen=True, order=True)
@@ -65,6 +68,17 @@ class AuditSource(Protocol):
         """
 
 
+class EntrySource(Protocol):
+    """Where the audit reads the log's c2sp.org/tlog-tiles entry bundles."""
+
+    def entry_bundle(self, index: int, width: int) -> bytes:
+        """Entry bundle ``index`` holding ``width`` leaves (``width`` < 256: a partial one).
+
+        Raises ``EntryTooLarge`` when a leaf in it is too long for an entry, and
+        ``LookupError`` with the reason when it cannot be read otherwise.
+        """
+
+
 _NO_INDEX = -1
 _BATCH = 4096
 
@@ -75,11 +89,13 @@ def audit(
     *,
     check_leaf: Callable[[int, bytes], str | None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    entries: EntrySource | None = None,
 ) -> list[Finding]:
     """Audit a whole log; return the findings sorted by index (empty: all is well).
 
     ``check_leaf(index, data)`` returns what is wrong inside a leaf, or None. ``progress`` is
-    called with (leaves done, leaves in total) as the audit goes.
+    called with (leaves done, leaves in total) as the audit goes. With ``entries``, the entry
+    bundles are checked against the tree too (``_compare_entry_bundles``).
     """
     findings: list[Finding] = []
     trusted: list[Checkpoint] = []
@@ -116,7 +132,44 @@ def audit(
     except _Unreadable:
         return sorted(findings)
     findings.extend(_compare_tiles(source, tiles, inner))
+    if entries is not None:
+        findings.extend(_compare_entry_bundles(entries, tiles, size))
     return sorted(findings)
+
+
+def _compare_entry_bundles(
+    entries: EntrySource, tiles: Mapping[TileKey, bytes], size: int
+) -> Iterator[Finding]:
+    """Check each entry bundle of the first ``size`` leaves against the recomputed level-0
+    tiles (the leaf hashes of the tree the checkpoints sign): a tlog-tiles client reads the
+    leaves from these bundles, so a bundle that cannot be read, or holds other bytes than
+    the leaves, is a finding at the first leaf it concerns."""
+    for bundle in range(-(-size // TILE_WIDTH)):
+        first = bundle * TILE_WIDTH
+        width = min(TILE_WIDTH, size - first)
+        try:
+            found = decode_entry_bundle(entries.entry_bundle(bundle, width))
+        except EntryTooLarge as exc:
+            yield Finding(exc.index, f"{exc}: entry bundle {bundle} cannot hold it")
+            continue
+        except (LookupError, ValueError) as exc:
+            yield Finding(first, f"entry bundle {bundle} (leaves from {first}): {exc}")
+            continue
+        if len(found) != width:
+            yield Finding(
+                first,
+                f"entry bundle {bundle} holds {len(found)} entries, not {width}",
+            )
+            continue
+        hashes = tiles[(0, bundle)]
+        for offset, entry in enumerate(found):
+            at = offset * HASH_SIZE
+            if leaf_hash(entry) != hashes[at : at + HASH_SIZE]:
+                yield Finding(
+                    first + offset,
+                    f"leaf {first + offset}: its entry in bundle {bundle} is not the leaf",
+                )
+                break
 
 
 def _read_batch(

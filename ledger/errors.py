@@ -6,14 +6,15 @@ can catch all of them at once or pick the depth it needs::
     LedgerError
     ├── ProofError           malformed proof input (sizes, hash lengths, proof length)
     │   └── RootMismatch     a well-formed proof leads to another root
-    └── CheckpointError      bad checkpoint or note text, bad signature, unknown key
+    ├── CheckpointError      bad checkpoint or note text, bad signature, unknown key
+    └── EntryTooLarge        a stored leaf does not fit a tlog-tiles entry bundle
 
 Misuse of an API (asking for a proof of a leaf the caller does not have,
 signing a text that is not a note text) raises ``ValueError`` instead: it is a
 bug in the caller, not a failed verification.
 """
 
-__all__ = ["CheckpointError", "LedgerError", "ProofError", "RootMismatch"]
+__all__ = ["CheckpointError", "EntryTooLarge", "LedgerError", "ProofError", "RootMismatch"]
 
 
 class LedgerError(Exception):
@@ -54,3 +55,19 @@ class CheckpointError(LedgerError):
     a note that carries no signature by the expected key, and a signature by
     that key that does not verify.
     """
+
+
+class EntryTooLarge(LedgerError):
+    """Raised when a stored leaf is longer than a c2sp.org/tlog-tiles entry holds
+    (``MAX_ENTRY_SIZE``): its entry bundle cannot be written. ``index`` is that leaf's and
+    ``size`` its length; the leaf itself stays readable and provable by its hash."""
+
+    index: int
+    size: int
+
+    def __init__(self, index: int, size: int) -> None:
+        self.index = index
+        self.size = size
+        super().__init__(
+            f"leaf {index} has {size} bytes, more than a tlog-tiles entry holds (65535)"
+        )

@@ -44,6 +44,7 @@ from ._tree import (
     StoredTile,
     TileKey,
     consistency_ranges,
+    encode_entry_bundle,
     extend_tiles,
     hash_ranges,
     inclusion_ranges,
@@ -516,15 +517,11 @@ def store_cosignature(conn: Connection, size: int, witness: str, line: str) -> N
 def entry_bundle(conn: Connection, index: int, width: int) -> bytes | None:
     """The c2sp.org/tlog-tiles entry bundle ``index`` of ``width`` leaves, or None if not stored.
 
-    Each entry is its length as a big-endian uint16 followed by the leaf bytes.
+    Each entry is its length as a big-endian uint16 followed by the leaf bytes; a stored
+    leaf longer than that allows raises ``EntryTooLarge`` naming it.
     """
     start = index * TILE_WIDTH
     rows = leaf_data(conn, start, start + width)
     if len(rows) != width:
         return None
-    out = bytearray()
-    for _, data in rows:
-        if len(data) > 0xFFFF:
-            raise ValueError(f"leaf {start} is too long for an entry bundle")
-        out += len(data).to_bytes(2, "big") + data
-    return bytes(out)
+    return encode_entry_bundle(start, [data for _, data in rows])

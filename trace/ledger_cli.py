@@ -31,6 +31,7 @@ from medtrace.keys import b64decode_canonical, read_key_file
 from medtrace.ledger import (
     TILE_WIDTH,
     Cosigner,
+    EntryTooLarge,
     Finding,
     NoteSigner,
     NoteVerifier,
@@ -161,6 +162,15 @@ class DatabaseSource:
         with self._engine.connect() as conn:
             return ledger_sql.read_stored_tiles(conn, wanted)
 
+    def entry_bundle(self, index: int, width: int) -> bytes:
+        """Entry bundle ``index`` as the log serves it; ``EntryTooLarge`` naming a leaf too
+        long for it, ``LookupError`` when its leaves are not all stored."""
+        with self._engine.connect() as conn:
+            bundle = ledger_sql.entry_bundle(conn, index, width)
+        if bundle is None:
+            raise LookupError("its leaves are not all stored")
+        return bundle
+
     def station_keys(self) -> dict[str, list[bytes]]:
         """Every key of every station, newest first."""
         from medtrace.models import StationKey
@@ -174,6 +184,18 @@ class DatabaseSource:
             for station_id, key in rows:
                 keys.setdefault(str(station_id), []).append(bytes(key))
         return keys
+
+
+def _refusal(response: httpx.Response) -> dict[str, Any]:
+    """The ``detail`` of a refusal in medtrace's shape, or the start of the body as its
+    message."""
+    try:
+        detail = response.json()["detail"]
+    except (ValueError, KeyError, TypeError):
+        detail = None
+    if not isinstance(detail, dict):
+        return {"rule": None, "message": response.text[:200]}
+    return detail
 
 
 class HttpSource:
@@ -226,6 +248,23 @@ class HttpSource:
             if response.status_code == 200:
                 found[(level, index)] = (response.content, None)
         return found
+
+    def entry_bundle(self, index: int, width: int) -> bytes:
+        """Entry bundle ``index`` from ``/log/tile/entries/``: ``EntryTooLarge`` when the log
+        says a leaf in it is too long (``ledger.entry_too_large``), ``LookupError`` naming
+        any other answer (its status, and the refusal's rule and message)."""
+        from medtrace.services.log import format_tile_index
+
+        suffix = "" if width == TILE_WIDTH else f".p/{width}"
+        response = self._client.get(f"/log/tile/entries/{format_tile_index(index)}{suffix}")
+        if response.status_code == 200:
+            return response.content
+        detail = _refusal(response)
+        if detail.get("rule") == "ledger.entry_too_large":
+            raise EntryTooLarge(int(detail["leaf_index"]), int(detail["leaf_bytes"]))
+        raise LookupError(
+            f"HTTP {response.status_code}: {detail.get('rule')}: {detail.get('message')}"
+        )
 
     def station_keys(self, station_id: str) -> list[bytes]:
         """Every key the station published (empty if it is unknown)."""
@@ -325,7 +364,7 @@ def _run_audit(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return audit(source, verifier, check_leaf=check, progress=advance)
+        return audit(source, verifier, check_leaf=check, progress=advance, entries=source)
 
 
 # medtrace witness ----------------------------------------------------------------------------

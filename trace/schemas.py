@@ -13,6 +13,7 @@ from typing import Any, Literal, Self
 
 from biip import ParseError
 from biip.sscc import Sscc
+from nacl.bindings import crypto_core_ed25519_is_valid_point
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medtrace.errors import InvalidInput
@@ -33,6 +34,25 @@ def decode_public_key(value: str) -> bytes:
         raise InvalidInput("public_key is not canonical base64", rule="key.malformed") from exc
     if len(raw) != 32:
         raise InvalidInput(f"public_key has {len(raw)} bytes, not 32", rule="key.malformed")
+    return raw
+
+
+def decode_new_public_key(value: str) -> bytes:
+    """Decode a public key a signer is to be registered or rotated to: ``decode_public_key``,
+    then refuse what is not a valid point of Ed25519's prime-order subgroup (``key.weak``).
+
+    A small-order key (all zeros, and the seven other low-order points, in canonical or
+    non-canonical spelling) lets anyone forge "signatures" that lax verifiers accept for
+    any message; libsodium's ``crypto_core_ed25519_is_valid_point`` refuses those, the
+    non-canonical encodings and the points outside the main subgroup.
+    """
+    raw = decode_public_key(value)
+    if not crypto_core_ed25519_is_valid_point(raw):
+        raise InvalidInput(
+            "public_key is not a valid Ed25519 public key (a small-order, non-canonical or "
+            "off-subgroup point); generate a new key pair",
+            rule="key.weak",
+        )
     return raw
 
 
@@ -58,6 +78,12 @@ AGGREGATION_TYPES = frozenset({EventType.PACK, EventType.UNPACK})
 #: Events only a single unit can undergo (a case is never commissioned or dispensed whole).
 UNIT_ONLY_TYPES = frozenset({EventType.COMMISSION, EventType.DISPENSE})
 MAX_CHILDREN = 10_000
+#: The earliest expiry date an event may carry: medtrace records medicines made this century.
+EARLIEST_EXPIRY = dt.date(2000, 1, 1)
+#: How many years after the event an expiry may lie: GS1's YYMMDD (AI 17) reads a year at
+#: most 50 years ahead of today (General Specifications §7.12), so a later date cannot be
+#: printed on the label and read back.
+EXPIRY_HORIZON_YEARS = 50
 
 
 class ObjectRef(BaseModel):
@@ -143,6 +169,23 @@ class SignedEvent(ObjectRef):
         if value.tzinfo is None:
             raise InvalidInput("event_time needs a time zone (e.g. Z)", rule="event.naive_time")
         return value.astimezone(dt.UTC)
+
+    @model_validator(mode="after")
+    def _plausible_expiry(self) -> SignedEvent:
+        """Refuse an expiry no label can carry (``event.implausible_expiry``): before
+        ``EARLIEST_EXPIRY``, or after the end of the year ``EXPIRY_HORIZON_YEARS`` after the
+        event's."""
+        if self.expiry is None:
+            return self
+        latest = dt.date(min(self.event_time.year + EXPIRY_HORIZON_YEARS, dt.MAXYEAR), 12, 31)
+        if not EARLIEST_EXPIRY <= self.expiry <= latest:
+            raise InvalidInput(
+                f"expiry {self.expiry.isoformat()} is implausible: it must lie between "
+                f"{EARLIEST_EXPIRY.isoformat()} and {latest.isoformat()} "
+                f"({EXPIRY_HORIZON_YEARS} years after the event, GS1's YYMMDD window)",
+                rule="event.implausible_expiry",
+            )
+        return self
 
     @model_validator(mode="after")
     def _members_fit_the_type(self) -> SignedEvent:

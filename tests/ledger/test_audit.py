@@ -10,14 +10,14 @@ from sqlalchemy import Engine, select, update
 
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.envelope import leaf_bytes, sign_event
-from medtrace.ledger import NoteSigner, NoteVerifier, Sequencer, audit, sql
+from medtrace.ledger import MAX_ENTRY_SIZE, NoteSigner, NoteVerifier, Sequencer, audit, sql
+from medtrace.ledger._tree import decode_entry_bundle
 from medtrace.ledger_cli import DatabaseSource, envelope_problem
 
 SIZE = 700  # two full level-0 tiles and a partial one
 
 
-@pytest.fixture
-def log(tmp_path: Path) -> tuple[Engine, NoteVerifier]:
+def make_log(tmp_path: Path) -> tuple[Engine, Sequencer, NoteVerifier]:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'log.db'}")
     upgrade_schema(engine)
     signer = NoteSigner("example.org/log", Ed25519PrivateKey.generate())
@@ -26,7 +26,13 @@ def log(tmp_path: Path) -> tuple[Engine, NoteVerifier]:
         with engine.begin() as conn:
             sql.append_leaves(conn, [f"leaf {i}".encode() for i in range(first, first + 100)])
         sequencer.integrate()
-    return engine, NoteVerifier.from_vkey(signer.vkey)
+    return engine, sequencer, NoteVerifier.from_vkey(signer.vkey)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> tuple[Engine, NoteVerifier]:
+    engine, _, verifier = make_log(tmp_path)
+    return engine, verifier
 
 
 def flip(blob: bytes, at: int) -> bytes:
@@ -86,3 +92,44 @@ def test_envelope_problem_checks_canonical_form_and_station_signature() -> None:
     assert envelope_problem(leaf.replace(b"{", b"{ ", 1), keys.get) == "not RFC 8785 canonical JSON"
     assert envelope_problem(leaf, {}.get) == "station 's' is not registered"
     assert envelope_problem(b'{"reading": {}, "sensor_id": "x"}', keys.get) is None
+
+
+class _TamperedBundles:
+    """Entry bundles as the database serves them, one entry of leaf ``at`` altered."""
+
+    def __init__(self, engine: Engine, at: int) -> None:
+        self._source = DatabaseSource(engine)
+        self._at = at
+
+    def entry_bundle(self, index: int, width: int) -> bytes:
+        bundle = self._source.entry_bundle(index, width)
+        if index != self._at // 256:
+            return bundle
+        entries = decode_entry_bundle(bundle)
+        entries[self._at % 256] = flip(entries[self._at % 256], 0)
+        return b"".join(len(e).to_bytes(2, "big") + e for e in entries)
+
+
+def test_entry_bundles_are_checked_against_the_leaves(log: tuple[Engine, NoteVerifier]) -> None:
+    engine, verifier = log
+    source = DatabaseSource(engine)
+    assert audit(source, verifier, entries=source) == []
+
+    findings = audit(source, verifier, entries=_TamperedBundles(engine, 600))
+
+    assert [(f.index, f.what) for f in findings] == [
+        (600, "leaf 600: its entry in bundle 2 is not the leaf")
+    ]
+
+
+def test_a_leaf_too_long_for_an_entry_is_found_at_its_index(tmp_path: Path) -> None:
+    engine, sequencer, verifier = make_log(tmp_path)
+    with engine.begin() as conn:
+        sql.append_leaves(conn, [b"x" * (MAX_ENTRY_SIZE + 1)])
+    sequencer.integrate()
+    source = DatabaseSource(engine)
+
+    findings = audit(source, verifier, entries=source)
+
+    assert [f.index for f in findings if "entry" in f.what] == [SIZE]
+    assert f"leaf {SIZE} has {MAX_ENTRY_SIZE + 1} bytes" in findings[-1].what

@@ -130,9 +130,13 @@ def test_a_document_is_captured_as_a_job_and_its_events_are_marked_token_capture
     assert [c.status for c in check_url(url)] == ["unsigned"] * 4
 
 
-def test_gs1s_aggregation_example_captures_unchanged(chain: Chain) -> None:
-    """GS1's example 9.6.3 (a case received with its children scanned), posted as is by a
-    receiver at its readPoint, after the sender shipped that case there."""
+def test_gs1s_aggregation_example_captures_without_what_medtrace_does_not_record(
+    chain: Chain,
+) -> None:
+    """GS1's example 9.6.3 (a case received with its children scanned), posted by a receiver
+    at its readPoint, after the sender shipped that case there: as is, it is refused naming
+    the two members medtrace does not record (the leaf is public and permanent); without
+    them, it is captured."""
     receiver_gln, sender_gln = "0614141007776", "0614141000012"
     tokens = {}
     for gln, role, prefix in ((receiver_gln, Role.DISTRIBUTOR, None),
@@ -160,9 +164,16 @@ def test_gs1s_aggregation_example_captures_unchanged(chain: Chain) -> None:
         "success"
     ]
 
-    result = job(
-        chain, tokens[receiver_gln], post(chain, tokens[receiver_gln], AGGREGATION_EXAMPLE)
-    )
+    before = chain.server.snapshot()
+    as_is = post(chain, tokens[receiver_gln], AGGREGATION_EXAMPLE)
+    assert as_is.status_code == 422, as_is.text
+    assert as_is.json()["detail"]["fields"] == ["childQuantityList", "example:myField"]
+    assert chain.server.snapshot() == before
+    recorded = copy.deepcopy(AGGREGATION_EXAMPLE)
+    for name in as_is.json()["detail"]["fields"]:
+        del recorded["epcisBody"]["eventList"][0][name]
+
+    result = job(chain, tokens[receiver_gln], post(chain, tokens[receiver_gln], recorded))
 
     assert (result["success"], result["errors"]) == (True, [])
     answer = httpx.get(
@@ -188,7 +199,13 @@ def test_a_custody_refusal_fails_the_job_and_writes_nothing(chain: Chain) -> Non
 
 
 def _example_without_destination() -> bytes:
-    return json.dumps(OBJECT_EXAMPLE).encode()
+    """GS1's example 9.6.1 without the members medtrace does not record: its shipping names
+    no destination."""
+    example = copy.deepcopy(OBJECT_EXAMPLE)
+    for recorded in example["epcisBody"]["eventList"]:
+        recorded.pop("bizTransactionList")
+        recorded.pop("example:myField", None)
+    return json.dumps(example).encode()
 
 
 def _with(field: str, value: Any) -> bytes:
@@ -214,6 +231,22 @@ def _with(field: str, value: Any) -> bytes:
         (_with("action", "ADD"), 422, "epcis.action"),
         (_example_without_destination(), 422, "epcis.missing_destination"),
         (b"[" * 100_000 + b"]" * 100_000, 422, "epcis.malformed"),
+        (_with("example:myField", "a user extension"), 422, "epcis.unknown_field"),
+        (_with("bizTransactionList", [{"type": "po", "bizTransaction": "urn:x:po:1"}]), 422,
+         "epcis.unknown_field"),
+        (_with("sensorElementList", [{"sensorReport": [{"stringValue": "x"}]}]), 422,
+         "epcis.unknown_field"),
+        (_with("readPoint", {"id": "https://id.gs1.org/414/9525678000004", "name": "x"}), 422,
+         "epcis.unknown_field"),
+        (_with("ilmd", {"cbvmda:lotNumber": "L1"}), 422, "epcis.unknown_field"),
+        (_with("destinationList", [{"type": "owning_party", "note": "x",
+                                    "destination": "https://id.gs1.org/414/9525678000004"}]),
+         422, "epcis.unknown_field"),
+        (_with("disposition", "kept for patient Jane Doe"), 422, "epcis.unknown_disposition"),
+        (_with("eventID", "a note for the public"), 422, "epcis.malformed"),
+        (_with("eventTimeZoneOffset", "+02:00 Jane Doe"), 422, "epcis.malformed"),
+        (_with("epcList", [unit_epc(f"S{n:05d}") for n in range(2_000)]), 422,
+         "input.leaf_too_large"),
         (b" " * (32 * 1024 * 1024 + 1), 413, "capture.too_large"),
     ],
 )  # fmt: skip
@@ -226,6 +259,30 @@ def test_bad_documents_are_refused_with_their_rule_and_write_nothing(
         response.text
     )
     assert response.json()["detail"]["message"]
+    assert chain.server.snapshot() == before
+
+
+def test_an_unknown_member_never_reaches_the_public_ledger(chain: Chain) -> None:
+    """Issue 18 item 5: a commissioning with 200 000 bytes of anything in an extra member was
+    accepted and published forever; now it is refused naming the member, nothing written."""
+    commission = event(
+        "ObjectEvent", "commissioning", "active", chain.maker.gln, action="ADD",
+        epcList=[unit_epc(new_serial())], junk="A" * 200_000,
+        ilmd={"cbvmda:lotNumber": LOT, "cbvmda:itemExpirationDate": EXPIRY.isoformat(),
+              "patient": "Jane Doe"},
+    )  # fmt: skip
+    before = chain.server.snapshot()
+
+    response = post(chain, chain.maker.token, document(commission))
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert (detail["rule"], detail["fields"], detail["index"]) == (
+        "epcis.unknown_field",
+        ["ilmd.patient", "junk"],
+        0,
+    )
+    assert "junk" in detail["message"] and "ilmd.patient" in detail["message"]
     assert chain.server.snapshot() == before
 
 

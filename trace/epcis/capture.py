@@ -3,7 +3,8 @@
 The document is checked whole before anything is written: JSON-LD with the EPCIS 2.0
 context, ObjectEvents and AggregationEvents only, a CBV 2.0 bizStep medtrace knows (and the
 action that goes with it), GS1 EPCs (EPC URNs or Digital Link URIs), a readPoint GLN, times
-with a zone and not in the future. A document that fails is refused with a 4xx naming the
+with a zone and not in the future, and no member medtrace does not record (the leaf is
+public and permanent: ``check_fields``). A document that fails is refused with a 4xx naming the
 rule and the event's ``index``; nothing is written.
 
 A valid document becomes a capture job, run at once with the ``rollback`` behaviour: the
@@ -13,15 +14,16 @@ event per EPC.
 
 These events are authenticated by the participant's API token, not by a station key. Their
 ledger leaf says so: it is the canonical JSON of ``{"epcis", "event", "participant"}`` (the
-EPCIS event as sent, sensor data included; the medtrace event read from it; the
-participant's GLN) and has no ``signature`` or ``station_id``, so any reader can tell a
-token-captured event from a station-signed one.
+EPCIS event as sent; the medtrace event read from it; the participant's GLN) and has no
+``signature`` or ``station_id``, so any reader can tell a token-captured event from a
+station-signed one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,7 +33,7 @@ from sqlmodel import Session
 from medtrace.custody import ReceiptPolicy
 from medtrace.epcis.document import CONTEXT
 from medtrace.epcis.epc import Epc, parse_epc, parse_location
-from medtrace.epcis.vocabulary import SHAPES, bare, event_type_for
+from medtrace.epcis.vocabulary import CBV_DISPOSITIONS, SHAPES, bare, event_type_for
 from medtrace.errors import InvalidInput, MedtraceError, NotFound, TooLarge
 from medtrace.models import EventType, Participant, utcnow
 from medtrace.models.epcis import CaptureJob
@@ -46,6 +48,35 @@ MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 MAX_EVENTS = 10_000
 _LOT_KEYS = ("cbvmda:lotNumber", "lotNumber")
 _EXPIRY_KEYS = ("cbvmda:itemExpirationDate", "itemExpirationDate")
+#: The members of an EPCIS event that medtrace reads or checks. The leaf keeps the event as
+#: sent and the ledger is public and permanent, so any other member (user extensions such as
+#: ``example:myField``, bizTransactionList, quantity lists, sensor data, certificationInfo) is
+#: refused by name rather than published.
+_EVENT_FIELDS = frozenset(
+    {
+        "type", "eventID", "eventTime", "eventTimeZoneOffset", "action", "bizStep",
+        "disposition", "readPoint", "bizLocation", "epcList", "parentID", "childEPCs",
+        "destinationList", "sourceList", "ilmd",
+    }
+)  # fmt: skip
+#: The members of each nested object medtrace reads.
+_NESTED_FIELDS = {
+    "readPoint": frozenset({"id"}),
+    "bizLocation": frozenset({"id"}),
+    "destinationList": frozenset({"type", "destination"}),
+    "sourceList": frozenset({"type", "source"}),
+    "ilmd": frozenset(_LOT_KEYS + _EXPIRY_KEYS),
+}
+#: CBV 2.0 §7.4 source/destination types, bare or as the CBV 2.0 web URI or 1.x URN.
+_PARTY_TYPES = frozenset(
+    f"{prefix}{term}"
+    for term in ("owning_party", "possessing_party", "location")
+    for prefix in ("", "https://ref.gs1.org/cbv/SDT-", "urn:epcglobal:cbv:sdt:")
+)
+_EVENT_ID = re.compile(
+    r"ni:///sha-256;[0-9a-f]{64}(\?ver=CBV2\.0)?|urn:uuid:[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+)
+_ZONE_OFFSET = re.compile(r"[+-](0\d|1[0-4]):[0-5]\d")
 
 
 def check_size(length: int) -> None:
@@ -176,6 +207,79 @@ def _observes_container(raw: Mapping[str, Any], kind: EventType) -> bool:
     )
 
 
+def check_fields(raw: Mapping[str, Any]) -> None:
+    """Refuse an event carrying anything medtrace does not record (``epcis.unknown_field``,
+    naming every such member by its path), and free text where medtrace expects a term.
+
+    The event enters the public, permanent ledger as sent: a member medtrace ignores would be
+    published forever, personal data included. So only the members in ``_EVENT_FIELDS`` and
+    ``_NESTED_FIELDS`` pass (EPCIS user extensions too are refused for now), an ILMD only
+    on a commissioning, and the terms medtrace does not parse elsewhere are checked here: a
+    CBV disposition, source and destination types and parties, an eventID (a CBV 2.0 hash
+    or a UUID URN) and a time zone offset.
+    """
+    unknown = list(set(raw) - _EVENT_FIELDS)
+    for name, allowed in _NESTED_FIELDS.items():
+        for position, entry in _entries(raw.get(name), name):
+            unknown += (f"{position}.{key}" for key in set(entry) - allowed)
+    if unknown:
+        unknown.sort()
+        raise InvalidInput(
+            f"medtrace does not record {', '.join(unknown)}; the ledger is public and "
+            "permanent, so send only the standard members medtrace reads",
+            rule="epcis.unknown_field",
+            fields=unknown,
+        )
+    _check_terms(raw)
+
+
+def _entries(value: Any, name: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """The objects under member ``name`` (one, or each of a list), with their paths."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [(name, value)]
+    if isinstance(value, list) and name.endswith("List"):
+        if not all(isinstance(entry, dict) for entry in value):
+            raise _malformed(f"{name} is a list of objects")
+        return [(f"{name}[{i}]", entry) for i, entry in enumerate(value)]
+    raise _malformed(f"{name} is {'a list of objects' if name.endswith('List') else 'an object'}")
+
+
+def _check_terms(raw: Mapping[str, Any]) -> None:
+    disposition = raw.get("disposition")
+    if disposition is not None and (
+        not isinstance(disposition, str)
+        or bare(disposition, kind="disposition") not in CBV_DISPOSITIONS
+    ):
+        raise InvalidInput(
+            f"disposition {disposition!r} is not a CBV 2.0 disposition",
+            rule="epcis.unknown_disposition",
+        )
+    for name, party in (("destinationList", "destination"), ("sourceList", "source")):
+        for position, entry in _entries(raw.get(name), name):
+            if entry.get("type") not in _PARTY_TYPES or not isinstance(entry.get(party), str):
+                raise _malformed(f"{position} has a CBV 2.0 type and a {party} (a GLN)")
+            parse_location(entry[party])
+    _check_pattern(raw, "eventID", _EVENT_ID, "a CBV 2.0 event hash (ni:///sha-256;…) or urn:uuid")
+    _check_pattern(raw, "eventTimeZoneOffset", _ZONE_OFFSET, "an offset such as +02:00")
+    step = raw.get("bizStep")
+    if "ilmd" in raw and not (
+        isinstance(step, str) and bare(step, kind="bizStep") == "commissioning"
+    ):
+        raise InvalidInput(
+            "medtrace records an ilmd (lot and expiry) only on a commissioning",
+            rule="epcis.unknown_field",
+            fields=["ilmd"],
+        )
+
+
+def _check_pattern(raw: Mapping[str, Any], name: str, pattern: re.Pattern[str], what: str) -> None:
+    value = raw.get(name)
+    if value is not None and not (isinstance(value, str) and pattern.fullmatch(value)):
+        raise _malformed(f"{name} must be {what}")
+
+
 def medtrace_events(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The medtrace events an EPCIS event stands for (one per EPC of an ObjectEvent)."""
     kind = _kind(raw)
@@ -211,9 +315,16 @@ def _prepare(events: Sequence[dict[str, Any]], gln: str) -> tuple[list[Authentic
     origin: list[int] = []
     for index, raw in enumerate(events):
         try:
+            check_fields(raw)
             for event in medtrace_events(raw):
                 items.append(
-                    token_authenticated(source="epcis", sent=raw, event=event, participant_gln=gln)
+                    token_authenticated(
+                        source="epcis",
+                        sent=raw,
+                        event=event,
+                        participant_gln=gln,
+                        objects=[raw.get(name) or () for name in ("epcList", "childEPCs")],
+                    )
                 )
                 origin.append(index)
         except MedtraceError as exc:

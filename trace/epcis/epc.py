@@ -4,8 +4,9 @@ Standard §6), in and out.
 medtrace writes the canonical GS1 Digital Link form on ``https://id.gs1.org`` (the form the
 CBV 2.0 event hash normalises to) and reads either form: ``urn:epc:id:sgtin:``
 CompanyPrefix.IndicatorItemRef.Serial, ``urn:epc:id:sscc:`` CompanyPrefix.ExtSerialRef,
-``urn:epc:id:sgln:`` CompanyPrefix.LocationRef.Extension, or a Digital Link URI on any host
-(``/01/{gtin}/21/{serial}``, ``/00/{sscc}``, ``/414/{gln}``).
+``urn:epc:id:sgln:`` CompanyPrefix.LocationRef.Extension, ``urn:epc:id:pgln:``
+CompanyPrefix.PartyRef, or a Digital Link URI on any host (``/01/{gtin}/21/{serial}``,
+``/00/{sscc}``, ``/414/{gln}``, ``/417/{party gln}``).
 """
 
 from __future__ import annotations
@@ -89,9 +90,14 @@ def parse_epc(value: str) -> Epc:
         if not (prefix + location).isdigit() or len(prefix + location) != 12:
             raise _bad(value, "company prefix and location reference make 12 digits")
         return Epc(gln=_with_check_digit(prefix + location))
+    if value.startswith("urn:epc:id:pgln:"):  # a party (an owning_party source/destination)
+        prefix, party = _urn_parts(value, "pgln", 2)
+        if not (prefix + party).isdigit() or len(prefix + party) != 12:
+            raise _bad(value, "company prefix and party reference make 12 digits")
+        return Epc(gln=_with_check_digit(prefix + party))
     if value.startswith(("https://", "http://")):
         return _parse_digital_link(value)
-    raise _bad(value, "expected urn:epc:id:sgtin/sscc/sgln or a GS1 Digital Link URI")
+    raise _bad(value, "expected urn:epc:id:sgtin/sscc/sgln/pgln or a GS1 Digital Link URI")
 
 
 def _parse_digital_link(value: str) -> Epc:
@@ -103,9 +109,10 @@ def _parse_digital_link(value: str) -> Epc:
         return Epc(gtin=parse_gtin(ais["01"]), serial=check_x20(ais["21"], field="serial"))
     if "00" in ais:
         return Epc(sscc=parse_sscc(ais["00"]))
-    if "414" in ais:
-        return Epc(gln=parse_gln(ais["414"]))
-    raise _bad(value, "names no serialised GTIN (01 + 21), SSCC (00) or GLN (414)")
+    for ai in ("414", "417"):  # a place's GLN, a party's GLN
+        if ai in ais:
+            return Epc(gln=parse_gln(ais[ai]))
+    raise _bad(value, "names no serialised GTIN (01 + 21), SSCC (00) or GLN (414, 417)")
 
 
 @functools.lru_cache(maxsize=1024)

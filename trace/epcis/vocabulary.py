@@ -53,6 +53,18 @@ for _kind, _shape in SHAPES.items():
     _BY_STEP.setdefault(_shape.biz_step, _kind)
 KNOWN_BIZ_STEPS = frozenset(_BY_STEP)
 KNOWN_DISPOSITIONS = frozenset(s.disposition for s in SHAPES.values())
+#: Every disposition of CBV 2.0 §7.2: a captured event may name any of them.
+CBV_DISPOSITIONS = frozenset(
+    {
+        "active", "available", "completeness_inferred", "completeness_verified",
+        "conformant", "container_closed", "container_open", "damaged", "destroyed",
+        "dispensed", "disposed", "encoded", "expired", "in_progress", "in_transit",
+        "inactive", "mismatch_class", "mismatch_instance", "mismatch_quantity",
+        "needs_replacement", "no_pedigree_match", "non_conformant", "non_sellable_other",
+        "partially_dispensed", "recalled", "reserved", "retail_sold", "returned",
+        "sellable_accessible", "sellable_not_accessible", "stolen", "unavailable", "unknown",
+    }
+)  # fmt: skip
 
 
 def bare(value: str, *, kind: str) -> str:

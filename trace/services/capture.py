@@ -61,9 +61,9 @@ from medtrace.errors import (
     SignatureRejected,
 )
 from medtrace.key_history import check_key_usable, signing_key
+from medtrace.ledger import MAX_ENTRY_SIZE, writer_turn
 from medtrace.ledger import sql as ledger_sql
-from medtrace.ledger import writer_turn
-from medtrace.models import EventType, Participant, Role, Station, utcnow
+from medtrace.models import EventType, Participant, Role, Station, StationKey, utcnow
 from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
 from medtrace.services import suspects as suspect_service
 from medtrace.services.cn_codes import CnCommissionRule
@@ -126,8 +126,12 @@ class Authenticated:
         event_time: str,
         station_id: str | None,
         leaf: bytes,
+        objects: Sequence[Sequence[Any]],
     ) -> Authenticated:
-        """The authenticated event with its EPCIS event hash."""
+        """The authenticated event with its EPCIS event hash; ``InvalidInput`` when its leaf
+        is too large for the ledger (``check_leaf_size``, with the lists of ``objects`` the
+        leaf holds, to say how to split it)."""
+        check_leaf_size(leaf, objects=objects)
         return cls(
             event=event,
             event_id=event_id,
@@ -136,6 +140,53 @@ class Authenticated:
             leaf=leaf,
             epcis_id=to_epcis(event, event_time)["eventID"],
         )
+
+
+def check_leaf_size(leaf: bytes, *, objects: Sequence[Sequence[Any]] = ()) -> None:
+    """Refuse an event whose ledger leaf is longer than one c2sp.org/tlog-tiles entry holds
+    (``MAX_ENTRY_SIZE``, 65 535 bytes): the log could serve its entry bundle to no one, so no
+    tlog-tiles client could read the log past it (``input.leaf_too_large``).
+
+    The leaf is measured as encoded, since what fits depends on the path (a station's
+    envelope, an EPCIS event kept as sent) and on the serials. ``objects`` are the JSON lists
+    in the leaf that grow with the objects the event lists (its children; an EPCIS event's
+    EPCs): the message says how many objects one event may list (``_objects_that_fit``),
+    for the sender to split a large pack into cases of at most that many children, packed in
+    turn onto the pallet.
+    """
+    if len(leaf) <= MAX_ENTRY_SIZE:
+        return
+    count, fits = _objects_that_fit(len(leaf), objects)
+    advice = (
+        f"split it into events of at most {fits} objects each (a large pack: cases of at "
+        f"most {fits} children each, then pack the cases onto the pallet)"
+        if count > 1 and fits > 0
+        else "send less in one event"
+    )
+    raise InvalidInput(
+        f"the event's ledger leaf would have {len(leaf)} bytes, more than a log entry holds "
+        f"({MAX_ENTRY_SIZE}); {advice}",
+        rule="input.leaf_too_large",
+        leaf_bytes=len(leaf),
+        max_leaf_bytes=MAX_ENTRY_SIZE,
+        max_objects=fits,
+    )
+
+
+def _objects_that_fit(size: int, lists: Sequence[Sequence[Any]]) -> tuple[int, int]:
+    """How many objects an event of leaf ``size`` lists, and how many of them any one event
+    may list for its leaf to fit: the leaf without the ``lists``' values, plus that many times
+    the largest object (its values in every list, each with its comma), stays within
+    ``MAX_ENTRY_SIZE`` whichever objects are chosen."""
+    count = max((len(values) for values in lists), default=0)
+    costs = [0] * count
+    for values in lists:
+        for index, value in enumerate(values):
+            costs[index] += len(canonical_json(value)) + 1
+    if not costs:
+        return 0, 0
+    rest = size - sum(costs)
+    return count, max(0, (MAX_ENTRY_SIZE - rest) // max(costs))
 
 
 class _World:
@@ -206,7 +257,7 @@ class _Batch:
     order: list[tuple[str, bool]] = field(default_factory=list)  # (event id, duplicate)
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
     new: dict[str, event_store.NewEvent] = field(default_factory=dict)
-    destinations: dict[str, Participant | None] = field(default_factory=dict)
+    participants: dict[str, Participant | None] = field(default_factory=dict)  # by GLN
     shipped_at: dict[Key, dt.datetime] = field(default_factory=dict)  # of objects received
 
 
@@ -332,9 +383,7 @@ def _check_signed(
             _check_station(stations.get(envelope.station_id), participant_id, envelope)
             key = signing_key(keys[envelope.station_id], canonical.verify)
             event = _parse_event(envelope, now)
-            check_key_usable(
-                key, owner="station", name=envelope.station_id, signed_at=event.event_time
-            )
+            _check_key_usable(session, key, canonical, event)
             checked.append(
                 Authenticated.of(
                     event,
@@ -342,12 +391,30 @@ def _check_signed(
                     event_time=envelope.event["event_time"],
                     station_id=envelope.station_id,
                     leaf=canonical.leaf(),
+                    objects=[envelope.event.get("children") or ()],
                 )
             )
         except MedtraceError as exc:
             exc.context.setdefault("index", index)
             return checked, exc
     return checked, None
+
+
+def _check_key_usable(
+    session: Session, key: StationKey, canonical: CanonicalEnvelope, event: SignedEvent
+) -> None:
+    """Refuse a new event signed by a revoked or rotated-out key (``check_key_usable``), but
+    not an event captured before: the signature verified over the same bytes, so it is that
+    event again, and a retry gets its first receipt, writing nothing, whatever happened to
+    the key since (a station's outbox may resend after losing an acknowledgement)."""
+    try:
+        check_key_usable(
+            key, owner="station", name=canonical.station_id, signed_at=event.event_time
+        )
+    except SignatureRejected:
+        captured = event_store.get_leaf_indexes(session=session, event_ids=[canonical.event_id])
+        if canonical.event_id not in captured:
+            raise
 
 
 def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -> None:
@@ -430,7 +497,12 @@ def _parse_event(envelope: EnvelopeIn, now: dt.datetime) -> SignedEvent:
 
 
 def token_authenticated(
-    *, source: str, sent: Mapping[str, Any], event: dict[str, Any], participant_gln: str
+    *,
+    source: str,
+    sent: Mapping[str, Any],
+    event: dict[str, Any],
+    participant_gln: str,
+    objects: Sequence[Sequence[Any]] = (),
 ) -> Authenticated:
     """An event recorded on a participant's API token (EPCIS or FHIR), not a station key.
 
@@ -438,7 +510,9 @@ def token_authenticated(
     (the request as the participant sent it, under the name of its standard; the medtrace
     event read from it; the participant's GLN), with no ``signature`` or ``station_id``, so
     any reader can tell a token-captured event from a station-signed one. Raises
-    ``InvalidInput`` (rule ``{source}.invalid_event``) when the event has the wrong shape.
+    ``InvalidInput`` (rule ``{source}.invalid_event``) when the event has the wrong shape,
+    or ``input.leaf_too_large`` when its leaf is (``objects``: the lists in ``sent`` that
+    grow with the objects it names; the event's children are counted too).
     """
     try:
         parsed = SignedEvent.model_validate(event)
@@ -454,6 +528,7 @@ def token_authenticated(
         event_time=event["event_time"],
         station_id=None,
         leaf=leaf,
+        objects=[*objects, event.get("children") or ()],
     )
 
 
@@ -481,6 +556,8 @@ def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None
     event = item.event
     if event.type in MOVES_ON_THE_ROAD:
         _check_destination(session, batch, event)
+    if event.type is EventType.STORE:
+        _check_location(session, batch, event)
     target = custody.key_of(event)
     before = batch.world.custody(target)
     outcome = custody.apply_event(
@@ -537,12 +614,33 @@ def _lots(batch: _Batch, outcome: custody.Outcome) -> list[tuple[str, str]]:
     return [(k.gtin, c.lot) for k in outcome.units if (c := batch.world.custody(k)) and c.lot]
 
 
+def _participant_at(session: Session, batch: _Batch, gln: str) -> Participant | None:
+    """The participant registered with ``gln``, read once per batch."""
+    if gln not in batch.participants:
+        batch.participants[gln] = participant_store.get_participant_by_gln(session=session, gln=gln)
+    return batch.participants[gln]
+
+
+def _check_location(session: Session, batch: _Batch, event: SignedEvent) -> None:
+    """Refuse a store event that keeps goods at another participant's place
+    (``custody.wrong_location``, as for an event at another's GLN): its stock lists are read
+    by place, so the goods would show up in that participant's stock."""
+    gln = event.location_gln
+    if gln is None or gln == batch.actor.gln:
+        return
+    owner = _participant_at(session, batch, gln)
+    if owner is not None:
+        raise CustodyViolation(
+            f"location {gln} is the site of {owner.name}, not one of {batch.actor.gln}'s "
+            "places: store at your own GLN or at a place inside your site",
+            rule="custody.wrong_location",
+        )
+
+
 def _check_destination(session: Session, batch: _Batch, event: SignedEvent) -> None:
     gln = event.destination_gln
     assert gln is not None
-    if gln not in batch.destinations:
-        batch.destinations[gln] = participant_store.get_participant_by_gln(session=session, gln=gln)
-    destination = batch.destinations[gln]
+    destination = _participant_at(session, batch, gln)
     if destination is None:
         raise CustodyViolation(
             f"destination {gln} is not a registered participant",

@@ -16,7 +16,13 @@ from sqlmodel import Session
 
 from medtrace.errors import InvalidInput, NotFound
 from medtrace.keys import b64
-from medtrace.ledger import TILE_WIDTH, CosignatureVerifier, NoteSigner, count_cosignatures
+from medtrace.ledger import (
+    TILE_WIDTH,
+    CosignatureVerifier,
+    EntryTooLarge,
+    NoteSigner,
+    count_cosignatures,
+)
 from medtrace.ledger import sql as ledger_sql
 from medtrace.schemas import CheckpointPublic, LeafPublic, PublicKeyPublic
 
@@ -181,12 +187,24 @@ def tile(*, session: Session, level: int, path: str) -> tuple[bytes, bool]:
 
 
 def entry_bundle(*, session: Session, path: str) -> tuple[bytes, bool]:
-    """An entry bundle's bytes and whether it is full; ``NotFound`` beyond the stored tree."""
+    """An entry bundle's bytes and whether it is full; ``NotFound`` beyond the stored tree,
+    and ``NotFound`` (``ledger.entry_too_large``, naming the leaf) for a bundle holding a leaf
+    stored before capture bounded leaves to a tlog-tiles entry: that leaf is still served
+    by ``/api/v1/ledger/leaves`` and provable by its hash."""
     index, width = parse_tile_path(path)
     conn = session.connection()
     if index * TILE_WIDTH + width > ledger_sql.integrated_size(conn):
         raise NotFound("the tree has no such entry bundle yet", rule="ledger.no_tile")
-    bundle = ledger_sql.entry_bundle(conn, index, width)
+    try:
+        bundle = ledger_sql.entry_bundle(conn, index, width)
+    except EntryTooLarge as exc:
+        raise NotFound(
+            f"entry bundle {format_tile_index(index)} cannot be served: {exc}; read that leaf "
+            f"at /api/v1/ledger/leaves?start={exc.index}&end={exc.index + 1}",
+            rule="ledger.entry_too_large",
+            leaf_index=exc.index,
+            leaf_bytes=exc.size,
+        ) from exc
     if bundle is None:
         raise NotFound("the tree has no such entry bundle yet", rule="ledger.no_tile")
     return bundle, width == TILE_WIDTH

@@ -67,7 +67,7 @@ from medtrace.models.iot import (
     SensorKey,
 )
 from medtrace.models.lots import Product
-from medtrace.schemas import decode_public_key
+from medtrace.schemas import decode_new_public_key, decode_public_key
 from medtrace.sensor_schemas import (
     BindingCreate,
     BindingPublic,
@@ -121,7 +121,7 @@ def register_sensor(
     *, session: Session, participant: Participant, sensor_in: SensorCreate
 ) -> SensorPublic:
     """Register a sensor's Ed25519 public key for the authenticated participant."""
-    public_key = decode_public_key(sensor_in.public_key)
+    public_key = decode_new_public_key(sensor_in.public_key)
     assert participant.id is not None
     try:
         with session.begin():
@@ -176,7 +176,7 @@ def rotate_sensor_key(
 ) -> SensorPublic:
     """Give the caller's sensor a new key; the old one still signs readings taken before
     now (a logger's memory may hold them), and no later ones."""
-    public_key = decode_public_key(key_in.public_key)
+    public_key = decode_new_public_key(key_in.public_key)
     with session.begin():
         sensor = _own_sensor(session, participant, sensor_id)
         now = utcnow()

@@ -23,7 +23,12 @@ from medtrace.key_history import key_public
 from medtrace.key_schemas import KeyCreate, KeyRevoke
 from medtrace.keys import b64
 from medtrace.models import Participant, Role, Station, StationKey, utcnow
-from medtrace.schemas import StationCreate, StationPublic, decode_public_key
+from medtrace.schemas import (
+    StationCreate,
+    StationPublic,
+    decode_new_public_key,
+    decode_public_key,
+)
 from medtrace.store import participants as participant_store
 from medtrace.store import stations as station_store
 
@@ -147,7 +152,7 @@ def register_station(
     *, session: Session, participant: Participant, station_in: StationCreate
 ) -> StationPublic:
     """Register a scan station's public key for the authenticated participant."""
-    public_key = decode_public_key(station_in.public_key)
+    public_key = decode_new_public_key(station_in.public_key)
     assert participant.id is not None
     try:
         with session.begin():
@@ -187,7 +192,7 @@ def rotate_station_key(
     Events the old key signed before now are still accepted (a station's outbox drains after
     a rotation); a key the station had before cannot come back (``key.reused``).
     """
-    public_key = decode_public_key(key_in.public_key)
+    public_key = decode_new_public_key(key_in.public_key)
     with session.begin():
         station = _own_station(session, participant, station_id)
         now = utcnow()
