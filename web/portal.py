@@ -464,14 +464,23 @@ async def issue_recall(visit: VisitDep, session: SessionDep) -> Response:
 
 
 @router.get("/lots/{gtin}/{lot}/reach", response_class=HTMLResponse)
-def recall_reach_page(visit: VisitDep, session: SessionDep, gtin: str, lot: str) -> Response:
-    """A recalled lot's reach: every unit, who holds it, dispensed or not."""
+def recall_reach_page(
+    visit: VisitDep,
+    session: SessionDep,
+    gtin: str,
+    lot: str,
+    after: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    """A recalled lot's reach: its counts, then a page of units (after the serial ``after``),
+    who holds each, dispensed or not."""
     user = _require(visit, *RECALLERS)
     if not isinstance(user, Participant):
         return user
     try:
         key = _lot_key(gtin, lot)
-        reach = recall_reach(session=session, participant=user, gtin=key[0], lot=key[1])
+        reach = recall_reach(
+            session=session, participant=user, gtin=key[0], lot=key[1], after=after
+        )
     except MedtraceError as exc:
         return _page(
             visit,
