@@ -157,23 +157,24 @@ async def _send_all(engine: Engine, jobs: Sequence[_Job], policy: DeliveryPolicy
             sorted(jobs, key=lambda j: j.subscription_id), key=lambda j: j.subscription_id
         )
     ]
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as http:
-        settled = await asyncio.gather(
-            *(_serve(engine, http, gate, queue, policy) for queue in by_subscriber)
-        )
+    settled = await asyncio.gather(
+        *(_serve(engine, gate, queue, policy) for queue in by_subscriber)
+    )
     return [outcome for outcomes in settled for outcome in outcomes]
 
 
 async def _serve(
-    engine: Engine,
-    http: httpx.AsyncClient,
-    gate: asyncio.Semaphore,
-    queue: Sequence[_Job],
-    policy: DeliveryPolicy,
+    engine: Engine, gate: asyncio.Semaphore, queue: Sequence[_Job], policy: DeliveryPolicy
 ) -> list[str]:
-    """One subscriber's due deliveries in order, stopping at the first that fails."""
+    """One subscriber's due deliveries in order, stopping at the first that fails.
+
+    Each subscriber has its own client: connections are pooled by the address connected to,
+    and two receivers behind one address must not share a TLS connection made for the other's
+    name. Proxies from the environment are ignored: the POST goes to the address checked.
+    The client's own timeouts are the deadline: ``_send`` holds every delivery to it."""
     outcomes: list[str] = []
-    async with gate:
+    client = httpx.AsyncClient(timeout=policy.deadline, follow_redirects=False, trust_env=False)
+    async with gate, client as http:
         for job in queue:
             error = await _send(http, job, policy)
             outcomes.append(
