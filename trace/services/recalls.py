@@ -19,9 +19,11 @@ many megabytes nor slower on its last page than on its first.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +56,15 @@ from medtrace.store import units as unit_store
 
 #: Units in one page of a reach report unless the caller asks for fewer; the most it may.
 REACH_PAGE_SIZE = 1000
+REACH_CSV_COLUMNS = (
+    "serial",
+    "state",
+    "holder_gln",
+    "holder_name",
+    "destination_gln",
+    "dispensed",
+    "quarantined",
+)
 
 #: Units still in the chain: someone holds them (or is shipping them) and must act.
 _IN_CHAIN = tuple(s for s in UnitState if s not in FINAL_STATES)
@@ -257,14 +268,7 @@ def recall_reach(
 ) -> RecallReachPublic:
     """The recall of a lot, its counts, and its units whose serial sorts after ``after`` (at
     most ``limit``, in serial order), for the regulator or the lot's manufacturer."""
-    if not may_recall(participant, gtin):
-        raise Forbidden(
-            "a recall's reach is shown to the regulator and the lot's manufacturer only",
-            rule="recall.not_visible",
-        )
-    row = recall_store.get_recall(session=session, gtin=gtin, lot=lot)
-    if row is None:
-        raise NotFound(f"lot {lot} of GTIN {gtin} is not recalled", rule="recall.unknown")
+    row = _visible_recall(session, participant, gtin, lot)
     by = participant_store.get_participant(session=session, participant_id=row.participant_id)
     assert by is not None
     summary = unit_store.lot_summary(session=session, gtin=gtin, lot=lot)
@@ -293,6 +297,64 @@ def recall_reach(
         units=listed,
         next_after=listed[-1].serial if more else None,
     )
+
+
+def reach_csv(*, session: Session, participant: Participant, gtin: str, lot: str) -> Iterator[str]:
+    """Every unit of a recalled lot as CSV (RFC 4180), in serial order, for a download that
+    may be as long as the lot.
+
+    Who may see it is checked now, so that a refusal is an error page and not a broken
+    download; the rows then come a page at a time, each page read in its own short
+    transaction, so no transaction stays open while a slow client reads."""
+    _visible_recall(session, participant, gtin, lot)
+    session.rollback()
+    return _reach_rows(session, gtin, lot)
+
+
+def _reach_rows(session: Session, gtin: str, lot: str) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(REACH_CSV_COLUMNS)
+    after: str | None = ""
+    while after is not None:
+        units = unit_store.get_lot_units_page(
+            session=session, gtin=gtin, lot=lot, after_serial=after, limit=REACH_PAGE_SIZE
+        )
+        holders = recall_store.participants_by_gln(
+            session=session, glns=[u.holder_gln for u in units]
+        )
+        session.rollback()
+        for u in units:
+            holder = holders.get(u.holder_gln)
+            writer.writerow(
+                [
+                    u.serial,
+                    u.state.value,
+                    u.holder_gln,
+                    holder.name if holder else "",
+                    u.destination_gln or "",
+                    u.state is UnitState.DISPENSED,
+                    u.quarantined,
+                ]
+            )
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+        after = units[-1].serial if len(units) == REACH_PAGE_SIZE else None
+
+
+def _visible_recall(session: Session, participant: Participant, gtin: str, lot: str) -> Recall:
+    """The recall of a lot, if ``participant`` may see its reach (the regulator, the lot's
+    manufacturer)."""
+    if not may_recall(participant, gtin):
+        raise Forbidden(
+            "a recall's reach is shown to the regulator and the lot's manufacturer only",
+            rule="recall.not_visible",
+        )
+    row = recall_store.get_recall(session=session, gtin=gtin, lot=lot)
+    if row is None:
+        raise NotFound(f"lot {lot} of GTIN {gtin} is not recalled", rule="recall.unknown")
+    return row
 
 
 def _counts(
