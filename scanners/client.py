@@ -89,9 +89,15 @@ class CaptureClient(TokenClient):
         return result
 
     def recall_reach(self, gtin: str, lot: str) -> dict[str, Any]:
-        """The reach report of a recalled lot (its manufacturer or a regulator)."""
+        """The reach report of a recalled lot (its manufacturer or a regulator): its counts,
+        and every unit, gathered page by page."""
         path = f"/api/v1/lots/{quote(gtin, safe='')}/{quote(lot, safe='')}/recall"
-        result: dict[str, Any] = self._get(path)
+        result: dict[str, Any] = self._answer(self._send("GET", path))
+        after = result.pop("next_after")
+        while after is not None:
+            page = self._answer(self._send("GET", path, params={"after": after}))
+            result["units"] += page["units"]
+            after = page["next_after"]
         return result
 
     def rotate_station_key(self, station_id: str, public_key: str) -> dict[str, Any]:

@@ -7,13 +7,12 @@ import os
 from contextlib import closing
 from typing import Annotated
 
-import httpx
 import typer
 from sqlmodel import Session
 
 from medtrace.config import get_settings
 from medtrace.db import create_db_engine, upgrade_schema
-from medtrace.policies import cold_chain_limits, temperature_policy
+from medtrace.policies import cold_chain_limits, delivery_policy, temperature_policy
 from medtrace.services.alert_topic import MqttPublisher, publish_due
 from medtrace.services.alerts import check_expiry
 from medtrace.services.coldchain import check_cold_chain
@@ -62,8 +61,7 @@ def deliver() -> None:
     )
     with closing(publisher):
         published = publish_due(engine=engine, publisher=publisher)
-    with httpx.Client(timeout=settings.webhook_timeout) as http:
-        report = deliver_due(engine=engine, http=http, max_attempts=settings.webhook_max_attempts)
+    report = deliver_due(engine=engine, policy=delivery_policy(settings))
     console.print(
         f"published {published} on MQTT; webhooks: delivered {report.delivered}, "
         f"retrying {report.retrying}, failed {report.failed}"

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, computed_field, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,7 +76,20 @@ class Settings(BaseSettings):
     expiry_warn_days: int = Field(
         default=90, ge=0, description="Expiry alerts this many days ahead"
     )
-    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per webhook POST")
+    webhook_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds one webhook delivery may take in all: DNS, connect, send, answer",
+    )
+    webhook_concurrency: int = Field(
+        default=8, gt=0, description="Webhook subscribers served at once in a delivery pass"
+    )
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
+        default=[],
+        description="Networks (JSON list of CIDRs) webhooks may reach although they are not "
+        "public, for receivers on premises; every other loopback, private, link-local, "
+        "multicast or reserved address is refused",
+    )
     webhook_max_attempts: int = Field(default=10, gt=0, description="Tries before a delivery fails")
     document_dir: Path | None = Field(
         default=None, description="Lot documents, by SHA-256; default data_dir/documents"

@@ -1,4 +1,5 @@
-"""Content-addressed document storage: a file is named by its SHA-256.
+"""Content-addressed document storage: a file is named by its SHA-256; and the check that
+an uploaded document is what it claims to be, a PDF.
 
 The store interface is small so an object store can serve production; the default keeps
 files on disk under ``<root>/sha256/ab/cd/<hash>``, written to a temporary name, fsynced
@@ -8,10 +9,35 @@ and renamed, so a reader never sees half a file and a crash leaves none behind.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
 from typing import Protocol
+
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+
+from medtrace.errors import InvalidInput
+
+
+def check_pdf(name: str, data: bytes) -> None:
+    """Refuse (``document.not_pdf``) a file that a PDF reader cannot open, or that has no page.
+
+    The first five bytes (``%PDF-``) prove nothing: anything can follow them, an HTML page
+    included, and the document is served back to browsers. So the file is parsed in strict
+    mode, cross-reference table, trailer and page tree, as a reader would. Parsing untrusted
+    bytes can fail in ways a library does not all wrap in its own error type, so every
+    exception of the parser is a refusal of the file, never a server error.
+    """
+    try:
+        pages = len(PdfReader(io.BytesIO(data), strict=True).pages)
+    except (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise InvalidInput(
+            f"{name} is not a PDF that can be read: {exc}", rule="document.not_pdf"
+        ) from exc
+    if pages == 0:
+        raise InvalidInput(f"{name} is a PDF without a page", rule="document.not_pdf")
 
 
 class DocumentStore(Protocol):

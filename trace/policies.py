@@ -10,6 +10,7 @@ from medtrace.sensor_schemas import TemperatureBand
 from medtrace.services.coldchain import ColdChainLimits
 from medtrace.services.readings import TemperaturePolicy
 from medtrace.services.reorder import PlanningParameters
+from medtrace.services.webhooks import DeliveryPolicy
 
 
 def temperature_policy(settings: Settings) -> TemperaturePolicy:
@@ -46,4 +47,14 @@ def planning_parameters(settings: Settings) -> PlanningParameters:
         review_period_days=settings.reorder_review_period,
         service_level=settings.reorder_service_level,
         history_days=settings.reorder_history_days,
+    )
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    """How webhook deliveries are made: deadline, retries, concurrency, allowed networks."""
+    return DeliveryPolicy(
+        deadline=settings.webhook_timeout,
+        max_attempts=settings.webhook_max_attempts,
+        concurrency=settings.webhook_concurrency,
+        allowed_networks=tuple(settings.webhook_allowed_networks),
     )

@@ -62,8 +62,12 @@ class ReachCounts(BaseModel):
 
 
 class RecallReachPublic(BaseModel):
-    """A recall and its reach: every unit of the lot, where it is, dispensed or not."""
+    """A recall and its reach: the counts of the whole lot, and one page of its units (in
+    serial order), where each is, dispensed or not."""
 
     recall: RecallPublic
     counts: ReachCounts
     units: list[ReachUnitPublic]
+    next_after: str | None = Field(
+        description="Ask again with ``after`` set to this for the next page; None on the last"
+    )

@@ -16,14 +16,18 @@ import threading
 from collections.abc import Callable
 from contextlib import closing
 
-import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from medtrace.config import Settings
 from medtrace.ledger.lock import leader_lock
-from medtrace.policies import cold_chain_limits, planning_parameters, temperature_policy
+from medtrace.policies import (
+    cold_chain_limits,
+    delivery_policy,
+    planning_parameters,
+    temperature_policy,
+)
 from medtrace.services.alert_topic import MqttPublisher, Publisher, publish_due
 from medtrace.services.alerts import check_expiry
 from medtrace.services.coldchain import check_cold_chain
@@ -36,7 +40,7 @@ _LEADERSHIP_CHECK_SECONDS = 1.0
 
 
 def _jobs(
-    engine: Engine, settings: Settings, http: httpx.Client, publisher: Publisher
+    engine: Engine, settings: Settings, publisher: Publisher
 ) -> dict[str, tuple[Callable[[], object], float]]:
     """Each job by name, with its interval in seconds."""
 
@@ -73,7 +77,7 @@ def _jobs(
 
     def webhooks() -> object:
         published = publish_due(engine=engine, publisher=publisher)
-        report = deliver_due(engine=engine, http=http, max_attempts=settings.webhook_max_attempts)
+        report = deliver_due(engine=engine, policy=delivery_policy(settings))
         return published, report
 
     return {
@@ -90,8 +94,8 @@ def run_scheduler(engine: Engine, settings: Settings, stop: threading.Event) -> 
     publisher = MqttPublisher(
         settings.mqtt_host, settings.mqtt_port, client_id=f"medtrace-scheduler-{os.getpid()}"
     )
-    with httpx.Client(timeout=settings.webhook_timeout) as http, closing(publisher):
-        jobs = _jobs(engine, settings, http, publisher)
+    with closing(publisher):
+        jobs = _jobs(engine, settings, publisher)
         while not stop.is_set():
             if not lock.try_acquire():
                 stop.wait(_LEADERSHIP_CHECK_SECONDS)

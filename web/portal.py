@@ -24,7 +24,7 @@ from typing import Annotated, TypeVar
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Cookie, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlmodel import Session
 
 from medtrace.api.deps import EngineDep, SessionDep, SettingsDep, TemperaturePolicyDep
@@ -43,7 +43,7 @@ from medtrace.services.alerts import list_alerts
 from medtrace.services.investigation import investigate_lot
 from medtrace.services.label_sheets import lot_label_sheet
 from medtrace.services.lot_exports import lot_csv, lot_epcis
-from medtrace.services.recalls import recall_lot_on_session, recall_reach
+from medtrace.services.recalls import reach_csv, recall_lot_on_session, recall_reach
 from medtrace.services.reorder import plans_csv, reorder_plans_for
 from medtrace.services.shipments import shipments_in_transit
 from medtrace.services.verify import verify_unit
@@ -306,14 +306,15 @@ def stock_csv(visit: VisitDep, session: SessionDep) -> Response:
 
 
 def _download(content: str | bytes, media_type: str, filename: str) -> Response:
-    return Response(
-        content,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return Response(content, media_type=media_type, headers=_download_headers(filename))
+
+
+def _download_headers(filename: str) -> dict[str, str]:
+    """A file to save, never kept by a cache: a participant's own data."""
+    return {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
 
 
 @router.get("/check", response_class=HTMLResponse)
@@ -464,14 +465,23 @@ async def issue_recall(visit: VisitDep, session: SessionDep) -> Response:
 
 
 @router.get("/lots/{gtin}/{lot}/reach", response_class=HTMLResponse)
-def recall_reach_page(visit: VisitDep, session: SessionDep, gtin: str, lot: str) -> Response:
-    """A recalled lot's reach: every unit, who holds it, dispensed or not."""
+def recall_reach_page(
+    visit: VisitDep,
+    session: SessionDep,
+    gtin: str,
+    lot: str,
+    after: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    """A recalled lot's reach: its counts, then a page of units (after the serial ``after``),
+    who holds each, dispensed or not."""
     user = _require(visit, *RECALLERS)
     if not isinstance(user, Participant):
         return user
     try:
         key = _lot_key(gtin, lot)
-        reach = recall_reach(session=session, participant=user, gtin=key[0], lot=key[1])
+        reach = recall_reach(
+            session=session, participant=user, gtin=key[0], lot=key[1], after=after
+        )
     except MedtraceError as exc:
         return _page(
             visit,
@@ -480,6 +490,24 @@ def recall_reach_page(visit: VisitDep, session: SessionDep, gtin: str, lot: str)
             status_code=status_for(exc),
         )
     return _page(visit, "portal_reach.html", {"reach": reach})
+
+
+@router.get("/lots/{gtin}/{lot}/reach.csv")
+def recall_reach_csv(visit: VisitDep, session: SessionDep, gtin: str, lot: str) -> Response:
+    """Every unit of a recalled lot as CSV, streamed page by page however large the lot."""
+    user = _require(visit, *RECALLERS)
+    if not isinstance(user, Participant):
+        return user
+    try:
+        key = _lot_key(gtin, lot)
+        rows = reach_csv(session=session, participant=user, gtin=key[0], lot=key[1])
+    except MedtraceError as exc:
+        return _refusal_of(visit, exc)
+    return StreamingResponse(
+        rows,
+        media_type="text/csv; charset=utf-8",
+        headers=_download_headers(f"reach-{key[0]}-{_file_safe(key[1])}.csv"),
+    )
 
 
 @router.get("/lots/{gtin}/{lot}/events.jsonld")

@@ -40,6 +40,13 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
+#: A verify answer may be kept a minute and served a further 30 s while a cache refetches it:
+#: a spike of patients scanning after a recall made the news is absorbed by a CDN or nginx,
+#: and a recall reaches every phone within 90 s. An answer that sets the language cookie is
+#: for one browser only.
+VERIFY_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=30"
+PERSONAL_CACHE_CONTROL = "private, max-age=60"
+
 ExpiryQuery = Annotated[str | None, Query(alias="17", description="Expiry, YYMMDD")]
 LangQuery = Annotated[str | None, Query(description="Page language: en or zh-Hans")]
 LangCookie = Annotated[str | None, Cookie(alias="lang")]
@@ -64,8 +71,8 @@ def render(
     The language switch (``?lang=``) is remembered in a cookie so the next page keeps it.
     """
     language = i18n.pick(lang, lang_cookie, request.headers.get("accept-language", ""))
-    switch = {
-        other.code: str(request.url.include_query_params(lang=other.code))
+    switch = {  # relative links: a link never takes its host from the request's Host header
+        other.code: "?" + request.url.include_query_params(lang=other.code).query
         for other in i18n.LANGUAGES
     }
     html = (
@@ -177,9 +184,26 @@ def _verify_page(
         )
     status = 404 if answer.verdict is Verdict.UNKNOWN else 200
     if _wants_json(request):
-        response = JSONResponse(answer.model_dump(mode="json"), status_code=status)
+        response: Response = JSONResponse(answer.model_dump(mode="json"), status_code=status)
         response.headers["Vary"] = "Accept"
-        return response
+    else:
+        response = _verify_html(request, settings, signer, answer, page, lang, lang_cookie)
+    personal = "set-cookie" in response.headers
+    response.headers["Cache-Control"] = PERSONAL_CACHE_CONTROL if personal else VERIFY_CACHE_CONTROL
+    return response
+
+
+def _verify_html(
+    request: Request,
+    settings: SettingsDep,
+    signer: SignerDep,
+    answer: VerifyPublic,
+    page: dict[str, str],
+    lang: str | None,
+    lang_cookie: str | None,
+) -> Response:
+    """The verify page of an answer; ``unknown`` is a 404."""
+    status = 404 if answer.verdict is Verdict.UNKNOWN else 200
     return render(
         request,
         "verify.html",

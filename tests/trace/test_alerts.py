@@ -1,32 +1,58 @@
-"""Expiry alerts, who sees them, and signed webhooks received by a real HTTP server."""
+"""Expiry alerts, who sees them, and signed webhooks received by a real HTTP server.
+
+The receivers listen on 127.0.0.2, the one address the module's server and deliveries allow
+(``webhook_allowed_networks``): every other loopback address stays refused, as any private
+one is without the setting."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
+import secrets
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
-from sqlalchemy import update
-from sqlmodel import Session
+from sqlalchemy import Engine, func, update
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, col, select
 
+from medtrace.alert_schemas import SubscriptionCreate
 from medtrace.contracts.expiry import StockLine, expiry_findings
+from medtrace.contracts.findings import Finding
+from medtrace.db import create_db_engine
 from medtrace.demo import GTIN, with_check_digit
-from medtrace.models import Role, utcnow
-from medtrace.models.alerts import Delivery, DeliveryState, Severity
-from medtrace.services.alerts import check_expiry
+from medtrace.models import Participant, Role, utcnow
+from medtrace.models.alerts import AlertKind, Delivery, DeliveryState, Severity, Subscription
+from medtrace.services.alerts import check_expiry, record_findings, subscribe
 from medtrace.services.registry import create_participant
-from medtrace.services.webhooks import BadSignature, deliver_due, sign, verify_signature
+from medtrace.services.webhooks import (
+    BadSignature,
+    DeliveryPolicy,
+    deliver_due,
+    sign,
+    verify_signature,
+)
 from support.chain import Chain, new_serial
 
 TODAY = dt.date.today()
+RECEIVERS = "127.0.0.2"
+POLICY = DeliveryPolicy(deadline=5, allowed_networks=(ipaddress.ip_network(f"{RECEIVERS}/32"),))
+
+
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    return {"MEDTRACE_WEBHOOK_ALLOWED_NETWORKS": f'["{RECEIVERS}/32"]'}
 
 
 # --- the rule on its own -----------------------------------------------------------------------
@@ -81,8 +107,8 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    server = ThreadingHTTPServer((RECEIVERS, 0), Handler)
+    state.url = f"http://{RECEIVERS}:{server.server_address[1]}/hooks"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield state
@@ -172,15 +198,14 @@ def test_webhooks_are_signed_retried_and_delivered_once(
     with Session(engine) as session:
         check_expiry(session=session, today=TODAY, warn_days=30)
     receiver.answers = [500]
-    with httpx.Client(timeout=5) as http:
-        first = deliver_due(engine=engine, http=http)
-        assert (first.delivered, first.retrying) == (0, 1)
-        assert deliver_due(engine=engine, http=http).retrying == 0, "not due again yet"
-        with Session(engine) as session, session.begin():
-            session.exec(update(Delivery).values(next_attempt_at=utcnow()))  # type: ignore[call-overload]
-        second = deliver_due(engine=engine, http=http)
-        assert second.delivered == 1
-        assert deliver_due(engine=engine, http=http).delivered == 0, "delivered exactly once"
+    first = deliver_due(engine=engine, policy=POLICY)
+    assert (first.delivered, first.retrying) == (0, 1)
+    assert deliver_due(engine=engine, policy=POLICY).retrying == 0, "not due again yet"
+    with Session(engine) as session, session.begin():
+        session.exec(update(Delivery).values(next_attempt_at=utcnow()))  # type: ignore[call-overload]
+    second = deliver_due(engine=engine, policy=POLICY)
+    assert second.delivered == 1
+    assert deliver_due(engine=engine, policy=POLICY).delivered == 0, "delivered exactly once"
     assert [(a["rule"], a["lot"]) for a in receiver.received] == [("expiry.soon", "SOON1")]
     with Session(engine) as session:
         delivery = session.exec(Delivery.__table__.select()).first()  # type: ignore[attr-defined]
@@ -198,8 +223,7 @@ def test_a_delivery_that_never_succeeds_fails_with_its_reason(
             )
         )
     receiver.answers = [503, 503]
-    with httpx.Client(timeout=5) as http:
-        report = deliver_due(engine=engine, http=http, max_attempts=1)
+    report = deliver_due(engine=engine, policy=replace(POLICY, max_attempts=1))
     assert report.failed == 1
     with Session(engine) as session:
         delivery = session.exec(Delivery.__table__.select()).first()  # type: ignore[attr-defined]
@@ -217,3 +241,253 @@ def test_a_receiver_can_check_signatures_and_refuse_replays() -> None:
         verify_signature("s3cret", body, header, now=1_700_009_999)
     with pytest.raises(BadSignature, match="malformed"):
         verify_signature("s3cret", body, "v1=abc", now=1_700_000_000)
+
+
+# --- webhooks and hostile receivers ------------------------------------------------------------
+
+
+HOSTILE_URLS = [
+    "http://127.0.0.1:5432/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]:22/",
+    "http://0x7f000001/",
+    "http://2130706433/",
+    "http://0177.0.0.1/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://localhost:8000/",
+    "http://10.0.0.5/",
+    "http://100.100.100.200/",
+    "http://[fd00:ec2::254]/",
+    "http://[fe80::1]/",
+    "http://224.0.0.1/",
+    "http://0.0.0.0/",
+    "https://240.0.0.1/",
+]
+
+
+def subscriptions(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Subscription)).scalar_one())
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_a_webhook_to_an_internal_address_is_refused_at_registration(
+    chain: Chain, url: str
+) -> None:
+    before = subscriptions(chain.server.engine)
+    answer = httpx.post(
+        f"{chain.server.url}/api/v1/alerts/subscriptions",
+        json={"url": url},
+        headers={"Authorization": f"Bearer {chain.pharmacy.token}"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"]["rule"] == "webhook.forbidden_address"
+    assert subscriptions(chain.server.engine) == before
+
+
+@dataclass
+class Hook:
+    """A test receiver: how it answers, and what it saw."""
+
+    url: str
+    hits: list[float] = field(default_factory=list)
+    sent: list[int] = field(default_factory=list)
+    seen: list[dict[str, int]] = field(default_factory=list)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+Answer = Callable[[BaseHTTPRequestHandler, Hook], None]
+
+
+@contextmanager
+def hook(answer: Answer, host: str = RECEIVERS) -> Iterator[Hook]:
+    """An HTTP server on ``host`` that reads each POST, notes when, then lets ``answer`` reply."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            state.hits.append(time.monotonic())
+            try:
+                answer(self, state)
+            except OSError:  # the client hung up: what a deadline or a cap does
+                self.close_connection = True
+            finally:
+                state.finished.set()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True
+    state = Hook(url=f"http://{host}:{server.server_address[1]}/hook")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def ok(handler: BaseHTTPRequestHandler, _: Hook) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+def subscribed_place(chain: Chain, *urls: str) -> str:
+    """A new pharmacy with a webhook at each URL (made through the service, which checks them
+    as registration does); its GLN."""
+    gln = with_check_digit(f"95{secrets.randbelow(10**10):010d}")
+    with Session(chain.server.engine) as session:
+        place = create_participant(session=session, gln=gln, name="Hooked", role=Role.PHARMACY)
+    for url in urls:
+        with Session(chain.server.engine) as session:
+            subscribe(
+                session=session,
+                participant=place.participant,
+                subscription_in=SubscriptionCreate(url=url),  # type: ignore[arg-type]
+                allowed_networks=POLICY.allowed_networks,
+            )
+    return gln
+
+
+def alert_at(chain: Chain, gln: str) -> None:
+    """Raise one alert about a place: a delivery to each of its webhooks, due now."""
+    finding = Finding(
+        kind=AlertKind.EXPIRY,
+        severity=Severity.INFO,
+        rule="test.webhook",
+        dedup_key=f"test.webhook:{secrets.token_hex(8)}",
+        message="a test alert",
+        gln=gln,
+    )
+    with Session(chain.server.engine) as session:
+        assert len(record_findings(session=session, findings=[finding])) == 1
+
+
+def deliveries_to(chain: Chain, url: str) -> list[Delivery]:
+    with Session(chain.server.engine) as session:
+        return list(
+            session.exec(
+                select(Delivery)
+                .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
+                .where(col(Subscription.url) == url)
+            ).all()
+        )
+
+
+def test_a_subscription_that_turned_hostile_is_refused_at_delivery(chain: Chain) -> None:
+    """A URL accepted once (before this check, or whose name now resolves elsewhere) is
+    checked again before each POST; a redirect to an internal address is not followed."""
+
+    def bounce(handler: BaseHTTPRequestHandler, _: Hook) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", trap.url)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with hook(ok, host="127.0.0.1") as trap, hook(bounce) as bouncer:
+        gln = subscribed_place(chain, bouncer.url)
+        hostile = [trap.url, trap.url.replace("127.0.0.1", "localhost")]
+        with Session(chain.server.engine) as session, session.begin():
+            place = session.exec(select(Participant).where(col(Participant.gln) == gln)).one()
+            session.add_all(
+                Subscription(participant_id=place.id, url=url, secret="s") for url in hostile
+            )
+        alert_at(chain, gln)
+        report = deliver_due(engine=chain.server.engine, policy=POLICY)
+    assert trap.hits == [], "nothing reached the internal address"
+    assert len(bouncer.hits) == 1
+    assert (report.delivered, report.retrying) == (0, 3)
+    for url in hostile:
+        [refused] = deliveries_to(chain, url)
+        assert refused.state is DeliveryState.PENDING
+        assert (refused.last_error or "").startswith("webhook.forbidden_address")
+    [bounced] = deliveries_to(chain, bouncer.url)
+    assert bounced.last_error == "HTTP 302 (redirects are not followed)"
+
+
+def test_a_trickling_receiver_meets_one_deadline_for_the_whole_delivery(chain: Chain) -> None:
+    def trickle(handler: BaseHTTPRequestHandler, _: Hook) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        for _ in range(50):  # a byte every 0.2 s: 10 s in all, no read ever waits 1 s
+            handler.wfile.write(b"z")
+            handler.wfile.flush()
+            time.sleep(0.2)
+
+    with hook(trickle) as slow:
+        alert_at(chain, subscribed_place(chain, slow.url))
+        started = time.monotonic()
+        report = deliver_due(engine=chain.server.engine, policy=replace(POLICY, deadline=1))
+        took = time.monotonic() - started
+    assert took < 3, f"the delivery took {took:.1f} s against a 1 s deadline"
+    assert report.retrying == 1
+    [delivery] = deliveries_to(chain, slow.url)
+    assert delivery.last_error == "no answer within the 1 s deadline"
+
+
+def test_a_huge_answer_is_cut_off_after_a_few_kilobytes(chain: Chain) -> None:
+    size = 256 * 1024 * 1024
+
+    def flood(handler: BaseHTTPRequestHandler, state: Hook) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(size))
+        handler.end_headers()
+        chunk = b"x" * 65536
+        state.sent.append(0)
+        while state.sent[0] < size:
+            handler.wfile.write(chunk)
+            state.sent[0] += len(chunk)
+
+    with hook(flood) as huge:
+        alert_at(chain, subscribed_place(chain, huge.url))
+        report = deliver_due(engine=chain.server.engine, policy=POLICY)
+        assert huge.finished.wait(5), "the flood met a closed connection"
+    assert report.delivered == 1, "its status was 200: delivered"
+    assert huge.sent[0] < 32 * 1024 * 1024, f"{huge.sent[0]} bytes were taken from it"
+
+
+def test_a_slow_subscriber_does_not_delay_a_fast_one(chain: Chain) -> None:
+    def dawdle(handler: BaseHTTPRequestHandler, state: Hook) -> None:
+        time.sleep(2)
+        ok(handler, state)
+
+    with hook(dawdle) as slow, hook(ok) as fast:
+        alert_at(chain, subscribed_place(chain, slow.url, fast.url))  # the slow one is first
+        started = time.monotonic()
+        report = deliver_due(engine=chain.server.engine, policy=POLICY)
+    assert report.delivered == 2
+    assert fast.hits[0] - started < 1, "the fast subscriber waited for the slow one"
+
+
+def test_no_database_connection_is_held_while_a_post_is_on_the_wire(chain: Chain) -> None:
+    url = make_url(chain.server.database_url)
+    postgres = url.get_backend_name() == "postgresql"
+    if postgres:
+        url = url.update_query_dict({"application_name": "webhook-test"})
+    engine = create_db_engine(url.render_as_string(hide_password=False))
+
+    def look(handler: BaseHTTPRequestHandler, state: Hook) -> None:
+        seen = {"checked_out": engine.pool.checkedout()}  # type: ignore[attr-defined]
+        if postgres:
+            with psycopg.connect(chain.server.database_url.replace("+psycopg", "")) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                    "'webhook-test' AND state LIKE 'idle in transaction%'"
+                ).fetchone()
+            seen["idle_in_transaction"] = row[0] if row else -1
+        state.seen.append(seen)
+        ok(handler, state)
+
+    try:
+        with hook(look) as watcher:
+            alert_at(chain, subscribed_place(chain, watcher.url))
+            report = deliver_due(engine=engine, policy=POLICY)
+    finally:
+        engine.dispose()
+    assert report.delivered == 1
+    expected = {"checked_out": 0} | ({"idle_in_transaction": 0} if postgres else {})
+    assert watcher.seen == [expected]

@@ -147,10 +147,14 @@ def test_pages_follow_the_link_header_and_each_event_is_found_by_its_id(
     everything = _events(chain)
     url: str | None = chain.server.url + "/epcis/events?perPage=2"
     paged: list[dict[str, Any]] = []
+    forged_host = {"Host": "evil.example"}  # links come from the public URL, never from Host
     while url:
-        response = httpx.get(url, headers={"Authorization": f"Bearer {chain.hub.token}"})
+        response = httpx.get(
+            url, headers={"Authorization": f"Bearer {chain.hub.token}", **forged_host}
+        )
         paged += response.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
         link = response.headers.get("link")
+        assert link is None or link.startswith(f"<{chain.server.url}/epcis/events?")
         url = link[1 : link.index(">")] if link else None
     assert paged == everything
     assert len(everything) >= 8

@@ -80,6 +80,10 @@ def test_a_lot_record_puts_its_documents_hashes_on_the_ledger(chain: Chain) -> N
         download = httpx.get(document["url"])
         assert download.headers["content-type"] == "application/pdf"
         assert "immutable" in download.headers["cache-control"]
+        assert download.headers["x-content-type-options"] == "nosniff"
+        assert download.headers["content-disposition"] == (
+            f'attachment; filename="{on_ledger[document["filename"]]}.pdf"'
+        )
         assert hashlib.sha256(download.content).hexdigest() == on_ledger[document["filename"]]
 
     lot = httpx.get(f"{chain.server.url}/api/v1/lots/{GTIN}/L7").json()
@@ -157,6 +161,8 @@ def _other_gtin() -> str:
     ("case", "status", "rule"),
     [
         ("not_a_pdf", 422, "document.not_pdf"),
+        ("html_behind_pdf_magic", 422, "document.not_pdf"),
+        ("cut_short_pdf", 422, "document.not_pdf"),
         ("too_large", 422, "document.too_large"),
         ("files_differ", 422, "document.mismatch"),
         ("outside_prefix", 409, "lot.outside_company_prefix"),
@@ -177,6 +183,12 @@ def test_bad_lot_records_are_refused_by_name_and_store_nothing(
     if case == "not_a_pdf":
         files = {"report.pdf": b"GIF89a not a pdf"}
         envelope = record(station, "BADPDF", 1, files)
+    elif case == "html_behind_pdf_magic":  # passed a check of the first five bytes
+        files = {"report.pdf": b"%PDF-1.7\n<html><script>alert(document.cookie)</script>"}
+        envelope = record(station, "HTMLPDF", 1, files)
+    elif case == "cut_short_pdf":
+        files = {"report.pdf": pdf("a report cut short")[:400]}
+        envelope = record(station, "CUTPDF", 1, files)
     elif case == "too_large":
         files = {"report.pdf": pdf("x") + b"%" * LIMIT}
         envelope = record(station, "BIG", 1, files)

@@ -152,6 +152,31 @@ def test_a_manufacturers_recall_flags_blocks_alerts_and_reports_its_reach(
         )
 
 
+def test_the_reach_comes_in_bounded_pages_with_the_whole_lots_counts_up_front(
+    chain: Chain,
+) -> None:
+    lot = "PG" + new_serial(6)
+    serials = commission_lot(chain, lot, 5)
+    chain.maker.api.recall(chain.maker.station.recall(GTIN, lot, reason="paging"))
+    url = f"{chain.server.url}/api/v1/lots/{GTIN}/{lot}/recall"
+    auth = {"Authorization": f"Bearer {chain.maker.token}"}
+
+    pages: list[dict[str, Any]] = []
+    after: str | None = ""
+    while after is not None:
+        answer = httpx.get(url, params={"limit": 2, "after": after}, headers=auth)
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json())
+        after = pages[-1]["next_after"]
+
+    assert [len(p["units"]) for p in pages] == [2, 2, 1]
+    assert all(p["counts"]["units"] == 5 and p["counts"]["held"] == 5 for p in pages)
+    assert [u["serial"] for p in pages for u in p["units"]] == sorted(serials)
+    for limit in (0, 1001):
+        too = httpx.get(url, params={"limit": limit}, headers=auth)
+        assert (too.status_code, too.json()["detail"]["rule"]) == (422, "input.invalid")
+
+
 def test_a_regulator_recalls_a_pallet_that_then_cannot_move(
     chain: Chain, regulator: Enrolled
 ) -> None:

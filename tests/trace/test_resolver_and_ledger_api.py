@@ -53,6 +53,43 @@ def test_the_html_page_shows_verdict_product_and_timeline(chain: Chain) -> None:
     assert "Ruijin Hospital Pharmacy" in page.text
 
 
+def test_verify_answers_are_briefly_cacheable_and_never_link_to_the_host_header(
+    chain: Chain,
+) -> None:
+    serial = new_serial()
+    chain.to_pharmacy(serial)
+    forged = {"Host": "evil.example"}
+
+    page = httpx.get(_url(chain, serial, lot=LOT), headers={"Accept": "text/html", **forged})
+    as_json = httpx.get(_url(chain, serial, lot=LOT), headers={**JSON, **forged})
+    unknown = httpx.get(_url(chain, "NEVERSEEN2"), headers=JSON)
+    switched = httpx.get(_url(chain, serial, lot=LOT), params={"lang": "en"})
+
+    for answer in (page, as_json, unknown):
+        assert answer.headers["cache-control"] == "public, max-age=60, stale-while-revalidate=30"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    assert (page.status_code, as_json.status_code, unknown.status_code) == (200, 200, 404)
+    assert "evil.example" not in page.text + as_json.text
+    assert as_json.json()["unit"]["digital_link"].startswith(chain.server.url)
+    assert "set-cookie" in switched.headers
+    assert switched.headers["cache-control"] == "private, max-age=60", "a cookie is not shared"
+
+
+def test_private_answers_are_never_stored_and_no_answer_is_sniffed(chain: Chain) -> None:
+    url = chain.server.url
+    mine = httpx.get(f"{url}/api/v1/alerts", headers={"Authorization": f"Bearer {chain.hub.token}"})
+    refused = httpx.get(f"{url}/api/v1/alerts", headers={"Authorization": "Bearer nope"})
+    login = httpx.get(f"{url}/portal/login")
+    checkpoint = httpx.get(f"{url}/api/v1/ledger/checkpoint")
+
+    assert (mine.status_code, refused.status_code, login.status_code) == (200, 401, 200)
+    for answer in (mine, refused, login):
+        assert answer.headers["cache-control"] == "no-store"
+    assert checkpoint.headers["cache-control"] == "no-cache", "a route's own policy stands"
+    for answer in (mine, refused, login, checkpoint):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
 @pytest.mark.parametrize(
     ("path", "rule"),
     [

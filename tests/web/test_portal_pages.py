@@ -285,6 +285,8 @@ def test_a_regulator_recalls_a_lot_through_the_form(chain: Chain, inspector: htt
     )
     epcis = inspector.get(f"/portal/lots/{GTIN}/{lot}/events.jsonld")
     table = inspector.get(f"/portal/lots/{GTIN}/{lot}/events.csv")
+    units = inspector.get(f"/portal/lots/{GTIN}/{lot}/reach.csv")
+    hidden = httpx.get(f"{chain.server.url}/portal/lots/{GTIN}/{lot}/reach.csv")
 
     assert forged.status_code == 403 and still_genuine.json()["verdict"] == "genuine"
     assert unknown.status_code == 404 and "recall.unknown_lot" in unknown.text
@@ -303,6 +305,13 @@ def test_a_regulator_recalls_a_lot_through_the_form(chain: Chain, inspector: htt
     rows = list(csv.DictReader(io.StringIO(table.text)))
     assert [r["event_id"] for r in rows] == [e["eventID"] for e in events]
     assert rows[3]["biz_step"] == "shipping" and serials[0] in rows[3]["epcs"]
+    assert 'id="reach-csv"' in reach.text
+    assert units.headers["content-disposition"].startswith("attachment; filename=")
+    listed = list(csv.DictReader(io.StringIO(units.text)))
+    assert [r["serial"] for r in listed] == sorted(serials)
+    shipped = next(r for r in listed if r["serial"] == serials[0])
+    assert (shipped["state"], shipped["destination_gln"]) == ("in_transit", chain.hub.gln)
+    assert "serial" not in hidden.text, "no session: no reach"
 
 
 def test_a_portal_recall_is_on_the_ledger_as_authenticated_by_the_session(

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from medtrace import __version__
 from medtrace.api.deps import refuse_nul_characters
 from medtrace.api.errors import install_error_handlers
+from medtrace.api.headers import SecurityHeaders
 from medtrace.api.limits import BodyLimit, RateLimit, TokenBuckets
 from medtrace.api.observe import Metrics, RequestLog
 from medtrace.api.routes import (
@@ -146,10 +147,12 @@ def worker_app() -> FastAPI:
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    """From the outside in: the request log sees every answer, limits included; the rate
-    limit comes before anything reads the body."""
+    """From the outside in: the request log sees every answer, limits included; the security
+    headers go on every answer, refusals by the limits included; the rate limit comes before
+    anything reads the body."""
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limit > 0:
         buckets = TokenBuckets(rate=settings.rate_limit, burst=settings.rate_burst)
         app.add_middleware(RateLimit, buckets=buckets)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog, metrics=app.state.metrics)

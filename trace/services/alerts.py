@@ -30,6 +30,7 @@ from medtrace.identifiers import in_company_prefix
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Participant, Role, Unit, UnitState, as_utc, utcnow
 from medtrace.models.alerts import Alert, AlertKind, Delivery, Severity, Subscription, UnitHold
+from medtrace.outbound import IPNetwork, check_url
 from medtrace.store import units as unit_store
 
 # What a regulator's subscription carries unless it names kinds: the seeds' "temperature
@@ -205,10 +206,19 @@ def list_alerts(
 
 
 def subscribe(
-    *, session: Session, participant: Participant, subscription_in: SubscriptionCreate
+    *,
+    session: Session,
+    participant: Participant,
+    subscription_in: SubscriptionCreate,
+    allowed_networks: Sequence[IPNetwork],
 ) -> SubscriptionPublic:
-    """Register a webhook; its signing secret is returned this once."""
+    """Register a webhook; its signing secret is returned this once.
+
+    A URL whose host resolves to an address medtrace may not reach (loopback, private,
+    metadata, ...; see ``medtrace.outbound``) is refused here, with its rule, so that the
+    subscriber learns at once; every delivery checks it again."""
     assert participant.id is not None
+    check_url(str(subscription_in.url), allowed=allowed_networks)
     secret = secrets.token_hex(32)
     subscription = Subscription(
         participant_id=participant.id,

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from medtrace.documents import DocumentStore
+from medtrace.documents import DocumentStore, check_pdf
 from medtrace.envelope import event_id, leaf_bytes
 from medtrace.errors import Conflict, CustodyViolation, InvalidInput, NotFound
 from medtrace.identifiers import in_company_prefix
@@ -40,8 +40,6 @@ from medtrace.models.lots import LotDocument, LotRecord, Product, ProductColdCha
 from medtrace.schemas import EnvelopeIn, ParticipantPublic, VerifyDocument, VerifyLotRecord
 from medtrace.services.signed import check_signed
 from medtrace.store import participants as participant_store
-
-PDF_MAGIC = b"%PDF-"
 
 
 @dataclass(frozen=True)
@@ -121,8 +119,7 @@ def _check_uploads(record: LotRecordEvent, uploads: Sequence[Upload], limit: int
                 f"{upload.filename} is {len(upload.data)} bytes; the limit is {limit}",
                 rule="document.too_large",
             )
-        if not upload.data.startswith(PDF_MAGIC):
-            raise InvalidInput(f"{upload.filename} is not a PDF", rule="document.not_pdf")
+        check_pdf(upload.filename, upload.data)
     sent = Counter((hashlib.sha256(u.data).hexdigest(), len(u.data)) for u in uploads)
     named = Counter((d.sha256, d.size) for d in record.documents)
     if sent != named:

@@ -11,14 +11,19 @@ a ``recall`` alert. A retry of the same signed event writes nothing, and raises 
 crash may have lost.
 
 The reach report lists every unit of the lot: its state, who holds it, dispensed or not. Only
-the regulator and the lot's manufacturer may read it (it names every holder's stock).
+the regulator and the lot's manufacturer may read it (it names every holder's stock). Its
+counts come first, from one grouped query, and its units a page at a time in serial order
+(keyset paging: the page after a serial), so a lot of 100 000 units is neither one answer of
+many megabytes nor slower on its last page than on its first.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +53,18 @@ from medtrace.services.signed import check_signed, parse_event
 from medtrace.store import participants as participant_store
 from medtrace.store import recalls as recall_store
 from medtrace.store import units as unit_store
+
+#: Units in one page of a reach report unless the caller asks for fewer; the most it may.
+REACH_PAGE_SIZE = 1000
+REACH_CSV_COLUMNS = (
+    "serial",
+    "state",
+    "holder_gln",
+    "holder_name",
+    "destination_gln",
+    "dispensed",
+    "quarantined",
+)
 
 #: Units still in the chain: someone holds them (or is shipping them) and must act.
 _IN_CHAIN = tuple(s for s in UnitState if s not in FINAL_STATES)
@@ -241,21 +258,28 @@ def _public(row: Recall, by: Participant, *, alerts_raised: int) -> RecallPublic
 
 
 def recall_reach(
-    *, session: Session, participant: Participant, gtin: str, lot: str
+    *,
+    session: Session,
+    participant: Participant,
+    gtin: str,
+    lot: str,
+    after: str = "",
+    limit: int = REACH_PAGE_SIZE,
 ) -> RecallReachPublic:
-    """The recall of a lot and every unit of it, for the regulator or the lot's manufacturer."""
-    if not may_recall(participant, gtin):
-        raise Forbidden(
-            "a recall's reach is shown to the regulator and the lot's manufacturer only",
-            rule="recall.not_visible",
-        )
-    row = recall_store.get_recall(session=session, gtin=gtin, lot=lot)
-    if row is None:
-        raise NotFound(f"lot {lot} of GTIN {gtin} is not recalled", rule="recall.unknown")
+    """The recall of a lot, its counts, and its units whose serial sorts after ``after`` (at
+    most ``limit``, in serial order), for the regulator or the lot's manufacturer."""
+    row = _visible_recall(session, participant, gtin, lot)
     by = participant_store.get_participant(session=session, participant_id=row.participant_id)
     assert by is not None
-    units = unit_store.get_lot_units(session=session, gtin=gtin, lot=lot)
-    holders = recall_store.participants_by_gln(session=session, glns=[u.holder_gln for u in units])
+    summary = unit_store.lot_summary(session=session, gtin=gtin, lot=lot)
+    units = unit_store.get_lot_units_page(
+        session=session, gtin=gtin, lot=lot, after_serial=after, limit=limit + 1
+    )
+    more = len(units) > limit
+    units = units[:limit]
+    holders = recall_store.participants_by_gln(
+        session=session, glns=[u.holder_gln for u in units] + [gln for _, gln, _, _ in summary]
+    )
     listed = [
         ReachUnitPublic(
             serial=u.serial,
@@ -268,20 +292,88 @@ def recall_reach(
         for u in units
     ]
     return RecallReachPublic(
-        recall=_public(row, by, alerts_raised=0), counts=_counts(listed), units=listed
+        recall=_public(row, by, alerts_raised=0),
+        counts=_counts(summary, registered=holders.keys()),
+        units=listed,
+        next_after=listed[-1].serial if more else None,
     )
 
 
-def _counts(units: Sequence[ReachUnitPublic]) -> ReachCounts:
-    by_state = Counter(u.state for u in units)
+def reach_csv(*, session: Session, participant: Participant, gtin: str, lot: str) -> Iterator[str]:
+    """Every unit of a recalled lot as CSV (RFC 4180), in serial order, for a download that
+    may be as long as the lot.
+
+    Who may see it is checked now, so that a refusal is an error page and not a broken
+    download; the rows then come a page at a time, each page read in its own short
+    transaction, so no transaction stays open while a slow client reads."""
+    _visible_recall(session, participant, gtin, lot)
+    session.rollback()
+    return _reach_rows(session, gtin, lot)
+
+
+def _reach_rows(session: Session, gtin: str, lot: str) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(REACH_CSV_COLUMNS)
+    after: str | None = ""
+    while after is not None:
+        units = unit_store.get_lot_units_page(
+            session=session, gtin=gtin, lot=lot, after_serial=after, limit=REACH_PAGE_SIZE
+        )
+        holders = recall_store.participants_by_gln(
+            session=session, glns=[u.holder_gln for u in units]
+        )
+        session.rollback()
+        for u in units:
+            holder = holders.get(u.holder_gln)
+            writer.writerow(
+                [
+                    u.serial,
+                    u.state.value,
+                    u.holder_gln,
+                    holder.name if holder else "",
+                    u.destination_gln or "",
+                    u.state is UnitState.DISPENSED,
+                    u.quarantined,
+                ]
+            )
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+        after = units[-1].serial if len(units) == REACH_PAGE_SIZE else None
+
+
+def _visible_recall(session: Session, participant: Participant, gtin: str, lot: str) -> Recall:
+    """The recall of a lot, if ``participant`` may see its reach (the regulator, the lot's
+    manufacturer)."""
+    if not may_recall(participant, gtin):
+        raise Forbidden(
+            "a recall's reach is shown to the regulator and the lot's manufacturer only",
+            rule="recall.not_visible",
+        )
+    row = recall_store.get_recall(session=session, gtin=gtin, lot=lot)
+    if row is None:
+        raise NotFound(f"lot {lot} of GTIN {gtin} is not recalled", rule="recall.unknown")
+    return row
+
+
+def _counts(
+    summary: Sequence[tuple[UnitState, str, bool, int]], *, registered: Collection[str]
+) -> ReachCounts:
+    """The reach at a glance, from the lot's units counted by state and holder."""
+    by_state: Counter[UnitState] = Counter()
+    for state, _, _, count in summary:
+        by_state[state] += count
+    total = sum(by_state.values())
     moving = by_state[UnitState.IN_TRANSIT] + by_state[UnitState.RETURNED]
     gone = sum(by_state[s] for s in FINAL_STATES if s is not UnitState.DISPENSED)
+    holding = {gln for state, gln, _, _ in summary if gln in registered and state in _IN_CHAIN}
     return ReachCounts(
-        units=len(units),
+        units=total,
         dispensed=by_state[UnitState.DISPENSED],
         in_transit=moving,
-        held=len(units) - by_state[UnitState.DISPENSED] - moving - gone,
+        held=total - by_state[UnitState.DISPENSED] - moving - gone,
         out_of_chain=gone,
-        holders=len({u.holder.gln for u in units if u.holder and u.state not in FINAL_STATES}),
+        holders=len(holding),
         by_state=dict(by_state),
     )

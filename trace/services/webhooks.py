@@ -4,6 +4,19 @@ A delivery is pending until the receiver answers 2xx. A failure is retried with 
 backoff (30 s doubling to at most an hour), durably, across restarts, and given up after
 ``max_attempts`` with the last error kept.
 
+A receiver is someone else's server, so nothing it does may hold medtrace up:
+
+- its URL is checked again before every delivery and the POST goes to the address checked
+  (:mod:`medtrace.outbound`); a redirect is an answer like any other non-2xx, never followed;
+- each delivery has one deadline for everything (DNS, connect, send, answer), not a timeout
+  per read that a receiver trickling a byte at a time would renew forever;
+- at most ``ANSWER_CAP`` bytes of the answer are read, then the connection is closed;
+- no database connection is held while a POST is on the wire: the due deliveries are read
+  in one short transaction, and each outcome settled in another;
+- subscribers are served concurrently (at most ``concurrency`` at once), each one's
+  deliveries in order; a subscriber whose delivery fails gets no more in that pass, so a
+  dead one costs one deadline per pass, and a slow one never delays another.
+
 Every POST carries ``Medtrace-Signature: t=<unix time>,v1=<hex HMAC-SHA256>``, computed with
 the subscription's secret over ``"<t>." + body``. Binding the time into the MAC lets a
 receiver refuse a replayed delivery (see :func:`verify_signature`).
@@ -11,25 +24,33 @@ receiver refuse a replayed delivery (see :func:`verify_signature`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from medtrace.alert_schemas import AlertPublic
+from medtrace.errors import InvalidInput
 from medtrace.models import utcnow
 from medtrace.models.alerts import Alert, Delivery, DeliveryState, Subscription
+from medtrace.outbound import IPNetwork, check_url
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Medtrace-Signature"
 _FIRST_RETRY = dt.timedelta(seconds=30)
 _LONGEST_WAIT = dt.timedelta(hours=1)
+#: The most of a receiver's answer that is read: its status is all that counts, and a few
+#: bytes of its body help whoever reads ``last_error``.
+ANSWER_CAP = 64 * 1024
 
 
 class BadSignature(ValueError):
@@ -58,6 +79,16 @@ def verify_signature(
         raise BadSignature("the signature does not match the body")
 
 
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How deliveries are made: the settings ``webhook_*`` as plain values."""
+
+    deadline: float = 10.0
+    max_attempts: int = 10
+    concurrency: int = 8
+    allowed_networks: Sequence[IPNetwork] = field(default_factory=tuple)
+
+
 @dataclass
 class DeliveryReport:
     """What one delivery pass did."""
@@ -67,36 +98,147 @@ class DeliveryReport:
     failed: int = 0
 
 
-def deliver_due(
-    *, engine: Engine, http: httpx.Client, max_attempts: int = 10, limit: int = 100
-) -> DeliveryReport:
-    """Attempt every delivery that is due, each settled in its own transaction."""
+@dataclass(frozen=True)
+class _Job:
+    """One due delivery, with all it needs to be sent without the database."""
+
+    delivery_id: int
+    subscription_id: int
+    url: str
+    secret: str
+    body: bytes
+
+
+def deliver_due(*, engine: Engine, policy: DeliveryPolicy, limit: int = 100) -> DeliveryReport:
+    """Attempt every delivery that is due (at most ``limit``); each outcome is settled in its
+    own transaction. Blocks until every attempt ended or met its deadline."""
+    jobs = _due_jobs(engine, limit)
     report = DeliveryReport()
-    with Session(engine) as session:
-        due = session.exec(
-            select(Delivery.id)
-            .where(col(Delivery.state) == DeliveryState.PENDING)
-            .where(col(Delivery.next_attempt_at) <= utcnow())
-            .order_by(col(Delivery.next_attempt_at))
-            .limit(limit)
-        ).all()
-    for delivery_id in due:
-        assert delivery_id is not None
-        outcome = _attempt(engine, http, delivery_id, max_attempts)
-        setattr(report, outcome, getattr(report, outcome) + 1)
+    if jobs:
+        outcomes = asyncio.run(_send_all(engine, jobs, policy))
+        for outcome in outcomes:
+            setattr(report, outcome, getattr(report, outcome) + 1)
     return report
 
 
-def _attempt(engine: Engine, http: httpx.Client, delivery_id: int, max_attempts: int) -> str:
+def _due_jobs(engine: Engine, limit: int) -> list[_Job]:
+    """The due deliveries with their bodies, read in one transaction that ends here."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Delivery, Alert, Subscription)
+            .join(Alert, col(Alert.id) == col(Delivery.alert_id))
+            .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
+            .where(col(Delivery.state) == DeliveryState.PENDING)
+            .where(col(Delivery.next_attempt_at) <= utcnow())
+            .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
+            .limit(limit)
+        ).all()
+        return [
+            _Job(
+                delivery_id=delivery.id,
+                subscription_id=subscription.id,
+                url=subscription.url,
+                secret=subscription.secret,
+                body=AlertPublic.model_validate(alert, from_attributes=True)
+                .model_dump_json()
+                .encode(),
+            )
+            for delivery, alert, subscription in rows
+            if delivery.id is not None and subscription.id is not None
+        ]
+
+
+async def _send_all(engine: Engine, jobs: Sequence[_Job], policy: DeliveryPolicy) -> list[str]:
+    """Serve every subscriber at once (at most ``policy.concurrency``), each in order."""
+    gate = asyncio.Semaphore(policy.concurrency)
+    by_subscriber = [
+        list(group)
+        for _, group in itertools.groupby(
+            sorted(jobs, key=lambda j: j.subscription_id), key=lambda j: j.subscription_id
+        )
+    ]
+    settled = await asyncio.gather(
+        *(_serve(engine, gate, queue, policy) for queue in by_subscriber)
+    )
+    return [outcome for outcomes in settled for outcome in outcomes]
+
+
+async def _serve(
+    engine: Engine, gate: asyncio.Semaphore, queue: Sequence[_Job], policy: DeliveryPolicy
+) -> list[str]:
+    """One subscriber's due deliveries in order, stopping at the first that fails.
+
+    Each subscriber has its own client: connections are pooled by the address connected to,
+    and two receivers behind one address must not share a TLS connection made for the other's
+    name. Proxies from the environment are ignored: the POST goes to the address checked.
+    The client's own timeouts are the deadline: ``_send`` holds every delivery to it."""
+    outcomes: list[str] = []
+    client = httpx.AsyncClient(timeout=policy.deadline, follow_redirects=False, trust_env=False)
+    async with gate, client as http:
+        for job in queue:
+            error = await _send(http, job, policy)
+            outcomes.append(
+                await asyncio.to_thread(
+                    _settle, engine, job.delivery_id, error, policy.max_attempts
+                )
+            )
+            if error is not None:
+                break
+    return outcomes
+
+
+async def _send(http: httpx.AsyncClient, job: _Job, policy: DeliveryPolicy) -> str | None:
+    """Check the URL again and POST one delivery within the deadline; None on a 2xx, else
+    what went wrong."""
+    try:
+        async with asyncio.timeout(policy.deadline):
+            target = await asyncio.to_thread(check_url, job.url, allowed=policy.allowed_networks)
+            timestamp = int(utcnow().timestamp())
+            request = http.build_request(
+                "POST",
+                target.pinned_url(),
+                content=job.body,
+                headers={
+                    **target.headers(),
+                    "Content-Type": "application/json",
+                    SIGNATURE_HEADER: sign(job.secret, timestamp, job.body),
+                },
+                extensions=target.extensions(),
+            )
+            return await _exchange(http, request)
+    except InvalidInput as exc:
+        return f"{exc.rule}: {exc.message}"
+    except TimeoutError:
+        return f"no answer within the {policy.deadline:g} s deadline"
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+async def _exchange(http: httpx.AsyncClient, request: httpx.Request) -> str | None:
+    """Send, read at most ``ANSWER_CAP`` bytes of the answer, close the stream.
+
+    A short answer is read to its end, so that its connection can carry the subscriber's next
+    delivery; a longer one is cut off, which closes the connection."""
+    response = await http.send(request, stream=True)
+    try:
+        received = 0
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received >= ANSWER_CAP:
+                break
+    finally:
+        await response.aclose()
+    if response.is_success:
+        return None
+    redirect = " (redirects are not followed)" if response.is_redirect else ""
+    return f"HTTP {response.status_code}{redirect}"
+
+
+def _settle(engine: Engine, delivery_id: int, error: str | None, max_attempts: int) -> str:
+    """Record one attempt's outcome in its own short transaction; which outcome it was."""
     with Session(engine) as session, session.begin():
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
-        alert = session.get(Alert, delivery.alert_id)
-        subscription = session.get(Subscription, delivery.subscription_id)
-        assert alert is not None and subscription is not None
-        body = AlertPublic.model_validate(alert, from_attributes=True).model_dump_json().encode()
-        timestamp = int(utcnow().timestamp())
-        error = _post(http, subscription.url, body, sign(subscription.secret, timestamp, body))
         delivery.attempts += 1
         if error is None:
             delivery.state, delivery.delivered_at = DeliveryState.DELIVERED, utcnow()
@@ -109,16 +251,3 @@ def _attempt(engine: Engine, http: httpx.Client, delivery_id: int, max_attempts:
         wait = min(_FIRST_RETRY * 2 ** (delivery.attempts - 1), _LONGEST_WAIT)
         delivery.next_attempt_at = utcnow() + wait
         return "retrying"
-
-
-def _post(http: httpx.Client, url: str, body: bytes, signature: str) -> str | None:
-    """POST one delivery; None on a 2xx, else what went wrong."""
-    try:
-        response = http.post(
-            url,
-            content=body,
-            headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
-        )
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None if response.is_success else f"HTTP {response.status_code}"

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from medtrace.alert_schemas import AlertsPublic, SubscriptionCreate, SubscriptionPublic
-from medtrace.api.deps import CurrentParticipant, SessionDep
+from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
 from medtrace.models.alerts import AlertKind, Severity
 from medtrace.services import alerts
 
@@ -44,9 +44,18 @@ def list_alerts(
     "/subscriptions", response_model=SubscriptionPublic, status_code=status.HTTP_201_CREATED
 )
 def subscribe(
-    subscription_in: SubscriptionCreate, participant: CurrentParticipant, session: SessionDep
+    subscription_in: SubscriptionCreate,
+    participant: CurrentParticipant,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> SubscriptionPublic:
-    """Have alerts POSTed to a URL, signed with HMAC-SHA256 (the secret is shown once)."""
+    """Have alerts POSTed to a URL, signed with HMAC-SHA256 (the secret is shown once).
+
+    The URL's host must resolve to public addresses only (or to the networks the operator
+    allowed): anything else is refused with ``422 webhook.forbidden_address``."""
     return alerts.subscribe(
-        session=session, participant=participant, subscription_in=subscription_in
+        session=session,
+        participant=participant,
+        subscription_in=subscription_in,
+        allowed_networks=settings.webhook_allowed_networks,
     )

@@ -34,6 +34,7 @@ def query_events(
     request: Request,
     _participant: CurrentParticipant,
     session: SessionDep,
+    settings: SettingsDep,
     event_type: Annotated[str | None, Query(alias="eventType")] = None,
     ge_event_time: Annotated[dt.datetime | None, Query(alias="GE_eventTime")] = None,
     lt_event_time: Annotated[dt.datetime | None, Query(alias="LT_eventTime")] = None,
@@ -65,9 +66,9 @@ def query_events(
         ),
     )
     headers = {}
-    if page.next_page_token is not None:
-        url = request.url.include_query_params(nextPageToken=page.next_page_token)
-        headers["Link"] = f'<{url}>; rel="next"'
+    if page.next_page_token is not None:  # on the public URL, never the request's Host
+        query = request.url.include_query_params(nextPageToken=page.next_page_token).query
+        headers["Link"] = f'<{settings.public_url}{request.url.path}?{query}>; rel="next"'
     body = query_document(page.events, created=utcnow())
     return JSONResponse(body, media_type=JSON_LD, headers=headers)
 

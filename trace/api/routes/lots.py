@@ -71,12 +71,16 @@ def read_lot(gtin: str, lot: str, session: SessionDep, settings: SettingsDep) ->
 
 @router.get("/documents/{sha256}", response_class=Response)
 def read_document(sha256: str, store: DocumentsDep) -> Response:
-    """A document by its SHA-256; the same hash never names other bytes, so it is cached."""
+    """A document by its SHA-256; the same hash never names other bytes, so it is cached.
+    It is a download (``Content-Disposition: attachment``), never shown in this origin."""
     data = store.get(sha256)
     if data is None:
         raise NotFound(f"no document {sha256}", rule="document.unknown")
     return Response(
         data,
         media_type="application/pdf",
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        headers={
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "Content-Disposition": f'attachment; filename="{sha256}.pdf"',
+        },
     )

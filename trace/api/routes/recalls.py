@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from medtrace.api.deps import CurrentParticipant, SessionDep
 from medtrace.recall_schemas import RecallPublic, RecallReachPublic
@@ -24,7 +26,20 @@ def recall_lot(
 
 @router.get("/lots/{gtin}/{lot}/recall", response_model=RecallReachPublic)
 def recall_reach(
-    gtin: str, lot: str, participant: CurrentParticipant, session: SessionDep
+    gtin: str,
+    lot: str,
+    participant: CurrentParticipant,
+    session: SessionDep,
+    after: Annotated[
+        str, Query(max_length=20, description="The serial the page starts after")
+    ] = "",
+    limit: Annotated[
+        int, Query(ge=1, le=recalls.REACH_PAGE_SIZE, description="Units in the page")
+    ] = recalls.REACH_PAGE_SIZE,
 ) -> RecallReachPublic:
-    """The recall of a lot and its reach: every unit, its state and holder, dispensed or not."""
-    return recalls.recall_reach(session=session, participant=participant, gtin=gtin, lot=lot)
+    """The recall of a lot and its reach: the counts of every unit up front, then a page of
+    units in serial order, each with its state and holder, dispensed or not; follow
+    ``next_after`` for the next page."""
+    return recalls.recall_reach(
+        session=session, participant=participant, gtin=gtin, lot=lot, after=after, limit=limit
+    )
