@@ -187,7 +187,7 @@ def _verify_page(
             "answer": answer,
             "proof_data": answer.model_dump(
                 mode="json",
-                include={"unit", "checkpoint", "events", "lot_records", "quarantine"},
+                include={"unit", "checkpoint", "events", "lot_records", "quarantine", "readings"},
             ),
             "chart": temperature_chart(answer.temperature),
             **page,
