@@ -32,15 +32,18 @@ from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event, Unit
 from medtrace.models.alerts import Alert, AlertKind, Severity
 from medtrace.models.iot import Reading
+from medtrace.models.recalls import Recall
 from medtrace.services.alerts import record_findings
 from medtrace.services.audit import Mismatch, audit_derived
-from support.chain import Chain, new_serial
+from support.chain import EXPIRY, Chain, new_serial
 from support.live import MEDTRACE, LiveServer
 
 _units: Table = Unit.__table__  # type: ignore[attr-defined]
 _events: Table = Event.__table__  # type: ignore[attr-defined]
 _readings: Table = Reading.__table__  # type: ignore[attr-defined]
 _alerts: Table = Alert.__table__  # type: ignore[attr-defined]
+_recalls: Table = Recall.__table__  # type: ignore[attr-defined]
+RECALLED_LOT = "LOTRC1"
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,11 @@ def store(chain: Chain) -> Store:
     )
     with Session(chain.server.engine) as session:
         record_findings(session=session, findings=[breach])
+    recalled = new_serial()
+    maker.api.capture([maker.station.commission(GTIN, recalled, lot=RECALLED_LOT, expiry=EXPIRY)])
+    recall = maker.station.recall(GTIN, RECALLED_LOT, reason="sterility not assured")
+    answer = httpx.post(f"{chain.server.url}/api/v1/recalls", json=recall, headers=_auth(maker))
+    assert answer.status_code == 201, answer.text
     sensor = _sensor_with_readings(chain)
     chain.server.wait_for_checkpoint(chain.server.leaves())
     return Store(held=held, packed=packed, case=case, sensor=sensor, dedup_key=dedup_key)
@@ -225,6 +233,8 @@ NEXT_YEAR = dt.date.today() + dt.timedelta(days=730)
         ("sensor_readings", "taken_at", dt.datetime(2020, 1, 1, tzinfo=dt.UTC)),
         ("alerts", "message", "all fine, nothing to see"),
         ("alerts", "severity", "info"),
+        ("recalls", "lot", "LOTRC2"),
+        ("recalls", "gtin", "09521234000099"),
     ],
 )
 def test_each_derived_column_a_verdict_reads_is_checked(
@@ -238,6 +248,7 @@ def test_each_derived_column_a_verdict_reads_is_checked(
             and_(_readings.c.sensor_id == store.sensor, _readings.c.seq == 2),
         ),
         "alerts": (_alerts, _alerts.c.dedup_key == store.dedup_key),
+        "recalls": (_recalls, _recalls.c.lot == RECALLED_LOT),
     }[table]
     with tampered(chain.server, target, where, column, value) as old:
         found = _audit(chain.server)

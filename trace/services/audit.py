@@ -146,7 +146,7 @@ def _row_key(name: str, row: AnyRow) -> str:
 
 
 def _differ(pairs: Iterable[tuple[str, object, object]]) -> Differences:
-    return ((c, s, r) for c, s, r in pairs if _plain(s) != _plain(r))
+    return ((c, s, r) for c, s, r in pairs if s != r and _plain(s) != _plain(r))
 
 
 def _plain(value: object) -> object:
@@ -393,5 +393,5 @@ def _unit_mismatches(unit: AnyRow, derived: _Derived | None) -> Iterator[Mismatc
         if column == "state" and derived.state is None:
             continue
         stored, recorded = getattr(unit, column), getattr(derived, column)
-        if _plain(stored) != _plain(recorded):
+        if stored != recorded and _plain(stored) != _plain(recorded):
             yield Mismatch("units", key, column, stored, recorded, derived.source.get(column))
