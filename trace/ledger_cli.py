@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, select
 
@@ -350,7 +351,8 @@ def _run_audit(
 
 def _run_derived_audit(engine: Engine) -> int:
     """Check every derived row against its leaf, printing each mismatch as it is found (the
-    first ``_MAX_FINDINGS_SHOWN``); return how many there are (None of them: 0)."""
+    first ``_MAX_FINDINGS_SHOWN``, stored values escaped: they are anyone's text); return
+    how many there are."""
     from medtrace.services.audit import audit_derived, count_derived
 
     wrong = 0
@@ -366,7 +368,7 @@ def _run_derived_audit(engine: Engine) -> int:
         for mismatch in audit_derived(engine, progress=lambda n: progress.advance(task, n)):
             wrong += 1
             if wrong <= _MAX_FINDINGS_SHOWN:
-                progress.console.print(f"[red]MISMATCH[/] {mismatch}")
+                progress.console.print(f"[red]MISMATCH[/] {escape(str(mismatch))}")
     if wrong:
         err_console.print(
             f"[red]AUDIT FAILED[/] {wrong} derived value(s) differ from their leaves"

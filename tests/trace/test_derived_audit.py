@@ -271,3 +271,13 @@ def test_a_unit_on_a_pallet_is_derived_through_its_containers(chain: Chain, stor
     assert [(m.key, m.column, m.recorded) for m in found] == [
         (f"{GTIN}/{store.packed}", "parent_sscc", store.case)
     ]
+
+
+def test_stored_text_is_printed_as_it_is_not_as_terminal_markup(chain: Chain, store: Store) -> None:
+    where = _alerts.c.dedup_key == store.dedup_key
+    with tampered(chain.server, _alerts, where, "message", "[bold]all fine[/bold]"):
+        result = medtrace_audit(chain.server)
+    assert result.returncode == 1, result.stdout + result.stderr
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "message/evidence/unit_count" in output
+    assert '"message":"[bold]all fine[/bold]"' in output
