@@ -281,3 +281,24 @@ def test_stored_text_is_printed_as_it_is_not_as_terminal_markup(chain: Chain, st
     output = " ".join((result.stdout + result.stderr).split())
     assert "message/evidence/unit_count" in output
     assert '"message":"[bold]all fine[/bold]"' in output
+
+
+def test_a_leaf_that_no_longer_parses_is_named_not_a_crash(chain: Chain, store: Store) -> None:
+    """The ledger audit names a changed leaf; the row audit must name the rows it breaks."""
+    leaves = ledger_sql.leaves_table
+    with chain.server.engine.connect() as conn:
+        index = conn.execute(
+            select(_events.c.leaf_index).where(_receipt_at(chain.pharmacy.gln, store.held))
+        ).scalar_one()
+        original = conn.execute(select(leaves.c.data).where(leaves.c.idx == index)).scalar_one()
+    gln = chain.pharmacy.gln.encode()
+    broken = gln[:-1] + bytes([ord("0") + (gln[-1] - ord("0") + 1) % 10])  # a bad check digit
+    altered = original.replace(b'"gln":"' + gln, b'"gln":"' + broken)
+    assert altered != original
+    with tampered(chain.server, leaves, leaves.c.idx == index, "data", altered):
+        found = _audit(chain.server)
+    assert [(m.table, m.column) for m in found] == [
+        ("events", "leaf_index"),
+        ("units", "history"),
+    ], found
+    assert "check digit" in str(found[0]) and f"leaf {index}" in str(found[1])

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, Table
 
 from medtrace.epcis.document import biz_location
+from medtrace.errors import MedtraceError
 from medtrace.iot.payloads import SignedReading
 from medtrace.models import EventType, UnitState, as_utc
 from medtrace.models.alerts import Alert
@@ -133,7 +134,7 @@ def _row_mismatches(
     try:
         for column, stored, recorded in check(row, bytes(row.leaf_data)):
             yield Mismatch(name, key, column, stored, recorded, row.leaf_index)
-    except (_BadLeaf, ValueError, KeyError, TypeError) as exc:
+    except (_BadLeaf, MedtraceError, ValueError, KeyError, TypeError) as exc:
         yield Mismatch(name, key, "leaf_index", row.leaf_index, f"not its leaf: {exc}", None)
 
 
@@ -171,8 +172,8 @@ def _leaf_member(data: bytes, member: str) -> dict[str, Any]:
 def _event_differences(row: AnyRow, data: bytes) -> Differences:
     try:
         event = SignedEvent.model_validate(_leaf_member(data, "event"))
-    except ValidationError as exc:
-        raise _BadLeaf("its event does not parse") from exc
+    except (ValidationError, MedtraceError) as exc:  # a validator may raise InvalidInput
+        raise _BadLeaf(f"its event does not parse ({exc})") from exc
     return _differ(
         (
             ("type", row.type, event.type),
@@ -191,8 +192,8 @@ def _event_differences(row: AnyRow, data: bytes) -> Differences:
 def _reading_differences(row: AnyRow, data: bytes) -> Differences:
     try:
         reading = SignedReading.model_validate(_leaf_member(data, "reading"))
-    except ValidationError as exc:
-        raise _BadLeaf("its reading does not parse") from exc
+    except (ValidationError, MedtraceError) as exc:
+        raise _BadLeaf(f"its reading does not parse ({exc})") from exc
     return _differ(
         (
             ("sensor_id", row.sensor_id, reading.sensor_id),
@@ -367,7 +368,7 @@ _UNREADABLE = "unreadable"
 def _parse_event_leaf(data: bytes | None) -> SignedEvent | str:
     try:
         return SignedEvent.model_validate(_leaf_member(bytes(data or b""), "event"))
-    except (ValueError, _BadLeaf):  # ValidationError is a ValueError
+    except (ValueError, MedtraceError, _BadLeaf):  # ValidationError is a ValueError
         return _UNREADABLE
 
 
@@ -387,8 +388,10 @@ def _unit_mismatches(unit: AnyRow, derived: _Derived | None) -> Iterator[Mismatc
     if derived is None or derived.holder_gln is None:
         yield Mismatch("units", key, "history", unit.state, "no event of this unit", None)
         return
-    for index in derived.unreadable:
-        yield Mismatch("units", key, "history", f"leaf {index}", "not an event", index)
+    if derived.unreadable:  # the custody cannot be re-derived past it: compare nothing
+        for index in derived.unreadable:
+            yield Mismatch("units", key, "history", f"leaf {index}", "not an event", index)
+        return
     for column in _UNIT_COLUMNS:
         if column == "state" and derived.state is None:
             continue
