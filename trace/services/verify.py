@@ -1,9 +1,10 @@
 """Verify a unit: its verdict, its path, and what anyone needs to check that path.
 
-The answer carries the latest signed checkpoint, and for every event and every version of the
-unit's lot record (with its documents' hashes) its ledger leaf and its inclusion proof against
-that checkpoint, so a browser or an independent checker can verify the whole path with the
-log's and the stations' public keys alone.
+The answer carries the latest signed checkpoint, and for every event, every version of the
+unit's lot record (with its documents' hashes) and every reading of its temperature history its
+ledger leaf and its inclusion proof against that checkpoint, so a browser or an independent
+checker can verify the whole path, and the temperatures charted, with the log's, the stations'
+and the sensors' public keys alone.
 """
 
 from __future__ import annotations
