@@ -3,6 +3,9 @@
 ``audit`` rebuilds the log's tree from every leaf (from the database or from a log's public
 HTTP interface) and checks it against the stored hashes and the signed checkpoints
 (``medtrace.ledger.audit``), plus the station signature inside every custody-event leaf.
+From the database it then checks every derived row (events, units, readings, alerts, recalls)
+against the leaf it was written from (``medtrace.services.audit``): the log proves the
+leaves, and the rows are what the verify page and the rules read.
 
 ``witness`` runs a c2sp.org/tlog-witness service with its own Ed25519 key and its own durable
 state: the log posts each checkpoint there and stores the cosignature it answers.
@@ -21,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, select
 
@@ -296,14 +300,24 @@ def audit_command(
     signatures: Annotated[
         bool, typer.Option(help="Check the station signature inside every custody leaf.")
     ] = True,
+    derived: Annotated[
+        bool,
+        typer.Option(
+            help="Check every derived row (events, units, readings, alerts, recalls) against "
+            "its leaf (database only)."
+        ),
+    ] = True,
 ) -> None:
-    """Re-read every leaf, rebuild the tree and check it against every signed checkpoint.
+    """Re-read every leaf, rebuild the tree and check it against every signed checkpoint,
+    then every derived row against its leaf.
 
-    Exits 1 naming the first bad leaf index and what is wrong with it.
+    Exits 1 naming the first bad leaf index and what is wrong with it, and every derived row
+    (table, key, column, stored value, value from the leaf) that differs.
     """
     from medtrace.db import create_db_engine
 
     http: HttpSource | None = None
+    engine: Engine | None = None
     try:
         if url is not None:
             http = HttpSource(url)
@@ -312,7 +326,8 @@ def audit_command(
             station_keys: Callable[[str], Sequence[bytes] | None] = http.station_keys
         else:
             settings = get_settings()
-            database = DatabaseSource(create_db_engine(settings.resolved_database_url))
+            engine = create_db_engine(settings.resolved_database_url)
+            database = DatabaseSource(engine)
             source = database
             key_path = settings.resolved_log_key_path
             if log_key is None and not key_path.exists():
@@ -328,14 +343,20 @@ def audit_command(
     finally:
         if http is not None:
             http.close()
-    if not findings:
-        console.print("[green]OK[/] every leaf, hash, checkpoint and signature checks out")
+    rows_checked = engine is not None and derived
+    rows_wrong = _run_derived_audit(engine) if engine is not None and derived else 0
+    if not findings and not rows_wrong:
+        checked = ", and every derived row agrees with its leaf" if rows_checked else ""
+        console.print(
+            f"[green]OK[/] every leaf, hash, checkpoint and signature checks out{checked}"
+        )
         return
-    first = next((f for f in findings if f.index >= 0), findings[0])
-    where = f"first bad index {first.index}" if first.index >= 0 else "no leaf index"
-    err_console.print(f"[red]AUDIT FAILED[/] {len(findings)} finding(s); {where}: {first.what}")
-    for finding in findings[:_MAX_FINDINGS_SHOWN]:
-        err_console.print(f"  {finding.what}")
+    if findings:
+        first = next((f for f in findings if f.index >= 0), findings[0])
+        where = f"first bad index {first.index}" if first.index >= 0 else "no leaf index"
+        err_console.print(f"[red]AUDIT FAILED[/] {len(findings)} finding(s); {where}: {first.what}")
+        for finding in findings[:_MAX_FINDINGS_SHOWN]:
+            err_console.print(f"  {finding.what}")
     raise typer.Exit(code=1)
 
 
@@ -365,6 +386,34 @@ def _run_audit(
             progress.update(task, completed=done, total=total)
 
         return audit(source, verifier, check_leaf=check, progress=advance, entries=source)
+
+
+def _run_derived_audit(engine: Engine) -> int:
+    """Check every derived row against its leaf, printing each mismatch as it is found (the
+    first ``_MAX_FINDINGS_SHOWN``, stored values escaped: they are anyone's text); return
+    how many there are."""
+    from medtrace.services.audit import audit_derived, count_derived
+
+    wrong = 0
+    with Progress(
+        TextColumn("derived rows"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("rows", total=count_derived(engine))
+        for mismatch in audit_derived(engine, progress=lambda n: progress.advance(task, n)):
+            wrong += 1
+            if wrong <= _MAX_FINDINGS_SHOWN:
+                progress.console.print(f"[red]MISMATCH[/] {escape(str(mismatch))}")
+    if wrong:
+        err_console.print(
+            f"[red]AUDIT FAILED[/] {wrong} derived value(s) differ from their leaves"
+            + (f" ({_MAX_FINDINGS_SHOWN} shown)" if wrong > _MAX_FINDINGS_SHOWN else "")
+        )
+    return wrong
 
 
 # medtrace witness ----------------------------------------------------------------------------

@@ -350,6 +350,19 @@ class VerifyEvent(BaseModel):
     participant: ParticipantPublic | None
 
 
+class VerifyReading(BaseModel):
+    """A temperature reading the verify page charts, with its leaf (the message its sensor
+    signed) and inclusion proof, so the page checks the value it draws against the leaf."""
+
+    sensor_id: str
+    seq: int
+    leaf_index: int
+    leaf: str = Field(description="The leaf bytes, base64")
+    inclusion_proof: list[str] | None = Field(
+        description="Hex hashes against the checkpoint's size; null until integrated"
+    )
+
+
 class VerifyDocument(BaseModel):
     """A document of a lot record, as its signed leaf names it, with where to download it."""
 
@@ -401,6 +414,10 @@ class VerifyPublic(BaseModel):
     events: list[VerifyEvent]
     temperature: TemperaturePublic | None = Field(
         default=None, description="Temperature history: series, allowed band and gaps"
+    )
+    readings: list[VerifyReading] = Field(
+        default_factory=list,
+        description="The leaf and inclusion proof of every reading of the temperature series",
     )
     lot_records: list[VerifyLotRecord] = Field(
         default_factory=list,

@@ -37,6 +37,10 @@ class Point:
     at: dt.datetime
     """When it was read, in UTC."""
     excursion: bool
+    stamp: str
+    """Its time as the section gives it (the page checks it against the signed reading)."""
+    leaf_index: int | None
+    """The reading's ledger leaf, where the section names it."""
 
     @property
     def time(self) -> str:
@@ -89,11 +93,17 @@ def temperature_chart(section: BaseModel | Mapping[str, Any] | None) -> Chart | 
     if section is None:
         return None
     data = section.model_dump(mode="json") if isinstance(section, BaseModel) else section
-    series = sorted((_time(r["time"]), float(r["celsius"])) for r in data["series"])
+    series = sorted(
+        (
+            (_time(r["time"]), float(r["celsius"]), r["time"], r.get("leaf_index"))
+            for r in data["series"]
+        ),
+        key=lambda reading: reading[:2],
+    )
     if not series:
         return None
     low, high = float(data["band"]["min_c"]), float(data["band"]["max_c"])
-    values = [c for _, c in series]
+    values = [c for _, c, _, _ in series]
     floor, ceiling = min([*values, low]) - 1.0, max([*values, high]) + 1.0
     start, end = series[0][0], series[-1][0]
     span = max((end - start).total_seconds(), 1.0)
@@ -105,7 +115,10 @@ def temperature_chart(section: BaseModel | Mapping[str, Any] | None) -> Chart | 
     def y_of(celsius: float) -> float:
         return TOP + plot_h * (ceiling - celsius) / (ceiling - floor)
 
-    points = tuple(Point(x_of(t), y_of(c), c, t, not low <= c <= high) for t, c in series)
+    points = tuple(
+        Point(x_of(t), y_of(c), c, t, not low <= c <= high, stamp, leaf)
+        for t, c, stamp, leaf in series
+    )
     gaps = tuple(
         (x_of(max(_time(g["start"]), start)), x_of(min(_time(g["end"]), end)))
         for g in data.get("gaps") or ()

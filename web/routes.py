@@ -211,7 +211,7 @@ def _verify_html(
             "answer": answer,
             "proof_data": answer.model_dump(
                 mode="json",
-                include={"unit", "checkpoint", "events", "lot_records", "quarantine"},
+                include={"unit", "checkpoint", "events", "lot_records", "quarantine", "readings"},
             ),
             "chart": temperature_chart(answer.temperature),
             **page,

@@ -23,13 +23,17 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Browser, BrowserContext, Page, Route
+from sqlalchemy import and_, update
 from sqlmodel import Session
 
 from medtrace.contracts.findings import Finding
 from medtrace.demo import GTIN, Enrolled, with_check_digit
 from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
+from medtrace.iot.payloads import format_time, reading_topic, sign_reading
+from medtrace.keys import b64, public_key_raw
 from medtrace.models.alerts import AlertKind, Severity
+from medtrace.models.iot import Reading
 from medtrace.services.alerts import record_findings
 from support.browser import DONE, PHONE, open_verify_page
 from support.chain import EXPIRY, LOT, Chain, new_serial
@@ -569,3 +573,81 @@ def test_a_tampered_lot_record_turns_the_page_red(
     assert status == "failed"
     assert what_failed in page.inner_text("#proof-details")
     assert "failed" in (page.get_attribute("#lot-records > li >> nth=0", "class") or "")
+
+
+@pytest.fixture(scope="module")
+def chilled(chain: Chain) -> tuple[str, str]:
+    """The verify URL of a pack kept at the hub while a fridge there read 5, 6.5 and 4 °C, and
+    that fridge's sensor id."""
+    serial, maker, hub = new_serial(), chain.maker, chain.hub
+    now = dt.datetime.now(dt.UTC)
+
+    def stamp(minutes: int) -> str:
+        return (now - dt.timedelta(minutes=minutes)).isoformat(timespec="milliseconds")
+
+    maker.api.capture(
+        [
+            maker.station.commission(GTIN, serial, lot=LOT, expiry=EXPIRY, event_time=stamp(50)),
+            maker.station.ship(GTIN, serial, to=hub.gln, event_time=stamp(45)),
+        ]
+    )
+    hub.api.capture([hub.station.receive(GTIN, serial, event_time=stamp(40))])
+    sensor_id, key = f"fridge-{secrets.token_hex(4)}", Ed25519PrivateKey.generate()
+    auth = {"Authorization": f"Bearer {hub.token}"}
+    url = chain.server.url
+    created = httpx.post(
+        f"{url}/api/v1/sensors",
+        json={"sensor_id": sensor_id, "public_key": b64(public_key_raw(key))},
+        headers=auth,
+    )
+    assert created.status_code == 201, created.text
+    bound = httpx.post(
+        f"{url}/api/v1/sensors/{sensor_id}/bindings",
+        json={"kind": "place", "target": hub.gln, "valid_from": stamp(45)},
+        headers=auth,
+    )
+    assert bound.status_code == 201, bound.text
+    messages = []
+    for seq, (minutes, celsius) in enumerate(((30, 5.0), (20, 6.5), (10, 4.0)), start=1):
+        reading = {
+            "sensor_id": sensor_id,
+            "seq": seq,
+            "time": format_time(now - dt.timedelta(minutes=minutes)),
+            "temperature_c": celsius,
+        }
+        payload = sign_reading(reading, key).decode()
+        messages.append({"topic": reading_topic(sensor_id), "payload": payload})
+    relayed = httpx.post(f"{url}/api/v1/readings", json=messages, headers=auth)
+    assert relayed.json()["accepted"] == 3, relayed.text
+    chain.server.wait_for_checkpoint(chain.server.leaves())
+    return url + digital_link_path(GTIN, serial, lot=LOT), sensor_id
+
+
+def test_a_reading_changed_in_the_store_turns_the_chart_red(
+    context: BrowserContext, chain: Chain, chilled: tuple[str, str], artifacts: Path
+) -> None:
+    verify_url, sensor_id = chilled
+    page = context.new_page()
+    assert open_verify_page(page, verify_url) == "passed", page.inner_text("#proof")
+    assert page.locator("#temperature circle[data-leaf-index]").count() == 3
+    assert "checked against what their sensors signed: 3" in page.inner_text("#proof-details")
+
+    readings = Reading.__table__  # type: ignore[attr-defined]
+    second = and_(readings.c.sensor_id == sensor_id, readings.c.seq == 2)
+    with chain.server.engine.begin() as conn:  # an intruder hides an excursion... or invents one
+        conn.execute(update(readings).where(second).values(temperature_c=12.0))
+    try:
+        tampered = context.new_page()
+        status = open_verify_page(tampered, verify_url)
+        tampered.screenshot(path=artifacts / "verify-tampered-reading-360.png", full_page=True)
+        details = tampered.inner_text("#proof-details")
+    finally:
+        with chain.server.engine.begin() as conn:
+            conn.execute(update(readings).where(second).values(temperature_c=6.5))
+    assert status == "failed", details
+    assert "proof-failed" in (tampered.get_attribute("body", "class") or "")
+    assert (
+        f"Temperature reading 2 (sensor {sensor_id}, #2): the chart shows 12.0 °C but the "
+        "sensor signed 6.5 °C." in details
+    )
+    assert tampered.locator("#temperature circle.failed").count() == 1

@@ -1,9 +1,10 @@
 """Verify a unit: its verdict, its path, and what anyone needs to check that path.
 
-The answer carries the latest signed checkpoint, and for every event and every version of the
-unit's lot record (with its documents' hashes) its ledger leaf and its inclusion proof against
-that checkpoint, so a browser or an independent checker can verify the whole path with the
-log's and the stations' public keys alone.
+The answer carries the latest signed checkpoint, and for every event, every version of the
+unit's lot record (with its documents' hashes) and every reading of its temperature history its
+ledger leaf and its inclusion proof against that checkpoint, so a browser or an independent
+checker can verify the whole path, and the temperatures charted, with the log's, the stations'
+and the sensors' public keys alone.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from medtrace.schemas import (
     UnitPublic,
     VerifyEvent,
     VerifyPublic,
+    VerifyReading,
 )
+from medtrace.sensor_schemas import TemperaturePublic
 from medtrace.services import lots
 from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
@@ -73,6 +76,15 @@ def verify_unit(
     hold = _current_hold(session, unit, events)
     reasons = _reasons(unit, today, lot, expiry, hold)
     reasons.extend(_flags(session, unit))
+    history = (
+        None
+        if temperature is None
+        else unit_temperature(
+            session=session,
+            events=events,
+            policy=policy_for_product(session=session, gtin=gtin, default=temperature),
+        )
+    )
     unsigned = sum(1 for e in events if e.station_id is None)
     if unsigned:
         reasons.append(
@@ -104,13 +116,8 @@ def verify_unit(
             checkpoint_size=checkpoint.size if checkpoint else 0,
             base_url=base_url,
         ),
-        temperature=None
-        if temperature is None
-        else unit_temperature(
-            session=session,
-            events=events,
-            policy=policy_for_product(session=session, gtin=gtin, default=temperature),
-        ),
+        temperature=history,
+        readings=[] if history is None else _provable_readings(session, history, checkpoint),
         quarantine=None if hold is None else _provable_hold(session, hold, checkpoint),
     )
 
@@ -223,6 +230,32 @@ def _provable_events(
     return [
         _provable_event(e, leaves[e.leaf_index], proofs.get(e.leaf_index), participants)
         for e in rows
+    ]
+
+
+def _provable_readings(
+    session: Session,
+    history: TemperaturePublic,
+    checkpoint: ledger_sql.StoredCheckpoint | None,
+) -> list[VerifyReading]:
+    """The leaf and inclusion proof of each charted reading: the page checks that the value
+    it draws is the one the sensor signed (a reading's row could be changed in the store)."""
+    conn = session.connection()
+    size = checkpoint.size if checkpoint else 0
+    indexes = [p.leaf_index for p in history.series]
+    leaves = ledger_sql.leaves_at(conn, indexes)
+    proofs = ledger_sql.inclusion_proofs_at(conn, [i for i in indexes if i < size], size)
+    return [
+        VerifyReading(
+            sensor_id=p.sensor_id,
+            seq=p.seq,
+            leaf_index=p.leaf_index,
+            leaf=b64(leaves[p.leaf_index]),
+            inclusion_proof=None
+            if p.leaf_index not in proofs
+            else [h.hex() for h in proofs[p.leaf_index]],
+        )
+        for p in history.series
     ]
 
 

@@ -21,6 +21,9 @@
 // A leaf captured on a participant's API token (EPCIS or FHIR: {"epcis" | "fhir", "event",
 // "participant"}, no signature) has no station signature to check: steps 3 to 5 without the
 // signature, and the page says so.
+//   7. each point of the temperature chart is a reading whose leaf is the message its sensor
+//      signed (Ed25519 over the RFC 8785 bytes of "reading", key from /api/v1/sensors/{id}),
+//      showing the temperature and time the sensor signed, with an inclusion proof like a step.
 // Any failure turns the page red and says what failed.
 "use strict";
 
@@ -225,24 +228,27 @@
     return { gtin: (pairs["01"] || "").padStart(14, "0"), serial: pairs["21"] };
   };
 
-  const stationKeys = new Map();
-  const stationKey = (id) => {
-    if (!stationKeys.has(id)) {
-      stationKeys.set(
-        id,
-        fetch(`/api/v1/stations/${encodeURIComponent(id)}`, {
+  const deviceKeys = new Map();
+  /** Every key a signing device (a station or a sensor) ever had, from its public record:
+   * an old event or reading was signed by the key of its time. */
+  const signingKeys = (kind, id) => {
+    const name = `${kind}/${id}`;
+    if (!deviceKeys.has(name)) {
+      deviceKeys.set(
+        name,
+        fetch(`/api/v1/${kind}s/${encodeURIComponent(id)}`, {
           headers: { Accept: "application/json" },
         })
           .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
           .then((body) => {
-            if (body.station_id !== id) throw new Error("another station");
-            // Every key the station ever had: an old event was signed by the key of its time.
-            return Promise.all(body.keys.map((k) => ed25519Key(fromBase64(k.public_key, "the station key"))));
+            if (body[`${kind}_id`] !== id) throw new Error(`another ${kind}`);
+            return Promise.all(body.keys.map((k) => ed25519Key(fromBase64(k.public_key, `the ${kind} key`))));
           }),
       );
     }
-    return stationKeys.get(id);
+    return deviceKeys.get(name);
   };
+  const stationKey = (id) => signingKeys("station", id);
 
   /** The SSCCs the pack was put into, directly or inside another case or pallet, read from
    * the pack events in order: events naming those containers moved the pack too. Each of
@@ -498,6 +504,85 @@
     return "ok";
   };
 
+  // ------------------------------------------------------------------ temperature readings
+
+  /** One charted reading: its leaf is the RFC 8785 message {"reading", "sensor_id",
+   * "signature"} of this reading, the sensor's Ed25519 signature over the RFC 8785 bytes of
+   * "reading" verifies (key from /api/v1/sensors/{id}), the chart shows the temperature and
+   * time the sensor signed, and the leaf is in the log. Returns "ok" or "pending". */
+  const checkReading = async (entry, point, n, checkpoint) => {
+    const where = { n, sensor: entry.sensor_id, seq: entry.seq };
+    const fail = (detail) => new Failure("f_reading", { ...where, detail });
+    let leaf;
+    let reading;
+    let signature;
+    try {
+      leaf = fromBase64(entry.leaf, "the leaf");
+      const leafText = new TextDecoder("utf-8", { fatal: true }).decode(leaf);
+      const message = JSON.parse(leafText);
+      if (canonical(message) !== leafText) throw new Error("the leaf is not RFC 8785 canonical");
+      if (!isObject(message) || keysOf(message) !== '["reading","sensor_id","signature"]' || !isObject(message.reading)) {
+        throw new Error("the leaf is not a signed reading");
+      }
+      ({ reading, signature } = message);
+      if (message.sensor_id !== entry.sensor_id || reading.sensor_id !== entry.sensor_id || reading.seq !== entry.seq) {
+        throw new Error("the leaf is another reading");
+      }
+    } catch (error) {
+      throw fail(error.message);
+    }
+    let keys;
+    try {
+      keys = await signingKeys("sensor", entry.sensor_id);
+    } catch {
+      throw fail("the sensor's key could not be fetched");
+    }
+    let authentic = false;
+    try {
+      const bytes = fromBase64(signature, "the sensor signature");
+      const signed = utf8.encode(canonical(reading));
+      for (const key of keys) authentic = authentic || (await ed25519Verify(key, bytes, signed));
+    } catch {
+      authentic = false;
+    }
+    if (!authentic) throw fail("the sensor's signature does not verify");
+    if (Number(point.dataset.celsius) !== reading.temperature_c) {
+      throw new Failure("f_reading_value", { ...where, shown: point.dataset.celsius, signed: reading.temperature_c });
+    }
+    if (Date.parse(point.dataset.time) !== Date.parse(reading.time)) {
+      throw new Failure("f_reading_time", { ...where, shown: point.dataset.time, signed: reading.time });
+    }
+    return checkInclusion(entry, leaf, checkpoint, () => fail("its inclusion proof does not lead to the checkpoint's root"));
+  };
+
+  /** Every point of the temperature chart against the reading it draws; failures are
+   * collected (each names its reading). */
+  const checkReadings = async (checkpoint, failures) => {
+    const readings = data.readings || [];
+    const points = Array.from(document.querySelectorAll("#temperature circle[data-leaf-index]"));
+    // Numbered in time order (the series' order), not in the order the chart draws them.
+    const byIndex = new Map(readings.map((entry, i) => [String(entry.leaf_index), { entry, n: i + 1 }]));
+    const counts = { checked: 0, pending: 0 };
+    if (points.length !== readings.length || byIndex.size !== readings.length) {
+      failures.push(new Failure("f_reading_count", { shown: points.length, signed: readings.length }));
+    }
+    for (const point of points) {
+      const found = byIndex.get(point.dataset.leafIndex);
+      try {
+        if (!found) {
+          throw new Failure("f_reading", { n: "?", sensor: "?", seq: "?", detail: `no signed reading at leaf ${point.dataset.leafIndex}` });
+        }
+        byIndex.delete(point.dataset.leafIndex); // a reading is drawn once
+        const included = await checkReading(found.entry, point, found.n, checkpoint);
+        counts[included === "pending" ? "pending" : "checked"] += 1;
+      } catch (error) {
+        point.classList.add("failed");
+        failures.push(error);
+      }
+    }
+    return counts;
+  };
+
   // ------------------------------------------------------------------ showing the result
 
   const head = document.getElementById("proof-head");
@@ -655,6 +740,8 @@
         failures.push(error);
       }
     }
+    const temperatures = await checkReadings(checkpoint, failures);
+    pending += temperatures.pending;
     if (failures.length) {
       show("failed", say("failed"), failures.map(describe));
       return;
@@ -674,6 +761,7 @@
     if (cosigned.unknown) lines.push(say("unknown_signers", { n: cosigned.unknown }));
     if (unsigned) lines.push(say("unsigned", { n: unsigned }));
     if (lots.versions) lines.push(say("lot_checked", lots));
+    if (temperatures.checked) lines.push(say("readings_checked", { n: temperatures.checked }));
     if (pending) lines.push(say("pending", { n: pending }));
     show(pending ? "pending" : "passed", say(pending ? "partial" : "passed", facts), lines);
   };
