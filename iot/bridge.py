@@ -29,7 +29,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -44,13 +44,15 @@ from tenacity import (
 )
 
 from .client import ReadingsClient
-from .errors import BrokerUnreachable, CaptureUnavailable
+from .errors import BrokerUnreachable, CaptureRejected, CaptureUnavailable
 from .mqtt import MqttVersion, new_client
 from .payloads import TOPIC_FILTER
 
 logger = logging.getLogger(__name__)
 
 SHARE_GROUP = "medtrace"
+# Refusals of a request for what it carries (its messages, its size), not for who sent it.
+_CONTENT_REFUSALS = frozenset({413, 422})
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,11 @@ class Bridge:
             logger.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(_Received(self._epoch, msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # no UTF-8 (MQTT forbids it): the API refuses the topic
+            topic = ""
+        self._inbox.put(_Received(self._epoch, msg.mid, msg.qos, topic, bytes(msg.payload)))
 
     @property
     def _address(self) -> tuple[str, int]:
@@ -242,30 +248,33 @@ class Bridge:
     def _relay(self, batch: list[_Received], stop: threading.Event) -> None:
         """Post a batch until the API has made it durable, then acknowledge it.
 
-        Raises ``CaptureRejected`` when the API refuses the request itself (a bad token):
+        The API judges each message on its own (a malformed one comes back as a reject with
+        its rule), so a refusal of the whole request names no message: when it is about the
+        request's content (422, 413: a server configured for smaller batches or bodies), the
+        batch is halved until each part is taken, and a single message still refused is
+        that message's verdict, logged and acknowledged, so no message can stop the bridge
+        or come back for ever. Only an outage (``CaptureUnavailable``) is retried.
+
+        Raises ``CaptureRejected`` when the API refuses the bridge itself (a bad token):
         nothing is acknowledged, so nothing is lost.
         """
-        retrying = Retrying(
-            retry=retry_if_exception_type(CaptureUnavailable),
-            wait=wait_exponential(multiplier=0.1, max=5),
-            stop=stop_when_event_set(stop),
-            before_sleep=before_sleep_log(logger, logging.WARNING),
-            reraise=True,
-        )
         try:
-            answer = retrying(self._api.relay, [(m.topic, m.payload) for m in batch])
-        except CaptureUnavailable:
-            if stop.is_set():
-                return  # stopping: the broker re-delivers the batch to the next run
-            raise
-        with self._epoch_lock:
-            for message in batch:
-                if message.epoch == self._epoch:
-                    self._client.ack(message.mid, message.qos)
-        self.stats.received += len(batch)
-        self.stats.batches += 1
-        self.stats.accepted += answer["accepted"]
-        self.stats.duplicates += answer["duplicates"]
+            answer = self._post_until_durable(batch, stop)
+        except CaptureRejected as exc:
+            if exc.status not in _CONTENT_REFUSALS:
+                raise
+            if len(batch) == 1:
+                self._settle(batch, rejected=1)
+                logger.error("the API refused a message on %s: %s", batch[0].topic, exc)
+                return
+            logger.warning("the API refused a batch of %d (%s); halving it", len(batch), exc)
+            middle = len(batch) // 2
+            self._relay(batch[:middle], stop)
+            self._relay(batch[middle:], stop)
+            return
+        if answer is None:
+            return  # stopping: the broker re-delivers the batch to the next run
+        self._settle(batch, accepted=answer["accepted"], duplicates=answer["duplicates"])
         self.stats.rejected += answer["rejected"]
         for result in answer["results"]:
             self.stats.last_leaf = max(self.stats.last_leaf, result["leaf_index"] or -1)
@@ -276,3 +285,40 @@ class Bridge:
                     result["seq"],
                     result["rule"],
                 )
+
+    def _post_until_durable(
+        self, batch: list[_Received], stop: threading.Event
+    ) -> dict[str, Any] | None:
+        """The API's answer once the batch is durable, retrying outages; None if ``stop``
+        was set meanwhile."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(CaptureUnavailable),
+            wait=wait_exponential(multiplier=0.1, max=5),
+            stop=stop_when_event_set(stop),
+            before_sleep=before_sleep_log(logger, logging.WARNING),
+            reraise=True,
+        )
+        try:
+            answer: dict[str, Any] = retrying(
+                self._api.relay, [(m.topic, m.payload) for m in batch]
+            )
+        except CaptureUnavailable:
+            if stop.is_set():
+                return None
+            raise
+        return answer
+
+    def _settle(
+        self, batch: list[_Received], *, accepted: int = 0, duplicates: int = 0, rejected: int = 0
+    ) -> None:
+        """Acknowledge a batch the API has decided, on the connection it came on, and count
+        it."""
+        with self._epoch_lock:
+            for message in batch:
+                if message.epoch == self._epoch:
+                    self._client.ack(message.mid, message.qos)
+        self.stats.received += len(batch)
+        self.stats.batches += 1
+        self.stats.accepted += accepted
+        self.stats.duplicates += duplicates
+        self.stats.rejected += rejected

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +22,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from medtrace.iot.mqtt import MqttVersion
-from medtrace.iot.payloads import format_time, reading_topic, sign_reading
+from medtrace.iot.payloads import (
+    format_time,
+    payload_digest,
+    reading_topic,
+    relayed,
+    relayed_payload,
+    sign_reading,
+)
 from medtrace.iot.simulator import Fleet, SimulatedSensor
-from medtrace.models.iot import Reading
+from medtrace.models.iot import Reading, ReadingReject
 from support.chain import Chain
 from support.iot import (
     MOSQUITTO_HOST,
@@ -32,6 +40,7 @@ from support.iot import (
     broker_up,
     forget_session,
     new_sensors,
+    poison_messages,
     poll,
     private_broker,
     reading_count,
@@ -252,3 +261,68 @@ def test_bridges_in_one_share_group_split_the_readings_exactly_once(
         assert bridge.stop() == 0
         relayed.append(int(bridge.log().rsplit("relayed ", 1)[1].split()[0]))
     assert sum(relayed) == fleet.published and min(relayed) > 0, relayed
+
+
+def _mosquitto_pub(topic: str, payload: bytes, folder: Path, *, retain: bool = False) -> None:
+    """Publish raw bytes at QoS 1 with the broker's own client, as any device could."""
+    command = ["mosquitto_pub", "-h", MOSQUITTO_HOST, "-p", str(MOSQUITTO_PORT), "-V", "5"]
+    command += ["-q", "1", "-t", topic, *(["-r"] if retain else [])]
+    if payload:
+        (folder / "payload").write_bytes(payload)
+        command += ["-f", str(folder / "payload")]
+    else:
+        command.append("-n")
+    subprocess.run(command, check=True, timeout=10, capture_output=True)
+
+
+def _reject_rules(server: LiveServer) -> dict[str, str]:
+    with server.engine.connect() as conn:
+        return dict(conn.execute(select(ReadingReject.digest, ReadingReject.rule)).all())
+
+
+def test_poison_messages_between_good_ones_never_stop_the_bridge(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    """Issue 18: one message (2 000 nested ``[``, 5 000 bytes, a topic over 256 characters,
+    a time outside UTC's years, ...) once made the bridge retry a batch for ever or exit and
+    meet the message again on restart. Published between good readings, retained or not,
+    each now becomes a reject with its rule, every good reading is captured, and the one
+    bridge process runs on."""
+    (sensor,) = new_sensors(chain.server, chain.hub.token, tag, 1)
+    poison = poison_messages(sensor, tag)
+    retained = poison[0]  # waiting on the broker before the bridge subscribes
+    when = format_time(dt.datetime.now(dt.UTC))
+    good = [
+        sign_reading(
+            {"sensor_id": sensor.sensor_id, "seq": seq, "time": when, "temperature_c": 5.0},
+            sensor.key,
+        )
+        for seq in range(len(poison))
+    ]
+    try:
+        _mosquitto_pub(retained.topic, retained.payload, tmp_path, retain=True)
+        bridges.append(_bridge(chain, tag, tmp_path))
+        for payload, bad in zip(good, [None, *poison[1:]], strict=True):
+            if bad is not None:
+                _mosquitto_pub(bad.topic, bad.payload, tmp_path)
+            _mosquitto_pub(reading_topic(sensor.sensor_id), payload, tmp_path)
+        expected = list(range(len(good)))
+        wait_until(
+            lambda: _stored_seqs(chain.server, sensor.sensor_id) == expected,
+            30,
+            "every good reading",
+        )
+        digests = {
+            payload_digest(relayed_payload(relayed(bad.topic, bad.payload)[1])): bad
+            for bad in poison
+        }
+        wait_until(lambda: digests.keys() <= _reject_rules(chain.server).keys(), 30, "rejects")
+    finally:
+        _mosquitto_pub(retained.topic, b"", tmp_path, retain=True)  # clear it off the broker
+    rules = _reject_rules(chain.server)
+    for digest, bad in digests.items():  # rejects are kept once per bytes: "" may be another's
+        assert rules[digest] == bad.rule or not bad.payload, bad.name
+    bridge = bridges[0]
+    assert bridge.process.poll() is None, bridge.log()
+    assert bridge.stop() == 0
+    assert "Refused by the server" not in bridge.log()
