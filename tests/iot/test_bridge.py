@@ -47,7 +47,7 @@ from support.iot import (
     start_bridge,
     wait_until,
 )
-from support.live import LiveServer
+from support.live import LiveServer, start_server
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
@@ -326,3 +326,65 @@ def test_poison_messages_between_good_ones_never_stop_the_bridge(
     assert bridge.process.poll() is None, bridge.log()
     assert bridge.stop() == 0
     assert "Refused by the server" not in bridge.log()
+
+
+def test_a_body_limit_below_the_batches_halves_them_and_settles_a_lone_message(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    """An API behind a smaller body limit than the bridge's batches (nginx's default is
+    1 MB, a batch of 500 poison messages 2 MB) once made the bridge exit on the 413 and
+    meet the batch again on restart. Now the bridge halves a refused batch until each part
+    is taken, and a message refused alone is that message's verdict: logged, acknowledged,
+    and ingestion goes on."""
+    (sensor,) = new_sensors(chain.server, chain.hub.token, tag, 1)
+    replica = start_server(  # a second API on the same store, taking 4 000-byte bodies
+        database_url=chain.server.database_url,
+        data_dir=chain.server.data_dir,
+        env={"MEDTRACE_MAX_BODY_BYTES": "4000", "MEDTRACE_RUN_SEQUENCER": "false"},
+    )
+    try:
+        bridge = start_bridge(
+            replica,
+            chain.hub.token,
+            client_id=f"bridge-{tag}",
+            share_group=tag,
+            log_path=tmp_path / "bridge.log",
+        )
+        bridges.append(bridge)
+        wait_until(lambda: "relaying" in bridge.log(), 20, "the bridge to subscribe")
+        when = format_time(dt.datetime.now(dt.UTC))
+        readings = [
+            {"sensor_id": sensor.sensor_id, "seq": seq, "time": when, "temperature_c": 5.0}
+            for seq in range(40)
+        ]
+        (too_large,) = [p for p in poison_messages(sensor, tag) if p.name == "5000 bytes"]
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        publisher.connect(MOSQUITTO_HOST, MOSQUITTO_PORT)
+        publisher.loop_start()
+        try:
+            sent = [
+                publisher.publish(reading_topic(sensor.sensor_id), sign_reading(r, sensor.key), 1)
+                for r in readings[:20]
+            ]
+            sent.append(publisher.publish(too_large.topic, too_large.payload, qos=1))
+            sent += [
+                publisher.publish(reading_topic(sensor.sensor_id), sign_reading(r, sensor.key), 1)
+                for r in readings[20:]
+            ]
+            for info in sent:
+                info.wait_for_publish(10)
+        finally:
+            publisher.disconnect()
+            publisher.loop_stop()
+        expected = list(range(len(readings)))
+        wait_until(
+            lambda: _stored_seqs(chain.server, sensor.sensor_id) == expected,
+            30,
+            "every good reading",
+        )
+        wait_until(lambda: "refused a message" in bridge.log(), 10, "the lone refusal")
+        assert "halving" in bridge.log()
+        assert bridge.process.poll() is None, bridge.log()
+        assert bridge.stop() == 0
+    finally:
+        replica.stop()
