@@ -8,12 +8,13 @@ Mosquitto 2.0.11 restores a persistent session after a restart but not its ``$sh
 subscription: readings published between the broker's restart and the first bridge's
 re-subscription reach no one and are dropped (measured; a plain subscription loses none).
 
-It relays messages untouched, in batches, to ``POST /api/v1/readings``, where
-the capture service verifies each one and commits readings, ledger leaves and rejects in one
-transaction. Only after that 2xx does the bridge acknowledge the batch's messages (paho's
-manual acks), so a crash of the bridge, the API or the broker re-delivers whatever was not
-acknowledged, and the (sensor, sequence) key turns the re-delivery into a duplicate receipt
-instead of a second row: exactly once, end to end.
+It relays messages untouched (``payloads.relayed``: cut just past the size limit), in batches,
+to ``POST /api/v1/readings``, where the capture service judges each one on its own and commits
+readings, ledger leaves and rejects in one transaction: no message, however malformed, fails
+its batch or stops the bridge. Only after that 2xx does the bridge acknowledge the batch's
+messages (paho's manual acks), so a crash of the bridge, the API or the broker re-delivers
+whatever was not acknowledged, and the (sensor, sequence) key turns the re-delivery into a
+duplicate receipt instead of a second row: exactly once, end to end.
 
 Acknowledgements are only ever sent on the connection that received the message (packet ids
 are per connection); a message received before a reconnect is re-delivered by the broker and
@@ -263,28 +264,24 @@ class Bridge:
         except CaptureRejected as exc:
             if exc.status not in _CONTENT_REFUSALS:
                 raise
-            if len(batch) == 1:
-                self._settle(batch, rejected=1)
-                logger.error("the API refused a message on %s: %s", batch[0].topic, exc)
-                return
-            logger.warning("the API refused a batch of %d (%s); halving it", len(batch), exc)
-            middle = len(batch) // 2
-            self._relay(batch[:middle], stop)
-            self._relay(batch[middle:], stop)
+            self._isolate(batch, exc, stop)
             return
-        if answer is None:
-            return  # stopping: the broker re-delivers the batch to the next run
-        self._settle(batch, accepted=answer["accepted"], duplicates=answer["duplicates"])
-        self.stats.rejected += answer["rejected"]
-        for result in answer["results"]:
-            self.stats.last_leaf = max(self.stats.last_leaf, result["leaf_index"] or -1)
-            if result["status"] == "rejected":
-                logger.warning(
-                    "rejected a reading of %s (seq %s): %s",
-                    result["sensor_id"],
-                    result["seq"],
-                    result["rule"],
-                )
+        if answer is not None:  # None: stopping; the broker re-delivers it to the next run
+            self._ack(batch)
+            self._count(answer)
+
+    def _isolate(self, batch: list[_Received], exc: CaptureRejected, stop: threading.Event) -> None:
+        """Relay the halves of a batch refused for its content; a message refused alone is
+        acknowledged with the refusal as its verdict."""
+        if len(batch) == 1:
+            self._ack(batch)
+            self.stats.rejected += 1
+            logger.error("the API refused a message on %s: %s", batch[0].topic[:100], exc)
+            return
+        logger.warning("the API refused a batch of %d (%s); halving it", len(batch), exc)
+        middle = len(batch) // 2
+        self._relay(batch[:middle], stop)
+        self._relay(batch[middle:], stop)
 
     def _post_until_durable(
         self, batch: list[_Received], stop: threading.Event
@@ -308,17 +305,26 @@ class Bridge:
             raise
         return answer
 
-    def _settle(
-        self, batch: list[_Received], *, accepted: int = 0, duplicates: int = 0, rejected: int = 0
-    ) -> None:
-        """Acknowledge a batch the API has decided, on the connection it came on, and count
-        it."""
+    def _ack(self, batch: list[_Received]) -> None:
+        """Acknowledge a batch the API has decided, on the connection it came on."""
         with self._epoch_lock:
             for message in batch:
                 if message.epoch == self._epoch:
                     self._client.ack(message.mid, message.qos)
         self.stats.received += len(batch)
         self.stats.batches += 1
-        self.stats.accepted += accepted
-        self.stats.duplicates += duplicates
-        self.stats.rejected += rejected
+
+    def _count(self, answer: dict[str, Any]) -> None:
+        """Count the API's receipts for a batch and log its rejects."""
+        self.stats.accepted += answer["accepted"]
+        self.stats.duplicates += answer["duplicates"]
+        self.stats.rejected += answer["rejected"]
+        for result in answer["results"]:
+            self.stats.last_leaf = max(self.stats.last_leaf, result["leaf_index"] or -1)
+            if result["status"] == "rejected":
+                logger.warning(
+                    "rejected a reading of %s (seq %s): %s",
+                    result["sensor_id"],
+                    result["seq"],
+                    result["rule"],
+                )
