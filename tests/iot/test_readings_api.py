@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from medtrace.demo import GTIN, Enrolled, with_check_digit
@@ -402,3 +404,32 @@ def test_a_full_batch_from_one_sensor_is_judged_message_by_message(chain: Chain)
         answer = api.relay(batch)
     assert (answer["accepted"], answer["rejected"]) == (len(batch) - len(poison), len(poison))
     assert _stored(chain, sensor_id)[0] == list(range(len(batch) - len(poison)))
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    messages=st.lists(
+        st.tuples(
+            st.text(max_size=40).map(reading_topic) | st.text(max_size=300),
+            st.binary(max_size=300) | st.binary(min_size=4090, max_size=4200),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_any_messages_get_a_verdict_each_and_never_a_server_error(
+    chain: Chain, messages: list[tuple[str, bytes]]
+) -> None:
+    """Whatever a broker delivers, the bridge's capture call answers each message; a 5xx
+    would be ``CaptureUnavailable``, which the bridge retries for ever."""
+    leaves = chain.server.snapshot()[0]
+    with ReadingsClient(chain.server.url, chain.hub.token) as api:
+        answer = api.relay(messages)
+    assert len(answer["results"]) == len(messages)
+    assert answer["rejected"] == len(messages)  # no sensor of theirs is registered
+    assert all(r["rule"].startswith("reading.") for r in answer["results"])
+    assert chain.server.snapshot()[0] == leaves
