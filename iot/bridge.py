@@ -36,6 +36,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from tenacity import (
     Retrying,
     before_sleep_log,
@@ -148,7 +149,16 @@ class Bridge:
             return
         with self._epoch_lock:
             self._epoch += 1
-        client.subscribe(self.config.topic, qos=1)
+        if self.config.version is MqttVersion.V5:
+            # A retained message is sent once, when the subscription is new, not again on
+            # every reconnection of the persistent session (where it would come back as a
+            # duplicate or a known reject each time).
+            new_only = SubscribeOptions(
+                qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+            )
+            client.subscribe(self.config.topic, options=new_only)
+        else:
+            client.subscribe(self.config.topic, qos=1)
         logger.info("connected to %s:%s, subscribing to %s", *self._address, self.config.topic)
 
     def _on_subscribe(

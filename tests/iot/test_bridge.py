@@ -263,9 +263,11 @@ def test_bridges_in_one_share_group_split_the_readings_exactly_once(
     assert sum(relayed) == fleet.published and min(relayed) > 0, relayed
 
 
-def _mosquitto_pub(topic: str, payload: bytes, folder: Path, *, retain: bool = False) -> None:
+def _mosquitto_pub(
+    topic: str, payload: bytes, folder: Path, *, retain: bool = False, port: int = MOSQUITTO_PORT
+) -> None:
     """Publish raw bytes at QoS 1 with the broker's own client, as any device could."""
-    command = ["mosquitto_pub", "-h", MOSQUITTO_HOST, "-p", str(MOSQUITTO_PORT), "-V", "5"]
+    command = ["mosquitto_pub", "-h", MOSQUITTO_HOST, "-p", str(port), "-V", "5"]
     command += ["-q", "1", "-t", topic, *(["-r"] if retain else [])]
     if payload:
         (folder / "payload").write_bytes(payload)
@@ -388,3 +390,43 @@ def test_a_body_limit_below_the_batches_halves_them_and_settles_a_lone_message(
         assert bridge.stop() == 0
     finally:
         replica.stop()
+
+
+def test_a_retained_message_is_relayed_once_not_on_every_reconnection(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    """A retained message reaches a bridge when its subscription is new; a bridge resuming
+    its persistent session must not be sent it again (it would come back on every
+    reconnection as one more duplicate or known reject)."""
+    broker = private_broker(tmp_path)  # no other test's messages: the counts are exact
+    broker.start()
+    try:
+        (sensor,) = new_sensors(chain.server, chain.hub.token, tag, 1)
+        when = format_time(dt.datetime.now(dt.UTC))
+        reading = {"sensor_id": sensor.sensor_id, "seq": 0, "time": when, "temperature_c": 4.0}
+        topic = reading_topic(sensor.sensor_id)
+        _mosquitto_pub(
+            topic, sign_reading(reading, sensor.key), tmp_path, retain=True, port=broker.port
+        )
+        for run in ("first", "resumed"):
+            bridge = start_bridge(
+                chain.server,
+                chain.hub.token,
+                client_id=f"bridge-{tag}",
+                share_group="",
+                log_path=tmp_path / f"bridge-{run}.log",
+                port=broker.port,
+            )
+            bridges.append(bridge)
+            wait_until(lambda b=bridge: "relaying" in b.log(), 20, "the bridge to subscribe")
+            if run == "first":
+                wait_until(
+                    lambda: _stored_seqs(chain.server, sensor.sensor_id) == [0], 20, "the reading"
+                )
+            else:
+                time.sleep(2)  # what the broker would send on subscribing has arrived by now
+            assert bridge.stop() == 0
+        relayed = [int(b.log().rsplit("relayed ", 1)[1].split()[0]) for b in bridges]
+        assert relayed == [1, 0]
+    finally:
+        broker.stop()
