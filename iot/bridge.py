@@ -8,12 +8,13 @@ Mosquitto 2.0.11 restores a persistent session after a restart but not its ``$sh
 subscription: readings published between the broker's restart and the first bridge's
 re-subscription reach no one and are dropped (measured; a plain subscription loses none).
 
-It relays messages untouched, in batches, to ``POST /api/v1/readings``, where
-the capture service verifies each one and commits readings, ledger leaves and rejects in one
-transaction. Only after that 2xx does the bridge acknowledge the batch's messages (paho's
-manual acks), so a crash of the bridge, the API or the broker re-delivers whatever was not
-acknowledged, and the (sensor, sequence) key turns the re-delivery into a duplicate receipt
-instead of a second row: exactly once, end to end.
+It relays messages untouched (``payloads.relayed``: cut just past the size limit), in batches,
+to ``POST /api/v1/readings``, where the capture service judges each one on its own and commits
+readings, ledger leaves and rejects in one transaction: no message, however malformed, fails
+its batch or stops the bridge. Only after that 2xx does the bridge acknowledge the batch's
+messages (paho's manual acks), so a crash of the bridge, the API or the broker re-delivers
+whatever was not acknowledged, and the (sensor, sequence) key turns the re-delivery into a
+duplicate receipt instead of a second row: exactly once, end to end.
 
 Acknowledgements are only ever sent on the connection that received the message (packet ids
 are per connection); a message received before a reconnect is re-delivered by the broker and
@@ -29,12 +30,13 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from tenacity import (
     Retrying,
     before_sleep_log,
@@ -44,13 +46,15 @@ from tenacity import (
 )
 
 from .client import ReadingsClient
-from .errors import BrokerUnreachable, CaptureUnavailable
+from .errors import BrokerUnreachable, CaptureRejected, CaptureUnavailable
 from .mqtt import MqttVersion, new_client
 from .payloads import TOPIC_FILTER
 
 logger = logging.getLogger(__name__)
 
 SHARE_GROUP = "medtrace"
+# Refusals of a request for what it carries (its messages, its size), not for who sent it.
+_CONTENT_REFUSALS = frozenset({413, 422})
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,16 @@ class Bridge:
             return
         with self._epoch_lock:
             self._epoch += 1
-        client.subscribe(self.config.topic, qos=1)
+        if self.config.version is MqttVersion.V5:
+            # A retained message is sent once, when the subscription is new, not again on
+            # every reconnection of the persistent session (where it would come back as a
+            # duplicate or a known reject each time).
+            new_only = SubscribeOptions(
+                qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+            )
+            client.subscribe(self.config.topic, options=new_only)
+        else:
+            client.subscribe(self.config.topic, qos=1)
         logger.info("connected to %s:%s, subscribing to %s", *self._address, self.config.topic)
 
     def _on_subscribe(
@@ -176,7 +189,11 @@ class Bridge:
             logger.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(_Received(self._epoch, msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # no UTF-8 (MQTT forbids it): the API refuses the topic
+            topic = ""
+        self._inbox.put(_Received(self._epoch, msg.mid, msg.qos, topic, bytes(msg.payload)))
 
     @property
     def _address(self) -> tuple[str, int]:
@@ -242,9 +259,45 @@ class Bridge:
     def _relay(self, batch: list[_Received], stop: threading.Event) -> None:
         """Post a batch until the API has made it durable, then acknowledge it.
 
-        Raises ``CaptureRejected`` when the API refuses the request itself (a bad token):
+        The API judges each message on its own (a malformed one comes back as a reject with
+        its rule), so a refusal of the whole request names no message: when it is about the
+        request's content (422, 413: a server configured for smaller batches or bodies), the
+        batch is halved until each part is taken, and a single message still refused is
+        that message's verdict, logged and acknowledged, so no message can stop the bridge
+        or come back for ever. Only an outage (``CaptureUnavailable``) is retried.
+
+        Raises ``CaptureRejected`` when the API refuses the bridge itself (a bad token):
         nothing is acknowledged, so nothing is lost.
         """
+        try:
+            answer = self._post_until_durable(batch, stop)
+        except CaptureRejected as exc:
+            if exc.status not in _CONTENT_REFUSALS:
+                raise
+            self._isolate(batch, exc, stop)
+            return
+        if answer is not None:  # None: stopping; the broker re-delivers it to the next run
+            self._ack(batch)
+            self._count(answer)
+
+    def _isolate(self, batch: list[_Received], exc: CaptureRejected, stop: threading.Event) -> None:
+        """Relay the halves of a batch refused for its content; a message refused alone is
+        acknowledged with the refusal as its verdict."""
+        if len(batch) == 1:
+            self._ack(batch)
+            self.stats.rejected += 1
+            logger.error("the API refused a message on %s: %s", batch[0].topic[:100], exc)
+            return
+        logger.warning("the API refused a batch of %d (%s); halving it", len(batch), exc)
+        middle = len(batch) // 2
+        self._relay(batch[:middle], stop)
+        self._relay(batch[middle:], stop)
+
+    def _post_until_durable(
+        self, batch: list[_Received], stop: threading.Event
+    ) -> dict[str, Any] | None:
+        """The API's answer once the batch is durable, retrying outages; None if ``stop``
+        was set meanwhile."""
         retrying = Retrying(
             retry=retry_if_exception_type(CaptureUnavailable),
             wait=wait_exponential(multiplier=0.1, max=5),
@@ -253,17 +306,26 @@ class Bridge:
             reraise=True,
         )
         try:
-            answer = retrying(self._api.relay, [(m.topic, m.payload) for m in batch])
+            answer: dict[str, Any] = retrying(
+                self._api.relay, [(m.topic, m.payload) for m in batch]
+            )
         except CaptureUnavailable:
             if stop.is_set():
-                return  # stopping: the broker re-delivers the batch to the next run
+                return None
             raise
+        return answer
+
+    def _ack(self, batch: list[_Received]) -> None:
+        """Acknowledge a batch the API has decided, on the connection it came on."""
         with self._epoch_lock:
             for message in batch:
                 if message.epoch == self._epoch:
                     self._client.ack(message.mid, message.qos)
         self.stats.received += len(batch)
         self.stats.batches += 1
+
+    def _count(self, answer: dict[str, Any]) -> None:
+        """Count the API's receipts for a batch and log its rejects."""
         self.stats.accepted += answer["accepted"]
         self.stats.duplicates += answer["duplicates"]
         self.stats.rejected += answer["rejected"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 from medtrace.api_client import TokenClient
 
 from .errors import CaptureRejected, CaptureUnavailable
+from .payloads import relayed
 
 
 class ReadingsClient(TokenClient):
@@ -25,18 +27,30 @@ class ReadingsClient(TokenClient):
     ) -> Any:
         """Send a request with an optional JSON body; 5xx, 429 (the token's rate limit) and
         409 where a concurrent writer may have won are ``CaptureUnavailable`` (retry), any
-        other 4xx is ``CaptureRejected``."""
+        other 4xx is ``CaptureRejected``.
+
+        The body is ASCII JSON: httpx writes UTF-8, which cannot carry the lone surrogates
+        that stand for a relayed payload's bytes that are no UTF-8 (``payloads.relayed``).
+        """
+        content = (
+            None
+            if body is None
+            else json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+        )
+        headers = {"Content-Type": "application/json"}
         try:
-            response = self._http.request(method, path, json=body)
+            response = self._http.request(method, path, content=content, headers=headers)
         except httpx.TransportError as exc:
             raise CaptureUnavailable(self._base_url, str(exc) or type(exc).__name__) from exc
         transient = response.is_server_error or response.status_code == 429
         if transient or (conflict_is_transient and response.status_code == 409):
             raise CaptureUnavailable(self._base_url, f"{response.status_code} {response.text}")
         if response.is_client_error:
-            detail = response.json().get("detail", {})
+            detail = _detail(response)
             raise CaptureRejected(
-                response.status_code, detail.get("rule", "?"), detail.get("message", "")
+                response.status_code,
+                str(detail.get("rule", "?")),
+                str(detail.get("message", response.text[:200])),
             )
         return response.json()
 
@@ -88,9 +102,16 @@ class ReadingsClient(TokenClient):
 
     def relay(self, messages: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
         """Relay (topic, payload) messages; return the receipts once they are durable."""
-        body = [
-            {"topic": topic, "payload": payload.decode("utf-8", errors="replace")}
-            for topic, payload in messages
-        ]
+        cut = (relayed(topic, payload) for topic, payload in messages)
+        body = [{"topic": topic, "payload": text} for topic, text in cut]
         result: dict[str, Any] = self._post("/api/v1/readings", body, conflict_is_transient=True)
         return result
+
+
+def _detail(response: httpx.Response) -> dict[str, Any]:
+    """The ``detail`` of an error answer, or nothing when a proxy answered in HTML."""
+    try:
+        detail = response.json().get("detail", {})
+    except (ValueError, AttributeError):
+        return {}
+    return detail if isinstance(detail, dict) else {}

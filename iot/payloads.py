@@ -34,6 +34,10 @@ TOPIC_PREFIX = "medtrace/sensors/"
 TOPIC_SUFFIX = "/readings"
 TOPIC_FILTER = TOPIC_PREFIX + "+" + TOPIC_SUFFIX
 MAX_SEQ = MAX_SAFE_INTEGER  # RFC 8785 numbers are IEEE 754 doubles: integers beyond lose digits
+# A signed reading is some 250 bytes and its topic under 100 characters; the limits leave
+# room and bound what a poison message costs the bridge, the API and the rejects table.
+MAX_PAYLOAD_BYTES = 4096
+MAX_TOPIC_CHARS = 256
 
 
 def reading_topic(sensor_id: str) -> str:
@@ -75,6 +79,10 @@ class SignedReading(BaseModel):
             raise ValueError("time is not RFC 3339") from exc
         if moment.tzinfo is None:
             raise ValueError("time needs a time zone (e.g. Z)")
+        try:  # 0001-01-01T00:00:00+01:00 is a datetime, but no UTC datetime
+            moment.astimezone(dt.UTC)
+        except OverflowError as exc:
+            raise ValueError("time is outside the years 1 to 9999 in UTC") from exc
         return value
 
     @property
@@ -107,6 +115,25 @@ def sign_reading(reading: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
     return _message_bytes(signed, b64(key.sign(signed)), str(reading["sensor_id"]))
 
 
+def relayed(topic: str, payload: bytes) -> tuple[str, str]:
+    """What a bridge relays of a message (``ReadingMessageIn``): its topic, and its payload
+    as text, each cut one past its limit (enough for ``parse_message`` to refuse it, so one
+    huge message cannot make a whole batch's request too large). Bytes that are no UTF-8
+    travel as PEP 383 surrogate escapes (``\\udc80`` to ``\\udcff`` in the JSON), so the
+    server judges the bytes the sensor sent, not a repaired copy."""
+    text = payload[: MAX_PAYLOAD_BYTES + 1].decode("utf-8", "surrogateescape")
+    return topic[: MAX_TOPIC_CHARS + 1], text
+
+
+def relayed_payload(text: str) -> bytes:
+    """The bytes a relayed payload stands for (see ``relayed``). A lone surrogate that is no
+    escaped byte stays bytes that are no UTF-8, which ``parse_message`` refuses."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
 def payload_digest(payload: bytes) -> str:
     """SHA-256 of a message as received, in hex: what tells a redelivery from a replay."""
     return hashlib.sha256(payload).hexdigest()
@@ -123,24 +150,37 @@ class ParsedMessage(BaseModel):
     leaf: bytes
 
 
-def parse_message(payload: bytes, *, topic_sensor: str | None) -> ParsedMessage:
-    """Parse a message off the wire, before any key is looked up.
+def parse_message(topic: str, payload: bytes) -> ParsedMessage:
+    """Judge one MQTT message as a broker delivered it, before any key is looked up.
 
-    Raises ``InvalidInput`` (rule ``reading.malformed``) for anything that is not a signed
-    reading, and ``SignatureRejected`` (``reading.topic_mismatch``) when the reading names
-    another sensor than its topic: a sensor may only speak on its own topic.
+    This is the one place where raw input from the broker is judged: anything may be
+    published, and capture must decide each message on its own without failing the others,
+    so every way a message can be wrong ends here as a typed error with its rule, never
+    as another exception:
+
+    - ``InvalidInput`` ``reading.bad_topic``: the topic is not
+      ``medtrace/sensors/{sensor id}/readings`` (too long, no valid sensor id);
+    - ``InvalidInput`` ``reading.too_large``: a payload over ``MAX_PAYLOAD_BYTES``;
+    - ``InvalidInput`` ``reading.malformed``: not UTF-8, not JSON (including ``NaN``,
+      ``Infinity``, duplicate member names and nesting too deep to parse), not an object of
+      exactly ``reading``, ``signature`` and ``sensor_id``, a reading out of its ranges or a
+      time outside what a UTC datetime can hold;
+    - ``SignatureRejected`` ``reading.topic_mismatch``: the reading names another sensor than
+      its topic (a sensor may only speak on its own topic).
     """
+    topic_sensor = topic_sensor_id(topic)
+    if topic_sensor is None:
+        raise InvalidInput(
+            f"topic {topic[:MAX_TOPIC_CHARS]!r} is not {TOPIC_PREFIX}{{sensor id}}{TOPIC_SUFFIX}",
+            rule="reading.bad_topic",
+        )
+    message = _json_object(payload)
     try:
-        message = json.loads(payload)
-        if not isinstance(message, dict) or set(message) != {"reading", "signature", "sensor_id"}:
-            raise ValueError("expected exactly reading, signature and sensor_id")
         reading = SignedReading.model_validate(message["reading"])
         signature = b64decode_canonical(message["signature"])
-    except (ValueError, TypeError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+    except (ValueError, TypeError, ValidationError) as exc:
         raise InvalidInput(f"not a signed reading: {exc}", rule="reading.malformed") from exc
-    if message["sensor_id"] != reading.sensor_id or (
-        topic_sensor is not None and topic_sensor != reading.sensor_id
-    ):
+    if message["sensor_id"] != reading.sensor_id or topic_sensor != reading.sensor_id:
         raise SignatureRejected(
             f"reading of sensor {reading.sensor_id!r} arrived for {topic_sensor!r}",
             rule="reading.topic_mismatch",
@@ -152,6 +192,55 @@ def parse_message(payload: bytes, *, topic_sensor: str | None) -> ParsedMessage:
         signed_bytes=signed,
         leaf=_message_bytes(signed, message["signature"], reading.sensor_id),
     )
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    """The payload as the JSON object of a signed message; ``InvalidInput`` otherwise.
+
+    The size is checked first, so no parser ever sees more than ``MAX_PAYLOAD_BYTES``; the
+    parser itself recurses per nesting level, and a payload of a few thousand ``[`` would
+    reach Python's recursion limit: that ``RecursionError`` is this payload's fault, not the
+    server's.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise InvalidInput(
+            f"a reading message has at most {MAX_PAYLOAD_BYTES} bytes, this one more",
+            rule="reading.too_large",
+        )
+    try:
+        message = json.loads(
+            payload.decode("utf-8"),
+            parse_constant=_no_constant,
+            object_pairs_hook=_unique_members,
+        )
+    except UnicodeDecodeError as exc:
+        raise _malformed(f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except RecursionError as exc:
+        raise _malformed("nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, and the refusals of the two hooks
+        raise _malformed(f"not JSON: {exc}") from exc
+    if not isinstance(message, dict) or set(message) != {"reading", "signature", "sensor_id"}:
+        raise _malformed("expected exactly reading, signature and sensor_id")
+    return message
+
+
+def _malformed(why: str) -> InvalidInput:
+    return InvalidInput(f"not a signed reading: {why}", rule="reading.malformed")
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are no JSON (RFC 8259 §6), whatever Python's
+    parser accepts by default."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names are unique: with a duplicate, a reader keeping the first
+    and one keeping the last would see two different readings (RFC 8259 §4)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise ValueError("duplicate member names")
+    return members
 
 
 def verify_reading(parsed: ParsedMessage, public_key_raw: bytes) -> None:

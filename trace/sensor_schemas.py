@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from medtrace.iot.payloads import SENSOR_ID_PATTERN
 from medtrace.key_schemas import KeyPublic
@@ -36,22 +36,20 @@ class SensorPublic(BaseModel):
 
 
 class ReadingMessageIn(BaseModel):
-    """One MQTT message as the bridge received it, relayed untouched."""
+    """One MQTT message as the bridge received it (``medtrace.iot.payloads.relayed``).
+
+    Neither member is judged here: a message too long, on a wrong topic or no text at all is
+    one message's fault, and capture stores it as that message's reject (``parse_message``)
+    instead of refusing the batch it came in. The request's size bounds them both.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    topic: str = Field(max_length=256)
-    payload: str = Field(max_length=4096, description="The message bytes as UTF-8 text")
-
-    @field_validator("topic", "payload")
-    @classmethod
-    def _is_utf8(cls, value: str) -> str:
-        """A lone surrogate (``\\ud800`` in the JSON) is no text a broker could carry."""
-        try:
-            value.encode()
-        except UnicodeEncodeError as exc:
-            raise ValueError("not encodable as UTF-8 (a lone surrogate)") from exc
-        return value
+    topic: str
+    payload: str = Field(
+        description="The message bytes as UTF-8 text; bytes that are no UTF-8 as the lone "
+        "surrogates \\udc80 to \\udcff (PEP 383)"
+    )
 
 
 class ReadingStatus(StrEnum):

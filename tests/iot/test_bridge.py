@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +22,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from medtrace.iot.mqtt import MqttVersion
-from medtrace.iot.payloads import format_time, reading_topic, sign_reading
+from medtrace.iot.payloads import (
+    format_time,
+    payload_digest,
+    reading_topic,
+    relayed,
+    relayed_payload,
+    sign_reading,
+)
 from medtrace.iot.simulator import Fleet, SimulatedSensor
-from medtrace.models.iot import Reading
+from medtrace.models.iot import Reading, ReadingReject
 from support.chain import Chain
 from support.iot import (
     MOSQUITTO_HOST,
@@ -33,13 +41,14 @@ from support.iot import (
     forget_session,
     new_participant,
     new_sensors,
+    poison_messages,
     poll,
     private_broker,
     reading_count,
     start_bridge,
     wait_until,
 )
-from support.live import LiveServer
+from support.live import LiveServer, start_server
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
@@ -255,3 +264,172 @@ def test_bridges_in_one_share_group_split_the_readings_exactly_once(
         assert bridge.stop() == 0
         relayed.append(int(bridge.log().rsplit("relayed ", 1)[1].split()[0]))
     assert sum(relayed) == fleet.published and min(relayed) > 0, relayed
+
+
+def _mosquitto_pub(
+    topic: str, payload: bytes, folder: Path, *, retain: bool = False, port: int = MOSQUITTO_PORT
+) -> None:
+    """Publish raw bytes at QoS 1 with the broker's own client, as any device could."""
+    command = ["mosquitto_pub", "-h", MOSQUITTO_HOST, "-p", str(port), "-V", "5"]
+    command += ["-q", "1", "-t", topic, *(["-r"] if retain else [])]
+    if payload:
+        (folder / "payload").write_bytes(payload)
+        command += ["-f", str(folder / "payload")]
+    else:
+        command.append("-n")
+    subprocess.run(command, check=True, timeout=10, capture_output=True)
+
+
+def _reject_rules(server: LiveServer) -> dict[str, str]:
+    with server.engine.connect() as conn:
+        return dict(conn.execute(select(ReadingReject.digest, ReadingReject.rule)).all())
+
+
+def test_poison_messages_between_good_ones_never_stop_the_bridge(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    """Issue 18: one message (2 000 nested ``[``, 5 000 bytes, a topic over 256 characters,
+    a time outside UTC's years, ...) once made the bridge retry a batch for ever or exit and
+    meet the message again on restart. Published between good readings, retained or not,
+    each now becomes a reject with its rule, every good reading is captured, and the one
+    bridge process runs on."""
+    (sensor,) = new_sensors(chain.server, chain.hub.token, tag, 1)
+    poison = poison_messages(sensor, tag)
+    retained = poison[0]  # waiting on the broker before the bridge subscribes
+    when = format_time(dt.datetime.now(dt.UTC))
+    good = [
+        sign_reading(
+            {"sensor_id": sensor.sensor_id, "seq": seq, "time": when, "temperature_c": 5.0},
+            sensor.key,
+        )
+        for seq in range(len(poison))
+    ]
+    try:
+        _mosquitto_pub(retained.topic, retained.payload, tmp_path, retain=True)
+        bridges.append(_bridge(chain, tag, tmp_path))
+        for payload, bad in zip(good, [None, *poison[1:]], strict=True):
+            if bad is not None:
+                _mosquitto_pub(bad.topic, bad.payload, tmp_path)
+            _mosquitto_pub(reading_topic(sensor.sensor_id), payload, tmp_path)
+        expected = list(range(len(good)))
+        wait_until(
+            lambda: _stored_seqs(chain.server, sensor.sensor_id) == expected,
+            30,
+            "every good reading",
+        )
+        digests = {
+            payload_digest(relayed_payload(relayed(bad.topic, bad.payload)[1])): bad
+            for bad in poison
+        }
+        wait_until(lambda: digests.keys() <= _reject_rules(chain.server).keys(), 30, "rejects")
+    finally:
+        _mosquitto_pub(retained.topic, b"", tmp_path, retain=True)  # clear it off the broker
+    rules = _reject_rules(chain.server)
+    for digest, bad in digests.items():  # rejects are kept once per bytes: "" may be another's
+        assert rules[digest] == bad.rule or not bad.payload, bad.name
+    bridge = bridges[0]
+    assert bridge.process.poll() is None, bridge.log()
+    assert bridge.stop() == 0
+    assert "Refused by the server" not in bridge.log()
+
+
+def test_a_body_limit_below_the_batches_halves_them_and_settles_a_lone_message(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    """An API behind a smaller body limit than the bridge's batches (nginx's default is
+    1 MB, a batch of 500 poison messages 2 MB) once made the bridge exit on the 413 and
+    meet the batch again on restart. Now the bridge halves a refused batch until each part
+    is taken, and a message refused alone is that message's verdict: logged, acknowledged,
+    and ingestion goes on."""
+    (sensor,) = new_sensors(chain.server, chain.hub.token, tag, 1)
+    replica = start_server(  # a second API on the same store, taking 4 000-byte bodies
+        database_url=chain.server.database_url,
+        data_dir=chain.server.data_dir,
+        env={"MEDTRACE_MAX_BODY_BYTES": "4000", "MEDTRACE_RUN_SEQUENCER": "false"},
+    )
+    try:
+        bridge = start_bridge(
+            replica,
+            chain.hub.token,
+            client_id=f"bridge-{tag}",
+            share_group=tag,
+            log_path=tmp_path / "bridge.log",
+        )
+        bridges.append(bridge)
+        wait_until(lambda: "relaying" in bridge.log(), 20, "the bridge to subscribe")
+        when = format_time(dt.datetime.now(dt.UTC))
+        readings = [
+            {"sensor_id": sensor.sensor_id, "seq": seq, "time": when, "temperature_c": 5.0}
+            for seq in range(40)
+        ]
+        (too_large,) = [p for p in poison_messages(sensor, tag) if p.name == "5000 bytes"]
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        publisher.connect(MOSQUITTO_HOST, MOSQUITTO_PORT)
+        publisher.loop_start()
+        try:
+            sent = [
+                publisher.publish(reading_topic(sensor.sensor_id), sign_reading(r, sensor.key), 1)
+                for r in readings[:20]
+            ]
+            sent.append(publisher.publish(too_large.topic, too_large.payload, qos=1))
+            sent += [
+                publisher.publish(reading_topic(sensor.sensor_id), sign_reading(r, sensor.key), 1)
+                for r in readings[20:]
+            ]
+            for info in sent:
+                info.wait_for_publish(10)
+        finally:
+            publisher.disconnect()
+            publisher.loop_stop()
+        expected = list(range(len(readings)))
+        wait_until(
+            lambda: _stored_seqs(chain.server, sensor.sensor_id) == expected,
+            30,
+            "every good reading",
+        )
+        wait_until(lambda: "refused a message" in bridge.log(), 10, "the lone refusal")
+        assert "halving" in bridge.log()
+        assert bridge.process.poll() is None, bridge.log()
+        assert bridge.stop() == 0
+    finally:
+        replica.stop()
+
+
+def test_a_retained_message_is_relayed_once_not_on_every_reconnection(
+    chain: Chain, tag: str, tmp_path: Path, bridges: list[BridgeProcess]
+) -> None:
+    """A retained message reaches a bridge when its subscription is new; a bridge resuming
+    its persistent session must not be sent it again (it would come back on every
+    reconnection as one more duplicate or known reject)."""
+    broker = private_broker(tmp_path)  # no other test's messages: the counts are exact
+    broker.start()
+    try:
+        (sensor,) = new_sensors(chain.server, chain.hub.token, tag, 1)
+        when = format_time(dt.datetime.now(dt.UTC))
+        reading = {"sensor_id": sensor.sensor_id, "seq": 0, "time": when, "temperature_c": 4.0}
+        topic = reading_topic(sensor.sensor_id)
+        _mosquitto_pub(
+            topic, sign_reading(reading, sensor.key), tmp_path, retain=True, port=broker.port
+        )
+        for run in ("first", "resumed"):
+            bridge = start_bridge(
+                chain.server,
+                chain.hub.token,
+                client_id=f"bridge-{tag}",
+                share_group="",
+                log_path=tmp_path / f"bridge-{run}.log",
+                port=broker.port,
+            )
+            bridges.append(bridge)
+            wait_until(lambda b=bridge: "relaying" in b.log(), 20, "the bridge to subscribe")
+            if run == "first":
+                wait_until(
+                    lambda: _stored_seqs(chain.server, sensor.sensor_id) == [0], 20, "the reading"
+                )
+            else:
+                time.sleep(2)  # what the broker would send on subscribing has arrived by now
+            assert bridge.stop() == 0
+        relayed = [int(b.log().rsplit("relayed ", 1)[1].split()[0]) for b in bridges]
+        assert relayed == [1, 0]
+    finally:
+        broker.stop()

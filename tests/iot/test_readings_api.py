@@ -11,15 +11,29 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
 
 from medtrace.demo import GTIN, Enrolled, with_check_digit
 from medtrace.envelope import sign_event
 from medtrace.identifiers import digital_link_path
-from medtrace.iot.payloads import format_time, reading_topic, sign_reading
+from medtrace.iot.client import ReadingsClient
+from medtrace.iot.errors import CaptureRejected
+from medtrace.iot.payloads import (
+    format_time,
+    payload_digest,
+    reading_topic,
+    relayed,
+    relayed_payload,
+    sign_reading,
+)
+from medtrace.iot.simulator import Profile, SimulatedSensor
 from medtrace.keys import b64, public_key_raw
 from medtrace.ledger import leaf_hash, verify_inclusion
+from medtrace.models.iot import Reading, ReadingReject
 from support.chain import EXPIRY, LOT, Chain, new_serial
-from support.iot import registered_long_ago
+from support.iot import poison_messages, registered_long_ago
 
 JSON = {"Accept": "application/json"}
 
@@ -318,10 +332,107 @@ def test_garbage_from_the_broker_is_rejected_and_kept_never_a_server_error(chain
     assert answer.status_code == 200, answer.text
     assert [r["status"] for r in answer.json()["results"]] == ["rejected", "rejected"]
     assert [r["sensor_id"] for r in answer.json()["results"]] == [None, None]
-    surrogate = httpx.post(
+    surrogates = httpx.post(  # no UTF-8 at all: one message's fault, not the batch's
         f"{chain.server.url}/api/v1/readings",
-        content=b'[{"topic": "t", "payload": "\\ud800"}]',
+        content=b'[{"topic": "t\\udfff", "payload": "\\ud800"}, {"topic": "t", "payload": ""}]',
         headers={**_auth(chain.hub.token), "Content-Type": "application/json"},
     )
-    assert surrogate.status_code == 422
-    assert surrogate.json()["detail"]["rule"] == "input.invalid"
+    assert surrogates.status_code == 200, surrogates.text
+    assert [r["rule"] for r in surrogates.json()["results"]] == ["reading.bad_topic"] * 2
+
+
+def _stored(chain: Chain, sensor_id: str) -> tuple[list[int], dict[str, str]]:
+    """A sensor's stored sequence numbers, and every reject's rule by its digest."""
+    with chain.server.engine.connect() as conn:
+        seqs = conn.execute(
+            select(Reading.seq).where(Reading.sensor_id == sensor_id).order_by(Reading.seq)
+        )
+        rejects = conn.execute(select(ReadingReject.digest, ReadingReject.rule))
+        return [int(seq) for (seq,) in seqs], {digest: rule for digest, rule in rejects}
+
+
+def test_poison_messages_between_good_ones_are_each_rejected_and_the_rest_captured(
+    chain: Chain,
+) -> None:
+    """Issue 18: one message (2 000 nested ``[``, 5 000 bytes, a topic over 256 characters,
+    a time outside UTC's years, ...) once failed its whole batch with a 500 or a 422. Each
+    is now a reject with its rule, through the bridge's own capture call, and the good
+    readings around it are captured; relayed again, nothing changes."""
+    sensor_id, key = _register(chain)
+    sensor = SimulatedSensor(sensor_id, key, Profile.FRIDGE)
+    poison = poison_messages(sensor, sensor_id)
+    now = dt.datetime.now(dt.UTC)
+    good = [sign_reading(_reading(sensor_id, seq, now, 5.0), key) for seq in range(len(poison))]
+    batch: list[tuple[str, bytes]] = []
+    for payload, bad in zip(good, poison, strict=True):
+        batch += [(reading_topic(sensor_id), payload), (bad.topic, bad.payload)]
+    leaves = chain.server.snapshot()[0]
+
+    with ReadingsClient(chain.server.url, chain.hub.token) as api:
+        answer = api.relay(batch)
+        again = api.relay(batch)
+
+    statuses = [(r["status"], r["rule"]) for r in answer["results"]]
+    assert statuses[0::2] == [("accepted", None)] * len(good)
+    assert statuses[1::2] == [("rejected", bad.rule) for bad in poison]
+    assert (answer["accepted"], answer["rejected"]) == (len(good), len(poison))
+    assert chain.server.snapshot()[0] == leaves + len(good)  # a leaf per good reading only
+    seqs, rejects = _stored(chain, sensor_id)
+    assert seqs == list(range(len(good)))
+    for bad in poison:  # rejects are kept once per bytes: the empty one may be another's
+        stored = rejects[payload_digest(relayed_payload(relayed(bad.topic, bad.payload)[1]))]
+        assert stored == bad.rule or not bad.payload, bad.name
+    assert (again["accepted"], again["duplicates"]) == (0, len(good))
+    assert _stored(chain, sensor_id) == (seqs, rejects)
+    assert chain.server.snapshot()[0] == leaves + len(good)
+
+
+def test_a_full_batch_from_one_sensor_is_judged_message_by_message(chain: Chain) -> None:
+    """The largest batch a request may carry, all from one sensor, a few of them poison; one
+    more message refuses the request as a whole, before anything is written."""
+    sensor_id, key = _register(chain)
+    sensor = SimulatedSensor(sensor_id, key, Profile.FRIDGE)
+    poison = poison_messages(sensor, sensor_id)[:4]
+    now = dt.datetime.now(dt.UTC)
+    batch = [(bad.topic, bad.payload) for bad in poison] + [
+        (reading_topic(sensor_id), sign_reading(_reading(sensor_id, seq, now, 4.0), key))
+        for seq in range(1_000 - len(poison))
+    ]
+    leaves = chain.server.snapshot()[0]
+    with ReadingsClient(chain.server.url, chain.hub.token) as api:
+        with pytest.raises(CaptureRejected) as refused:
+            api.relay([*batch, batch[-1]])
+        assert (refused.value.status, refused.value.rule) == (422, "readings.batch_too_large")
+        assert chain.server.snapshot()[0] == leaves
+        answer = api.relay(batch)
+    assert (answer["accepted"], answer["rejected"]) == (len(batch) - len(poison), len(poison))
+    assert _stored(chain, sensor_id)[0] == list(range(len(batch) - len(poison)))
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    messages=st.lists(
+        st.tuples(
+            st.text(max_size=40).map(reading_topic) | st.text(max_size=300),
+            st.binary(max_size=300) | st.binary(min_size=4090, max_size=4200),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_any_messages_get_a_verdict_each_and_never_a_server_error(
+    chain: Chain, messages: list[tuple[str, bytes]]
+) -> None:
+    """Whatever a broker delivers, the bridge's capture call answers each message; a 5xx
+    would be ``CaptureUnavailable``, which the bridge retries for ever."""
+    leaves = chain.server.snapshot()[0]
+    with ReadingsClient(chain.server.url, chain.hub.token) as api:
+        answer = api.relay(messages)
+    assert len(answer["results"]) == len(messages)
+    assert answer["rejected"] == len(messages)  # no sensor of theirs is registered
+    assert all(r["rule"].startswith("reading.") for r in answer["results"])
+    assert chain.server.snapshot()[0] == leaves

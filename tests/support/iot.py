@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from medtrace.demo import with_check_digit
 from medtrace.iot.client import ReadingsClient
+from medtrace.iot.payloads import reading_topic, sign_reading
 from medtrace.iot.simulator import Profile, SimulatedSensor
 from medtrace.keys import b64, public_key_raw
 from medtrace.models import Role
@@ -231,3 +232,61 @@ def private_broker(folder: Path) -> PrivateBroker:
         f"log_dest file {folder}/mosquitto.log\nlog_type all\n{shipped}"
     )
     return PrivateBroker(port, config)
+
+
+@dataclass(frozen=True)
+class Poison:
+    """A message that must become a reject with ``rule`` and leave everything else alone."""
+
+    name: str
+    topic: str
+    payload: bytes
+    rule: str
+
+
+def poison_messages(sensor: SimulatedSensor, tag: str) -> list[Poison]:
+    """The messages of issue 18 that stopped ingestion, and their kin, on ``sensor``'s topic
+    (or a broken one), each made unique by ``tag`` where its shape allows, so its reject row
+    is its own. Every one can travel through an MQTT broker."""
+    topic = reading_topic(sensor.sensor_id)
+    now = "2026-12-07T10:00:00.000Z"
+
+    def signed(seq: int, time: str = now) -> bytes:
+        reading = {"sensor_id": sensor.sensor_id, "seq": seq, "time": time, "temperature_c": 5}
+        return sign_reading(reading, sensor.key)
+
+    def raw(seq: int, rest: str) -> bytes:
+        """A reading no encoder writes, around the fields ``rest``."""
+        fields = f'"sensor_id":"{sensor.sensor_id}","seq":{seq},"time":"{now}",{rest}'
+        outer = f'"sensor_id":"{sensor.sensor_id}","signature":"AA=="'
+        return f'{{"reading":{{{fields}}},{outer}}}'.encode()
+
+    unique = tag.encode()
+    return [
+        Poison("2000 nested [", topic, b"[" * 2000 + unique, "reading.malformed"),
+        Poison("5000 bytes", topic, unique + b" " * 5000, "reading.too_large"),
+        Poison("topic over 256", reading_topic(tag + "x" * 300), signed(900), "reading.bad_topic"),
+        Poison("year 1 east", topic, signed(901, "0001-01-01T00:00:00+01:00"), "reading.malformed"),
+        Poison(
+            "year 9999 west", topic, signed(902, "9999-12-31T23:59:59-01:00"), "reading.malformed"
+        ),
+        Poison("not UTF-8", topic, b'{"' + unique + b'":"\xff\xfe"}', "reading.malformed"),
+        Poison("not JSON", topic, b"{" + unique, "reading.malformed"),
+        Poison("an array", topic, b'["' + unique + b'"]', "reading.malformed"),
+        Poison("NaN", topic, raw(903, '"temperature_c":NaN'), "reading.malformed"),
+        Poison("1e400", topic, raw(904, '"temperature_c":1e400'), "reading.malformed"),
+        Poison(
+            "2**64",
+            topic,
+            raw(905, f'"temperature_c":5,"humidity_pct":{2**64}'),
+            "reading.malformed",
+        ),
+        Poison(
+            "duplicate member",
+            topic,
+            raw(906, '"temperature_c":5,"temperature_c":50'),
+            "reading.malformed",
+        ),
+        Poison("unicode topic", reading_topic(tag + "-\u00fc"), signed(907), "reading.bad_topic"),
+        Poison("empty", topic, b"", "reading.malformed"),
+    ]

@@ -46,9 +46,12 @@ from medtrace.errors import (
 )
 from medtrace.identifiers import parse_gln
 from medtrace.iot.payloads import (
+    MAX_PAYLOAD_BYTES,
+    MAX_TOPIC_CHARS,
     ParsedMessage,
     parse_message,
     payload_digest,
+    relayed_payload,
     topic_sensor_id,
     verify_reading,
 )
@@ -280,8 +283,10 @@ def _conflict() -> Conflict:
 
 
 def _parse(message: ReadingMessageIn) -> ParsedMessage | MedtraceError:
+    """The parsed message, or the typed error that is its verdict (never raised: one
+    message's fault must not fail its batch)."""
     try:
-        return parse_message(message.payload.encode(), topic_sensor=topic_sensor_id(message.topic))
+        return parse_message(message.topic, relayed_payload(message.payload))
     except MedtraceError as exc:
         return exc
 
@@ -353,9 +358,9 @@ def _receipt(status: ReadingStatus, parsed: ParsedMessage, leaf: int | None) -> 
 
 
 def _storable(text: str) -> str:
-    """A message as received, where a NUL (which PostgreSQL text cannot hold) becomes U+FFFD;
-    the digest is still of the bytes as received."""
-    return text.replace("\x00", "\ufffd")
+    """Text as PostgreSQL can hold it: a lone surrogate (no UTF-8) becomes ``?`` and a NUL
+    (which PostgreSQL text cannot hold) U+FFFD."""
+    return text.encode("utf-8", "replace").decode().replace("\x00", "\ufffd")
 
 
 def _reject(
@@ -367,7 +372,8 @@ def _reject(
     parsed = outcome if isinstance(outcome, ParsedMessage) else None
     sensor_id = parsed.reading.sensor_id if parsed else topic_sensor_id(message.topic)
     seq = parsed.reading.seq if parsed else None
-    digest = payload_digest(message.payload.encode())
+    payload = relayed_payload(message.payload)
+    digest = payload_digest(payload)
     batch.rejects.setdefault(
         digest,
         ReadingReject(
@@ -375,9 +381,10 @@ def _reject(
             sensor_id=sensor_id,
             seq=seq,
             rule=exc.rule,
-            message=exc.message,
-            topic=_storable(message.topic),
-            payload=_storable(message.payload),
+            message=_storable(exc.message),
+            # the digest is of the bytes as received; the row keeps what a person can read
+            topic=_storable(message.topic[:MAX_TOPIC_CHARS]),
+            payload=_storable(payload[:MAX_PAYLOAD_BYTES].decode("utf-8", "replace")),
         ),
     )
     batch.results.append(
