@@ -7,6 +7,7 @@ configuration at all: SQLite database, log key and station keys all live under i
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
         description="Requests per second per API token and API process; 0 turns the limit off",
     )
     rate_burst: int = Field(default=200, gt=0, description="Requests a token may send at once")
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Addresses or networks (CIDR) of the reverse proxies in front of the API "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed (JSON list); default none: "
+        "the client is whoever opened the connection",
+    )
     log_format: Literal["json", "text"] = Field(
         default="text", description="Server logs on stderr: JSON lines or plain text"
     )
@@ -218,6 +225,18 @@ class Settings(BaseSettings):
         if self.witness_quorum > len(self.witness_keys):
             raise ValueError("witness_quorum is larger than the number of witness keys")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy)
+            except ValueError as exc:
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network"
+                ) from exc
+        return value
 
     @field_validator("public_url")
     @classmethod
