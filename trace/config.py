@@ -8,6 +8,7 @@ configuration at all: SQLite database, log key and station keys all live under i
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -67,6 +68,27 @@ class Settings(BaseSettings):
         description="Addresses or networks (CIDR) of the reverse proxies in front of the API "
         "whose X-Forwarded-For and X-Forwarded-Proto are believed (JSON list); default none: "
         "the client is whoever opened the connection",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        gt=0,
+        description="Failed portal log-ins of one e-mail address per window, after which its "
+        "log-ins are refused with 429 until the window has passed",
+    )
+    login_max_network_failures: int = Field(
+        default=50,
+        gt=0,
+        description="Failed portal log-ins from one client network (IPv4 /24, IPv6 /64) per "
+        "window, after which log-ins from it are refused with 429",
+    )
+    login_failure_window: float = Field(
+        default=900, gt=0, description="Seconds of the window failed log-ins are counted in"
+    )
+    password_hash_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        gt=0,
+        description="Password hashes one API process computes at once, off its event loop "
+        "(scrypt takes 128 MiB and a core each); default the number of cores",
     )
     log_format: Literal["json", "text"] = Field(
         default="text", description="Server logs on stderr: JSON lines or plain text"

@@ -8,6 +8,7 @@ import datetime as dt
 from medtrace.config import Settings
 from medtrace.sensor_schemas import TemperatureBand
 from medtrace.services.coldchain import ColdChainLimits
+from medtrace.services.portal_accounts import LoginThrottle
 from medtrace.services.readings import TemperaturePolicy
 from medtrace.services.reorder import PlanningParameters
 
@@ -45,4 +46,13 @@ def planning_parameters(settings: Settings) -> PlanningParameters:
         review_period_days=settings.reorder_review_period,
         service_level=settings.reorder_service_level,
         history_days=settings.reorder_history_days,
+    )
+
+
+def login_throttle(settings: Settings) -> LoginThrottle:
+    """The failed log-ins an account and a client network may have, and in what window."""
+    return LoginThrottle(
+        max_account_failures=settings.login_max_failures,
+        max_network_failures=settings.login_max_network_failures,
+        window=dt.timedelta(seconds=settings.login_failure_window),
     )

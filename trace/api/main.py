@@ -31,6 +31,7 @@ from medtrace.api.routes import cn_codes as cn_code_routes
 from medtrace.api.routes import epcis as epcis_routes
 from medtrace.api.routes import reorder as reorder_routes
 from medtrace.api.routes import sensors as sensor_routes
+from medtrace.api.workers import WorkerPool
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.keys import derive_secret, load_or_create_key
@@ -38,6 +39,7 @@ from medtrace.ledger import NoteSigner, Sequencer, witness_clients
 from medtrace.logs import configure_logging
 from medtrace.roles import freeze_startup_heap
 from medtrace.schemas import Refusal
+from medtrace.services.portal_accounts import unknown_account_hash
 from medtrace.services.verifications import VerificationCounter
 from medtrace.web import portal as web_portal
 from medtrace.web import routes as web_routes
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     verifications = VerificationCounter(engine)
+    passwords = WorkerPool(workers=settings.password_hash_workers, name="password")
+    passwords.submit(unknown_account_hash)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if thread is not None:
             thread.join(timeout=10)
         counting.join(timeout=10)
+        passwords.shutdown()
         engine.dispose()
 
     app = FastAPI(
@@ -108,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.signer = signer
     app.state.verifications = verifications
+    app.state.passwords = passwords
     app.state.metrics = Metrics(engine)
     install_error_handlers(app)
     _install_middleware(app, settings)
