@@ -63,6 +63,16 @@ class Settings(BaseSettings):
         description="Requests per second per API token and API process; 0 turns the limit off",
     )
     rate_burst: int = Field(default=200, gt=0, description="Requests a token may send at once")
+    auth_failure_rate: float = Field(
+        default=1.0,
+        gt=0,
+        description="Requests per second and API process whose API token fails "
+        "authentication, per client network (IPv4 /24, IPv6 /64), before the network's "
+        "requests with a token are refused with 429 (with rate_limit 0, off too)",
+    )
+    auth_failure_burst: int = Field(
+        default=50, gt=0, description="Such failures a client network may have at once"
+    )
     trusted_proxies: list[str] = Field(
         default=[],
         description="Addresses or networks (CIDR) of the reverse proxies in front of the API "

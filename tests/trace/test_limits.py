@@ -67,11 +67,17 @@ def test_with_the_rate_limit_off_a_token_is_never_throttled(chain: Chain) -> Non
 @pytest.fixture
 def throttled(fresh_database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A server allowing each token 3 requests at once, then one every 5 s (slow enough that
-    a loaded machine cannot refill a bucket between the test's requests)."""
+    a loaded machine cannot refill a bucket between the test's requests), and a client
+    network 6 requests whose token fails authentication, then one every 5 s."""
     server = start_server(
         database_url=fresh_database_url,
         data_dir=tmp_path / "server",
-        env={"MEDTRACE_RATE_LIMIT": "0.2", "MEDTRACE_RATE_BURST": "3"},
+        env={
+            "MEDTRACE_RATE_LIMIT": "0.2",
+            "MEDTRACE_RATE_BURST": "3",
+            "MEDTRACE_AUTH_FAILURE_RATE": "0.2",
+            "MEDTRACE_AUTH_FAILURE_BURST": "6",
+        },
     )
     yield server
     server.stop()
@@ -90,6 +96,30 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(throttled: LiveServer) 
     assert httpx.get(f"{throttled.url}/healthz").status_code == 200, "no token, no limit"
     time.sleep(float(over.headers["Retry-After"]))
     assert httpx.get(url, headers=auth("mt_one")).status_code == 401
+
+
+def test_no_spelling_of_the_header_gets_a_bucket_of_its_own(throttled: LiveServer) -> None:
+    """Issue 18 item 8: authentication accepts any case of the scheme and spaces around the
+    token, and the buckets were keyed by the raw header (400 spellings, none refused)."""
+    url = f"{throttled.url}/api/v1/alerts"
+    spellings = ["Bearer mt_one", "bearer mt_one", "BEARER mt_one", "Bearer   mt_one"]
+    statuses = [
+        httpx.get(url, headers={"Authorization": spelling}).status_code
+        for spelling in spellings * 2
+    ]
+
+    assert statuses == [401] * 3 + [429] * 5, "one token, one bucket"
+
+
+def test_made_up_tokens_from_one_network_are_bounded_together(throttled: LiveServer) -> None:
+    url = f"{throttled.url}/api/v1/alerts"
+    statuses = [httpx.get(url, headers=auth(f"mt_guess_{n}")).status_code for n in range(10)]
+    refused = httpx.get(url, headers=auth("mt_another_guess"))
+
+    assert statuses == [401] * 6 + [429] * 4, "each made-up token is a failure of the network"
+    assert refused.json()["detail"]["rule"] == "rate.limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert httpx.get(f"{throttled.url}/healthz").status_code == 200, "no token, no limit"
 
 
 def test_the_clients_take_429_as_come_back_later(throttled: LiveServer) -> None:

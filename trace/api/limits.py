@@ -3,10 +3,13 @@
 Both answer with the one error shape of the API (``{"detail": {"rule", "message"}}``) before
 the request reaches a route, and record the rule in the request's state for the request log.
 
-The rate limit is a token bucket per bearer token, kept in the memory of one API process:
-behind a load balancer each of N processes lets a token through at the configured rate, so
-the deployment as a whole allows up to N times that. That bounds a runaway client without a
-shared store; a limit that must hold exactly across replicas belongs in the proxy in front.
+The rate limit is a token bucket per API token (as authentication reads it), and one per
+client network for requests whose token fails authentication, kept in the memory of one API
+process: behind a load balancer each of N processes lets a token through at the configured
+rate, so the deployment as a whole allows up to N times that. That bounds a runaway client
+without a database write per request; a limit that must hold exactly across replicas belongs
+in the proxy in front. (The portal's log-in throttle, a brute-force guard, is shared through
+the database: ``medtrace.services.portal_accounts``.)
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from medtrace.networks import client_network
 
 #: Paths whose routes enforce a larger limit of their own (PDF documents, EPCIS documents).
 OWN_BODY_LIMITS = ("/api/v1/lots", "/epcis/capture")
@@ -102,6 +108,21 @@ class TokenBuckets:
 
     def take(self, key: bytes) -> float:
         """Take one token for ``key``: 0 when allowed, else the seconds until one is there."""
+        bucket = self._refilled(key)
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / self._rate
+
+    def wait(self, key: bytes) -> float:
+        """The seconds until ``key`` has a token (0: it has one now), taking none."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        tokens = min(self._burst, bucket.tokens + (self._clock() - bucket.updated) * self._rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self._rate
+
+    def _refilled(self, key: bytes) -> _Bucket:
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -110,10 +131,7 @@ class TokenBuckets:
             bucket = self._buckets[key] = _Bucket(self._burst, now)
         bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
         bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self._rate
+        return bucket
 
     def _forget_full(self, now: float) -> None:
         full = [
@@ -125,31 +143,62 @@ class TokenBuckets:
             del self._buckets[key]
 
 
-class RateLimit:
-    """429 ``rate.limited`` with ``Retry-After`` for a bearer token over its rate. Requests
-    without a token (the public verify pages, proofs, tiles) are not limited here."""
+def bearer_token(scope: Scope) -> str | None:
+    """The API token of a request as authentication reads it (``HTTPBearer``): the scheme in
+    any case, the token without the spaces around it; None without a bearer token."""
+    header = dict(scope["headers"]).get(b"authorization")
+    if header is None:
+        return None
+    scheme, token = get_authorization_scheme_param(header.decode("latin-1"))
+    return token if scheme.lower() == "bearer" and token else None
 
-    def __init__(self, app: ASGIApp, *, buckets: TokenBuckets) -> None:
+
+class RateLimit:
+    """429 ``rate.limited`` with ``Retry-After``: for an API token over its rate, and for a
+    client network (``medtrace.networks``) whose requests with an ``Authorization`` header
+    keep failing authentication (401) over the failure rate.
+
+    A token's bucket is keyed by the token as authentication reads it, so no spelling of
+    the header (``bearer``, ``BEARER``, extra spaces) gets a bucket of its own; made-up
+    tokens each get a bucket, but their 401 answers empty their network's bucket, which then
+    refuses every request with an ``Authorization`` header from that network. Requests
+    without one (the public verify pages, proofs, tiles) are not limited here.
+    """
+
+    def __init__(self, app: ASGIApp, *, tokens: TokenBuckets, failures: TokenBuckets) -> None:
         self._app = app
-        self._buckets = buckets
+        self._tokens = tokens
+        self._failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        authorization = (
-            dict(scope["headers"]).get(b"authorization") if scope["type"] == "http" else None
-        )
-        if authorization is None:
+        if scope["type"] != "http" or b"authorization" not in dict(scope["headers"]):
             await self._app(scope, receive, send)
             return
-        wait = self._buckets.take(hashlib.sha256(authorization).digest())
-        if wait == 0:
-            await self._app(scope, receive, send)
+        network = client_network(scope["client"][0] if scope.get("client") else "").encode()
+        token = bearer_token(scope)
+        wait = self._failures.wait(network)
+        if wait == 0 and token is not None:
+            wait = self._tokens.take(hashlib.sha256(token.encode()).digest())
+        if wait > 0:
+            await self._refuse(scope, send, wait)
             return
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                self._failures.take(network)
+            await send(message)
+
+        await self._app(scope, receive, counted)
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, wait: float) -> None:
         seconds = max(1, math.ceil(wait))
         await send_refusal(
             scope,
             send,
             429,
             "rate.limited",
-            f"too many requests with this API token; retry in {seconds} s",
+            "too many requests with this API token, or with unknown tokens from this network; "
+            f"retry in {seconds} s",
             {"Retry-After": str(seconds)},
         )

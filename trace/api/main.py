@@ -156,6 +156,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     limit comes before anything reads the body."""
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limit > 0:
-        buckets = TokenBuckets(rate=settings.rate_limit, burst=settings.rate_burst)
-        app.add_middleware(RateLimit, buckets=buckets)
+        tokens = TokenBuckets(rate=settings.rate_limit, burst=settings.rate_burst)
+        failures = TokenBuckets(rate=settings.auth_failure_rate, burst=settings.auth_failure_burst)
+        app.add_middleware(RateLimit, tokens=tokens, failures=failures)
     app.add_middleware(RequestLog, metrics=app.state.metrics)
