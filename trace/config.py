@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024,
         gt=0,
-        description="Largest request body (lot documents and EPCIS documents have their own)",
+        description="Largest request body, refused while it streams, before authentication "
+        "(lot registrations and EPCIS documents have their own)",
     )
     rate_limit: float = Field(
         default=100.0,
@@ -115,6 +116,12 @@ class Settings(BaseSettings):
         default=None, description="Lot documents, by SHA-256; default data_dir/documents"
     )
     max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Per document")
+    max_lot_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest lot registration request (its envelope and every document it "
+        "names), refused while it streams, before authentication",
+    )
     expiry_check_interval: float = Field(
         default=3600, gt=0, description="Seconds between expiry checks"
     )

@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fastapi.security.utils import get_authorization_scheme_param
@@ -26,8 +26,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medtrace.networks import client_network
 
-#: Paths whose routes enforce a larger limit of their own (PDF documents, EPCIS documents).
-OWN_BODY_LIMITS = ("/api/v1/lots", "/epcis/capture")
+
+@dataclass(frozen=True)
+class RouteLimit:
+    """A larger body limit for the paths under ``prefix`` (PDF documents, EPCIS documents),
+    refused with its own ``rule``; still counted while streaming, before authentication."""
+
+    prefix: str
+    max_bytes: int
+    rule: str = "input.too_large"
+
+
+class BodyTooLarge(Exception):
+    """Raised into the app by ``BodyLimit``'s ``receive`` when the body passes its limit, so
+    that no route acts on a body cut short."""
 
 
 async def send_refusal(
@@ -43,46 +55,65 @@ async def send_refusal(
 
 
 class BodyLimit:
-    """Refuse a request body larger than ``max_bytes`` with 413 ``input.too_large``, whether
-    it declares its length or streams in chunks."""
+    """Refuse a request body larger than its limit with 413 ``input.too_large`` (or the rule
+    of its ``RouteLimit``), whether it declares its length or streams in chunks.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    Before the route runs, and so before authentication: a declared length over the limit
+    is refused unread, and a streamed body is counted as it arrives, so at most the limit
+    and one chunk are read. The app then sees ``BodyTooLarge`` instead of the rest; whatever
+    it answers is replaced by the refusal.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, routes: Sequence[RouteLimit] = ()) -> None:
         self._app = app
-        self._max = max_bytes
+        self._default = RouteLimit("/", max_bytes)
+        self._routes = routes
+
+    def limit_of(self, path: str) -> RouteLimit:
+        """The limit of a request path."""
+        return next((r for r in self._routes if path.startswith(r.prefix)), self._default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(OWN_BODY_LIMITS):
+        if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        limit = self.limit_of(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit.max_bytes:
+            await _refuse_too_large(scope, send, limit)
             return
         seen = 0
-        overflow = False
+        overflow = started = False
 
         async def counted() -> Message:
             nonlocal seen, overflow
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self._max:  # stop reading: the app answers, and that answer is replaced
+            if seen > limit.max_bytes:
                 overflow = True
-                return {"type": "http.request", "body": b"", "more_body": False}
+                raise BodyTooLarge(limit.max_bytes)
             return message
 
         async def replaced(message: Message) -> None:
+            nonlocal started
             if not overflow:
+                started = True
                 await send(message)
             elif message["type"] == "http.response.start":
-                await self._refuse(scope, send)
+                started = True
+                await _refuse_too_large(scope, send, limit)
 
-        await self._app(scope, counted, replaced)
+        try:
+            await self._app(scope, counted, replaced)
+        except BodyTooLarge:
+            if started:  # an answer is under way: the connection is all that can be ended
+                raise
+            await _refuse_too_large(scope, send, limit)
 
-    def _message(self) -> str:
-        return f"the request body is larger than {self._max} bytes"
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        await send_refusal(scope, send, 413, "input.too_large", self._message(), {})
+async def _refuse_too_large(scope: Scope, send: Send, limit: RouteLimit) -> None:
+    message = f"the request body is larger than {limit.max_bytes} bytes"
+    await send_refusal(scope, send, 413, limit.rule, message, {})
 
 
 @dataclass

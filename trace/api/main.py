@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from medtrace import __version__
 from medtrace.api.deps import refuse_nul_characters
 from medtrace.api.errors import install_error_handlers
-from medtrace.api.limits import BodyLimit, RateLimit, TokenBuckets
+from medtrace.api.limits import BodyLimit, RateLimit, RouteLimit, TokenBuckets
 from medtrace.api.observe import Metrics, RequestLog
 from medtrace.api.routes import (
     alerts,
@@ -34,6 +34,7 @@ from medtrace.api.routes import sensors as sensor_routes
 from medtrace.api.workers import WorkerPool
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
+from medtrace.epcis.capture import MAX_DOCUMENT_BYTES as MAX_EPCIS_DOCUMENT_BYTES
 from medtrace.keys import derive_secret, load_or_create_key
 from medtrace.ledger import NoteSigner, Sequencer, witness_clients
 from medtrace.logs import configure_logging
@@ -154,7 +155,11 @@ def worker_app() -> FastAPI:
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     """From the outside in: the request log sees every answer, limits included; the rate
     limit comes before anything reads the body."""
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    own_limits = (
+        RouteLimit("/api/v1/lots", settings.max_lot_body_bytes),
+        RouteLimit("/epcis/capture", MAX_EPCIS_DOCUMENT_BYTES, "capture.too_large"),
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, routes=own_limits)
     if settings.rate_limit > 0:
         tokens = TokenBuckets(rate=settings.rate_limit, burst=settings.rate_burst)
         failures = TokenBuckets(rate=settings.auth_failure_rate, burst=settings.auth_failure_burst)
