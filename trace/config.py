@@ -96,10 +96,11 @@ class Settings(BaseSettings):
         default=900, gt=0, description="Seconds of the window failed log-ins are counted in"
     )
     password_hash_workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=lambda: max(1, (os.cpu_count() or 1) - 1),
         gt=0,
         description="Password hashes one API process computes at once, off its event loop "
-        "(scrypt takes 128 MiB and a core each); default the number of cores",
+        "(scrypt takes 128 MiB and a core each); default one less than the cores, which "
+        "leaves a core to the other requests (tests/bench/bench_login.py)",
     )
     log_format: Literal["json", "text"] = Field(
         default="text", description="Server logs on stderr: JSON lines or plain text"

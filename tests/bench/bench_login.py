@@ -6,7 +6,7 @@ spread over many networks). It times ``GET /healthz`` ``--runs`` times on a quie
 then again while ``--attackers`` clients loop on ``POST /portal/login`` with unknown
 addresses, and prints p50/p99 of both, the log-ins answered per second and the server's peak
 resident memory (``VmHWM``). Each scrypt takes 128 MiB, and at most
-``MEDTRACE_PASSWORD_HASH_WORKERS`` (default: the cores) run at once.
+``MEDTRACE_PASSWORD_HASH_WORKERS`` (default: one less than the cores) run at once.
 
     .venv/bin/python tests/bench/bench_login.py [--backend sqlite] [--attackers 4] [--runs 200]
 """

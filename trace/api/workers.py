@@ -3,9 +3,9 @@
 One scrypt hash (``medtrace.services.portal_accounts``) takes 128 MiB and a second or more of
 a core. Run on the event loop, a few log-ins stop every other request of the process; run in
 the shared thread pool of the framework (40 threads), forty of them take 5 GiB and every
-thread that plain ``def`` routes need. This pool has as many threads as the machine has cores
-(``Settings.password_hash_workers``): that bounds the memory, and the work waiting for a
-thread is an asyncio future, not a thread.
+thread that plain ``def`` routes need. This pool has one thread less than the machine has
+cores (``Settings.password_hash_workers``): that bounds the memory, leaves a core to the
+other requests, and the work waiting for a thread is an asyncio future, not a thread.
 """
 
 from __future__ import annotations
