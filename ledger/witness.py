@@ -53,6 +53,9 @@ __all__ = [
 _ALG_COSIGNATURE_V1 = b"\x04"
 _SIGNATURE_PREFIX = "\u2014 "
 _MAX_PROOF_LINES = 63
+MAX_REQUEST_BYTES = 64 * 1024
+"""Largest add-checkpoint body the witness reads: an ``old`` line, at most 63 proof hashes
+(about 45 bytes each) and a checkpoint note with its signatures fit many times over."""
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 """Content type of a 409 answer carrying the witness's latest size (c2sp.org/tlog-witness)."""
 

@@ -7,6 +7,8 @@ configuration at all: SQLite database, log key and station keys all live under i
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -59,7 +61,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024,
         gt=0,
-        description="Largest request body (lot documents and EPCIS documents have their own)",
+        description="Largest request body, refused while it streams, before authentication "
+        "(lot registrations and EPCIS documents have their own)",
     )
     rate_limit: float = Field(
         default=100.0,
@@ -67,6 +70,44 @@ class Settings(BaseSettings):
         description="Requests per second per API token and API process; 0 turns the limit off",
     )
     rate_burst: int = Field(default=200, gt=0, description="Requests a token may send at once")
+    auth_failure_rate: float = Field(
+        default=1.0,
+        gt=0,
+        description="Requests per second and API process whose API token fails "
+        "authentication, per client network (IPv4 /24, IPv6 /64), before the network's "
+        "requests with a token are refused with 429 (with rate_limit 0, off too)",
+    )
+    auth_failure_burst: int = Field(
+        default=50, gt=0, description="Such failures a client network may have at once"
+    )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Addresses or networks (CIDR) of the reverse proxies in front of the API "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed (JSON list); default none: "
+        "the client is whoever opened the connection",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        gt=0,
+        description="Failed portal log-ins of one e-mail address per window, after which its "
+        "log-ins are refused with 429 until the window has passed",
+    )
+    login_max_network_failures: int = Field(
+        default=50,
+        gt=0,
+        description="Failed portal log-ins from one client network (IPv4 /24, IPv6 /64) per "
+        "window, after which log-ins from it are refused with 429",
+    )
+    login_failure_window: float = Field(
+        default=900, gt=0, description="Seconds of the window failed log-ins are counted in"
+    )
+    password_hash_workers: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 1) - 1),
+        gt=0,
+        description="Password hashes one API process computes at once, off its event loop "
+        "(scrypt takes 128 MiB and a core each); default one less than the cores, which "
+        "leaves a core to the other requests (tests/bench/bench_login.py)",
+    )
     log_format: Literal["json", "text"] = Field(
         default="text", description="Server logs on stderr: JSON lines or plain text"
     )
@@ -95,6 +136,12 @@ class Settings(BaseSettings):
         default=None, description="Lot documents, by SHA-256; default data_dir/documents"
     )
     max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Per document")
+    max_lot_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest lot registration request (its envelope and every document it "
+        "names), refused while it streams, before authentication",
+    )
     expiry_check_interval: float = Field(
         default=3600, gt=0, description="Seconds between expiry checks"
     )
@@ -237,6 +284,18 @@ class Settings(BaseSettings):
         if self.witness_quorum > len(self.witness_keys):
             raise ValueError("witness_quorum is larger than the number of witness keys")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy)
+            except ValueError as exc:
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network"
+                ) from exc
+        return value
 
     @field_validator("public_url")
     @classmethod

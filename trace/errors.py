@@ -11,7 +11,8 @@
     ├── Forbidden                 the caller may not do or see this      → HTTP 403
     ├── NotFound                  the thing asked for does not exist     → HTTP 404
     ├── CustodyViolation          the move breaks a custody rule         → HTTP 409
-    └── Conflict                  the store refused a concurrent write   → HTTP 409
+    ├── Conflict                  the store refused a concurrent write   → HTTP 409
+    └── Throttled                 too many attempts; retry_after seconds → HTTP 429
 
 The ``rule`` is a stable dotted name (``custody.not_holder``) that clients may branch on; the
 message is for a person. Domain code raises these and never imports FastAPI: the API maps them
@@ -86,3 +87,14 @@ class Conflict(MedtraceError):
     """A concurrent write won; retrying the request is safe."""
 
     default_rule = "store.conflict"
+
+
+class Throttled(MedtraceError):
+    """Too many attempts (failed log-ins of an account or from a network); the caller may
+    try again after ``retry_after`` seconds, which the API sends as ``Retry-After``."""
+
+    default_rule = "rate.limited"
+
+    def __init__(self, message: str, *, retry_after: int, rule: str | None = None) -> None:
+        super().__init__(message, rule=rule)
+        self.retry_after = retry_after

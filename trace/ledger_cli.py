@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, select
 
+from medtrace.api.limits import BodyLimit
 from medtrace.config import Settings, get_settings
 from medtrace.envelope import canonical_json
 from medtrace.errors import MedtraceError
@@ -45,7 +46,7 @@ from medtrace.ledger import (
 )
 from medtrace.ledger import sql as ledger_sql
 from medtrace.ledger.errors import CheckpointError
-from medtrace.ledger.witness import SIZE_CONTENT_TYPE
+from medtrace.ledger.witness import MAX_REQUEST_BYTES, SIZE_CONTENT_TYPE
 from medtrace.terminal import console, create_key_file, err_console
 
 __all__ = ["envelope_problem", "install", "serve_witness"]
@@ -420,7 +421,8 @@ def _run_derived_audit(engine: Engine) -> int:
 
 
 def witness_asgi(witness: Witness) -> FastAPI:
-    """The witness's HTTP service: ``POST /add-checkpoint`` (c2sp.org/tlog-witness)."""
+    """The witness's HTTP service: ``POST /add-checkpoint`` (c2sp.org/tlog-witness); a body
+    over ``MAX_REQUEST_BYTES`` is refused with 413 while it streams, unread."""
 
     async def add_checkpoint(request: Request) -> PlainTextResponse:
         body = await request.body()
@@ -439,6 +441,7 @@ def witness_asgi(witness: Witness) -> FastAPI:
         return PlainTextResponse(line)
 
     app = FastAPI(title="medtrace witness", openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=MAX_REQUEST_BYTES)
     app.post("/add-checkpoint", response_class=PlainTextResponse)(add_checkpoint)
     return app
 

@@ -8,6 +8,7 @@ import datetime as dt
 from medtrace.config import Settings
 from medtrace.sensor_schemas import TemperatureBand
 from medtrace.services.coldchain import ColdChainLimits
+from medtrace.services.portal_accounts import LoginThrottle
 from medtrace.services.readings import TemperaturePolicy
 from medtrace.services.reorder import PlanningParameters
 from medtrace.services.webhooks import DeliveryPolicy
@@ -57,4 +58,13 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
         max_attempts=settings.webhook_max_attempts,
         concurrency=settings.webhook_concurrency,
         allowed_networks=tuple(settings.webhook_allowed_networks),
+    )
+
+
+def login_throttle(settings: Settings) -> LoginThrottle:
+    """The failed log-ins an account and a client network may have, and in what window."""
+    return LoginThrottle(
+        max_account_failures=settings.login_max_failures,
+        max_network_failures=settings.login_max_network_failures,
+        window=dt.timedelta(seconds=settings.login_failure_window),
     )

@@ -20,22 +20,26 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Cookie, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from medtrace.api.deps import EngineDep, SessionDep, SettingsDep, TemperaturePolicyDep
-from medtrace.api.errors import status_for
+from medtrace.api.errors import headers_for, status_for
+from medtrace.api.workers import WorkerPool
 from medtrace.config import Settings
-from medtrace.errors import InvalidInput, MedtraceError, Unauthenticated
+from medtrace.errors import InvalidInput, MedtraceError, Throttled, Unauthenticated
 from medtrace.identifiers import GS1Data, check_x20, digital_link_path, parse_code, parse_gtin
 from medtrace.labels import PAGE_FORMATS
 from medtrace.models import Participant, Role
 from medtrace.models.alerts import AlertKind, Severity
-from medtrace.policies import planning_parameters
+from medtrace.networks import client_network
+from medtrace.policies import login_throttle, planning_parameters
 from medtrace.reorder_schemas import ReorderPlansPublic
 from medtrace.scanners.verdicts import signal_of_verdict
 from medtrace.services import portal_accounts, registry
@@ -43,6 +47,7 @@ from medtrace.services.alerts import list_alerts
 from medtrace.services.investigation import investigate_lot
 from medtrace.services.label_sheets import lot_label_sheet
 from medtrace.services.lot_exports import lot_csv, lot_epcis
+from medtrace.services.portal_accounts import LoginThrottle
 from medtrace.services.recalls import reach_csv, recall_lot_on_session, recall_reach
 from medtrace.services.reorder import plans_csv, reorder_plans_for
 from medtrace.services.shipments import shipments_in_transit
@@ -186,32 +191,69 @@ def _logged_in(visit: Visit, session: PortalSession) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(visit: VisitDep, engine: EngineDep) -> Response:
-    """Check the password (or the API token); on success start the session."""
+async def login(visit: VisitDep, engine: EngineDep, settings: SettingsDep) -> Response:
+    """Check the password (or the API token) in the password pool, off the event loop; on
+    success start the session. Too many failures answer 429 with ``Retry-After``."""
     fields = await _form(visit)
     if fields is None:
         return _refusal(visit, "csrf", 403)
     email, token = fields.get("email", "").strip(), fields.get("token", "").strip()
-    with Session(engine) as db:
-        try:
-            if email:
-                account = portal_accounts.log_in(
-                    session=db, email=email, password=fields.get("password", "")
-                )
-                fingerprint = sessions.fingerprint(account.user.password_hash)
-                return _logged_in(
-                    visit, PortalSession.begin(user_id=account.user.id, password=fingerprint)
-                )
-            registry.authenticate(session=db, token=token)
-            return _logged_in(visit, PortalSession.begin(token_hash=registry.hash_token(token)))
-        except Unauthenticated as exc:
-            error = "password" if email else "token"
-            return _page(
-                visit,
-                "portal_login.html",
-                {"error": error, "rule": exc.rule, "email": email},
-                status_code=401,
+    client = visit.request.client
+    credentials = _Credentials(
+        email=email,
+        password=fields.get("password", ""),
+        token=token,
+        network=client_network(client.host if client else ""),
+        throttle=login_throttle(settings),
+    )
+    pool: WorkerPool = visit.request.app.state.passwords
+    try:
+        session = await pool.run(partial(_check_credentials, engine, credentials))
+    except (Unauthenticated, Throttled) as exc:
+        error = "throttled" if isinstance(exc, Throttled) else "password" if email else "token"
+        refused = _page(
+            visit,
+            "portal_login.html",
+            {"error": error, "rule": exc.rule, "email": email, **_retry(exc)},
+            status_code=status_for(exc),
+        )
+        refused.headers.update(headers_for(exc) or {})
+        return refused
+    return _logged_in(visit, session)
+
+
+def _retry(exc: MedtraceError) -> dict[str, int]:
+    """When the log-in page tells a throttled visitor to try again."""
+    return {"retry_after": exc.retry_after} if isinstance(exc, Throttled) else {}
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    """What a log-in form sent, and where from."""
+
+    email: str
+    password: str
+    token: str
+    network: str
+    throttle: LoginThrottle
+
+
+def _check_credentials(engine: Engine, credentials: _Credentials) -> PortalSession:
+    """The session of a portal account (e-mail and password) or of an API token; raises
+    ``Unauthenticated`` or ``Throttled``."""
+    with Session(engine, expire_on_commit=False) as db:
+        if credentials.email:
+            account = portal_accounts.log_in(
+                session=db,
+                email=credentials.email,
+                password=credentials.password,
+                network=credentials.network,
+                throttle=credentials.throttle,
             )
+            fingerprint = sessions.fingerprint(account.user.password_hash)
+            return PortalSession.begin(user_id=account.user.id, password=fingerprint)
+        registry.authenticate(session=db, token=credentials.token)
+        return PortalSession.begin(token_hash=registry.hash_token(credentials.token))
 
 
 @router.post("/logout")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +25,7 @@ from medtrace.ledger import (
     sql,
 )
 from medtrace.ledger.witness import (
+    MAX_REQUEST_BYTES,
     CosignatureVerifier,
     Cosigner,
     Witness,
@@ -31,6 +34,7 @@ from medtrace.ledger.witness import (
     WitnessState,
     count_cosignatures,
 )
+from medtrace.ledger_cli import witness_asgi
 from support.live import MEDTRACE, LiveServer, free_port, start_server
 
 ORIGIN = "example.org/log"
@@ -206,3 +210,28 @@ def test_the_log_collects_cosignatures_from_a_witness_process(
             server.stop()
         witness_proc.terminate()
         witness_proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_an_oversized_add_checkpoint_is_refused_unread(
+    witness: Witness, log_signer: NoteSigner, declared: bool
+) -> None:
+    """Issue 18 item 7: the witness read a 400 MB body before looking at it."""
+    honest = body(0, [], note(log_signer, HONEST, 5)).encode()
+    padded = honest + b"\n" * (MAX_REQUEST_BYTES + 1 - len(honest))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield padded[:1000]
+        yield padded[1000:]
+
+    async def post_both() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=witness_asgi(witness))
+        async with httpx.AsyncClient(transport=transport, base_url="http://witness") as client:
+            refused = await client.post("/add-checkpoint", content=padded if declared else chunks())
+            return refused, await client.post("/add-checkpoint", content=honest)
+
+    refused, accepted = asyncio.run(post_both())
+
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["detail"]["rule"] == "input.too_large"
+    assert accepted.status_code == 200, "the refused body changed nothing: size 5 is new"

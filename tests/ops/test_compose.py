@@ -108,3 +108,13 @@ def test_roles_that_serve_no_api_replace_the_images_health_check() -> None:
     for name, service in MEDTRACE_SERVICES.items():
         if service["command"][:3] != ["serve", "--role", "api"] and name != "migrate":
             assert "healthcheck" in service, f"{name} keeps the image's API health check"
+
+
+def test_the_api_believes_forwarded_addresses_from_the_proxy_only() -> None:
+    """Behind the proxy every client would otherwise be one place (the proxy's address)."""
+    proxy = COMPOSE["services"]["proxy"]["networks"]["default"]["ipv4_address"]
+    listed = COMPOSE["services"]["api"]["environment"]["MEDTRACE_TRUSTED_PROXIES"]
+    trusted = Settings.model_validate_json(f'{{"trusted_proxies": {listed}}}').trusted_proxies
+    assert trusted == [proxy]
+    nginx = (Path(__file__).parents[2] / "deploy" / "nginx.conf").read_text()
+    assert "X-Forwarded-For $remote_addr;" in nginx, "the proxy passes the client's address"

@@ -26,7 +26,8 @@ JSON = {"Accept": "application/json"}
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The chain's server, with the flag_suspect receipt policy and a verify watch of 4
-    requests from 3 places (networks) within an hour."""
+    requests from 3 places (networks) within an hour. It believes X-Forwarded-For from
+    127.0.0.1, as the API behind a proxy on the same host would: the tests are that proxy."""
     live = start_server(
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("data"),
@@ -35,6 +36,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "MEDTRACE_SUSPECT_VERIFY_REQUESTS": "4",
             "MEDTRACE_SUSPECT_VERIFY_PLACES": "3",
             "MEDTRACE_SUSPECT_VERIFY_WINDOW": "3600",
+            "MEDTRACE_TRUSTED_PROXIES": '["127.0.0.1"]',
         },
     )
     try:

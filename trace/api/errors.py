@@ -20,6 +20,7 @@ from medtrace.errors import (
     MedtraceError,
     NotFound,
     SignatureRejected,
+    Throttled,
     TooLarge,
     Unauthenticated,
 )
@@ -33,6 +34,7 @@ STATUS_BY_ERROR: dict[type[MedtraceError], int] = {
     NotFound: 404,
     CustodyViolation: 409,
     Conflict: 409,
+    Throttled: 429,
 }
 
 
@@ -47,8 +49,18 @@ def status_for(exc: MedtraceError) -> int:
 async def _medtrace_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MedtraceError)
     request.state.rule = exc.rule  # for the request log and the refusal counter
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-    return JSONResponse({"detail": exc.detail()}, status_code=status_for(exc), headers=headers)
+    return JSONResponse(
+        {"detail": exc.detail()}, status_code=status_for(exc), headers=headers_for(exc)
+    )
+
+
+def headers_for(exc: MedtraceError) -> dict[str, str] | None:
+    """The headers a refusal carries: the scheme to authenticate with, or when to retry."""
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, Throttled):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

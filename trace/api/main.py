@@ -14,7 +14,7 @@ from medtrace import __version__
 from medtrace.api.deps import refuse_nul_characters
 from medtrace.api.errors import install_error_handlers
 from medtrace.api.headers import SecurityHeaders
-from medtrace.api.limits import BodyLimit, RateLimit, TokenBuckets
+from medtrace.api.limits import BodyLimit, RateLimit, RouteLimit, TokenBuckets
 from medtrace.api.observe import Metrics, RequestLog
 from medtrace.api.routes import (
     alerts,
@@ -32,13 +32,16 @@ from medtrace.api.routes import cn_codes as cn_code_routes
 from medtrace.api.routes import epcis as epcis_routes
 from medtrace.api.routes import reorder as reorder_routes
 from medtrace.api.routes import sensors as sensor_routes
+from medtrace.api.workers import WorkerPool
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
+from medtrace.epcis.capture import MAX_DOCUMENT_BYTES as MAX_EPCIS_DOCUMENT_BYTES
 from medtrace.keys import derive_secret, load_or_create_key
 from medtrace.ledger import NoteSigner, Sequencer, witness_clients
 from medtrace.logs import configure_logging
 from medtrace.roles import freeze_startup_heap
 from medtrace.schemas import Refusal
+from medtrace.services.portal_accounts import unknown_account_hash
 from medtrace.services.verifications import VerificationCounter
 from medtrace.web import portal as web_portal
 from medtrace.web import routes as web_routes
@@ -69,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     verifications = VerificationCounter(engine)
+    passwords = WorkerPool(workers=settings.password_hash_workers, name="password")
+    passwords.submit(unknown_account_hash)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if thread is not None:
             thread.join(timeout=10)
         counting.join(timeout=10)
+        passwords.shutdown()
         engine.dispose()
 
     app = FastAPI(
@@ -109,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.signer = signer
     app.state.verifications = verifications
+    app.state.passwords = passwords
     app.state.metrics = Metrics(engine)
     install_error_handlers(app)
     _install_middleware(app, settings)
@@ -150,9 +157,14 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     """From the outside in: the request log sees every answer, limits included; the security
     headers go on every answer, refusals by the limits included; the rate limit comes before
     anything reads the body."""
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    own_limits = (
+        RouteLimit("/api/v1/lots", settings.max_lot_body_bytes),
+        RouteLimit("/epcis/capture", MAX_EPCIS_DOCUMENT_BYTES, "capture.too_large"),
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, routes=own_limits)
     if settings.rate_limit > 0:
-        buckets = TokenBuckets(rate=settings.rate_limit, burst=settings.rate_burst)
-        app.add_middleware(RateLimit, buckets=buckets)
+        tokens = TokenBuckets(rate=settings.rate_limit, burst=settings.rate_burst)
+        failures = TokenBuckets(rate=settings.auth_failure_rate, burst=settings.auth_failure_burst)
+        app.add_middleware(RateLimit, tokens=tokens, failures=failures)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog, metrics=app.state.metrics)

@@ -11,6 +11,7 @@ the first waits about 40 ms for the client's delayed ACK (uvicorn issue #3149, o
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -25,13 +26,17 @@ def run_api(settings: Settings, *, host: str, port: int, workers: int) -> None:
     """Serve the API on ``host``:``port`` until stopped, with ``workers`` processes.
 
     The app logs each request itself (``medtrace.http``), so uvicorn's access log is off.
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only from ``trusted_proxies``
+    (``proxy_options``).
     """
     if workers == 1:
         from medtrace.api.main import create_app
 
         api = create_app(settings)
         freeze_startup_heap()
-        uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(
+            api, host=host, port=port, log_config=None, access_log=False, **proxy_options(settings)
+        )
         return
     # Each worker builds the app from the same settings (one leads the sequencer), on a schema
     # and a log key made here first, so that the workers do not race to make them.
@@ -45,9 +50,21 @@ def run_api(settings: Settings, *, host: str, port: int, workers: int) -> None:
         port=port,
         log_config=None,
         access_log=False,
+        **proxy_options(settings),
     )
     listener = tcp_listener(host, port)
     Multiprocess(config, sockets=[listener]).run()
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for forwarded headers: believed only from the configured proxies.
+
+    uvicorn's default believes them from 127.0.0.1, so anyone who can reach the port locally
+    (or a proxy on the same host that passes the header through) chooses the client address
+    that the rate limits, the log-in throttle and the count of places that verified a pack
+    rely on. With no proxy configured the client is the TCP peer."""
+    trusted = settings.trusted_proxies
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}
 
 
 def tcp_listener(host: str, port: int) -> socket.socket:

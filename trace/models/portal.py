@@ -25,3 +25,19 @@ class PortalUser(SQLModel, table=True):
     password_hash: str = Field(sa_type=String(200))
     active: bool = True
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class LoginFailure(SQLModel, table=True):
+    """Failed portal log-ins of one subject in the current window: the brute-force throttle.
+
+    A subject is an account (``account:`` and the SHA-256 of the address tried, whether an
+    account has it or not) or a client network (``network:`` and its CIDR). Kept in the
+    database so that the throttle holds across API workers and replicas; a window that has
+    passed counts as no row (the next failure starts a new one).
+    """
+
+    __tablename__ = "portal_login_failures"
+
+    subject: str = Field(sa_type=String(80), primary_key=True)
+    failures: int
+    window_start: dt.datetime = Field(sa_column=utc_column())

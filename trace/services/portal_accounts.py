@@ -4,13 +4,24 @@ Passwords are stored as scrypt hashes (RFC 7914, through ``cryptography``) with 
 OWASP Password Storage Cheat Sheet gives as its minimum (N = 2^17, r = 8, p = 1, 128 MiB per
 hash) and a random 16-byte salt, as ``scrypt$<log2 N>$<r>$<p>$<salt>$<hash>`` (base64url), so
 a stronger cost later still verifies the old hashes. A failed log-in never says whether the
-address or the password was wrong, and costs the same time either way.
+address or the password was wrong, and costs the same time either way: one scrypt.
+
+Failed log-ins are counted per account (the address tried, whether an account has it or not,
+so the throttle tells no one which addresses exist) and per client network, in the database,
+so that the limit holds across API workers and replicas (OWASP Authentication Cheat Sheet,
+"Protect against automated attacks"). Past the limit a log-in is refused before any hashing
+until the window has passed, even with the right password; a log-in that succeeds forgets its
+account's failures. The caller runs ``log_in`` off the event loop: one scrypt takes 128 MiB
+and a second or more of a core.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
 import hmac
+import math
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -19,10 +30,11 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from medtrace.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from medtrace.errors import Conflict, InvalidInput, NotFound, Throttled, Unauthenticated
 from medtrace.identifiers import parse_gln
-from medtrace.models import Participant
+from medtrace.models import Participant, utcnow
 from medtrace.models.portal import PortalUser
+from medtrace.store import login_failures
 from medtrace.store import participants as participant_store
 from medtrace.store import portal_users as user_store
 
@@ -63,8 +75,10 @@ def password_matches(password: str, stored: str) -> bool:
 
 
 @cache
-def _dummy_hash() -> str:
-    """Checked against when the address is unknown, so a refusal takes as long either way."""
+def unknown_account_hash() -> str:
+    """Checked against when the address is unknown, so a refusal takes as long either way;
+    made once per process (the API makes it at start, so the first unknown address is not
+    slower than the rest)."""
     return hash_password("no account has this password")
 
 
@@ -118,21 +132,95 @@ def add_user(*, session: Session, gln: str, email: str, password: str) -> Portal
     return PortalAccount(user=user, participant=participant)
 
 
-def log_in(*, session: Session, email: str, password: str) -> PortalAccount:
-    """The account of ``email`` if ``password`` is its password; ``Unauthenticated`` otherwise."""
+@dataclass(frozen=True)
+class LoginThrottle:
+    """How many failed log-ins an account, and a client network, may have in a window."""
+
+    max_account_failures: int
+    max_network_failures: int
+    window: dt.timedelta
+
+
+def log_in(
+    *,
+    session: Session,
+    email: str,
+    password: str,
+    network: str,
+    throttle: LoginThrottle,
+    now: dt.datetime | None = None,
+) -> PortalAccount:
+    """The account of ``email`` if ``password`` is its password, asked from ``network``
+    (``medtrace.networks.client_network``).
+
+    Raises:
+        Throttled: the account or the network has had too many failures in the window
+            (nothing hashed, nothing counted).
+        Unauthenticated: the address and the password do not match an active account
+            (counted against both).
+    """
     address = email.strip().lower()
-    user = user_store.get_user_by_email(session=session, email=address)
-    matches = password_matches(password, user.password_hash if user else _dummy_hash())
+    account, place = _subjects(address, network)
+    now = now or utcnow()
+    since = now - throttle.window
+    with session.begin():
+        failures = login_failures.current_failures(
+            session=session, subjects=[account, place], since=since
+        )
+        user = user_store.get_user_by_email(session=session, email=address)
+    _refuse_when_throttled(
+        failures,
+        {account: throttle.max_account_failures, place: throttle.max_network_failures},
+        window=throttle.window,
+        now=now,
+    )
+    matches = password_matches(password, user.password_hash if user else unknown_account_hash())
     if user is None or not matches or not user.active:
+        with session.begin():
+            login_failures.add_failure(
+                session=session, subjects=[account, place], now=now, since=since
+            )
         raise Unauthenticated(
             "this e-mail address and password do not match an active account",
             rule="portal.bad_credentials",
         )
-    participant = participant_store.get_participant(
-        session=session, participant_id=user.participant_id
-    )
+    with session.begin():
+        login_failures.clear_failures(session=session, subject=account)
+        participant = participant_store.get_participant(
+            session=session, participant_id=user.participant_id
+        )
     assert participant is not None
     return PortalAccount(user=user, participant=participant)
+
+
+def _subjects(address: str, network: str) -> tuple[str, str]:
+    """What failures are counted against: the address tried (hashed: the table holds no
+    address that no account has) and the client network."""
+    return f"account:{hashlib.sha256(address.encode()).hexdigest()}", f"network:{network}"
+
+
+def _refuse_when_throttled(
+    failures: dict[str, tuple[int, dt.datetime]],
+    limits: dict[str, int],
+    *,
+    window: dt.timedelta,
+    now: dt.datetime,
+) -> None:
+    """Raise ``Throttled`` when a subject has reached its limit, with the seconds until the
+    last such window has passed."""
+    waits = [
+        (start + window - now).total_seconds()
+        for subject, (count, start) in failures.items()
+        if count >= limits[subject]
+    ]
+    if waits:
+        seconds = max(1, math.ceil(max(waits)))
+        raise Throttled(
+            "too many failed log-ins for this account or from this network; "
+            f"try again in {seconds} s",
+            retry_after=seconds,
+            rule="portal.throttled",
+        )
 
 
 def get_account(*, session: Session, user_id: int) -> PortalAccount | None:
