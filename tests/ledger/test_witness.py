@@ -206,3 +206,12 @@ def test_the_log_collects_cosignatures_from_a_witness_process(
             server.stop()
         witness_proc.terminate()
         witness_proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("old", ["9" * 5_000, str(2**64), "-1", "1e3", "٣"])
+def test_an_old_size_no_tree_can_have_is_refused_as_malformed(
+    witness: Witness, log_signer: NoteSigner, tmp_path: Path, old: str
+) -> None:
+    # Once a 500: 5 000 digits are past Python's limit on converting decimal text.
+    assert refusal(witness, f"old {old}\n\n" + note(log_signer, HONEST, 5)).status == 400
+    assert WitnessState(tmp_path / "witness.db").latest(ORIGIN) is None
