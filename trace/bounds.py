@@ -12,6 +12,7 @@ Query and path parameters, and the fields of the wire schemas, use these types.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from annotated_types import Interval
@@ -49,10 +50,18 @@ def within_date_range(value: dt.date) -> dt.date:
     return value
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})?", re.ASCII
+)
+
+
 def rfc3339_text(value: Any) -> Any:
-    """Refuse anything but text for a signed time: pydantic would read a number as Unix
-    seconds, but the signed text is what is stored and shown, so it must be RFC 3339."""
-    if not isinstance(value, str | dt.datetime):
+    """Refuse anything but an RFC 3339 date-time for a signed time (its zone is checked
+    after): pydantic would read a number, or digits like ``"2030"``, as Unix seconds, but the
+    signed text is what is stored and shown, so it must say the time itself."""
+    if not isinstance(value, dt.datetime) and not (
+        isinstance(value, str) and _RFC3339.fullmatch(value)
+    ):
         raise ValueError("a time is RFC 3339 text, e.g. 2026-01-31T12:00:00Z")
     return value
 

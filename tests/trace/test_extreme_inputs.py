@@ -134,6 +134,48 @@ def test_a_partial_fhir_expiry_is_refused_by_rule(chain: Chain, expiry: str) -> 
     assert chain.server.snapshot() == before
 
 
+def _contained(resource: dict[str, Any], key: str, value: object) -> None:
+    resource["contained"][0][key] = value
+
+
+def _batch(resource: dict[str, Any], key: str, value: object) -> None:
+    resource["contained"][0]["batch"][key] = value
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        (lambda r: _contained(r, "resourceType", "x"), "fhir.unsupported_element"),
+        (lambda r: _contained(r, "resourceType", None), "fhir.unsupported_element"),
+        (lambda r: _contained(r, "resourceType", 0), "fhir.unsupported_element"),
+        (lambda r: _batch(r, "expirationDate", 0), "fhir.partial_expiry"),
+        (lambda r: _batch(r, "expirationDate", 1.5), "fhir.partial_expiry"),
+        (lambda r: r.update(whenHandedOver="2030"), None),
+        (lambda r: r.update(whenHandedOver="9999-12-31T23:59:59-12:00"), None),
+    ],
+)
+def test_a_dispense_the_fhir_models_cannot_read_is_refused(
+    chain: Chain, change: Any, rule: str | None
+) -> None:
+    serial = new_serial()
+    chain.to_pharmacy(serial)
+    resource = fhir.dispense_of(serial)
+    change(resource)
+    before = chain.server.snapshot()
+    response = httpx.post(
+        f"{chain.server.url}/fhir/MedicationDispense",
+        content=json.dumps(resource),
+        headers={
+            "Authorization": f"Bearer {chain.pharmacy.token}",
+            "Content-Type": "application/fhir+json",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 422, response.text
+    assert rule is None or response.json()["issue"][0]["details"]["coding"][0]["code"] == rule
+    assert chain.server.snapshot() == before
+
+
 def _capture(chain: Chain, event: dict[str, Any]) -> httpx.Response:
     station = chain.maker.station
     envelope = sign_event(event, station_id=station.station_id, key=station.key)
@@ -154,6 +196,8 @@ def _capture(chain: Chain, event: dict[str, Any]) -> httpx.Response:
         "9999-12-31T23:59:59Z",
         1_700_000_000,
         0,
+        "2030",  # digits: pydantic would read them as Unix seconds
+        "2030-01",
     ],
 )
 def test_a_capture_at_an_impossible_time_is_refused(chain: Chain, event_time: object) -> None:

@@ -139,6 +139,13 @@ def _check_elements(resource: Mapping[str, Any]) -> None:
             + ", ".join(personal),
             rule="fhir.personal_data",
         )
+    contained = resource.get("contained") or []
+    if not isinstance(contained, list) or any(
+        not isinstance(c, dict) or c.get("resourceType") != "Medication" for c in contained
+    ):  # checked before the FHIR models, which fail on an unknown resourceType
+        raise _invalid(
+            "contained holds only the dispensed Medication", rule="fhir.unsupported_element"
+        )
     unsupported = sorted(resource.keys() - RECORDED_ELEMENTS)
     if unsupported:
         raise _invalid(
@@ -159,10 +166,6 @@ def _is_organization(performer: Mapping[str, Any]) -> bool:
 def _contained_medication(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     reference = (resource.get("medicationReference") or {}).get("reference")
     contained = resource.get("contained") or []
-    if any(c.get("resourceType") != "Medication" for c in contained):
-        raise _invalid(
-            "contained holds only the dispensed Medication", rule="fhir.unsupported_element"
-        )
     medication: Mapping[str, Any] | None = next(
         (c for c in contained if isinstance(reference, str) and f"#{c.get('id')}" == reference),
         None,
@@ -211,13 +214,13 @@ def _pack(medication: Mapping[str, Any]) -> GS1Data:
     return dataclasses.replace(pack, lot=pack.lot or lot, expiry=pack.expiry or expiry)
 
 
-def _batch_expiry(text: str | None) -> dt.date | None:
+def _batch_expiry(text: object) -> dt.date | None:
     """The day the batch expires. FHIR allows a partial date (``2030``, ``2030-01``), but a
     pack's expiry is checked against the day it was commissioned with, which a year or a
     month cannot confirm: only a full date (or a dateTime) is accepted."""
     if text is None:
         return None
-    if len(text) >= len("YYYY-MM-DD"):
+    if isinstance(text, str) and len(text) >= len("YYYY-MM-DD"):
         with contextlib.suppress(ValueError):
             return dt.date.fromisoformat(text[:10])
     raise _invalid(
