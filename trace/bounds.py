@@ -66,8 +66,9 @@ def rfc3339_text(value: Any) -> Any:
     return value
 
 
-#: A non-negative integer a BIGINT column holds: leaf indexes, tree sizes, offsets.
-BigIndex = Annotated[int, Interval(ge=0, le=MAX_BIGINT)]
+#: An integer a BIGINT column holds (leaf indexes, tree sizes): the service names the rule
+#: of a smaller range (a negative index is ``ledger.bad_index``).
+BigInt = Annotated[int, Interval(ge=-MAX_BIGINT - 1, le=MAX_BIGINT)]
 #: A positive integer an INTEGER column holds on both backends: quantities, versions, sizes.
 PositiveInteger = Annotated[int, Interval(gt=0, le=MAX_INTEGER)]
 #: A finite, non-negative number of days up to ``MAX_DAYS``.
