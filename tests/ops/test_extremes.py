@@ -38,12 +38,14 @@ from urllib.parse import quote
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from sqlalchemy import select
 
 from medtrace.demo import GTIN
 from medtrace.envelope import sign_event
 from medtrace.errors import InvalidInput
 from medtrace.iot.payloads import reading_topic, sign_reading
 from medtrace.iot.simulator import SimulatedSensor
+from medtrace.models.iot import Reading
 from medtrace.web import portal
 from support import fhir, lots
 from support.chain import EXPIRY, LOT, Chain, ago, new_serial
@@ -53,7 +55,7 @@ from support.iot import (
     broker_up,
     forget_session,
     new_sensors,
-    reading_count,
+    poll,
     start_bridge,
     wait_until,
 )
@@ -560,7 +562,15 @@ def _flat(dependant: Any, kind: str) -> list[Any]:
 
 
 def _log_in(client: httpx.Client, token: str) -> str:
-    """Log in with the participant's token; the session's CSRF token."""
+    """Log in with the participant's token; the session's CSRF token. The server may have
+    closed the kept-alive connection after the case before (a refused body): once again."""
+    try:
+        return _log_in_once(client, token)
+    except httpx.TransportError:
+        return _log_in_once(client, token)
+
+
+def _log_in_once(client: httpx.Client, token: str) -> str:
     client.cookies.clear()  # a logged-in session is sent on from the log-in page
     page = client.get("/portal/login").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)
@@ -648,6 +658,14 @@ def _reading_payloads(sensor: SimulatedSensor, seq: int) -> Iterator[bytes]:
     yield from (b"", b"\xff\xfe\x00", b"{" * 100_000, b"x" * 1_000_000)
 
 
+def _stored(chain: Chain, sensor_id: str, seq: int) -> bool:
+    with chain.server.engine.connect() as conn:
+        found = conn.execute(
+            select(Reading.seq).where(Reading.sensor_id == sensor_id, Reading.seq == seq)
+        )
+        return found.first() is not None
+
+
 @pytest.mark.mqtt
 @pytest.mark.xfail(
     reason="issue 18: the bridge is being made robust to malformed readings on another branch; "
@@ -678,15 +696,13 @@ def test_a_bridge_fed_extreme_readings_stays_up_and_relays_the_next_one(
         for payload in _reading_payloads(sensor, 1):
             publisher.publish(topic, payload, qos=1).wait_for_publish(10)
             sent += 1
-        last = {"sensor_id": sensor.sensor_id, "seq": 10**6, "time": ago(0), "temperature_c": 4.0}
+        last_seq = 2**52  # above any seq an extreme may have stored
+        last = {"sensor_id": sensor.sensor_id, "seq": last_seq, "time": ago(0), "temperature_c": 4}
         publisher.publish(topic, sign_reading(last, sensor.key), qos=1).wait_for_publish(10)
         backend = chain.server.database_url.split(":", 1)[0]
         extremes_report.append(f"{backend}: mqtt: {sent} extreme messages published")
-        wait_until(
-            lambda: reading_count(chain.server, tag) >= 1 and bridge.process.poll() is None,
-            120,
-            f"the bridge to relay a valid reading after the extremes\n{bridge.log()[-3000:]}",
-        )
+        relayed = poll(lambda: _stored(chain, sensor.sensor_id, last_seq), 60)
+        assert relayed, f"no valid reading relayed after the extremes\n{bridge.log()[-3000:]}"
         assert bridge.process.poll() is None, bridge.log()[-3000:]
     finally:
         publisher.disconnect()

@@ -9,6 +9,7 @@ that leaves year 1..9999 when made UTC, a quantity beyond PostgreSQL's 32-bit IN
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -250,3 +251,18 @@ def test_the_largest_lot_quantity_an_integer_holds_is_accepted(chain: Chain) -> 
     response = lots.post(chain.server.url, chain.maker.token, envelope, files)
     assert response.status_code == 201, response.text
     assert response.json()["quantity"] == 2**31 - 1
+
+
+def test_a_portal_log_in_with_a_nul_in_the_address_is_refused(chain: Chain) -> None:
+    with httpx.Client(base_url=chain.server.url, timeout=30) as client:
+        page = client.get("/portal/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf, page[:500]
+        before = chain.server.snapshot()
+        response = client.post(
+            "/portal/login",
+            data={"csrf": csrf[1], "email": "a\x00@example.org", "password": "x"},
+        )
+    assert response.status_code == 401, response.text
+    assert "portal.bad_credentials" in response.text
+    assert chain.server.snapshot() == before

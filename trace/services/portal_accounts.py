@@ -121,7 +121,11 @@ def add_user(*, session: Session, gln: str, email: str, password: str) -> Portal
 def log_in(*, session: Session, email: str, password: str) -> PortalAccount:
     """The account of ``email`` if ``password`` is its password; ``Unauthenticated`` otherwise."""
     address = email.strip().lower()
-    user = user_store.get_user_by_email(session=session, email=address)
+    # No stored address holds a NUL (PostgreSQL text cannot): such an address is no account's,
+    # and is never sent to the database, where it would be an error rather than a refusal.
+    user = (
+        None if "\x00" in address else user_store.get_user_by_email(session=session, email=address)
+    )
     matches = password_matches(password, user.password_hash if user else _dummy_hash())
     if user is None or not matches or not user.active:
         raise Unauthenticated(
