@@ -94,13 +94,23 @@ class Checkpoint:
                 f"checkpoint needs at least 3 lines (origin, size, root hash), got {len(lines)}"
             )
         origin, size_line, root_line, *extensions = lines
-        if not _SIZE_LINE.fullmatch(size_line):
-            raise CheckpointError(
-                f"checkpoint size {size_line!r} is not a decimal number without leading zeros"
-            )
-        if len(size_line) > _SIZE_DIGITS:
-            raise CheckpointError("checkpoint size must be in [0, 2**64)")
-        return cls(origin, int(size_line), _decode_root(root_line), tuple(extensions))
+        return cls(origin, parse_tree_size(size_line), _decode_root(root_line), tuple(extensions))
+
+
+def parse_tree_size(text: str) -> int:
+    """A tree size as C2SP notes write it: decimal without leading zeros, below 2**64.
+
+    The length is checked before the conversion, so a size of thousands of digits costs
+    nothing and never meets Python's limit on converting long decimal strings.
+
+    Raises:
+        CheckpointError: for any other text.
+    """
+    if not _SIZE_LINE.fullmatch(text):
+        raise CheckpointError(f"size {text[:40]!r} is not a decimal number without leading zeros")
+    if len(text) > _SIZE_DIGITS or int(text) >= _MAX_TREE_SIZE:
+        raise CheckpointError("size must be in [0, 2**64)")
+    return int(text)
 
 
 def sign_checkpoint(checkpoint: Checkpoint, signer: NoteSigner) -> str:

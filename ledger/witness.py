@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from .checkpoint import Checkpoint, open_checkpoint
+from .checkpoint import Checkpoint, open_checkpoint, parse_tree_size
 from .errors import CheckpointError, LedgerError
 from .note import NoteVerifier, signatures
 from .proofs import verify_consistency
@@ -179,13 +179,10 @@ def parse_add_checkpoint(body: str) -> AddCheckpoint:
     lines = head.split("\n")
     if not sep or not lines[0].startswith("old "):
         raise WitnessRefusal(400, "the body must start with an 'old <size>' line")
-    size_text = lines[0][4:]
-    if (
-        not size_text.isascii()
-        or not size_text.isdigit()
-        or (size_text != "0" and size_text.startswith("0"))
-    ):
-        raise WitnessRefusal(400, "the old size must be decimal without leading zeros")
+    try:
+        old_size = parse_tree_size(lines[0][4:])
+    except CheckpointError as exc:
+        raise WitnessRefusal(400, f"the old {exc}") from exc
     if len(lines) - 1 > _MAX_PROOF_LINES:
         raise WitnessRefusal(400, f"more than {_MAX_PROOF_LINES} consistency proof lines")
     proof: list[bytes] = []
@@ -194,7 +191,7 @@ def parse_add_checkpoint(body: str) -> AddCheckpoint:
             proof.append(base64.b64decode(line, validate=True))
         except ValueError as exc:
             raise WitnessRefusal(400, "a consistency proof line is not base64") from exc
-    return AddCheckpoint(int(size_text), proof, note)
+    return AddCheckpoint(old_size, proof, note)
 
 
 class WitnessState:

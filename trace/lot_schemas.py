@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from medtrace.bounds import Day, Finite, PositiveInteger, SignedInstant
 from medtrace.identifiers import check_x20, parse_gln, parse_gtin
 from medtrace.schemas import STATION_ID_PATTERN
 
@@ -19,20 +20,20 @@ class ColdChainLimitsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_excursion_minutes: float | None = Field(
+    max_excursion_minutes: Finite | None = Field(
         default=None, gt=0, description="Longest single excursion outside the band allowed"
     )
-    excursion_budget_minutes: float | None = Field(
+    excursion_budget_minutes: Finite | None = Field(
         default=None, gt=0, description="Minutes outside the band allowed over a unit's life"
     )
-    freeze_c: float | None = Field(default=None, description="At or below this, frozen")
-    max_freeze_minutes: float | None = Field(
+    freeze_c: Finite | None = Field(default=None, description="At or below this, frozen")
+    max_freeze_minutes: Finite | None = Field(
         default=None, gt=0, description="Minutes frozen that are never excused"
     )
-    mkt_limit_c: float | None = Field(
+    mkt_limit_c: Finite | None = Field(
         default=None, description="Highest mean kinetic temperature over the window"
     )
-    mkt_window_hours: float | None = Field(default=None, gt=0, description="The MKT window")
+    mkt_window_hours: Finite | None = Field(default=None, gt=0, description="The MKT window")
 
 
 class ProductInfo(BaseModel):
@@ -44,8 +45,8 @@ class ProductInfo(BaseModel):
     name_zh: str = Field(default="", max_length=200)
     form: str = Field(default="", max_length=100, description="Dosage form or device type")
     strength: str = Field(default="", max_length=100)
-    storage_low_c: float | None = None
-    storage_high_c: float | None = None
+    storage_low_c: Finite | None = None
+    storage_high_c: Finite | None = None
     cold_chain: ColdChainLimitsIn | None = Field(
         default=None, description="Cold-chain limits beside the band; the settings' otherwise"
     )
@@ -59,7 +60,7 @@ class DocumentRef(BaseModel):
     kind: DocumentKind
     filename: str = Field(min_length=1, max_length=255)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(gt=0)
+    size: PositiveInteger
 
 
 class SignedLotEvent(BaseModel):
@@ -71,7 +72,7 @@ class SignedLotEvent(BaseModel):
     gtin: str
     lot: str
     gln: str = Field(description="The signing participant")
-    event_time: dt.datetime = Field(description="RFC 3339 with a time zone")
+    event_time: SignedInstant = Field(description="RFC 3339 with a time zone")
     station_id: str = Field(pattern=STATION_ID_PATTERN)
 
     @field_validator("gtin")
@@ -101,10 +102,10 @@ class LotRecordEvent(SignedLotEvent):
     """The event a manufacturer's station signs to register (version 1) or amend a lot."""
 
     type: Literal["lot_record"]
-    version: int = Field(ge=1)
-    production_date: dt.date
-    expiry: dt.date
-    quantity: int = Field(gt=0)
+    version: PositiveInteger
+    production_date: Day
+    expiry: Day
+    quantity: PositiveInteger
     product: ProductInfo
     documents: list[DocumentRef] = Field(default_factory=list)
 

@@ -16,6 +16,7 @@ from biip.sscc import Sscc
 from nacl.bindings import crypto_core_ed25519_is_valid_point
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from medtrace.bounds import Day, SignedInstant
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_gln, parse_gtin
 from medtrace.key_schemas import KeyPublic
@@ -133,7 +134,7 @@ class SignedEvent(ObjectRef):
 
     type: EventType
     lot: str | None = None
-    expiry: dt.date | None = Field(default=None, description="YYYY-MM-DD")
+    expiry: Day | None = Field(default=None, description="YYYY-MM-DD")
     gln: str = Field(description="Where the event happened")
     destination_gln: str | None = Field(
         default=None, description="Where a shipment or a return goes"
@@ -145,7 +146,7 @@ class SignedEvent(ObjectRef):
         default=None,
         description="pack: what goes into the container; unpack: what comes out (all if absent)",
     )
-    event_time: dt.datetime = Field(description="RFC 3339 with a time zone")
+    event_time: SignedInstant = Field(description="RFC 3339 with a time zone")
     station_id: str | None = Field(
         default=None,
         pattern=STATION_ID_PATTERN,

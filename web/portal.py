@@ -32,6 +32,7 @@ from sqlmodel import Session
 from medtrace.api.deps import EngineDep, SessionDep, SettingsDep, TemperaturePolicyDep
 from medtrace.api.errors import headers_for, status_for
 from medtrace.api.workers import WorkerPool
+from medtrace.bounds import within_time_range
 from medtrace.config import Settings
 from medtrace.errors import InvalidInput, MedtraceError, Throttled, Unauthenticated
 from medtrace.identifiers import GS1Data, check_x20, digital_link_path, parse_code, parse_gtin
@@ -467,7 +468,7 @@ def _since(value: str | None) -> dt.datetime | None:
     if not value:
         return None
     try:
-        moment = dt.datetime.fromisoformat(value)
+        moment = within_time_range(dt.datetime.fromisoformat(value))
     except ValueError as exc:
         raise InvalidInput("since is a date (YYYY-MM-DD) or a time", rule="alerts.since") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

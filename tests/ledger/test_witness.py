@@ -235,3 +235,12 @@ def test_an_oversized_add_checkpoint_is_refused_unread(
     assert refused.status_code == 413, refused.text
     assert refused.json()["detail"]["rule"] == "input.too_large"
     assert accepted.status_code == 200, "the refused body changed nothing: size 5 is new"
+
+
+@pytest.mark.parametrize("old", ["9" * 5_000, str(2**64), "-1", "1e3", "٣"])
+def test_an_old_size_no_tree_can_have_is_refused_as_malformed(
+    witness: Witness, log_signer: NoteSigner, tmp_path: Path, old: str
+) -> None:
+    # Once a 500: 5 000 digits are past Python's limit on converting decimal text.
+    assert refusal(witness, f"old {old}\n\n" + note(log_signer, HONEST, 5)).status == 400
+    assert WitnessState(tmp_path / "witness.db").latest(ORIGIN) is None

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from medtrace.api.observe import Metrics
+from medtrace.bounds import MAX_BIGINT as MAX_BIGINT  # the routes' bound, re-exported
 from medtrace.config import Settings
 from medtrace.errors import InvalidInput
 from medtrace.ledger import NoteSigner
@@ -24,10 +25,6 @@ from medtrace.policies import temperature_policy
 from medtrace.services import registry
 from medtrace.services.capture import ReplayWindow
 from medtrace.services.readings import TemperaturePolicy
-
-#: The largest integer a database BIGINT column holds: numbers in requests that are compared
-#: with such columns are bounded by it, so an absurd one is a 422, not a database error.
-MAX_BIGINT = 2**63 - 1
 
 _bearer = HTTPBearer(auto_error=False, description="A participant's API token")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

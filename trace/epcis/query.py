@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from medtrace.bounds import MAX_BIGINT
 from medtrace.epcis.document import recall_to_epcis, to_epcis
 from medtrace.epcis.epc import parse_epc, parse_location
 from medtrace.epcis.vocabulary import RECALL_SHAPE, SHAPES, bare, types_with
@@ -113,9 +114,13 @@ def _places(values: Sequence[str] | None) -> frozenset[str] | None:
 
 
 def _token(text: str | None) -> int:
+    """The leaf index a page token names; a token this server cannot have given (not
+    decimal, or beyond a BIGINT: checked on the text first, so a huge one costs nothing) is
+    refused."""
     if text is None:
         return -1
-    if not (text.isascii() and text.isdigit()):
+    digits = len(str(MAX_BIGINT))
+    if not (text.isascii() and text.isdigit() and len(text) <= digits) or int(text) > MAX_BIGINT:
         raise InvalidInput("nextPageToken is not one this server gave", rule="epcis.bad_token")
     return int(text)
 

@@ -30,6 +30,7 @@ leaf and the same event: it is answered with the recorded dispense and writes no
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -138,6 +139,13 @@ def _check_elements(resource: Mapping[str, Any]) -> None:
             + ", ".join(personal),
             rule="fhir.personal_data",
         )
+    contained = resource.get("contained") or []
+    if not isinstance(contained, list) or any(
+        not isinstance(c, dict) or c.get("resourceType") != "Medication" for c in contained
+    ):  # checked before the FHIR models, which fail on an unknown resourceType
+        raise _invalid(
+            "contained holds only the dispensed Medication", rule="fhir.unsupported_element"
+        )
     unsupported = sorted(resource.keys() - RECORDED_ELEMENTS)
     if unsupported:
         raise _invalid(
@@ -158,10 +166,6 @@ def _is_organization(performer: Mapping[str, Any]) -> bool:
 def _contained_medication(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     reference = (resource.get("medicationReference") or {}).get("reference")
     contained = resource.get("contained") or []
-    if any(c.get("resourceType") != "Medication" for c in contained):
-        raise _invalid(
-            "contained holds only the dispensed Medication", rule="fhir.unsupported_element"
-        )
     medication: Mapping[str, Any] | None = next(
         (c for c in contained if isinstance(reference, str) and f"#{c.get('id')}" == reference),
         None,
@@ -202,13 +206,28 @@ def _pack(medication: Mapping[str, Any]) -> GS1Data:
         raise _mismatch("GTIN", ", ".join(sorted(map(str, codes))), pack.gtin)
     batch = medication.get("batch") or {}
     lot = batch.get("lotNumber")
-    expiry_text = batch.get("expirationDate")
-    expiry = None if expiry_text is None else dt.date.fromisoformat(expiry_text[:10])
+    expiry = _batch_expiry(batch.get("expirationDate"))
     if lot is not None and pack.lot is not None and lot != pack.lot:
         raise _mismatch("lot", lot, pack.lot)
     if expiry is not None and pack.expiry is not None and expiry != pack.expiry:
         raise _mismatch("expiry", expiry, pack.expiry)
     return dataclasses.replace(pack, lot=pack.lot or lot, expiry=pack.expiry or expiry)
+
+
+def _batch_expiry(text: object) -> dt.date | None:
+    """The day the batch expires. FHIR allows a partial date (``2030``, ``2030-01``), but a
+    pack's expiry is checked against the day it was commissioned with, which a year or a
+    month cannot confirm: only a full date (or a dateTime) is accepted."""
+    if text is None:
+        return None
+    if isinstance(text, str) and len(text) >= len("YYYY-MM-DD"):
+        with contextlib.suppress(ValueError):
+            return dt.date.fromisoformat(text[:10])
+    raise _invalid(
+        f"batch.expirationDate {text!r} must name the day (YYYY-MM-DD): the pack's expiry "
+        "is checked against the day it was commissioned with",
+        rule="fhir.partial_expiry",
+    )
 
 
 def _mismatch(name: str, said: object, linked: object) -> InvalidInput:

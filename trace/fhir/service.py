@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from medtrace.bounds import MAX_BIGINT, within_time_range
 from medtrace.errors import InvalidInput, NotFound
 from medtrace.fhir import resources
 from medtrace.fhir.ids import gtin_and_value
@@ -90,9 +91,10 @@ def _paging(params: Sequence[tuple[str, str]]) -> tuple[int, int]:
         offset = int(values.get("_offset", 0))
     except ValueError as exc:
         raise InvalidInput("_count and _offset must be integers", rule="fhir.bad_paging") from exc
-    if not 0 < count <= MAX_COUNT or offset < 0:
+    if not 0 < count <= MAX_COUNT or not 0 <= offset <= MAX_BIGINT:
         raise InvalidInput(
-            f"need 0 < _count <= {MAX_COUNT} and _offset >= 0", rule="fhir.bad_paging"
+            f"need 0 < _count <= {MAX_COUNT} and 0 <= _offset <= {MAX_BIGINT}",
+            rule="fhir.bad_paging",
         )
     return count, offset
 
@@ -209,9 +211,9 @@ def _date_filter(value: str) -> ColumnElement[bool]:
     """FHIR date search (``ge2026-11-01``, ``2026-11-22``): compare with the event time."""
     prefix, rest = (value[:2], value[2:]) if value[:2] in _DATE_PREFIXES else ("eq", value)
     try:
-        start = dt.datetime.fromisoformat(rest)
+        start = within_time_range(dt.datetime.fromisoformat(rest))
     except ValueError as exc:
-        raise InvalidInput(f"{value!r} is not a FHIR date", rule="fhir.bad_date") from exc
+        raise InvalidInput(f"{value!r} is not a FHIR date: {exc}", rule="fhir.bad_date") from exc
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.UTC)
     end = start + (dt.timedelta(days=1) if len(rest) == 10 else dt.timedelta(seconds=1))

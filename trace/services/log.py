@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from medtrace.bounds import MAX_BIGINT
 from medtrace.errors import InvalidInput, NotFound
 from medtrace.keys import b64
 from medtrace.ledger import (
@@ -32,7 +33,11 @@ _WITNESSED_SCAN = 100
 """How many recent checkpoints are searched for one that meets the witness policy."""
 
 _MAX_TILE_LEVEL = 63
-_TILE_INDEX = re.compile(r"(?:x\d{3}/)*\d{3}")
+#: The largest tile index whose leaves a BIGINT leaf index can number: a larger one is
+#: refused before it reaches the store (where it would overflow the column's type).
+_MAX_TILE_INDEX = MAX_BIGINT // TILE_WIDTH
+_GROUPS = -(-len(str(_MAX_TILE_INDEX)) // 3)  # groups of three digits it takes
+_TILE_INDEX = re.compile(rf"(?:x\d{{3}}/){{0,{_GROUPS - 1}}}\d{{3}}")
 
 
 def public_key(signer: NoteSigner) -> PublicKeyPublic:
@@ -162,6 +167,8 @@ def parse_tile_path(path: str) -> tuple[int, int]:
     if not path.isascii() or not _TILE_INDEX.fullmatch(path):
         raise InvalidInput(f"malformed tile index {path!r}", rule="ledger.bad_tile")
     index = int(path.replace("x", "").replace("/", ""))
+    if index > _MAX_TILE_INDEX:
+        raise InvalidInput(f"tile index {index} is beyond any log", rule="ledger.bad_tile")
     if format_tile_index(index) != path:
         raise InvalidInput(f"tile index {path!r} is not canonical", rule="ledger.bad_tile")
     return index, width

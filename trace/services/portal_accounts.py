@@ -167,7 +167,13 @@ def log_in(
         failures = login_failures.current_failures(
             session=session, subjects=[account, place], since=since
         )
-        user = user_store.get_user_by_email(session=session, email=address)
+        # No stored address holds a NUL (PostgreSQL text cannot): such an address is no
+        # account's, and is never sent to the database, where it would be an error.
+        user = (
+            None
+            if "\x00" in address
+            else user_store.get_user_by_email(session=session, email=address)
+        )
     _refuse_when_throttled(
         failures,
         {account: throttle.max_account_failures, place: throttle.max_network_failures},

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from medtrace.alert_schemas import AlertsPublic, SubscriptionCreate, SubscriptionPublic
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
+from medtrace.bounds import Instant
 from medtrace.models.alerts import AlertKind, Severity
 from medtrace.services import alerts
 
@@ -23,7 +23,7 @@ def list_alerts(
     severity: Severity | None = None,
     gtin: str | None = None,
     lot: str | None = None,
-    since: dt.datetime | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertsPublic:
     """Alerts about the caller's places and products (a regulator sees all), newest first."""

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
+from medtrace.bounds import Instant
 from medtrace.custody import ReceiptPolicy
 from medtrace.epcis import capture as epcis_capture
 from medtrace.epcis import query as epcis_query
@@ -36,8 +37,8 @@ def query_events(
     session: SessionDep,
     settings: SettingsDep,
     event_type: Annotated[str | None, Query(alias="eventType")] = None,
-    ge_event_time: Annotated[dt.datetime | None, Query(alias="GE_eventTime")] = None,
-    lt_event_time: Annotated[dt.datetime | None, Query(alias="LT_eventTime")] = None,
+    ge_event_time: Annotated[Instant | None, Query(alias="GE_eventTime")] = None,
+    lt_event_time: Annotated[Instant | None, Query(alias="LT_eventTime")] = None,
     eq_biz_step: Annotated[str | None, Query(alias="EQ_bizStep")] = None,
     eq_disposition: Annotated[str | None, Query(alias="EQ_disposition")] = None,
     match_epc: Annotated[str | None, Query(alias="MATCH_epc")] = None,

@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from medtrace.api.deps import MAX_BIGINT, SessionDep, SettingsDep, SignerDep
+from medtrace.api.deps import SessionDep, SettingsDep, SignerDep
+from medtrace.bounds import MAX_BIGINT, BigInt
 from medtrace.ledger import CosignatureVerifier
 from medtrace.schemas import CheckpointPublic, LeafPublic, PublicKeyPublic
 from medtrace.services import log
@@ -57,7 +58,7 @@ def read_public_key(signer: SignerDep) -> PublicKeyPublic:
 
 @router.get("/leaves", response_model=list[LeafPublic])
 def read_leaves(
-    session: SessionDep, start: Annotated[int, Query()], end: Annotated[int, Query()]
+    session: SessionDep, start: Annotated[BigInt, Query()], end: Annotated[BigInt, Query()]
 ) -> list[LeafPublic]:
     """Leaves ``start <= index < end`` (base64), up to 1 000 per request."""
     return log.leaves(session=session, start=start, end=end)
@@ -67,8 +68,8 @@ def read_leaves(
 def read_inclusion_proof(
     session: SessionDep,
     response: Response,
-    index: Annotated[int, Query()],
-    size: Annotated[int, Query()],
+    index: Annotated[BigInt, Query()],
+    size: Annotated[BigInt, Query()],
 ) -> list[str]:
     """Inclusion proof (hex hashes) of leaf ``index`` in the signed tree of ``size``."""
     proof = log.inclusion_proof(session=session, index=index, size=size)
@@ -80,8 +81,8 @@ def read_inclusion_proof(
 def read_consistency_proof(
     session: SessionDep,
     response: Response,
-    size1: Annotated[int, Query(alias="from")],
-    size2: Annotated[int, Query(alias="to")],
+    size1: Annotated[BigInt, Query(alias="from")],
+    size2: Annotated[BigInt, Query(alias="to")],
 ) -> list[str]:
     """Consistency proof (hex hashes) between the signed trees of sizes ``from`` and ``to``."""
     proof = log.consistency_proof(session=session, size1=size1, size2=size2)

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from medtrace import policies
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
+from medtrace.bounds import Days, Finite
 from medtrace.reorder_schemas import ReorderPlansPublic
 from medtrace.services import reorder
 from medtrace.services.reorder import PlanningParameters
@@ -19,9 +20,9 @@ router = APIRouter(prefix="/api/v1", tags=["reorder"])
 
 def planning_parameters(
     settings: SettingsDep,
-    lead_time_days: Annotated[float | None, Query(ge=0)] = None,
-    review_period_days: Annotated[float | None, Query(ge=0)] = None,
-    service_level: Annotated[float | None, Query(gt=0, lt=1)] = None,
+    lead_time_days: Annotated[Days | None, Query()] = None,
+    review_period_days: Annotated[Days | None, Query()] = None,
+    service_level: Annotated[Finite | None, Query(gt=0, lt=1)] = None,
     history_days: Annotated[int | None, Query(ge=2, le=3660)] = None,
 ) -> PlanningParameters:
     """The query's planning parameters, each defaulting to the settings."""
