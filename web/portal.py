@@ -289,7 +289,7 @@ def _stock_rows(units: list[tuple[str, str, dt.date]], today: dt.date) -> list[d
 def _stock_of(session: Session, user: Participant) -> list[dict[str, object]]:
     """The stock kept at the participant's site, grouped for the page and the CSV."""
     today = dt.datetime.now(dt.UTC).date()
-    units = unit_store.get_stock(session=session, location_gln=user.gln)
+    units = unit_store.get_stock(session=session, location_gln=user.gln, holder_gln=user.gln)
     return _stock_rows([(u.gtin, u.lot, u.expiry) for u in units], today)
 
 

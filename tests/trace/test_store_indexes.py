@@ -17,7 +17,10 @@ from support.live import LiveServer
 QUERIES = {
     "unit history": (UNIT_HISTORY.params(gtin="09521234000112", serial="S1"), "event_units"),
     "lot units": (lot_units_query(gtin="09521234000112", lot="LOT42"), "ix_units_gtin_lot"),
-    "place stock": (stock_query(location_gln="9525678000004"), "ix_units_location"),
+    "place stock": (
+        stock_query(location_gln="9525678000004", holder_gln="9525678000004"),
+        "ix_units_location",
+    ),
     "lot summary": (lot_summary_query(gtin="09521234000112", lot="LOT42"), "ix_units_gtin_lot"),
     "in transit": (moving_query(holder_gln="9521234000006"), "ix_units_holder_gln"),
     "known readings": (

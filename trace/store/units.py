@@ -109,19 +109,25 @@ def get_lot_units_page(
     return session.exec(statement).all()
 
 
-def stock_query(*, location_gln: str) -> SelectOfScalar[Unit]:
-    """The units kept at a place and still held there: one query on ``ix_units_location``."""
+def stock_query(*, location_gln: str, holder_gln: str) -> SelectOfScalar[Unit]:
+    """The units kept at a place and still held there by ``holder_gln``: one query on
+    ``ix_units_location``. The holder is named too, so that no other participant's unit
+    that names this place can show up in its owner's stock."""
     held = (UnitState.COMMISSIONED, UnitState.PACKED, UnitState.RECEIVED, UnitState.STORED)
     return (
         select_model(Unit)
-        .where(col(Unit.location_gln) == location_gln, col(Unit.state).in_(held))
+        .where(
+            col(Unit.location_gln) == location_gln,
+            col(Unit.state).in_(held),
+            col(Unit.holder_gln) == holder_gln,
+        )
         .order_by(col(Unit.gtin), col(Unit.serial))
     )
 
 
-def get_stock(*, session: Session, location_gln: str) -> Sequence[Unit]:
-    """A place's stock (``stock_query``)."""
-    return session.exec(stock_query(location_gln=location_gln)).all()
+def get_stock(*, session: Session, location_gln: str, holder_gln: str) -> Sequence[Unit]:
+    """A place's stock held by ``holder_gln`` (``stock_query``)."""
+    return session.exec(stock_query(location_gln=location_gln, holder_gln=holder_gln)).all()
 
 
 def moving_query(*, holder_gln: str) -> SelectOfScalar[Unit]:
