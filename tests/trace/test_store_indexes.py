@@ -1,6 +1,6 @@
 """A unit's history, a lot's units and their counts, a place's stock, a shipper's units in
-transit and the lookup of relayed readings are each one indexed query, on SQLite and
-PostgreSQL (read from the databases' own query plans)."""
+transit, the places a participant stored at and the lookup of relayed readings are each one
+indexed query, on SQLite and PostgreSQL (read from the databases' own query plans)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from medtrace.store.events import UNIT_HISTORY
-from medtrace.store.readings import known_readings_query
+from medtrace.store.readings import known_readings_query, stores_at_query
 from medtrace.store.units import lot_summary_query, lot_units_query, moving_query, stock_query
 from support.live import LiveServer
 
@@ -23,6 +23,10 @@ QUERIES = {
     ),
     "lot summary": (lot_summary_query(gtin="09521234000112", lot="LOT42"), "ix_units_gtin_lot"),
     "in transit": (moving_query(holder_gln="9521234000006"), "ix_units_holder_gln"),
+    "places stored at": (
+        stores_at_query(gln="9525678000004", location="9525678000011"),
+        "ix_events_store_place",
+    ),
     "known readings": (
         known_readings_query({"fridge-1": [7, 8, 9], "truck-2": [1]}),
         "sensor_readings",
@@ -44,12 +48,17 @@ def test_the_query_uses_its_index(server: LiveServer, name: str) -> None:
             conn.execute(text("SET enable_seqscan = off"))
             plan = " ".join(str(row[0]) for row in conn.execute(text("EXPLAIN " + sql)))
     assert _uses(plan, index), plan
-    assert "SCAN units" not in plan and "SCAN sensor_readings" not in plan, plan
+    assert not any(f"SCAN {table}" in plan for table in ("units", "sensor_readings", "events")), (
+        plan
+    )
     assert "Seq Scan" not in plan, plan
 
 
 def _uses(plan: str, index: str) -> bool:
     names: dict[str, Any] = {
+        # A place's stock names its holder too: either index reads only that participant's
+        # units (SQLite without statistics picks the holder's).
+        "ix_units_location": ("ix_units_location", "ix_units_holder_gln"),
         "event_units": ("event_units_pkey", "PRIMARY KEY", "sqlite_autoindex_event_units_1"),
         # On these tiny tables PostgreSQL may prefer (sensor_id, taken_at) to the primary key:
         # either finds a sensor's rows without scanning the others.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -216,6 +216,15 @@ class Event(SQLModel, table=True):
         Index("ix_events_sscc", "sscc", "leaf_index"),
         Index("ix_events_epcis_id", "epcis_id"),
         Index("ix_events_time", "event_time"),
+        # The places a participant stored at (a fridge inside its site), for binding its
+        # sensors there: partial, so only store events pay for it.
+        Index(
+            "ix_events_store_place",
+            "biz_location",
+            "gln",
+            sqlite_where=text("type = 'store'"),
+            postgresql_where=text("type = 'store'"),
+        ),
     )
 
     event_id: str = Field(sa_column=Column(String(64), primary_key=True))

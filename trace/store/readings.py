@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, or_, select
-from sqlmodel.sql.expression import Select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from medtrace.models import Container, Event, EventType, Participant
 from medtrace.models.iot import (
@@ -298,19 +298,24 @@ def bindings_in_force(
 # --- who holds a place or a shipment, and grants ----------------------------------------------
 
 
-def stores_at(*, session: Session, gln: str, location: str) -> bool:
-    """Whether the participant at ``gln`` has stored anything at ``location`` (a fridge, a
-    room of its site): its own store events name the places inside its site."""
-    statement = (
+def stores_at_query(*, gln: str, location: str) -> SelectOfScalar[str]:
+    """One store event of the participant at ``gln`` at ``location``: one query on the
+    partial index ``ix_events_store_place``."""
+    return (
         select(Event.event_id)
         .where(
             Event.type == EventType.STORE,
-            Event.gln == gln,
             Event.biz_location == location,
+            Event.gln == gln,
         )
         .limit(1)
     )
-    return session.exec(statement).first() is not None
+
+
+def stores_at(*, session: Session, gln: str, location: str) -> bool:
+    """Whether the participant at ``gln`` has stored anything at ``location`` (a fridge, a
+    room of its site): its own store events name the places inside its site."""
+    return session.exec(stores_at_query(gln=gln, location=location)).first() is not None
 
 
 def shipment_parties(*, session: Session, sscc: str) -> set[str]:
