@@ -15,6 +15,7 @@ from medtrace.api.deps import (
     SettingsDep,
     TemperaturePolicyDep,
 )
+from medtrace.bounds import MAX_INTEGER
 from medtrace.errors import InvalidInput
 from medtrace.identifiers import check_x20, parse_gtin
 from medtrace.key_schemas import KeyCreate, KeyRevoke
@@ -114,7 +115,7 @@ def grant_binding(
 
 @router.post("/sensor-grants/{grant_id}/revoke", response_model=GrantPublic)
 def revoke_grant(
-    grant_id: Annotated[int, Path(ge=1, le=MAX_BIGINT)],
+    grant_id: Annotated[int, Path(ge=1, le=MAX_INTEGER)],
     participant: CurrentParticipant,
     session: SessionDep,
 ) -> GrantPublic:
