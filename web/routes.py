@@ -40,12 +40,13 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
-#: A verify answer may be kept a minute and served a further 30 s while a cache refetches it:
-#: a spike of patients scanning after a recall made the news is absorbed by a CDN or nginx,
-#: and a recall reaches every phone within 90 s. An answer that sets the language cookie is
-#: for one browser only.
-VERIFY_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=30"
-PERSONAL_CACHE_CONTROL = "private, max-age=60"
+#: A shared cache (a CDN, nginx) may keep a verify answer a minute, so a spike of patients
+#: scanning after a recall made the news is absorbed in front of the API and a recall reaches
+#: every phone within a minute; a browser asks again each time (``max-age=0``), so the person
+#: holding the pack, or the regulator who has just recalled its lot, never sees an old
+#: verdict from their own cache. An answer that sets the language cookie is for one browser.
+VERIFY_CACHE_CONTROL = "public, max-age=0, s-maxage=60"
+PERSONAL_CACHE_CONTROL = "private, no-cache"
 
 ExpiryQuery = Annotated[str | None, Query(alias="17", description="Expiry, YYMMDD")]
 LangQuery = Annotated[str | None, Query(description="Page language: en or zh-Hans")]

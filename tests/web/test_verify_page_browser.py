@@ -38,6 +38,7 @@ from medtrace.services.alerts import record_findings
 from support.browser import DONE, PHONE, open_verify_page
 from support.chain import EXPIRY, LOT, Chain, new_serial
 from support.fhir import dispense_of
+from support.iot import registered_long_ago
 from support.lots import pdf, record
 from support.lots import post as post_lot
 
@@ -601,6 +602,7 @@ def chilled(chain: Chain) -> tuple[str, str]:
         headers=auth,
     )
     assert created.status_code == 201, created.text
+    registered_long_ago(chain.server, sensor_id)  # a binding may not start before it
     bound = httpx.post(
         f"{url}/api/v1/sensors/{sensor_id}/bindings",
         json={"kind": "place", "target": hub.gln, "valid_from": stamp(45)},
