@@ -13,6 +13,7 @@ COPY ledger ./ledger
 COPY scanners ./scanners
 COPY iot ./iot
 COPY web ./web
+COPY protocol ./protocol
 RUN pip install --no-cache-dir . && rm -rf /src
 
 RUN useradd --system --create-home --home-dir /var/lib/medtrace medtrace \

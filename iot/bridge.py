@@ -45,10 +45,11 @@ from tenacity import (
     wait_exponential,
 )
 
+from medtrace.protocol.readings import TOPIC_FILTER
+
 from .client import ReadingsClient
 from .errors import BrokerUnreachable, CaptureRejected, CaptureUnavailable
 from .mqtt import MqttVersion, new_client
-from .payloads import TOPIC_FILTER
 
 logger = logging.getLogger(__name__)
 

@@ -1,17 +1,14 @@
 """``medtrace sensor ...`` and ``medtrace bridge``: the IoT side's command line.
 
-Errors of the IoT side are caught once here and printed with their ``diagnostics()``, exit
-code 1; ``medtrace --verbose`` shows the traceback instead (read from the root logger level).
+Errors of the IoT side (``IotError``) reach ``medtrace.cli.errors``, which prints their
+``diagnostics()`` with exit code 1, as it does for every command.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -20,12 +17,12 @@ import typer
 from rich.table import Table
 
 from medtrace.config import Settings, get_settings
-from medtrace.keys import b64, load_or_create_key, public_key_raw, read_key_file
+from medtrace.protocol.keys import b64, load_or_create_key, public_key_raw, read_key_file
 from medtrace.terminal import console, create_key_file, err_console
 
 from .bridge import SHARE_GROUP
 from .client import ReadingsClient
-from .errors import CaptureRejected, IotError
+from .errors import CaptureRejected
 from .mqtt import MqttVersion
 from .simulator import Fleet, Profile, SimulatedSensor
 
@@ -51,17 +48,6 @@ class BindKind(StrEnum):
 
     PLACE = "place"
     SHIPMENT = "shipment"
-
-
-@contextmanager
-def _iot_errors() -> Iterator[None]:
-    try:
-        yield
-    except IotError as exc:
-        if logging.getLogger().isEnabledFor(logging.DEBUG):
-            raise
-        err_console.print(f"[red]error[/] {exc.diagnostics()}")
-        raise typer.Exit(code=1) from exc
 
 
 def _key_dir() -> Path:
@@ -101,7 +87,7 @@ def register(
 ) -> None:
     """Register a sensor's public key with the service, for the token's participant."""
     public_key = b64(public_key_raw(read_key_file(key_file)))
-    with _iot_errors(), _api(url, token) as api:
+    with _api(url, token) as api:
         api.register_sensor(sensor_id, public_key)
     console.print(f"[green]registered[/] sensor {sensor_id}")
 
@@ -117,7 +103,7 @@ def rotate(
 ) -> None:
     """Register a sensor's new key; the old one then signs only readings taken before now."""
     public_key = b64(public_key_raw(read_key_file(key_file)))
-    with _iot_errors(), _api(url, token) as api:
+    with _api(url, token) as api:
         api.rotate_sensor_key(sensor_id, public_key)
     console.print(f"[green]rotated[/] sensor {sensor_id} to {public_key}")
 
@@ -133,7 +119,7 @@ def revoke(
 ) -> None:
     """Revoke a sensor's key (a lost or tampered logger): readings it signs are rejected from
     now on, whatever time they claim; `sensor rotate` gives it a new key."""
-    with _iot_errors(), _api(url, token) as api:
+    with _api(url, token) as api:
         api.revoke_sensor_keys(sensor_id, public_key)
     console.print(f"[green]revoked[/] {'that key' if public_key else 'every key'} of {sensor_id}")
 
@@ -153,7 +139,7 @@ def bind(
     start = since or dt.datetime.now(dt.UTC)
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.UTC)  # a time given without a zone is UTC
-    with _iot_errors(), _api(url, token) as api:
+    with _api(url, token) as api:
         api.bind(sensor_id, kind=kind.value, target=target, valid_from=start)
     console.print(f"[green]bound[/] sensor {sensor_id} to {kind.value} {target} from {start}")
 
@@ -168,7 +154,7 @@ def grant(
 ) -> None:
     """Let another participant's sensors measure at a place you hold or with a shipment you
     ship or receive, from now until you revoke it."""
-    with _iot_errors(), _api(url, token) as api:
+    with _api(url, token) as api:
         given = api.grant(grantee, kind=kind.value, target=target)
     console.print(
         f"[green]granted[/] #{given['id']}: sensors of {grantee} may bind to "
@@ -183,7 +169,7 @@ def revoke_grant(
     url: UrlOption = None,
 ) -> None:
     """Revoke a grant you gave: its grantee's readings stop counting from now."""
-    with _iot_errors(), _api(url, token) as api:
+    with _api(url, token) as api:
         revoked = api.revoke_grant(grant_id)
     console.print(f"[green]revoked[/] grant #{grant_id} at {revoked['revoked_at']}")
 
@@ -191,7 +177,7 @@ def revoke_grant(
 @sensor_app.command("grants")
 def grants(token: TokenOption, url: UrlOption = None) -> None:
     """The grants you gave or received (a regulator: every grant)."""
-    with _iot_errors(), _api(url, token) as api:
+    with _api(url, token) as api:
         rows = api.grants()
     table = Table("id", "grantor", "grantee", "kind", "target", "granted", "revoked")
     for row in rows:
@@ -247,16 +233,15 @@ def simulate(
         )
         for i in range(sensors)
     ]
-    with _iot_errors():
-        if token:
-            _enrol(fleet_sensors, _api(url, token), gln)
-        broker_host, broker_port = _broker(host, port)
-        fleet = Fleet(fleet_sensors, host=broker_host, port=broker_port, version=version)
-        stop = _stop_on_signals()
-        fleet.start()
-        fleet.run(rate=rate, stop=stop, duration=duration, speed=speed)
-        flushed = fleet.flush(timeout=30)
-        fleet.stop()
+    if token:
+        _enrol(fleet_sensors, _api(url, token), gln)
+    broker_host, broker_port = _broker(host, port)
+    fleet = Fleet(fleet_sensors, host=broker_host, port=broker_port, version=version)
+    stop = _stop_on_signals()
+    fleet.start()
+    fleet.run(rate=rate, stop=stop, duration=duration, speed=speed)
+    flushed = fleet.flush(timeout=30)
+    fleet.stop()
     console.print(f"published {fleet.published} readings" + ("" if flushed else " (some unsent)"))
     if not flushed:
         raise typer.Exit(code=1)
@@ -358,8 +343,7 @@ def relay_readings(settings: Settings) -> None:
     from medtrace.roles import run_bridge
 
     try:
-        with _iot_errors():
-            stats = run_bridge(settings)
+        stats = run_bridge(settings)
     except ValueError as exc:
         err_console.print(f"[red]error[/] {exc}")
         raise typer.Exit(code=1) from exc

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
-from medtrace.api_client import TokenClient
+from medtrace.protocol.http import TokenClient
+from medtrace.protocol.readings import relayed
 
 from .errors import CaptureRejected, CaptureUnavailable
-from .payloads import relayed
 
 
 class ReadingsClient(TokenClient):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtrace.keys import b64, public_key_raw, write_key_file
+from medtrace.protocol.keys import b64, public_key_raw, write_key_file
 
 from .bridge import Bridge, BridgeConfig
 from .client import ReadingsClient

@@ -22,18 +22,19 @@ from rich.table import Table
 
 from medtrace.config import get_settings
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import Code
-from medtrace.terminal import console, err_console, fail
+from medtrace.protocol.identifiers import Code
+from medtrace.protocol.verdicts import ADVICE, Signal
+from medtrace.terminal import console, err_console
 
 from .client import CaptureClient
 from .decode import distinct_codes, read_image
-from .errors import CaptureRefused, ServerUnreachable, StationError
+from .errors import CaptureRefused, ServerUnreachable
 from .forward import forward_until_settled
+from .last_known import LastKnown
 from .outbox import Outbox, Status
 from .sender import Sender
 from .session import Mode, Outcome, ScanResult, ScanSession, Task
 from .station import Station
-from .verdicts import ADVICE, LastKnown, Signal
 from .wedge import COMMON_FNC1_SUBSTITUTES, parse_wedge, scanned_lines
 
 scan_app = typer.Typer(
@@ -528,8 +529,6 @@ def send(
                 give_up_after=give_up_after,
                 on_retry=lambda exc: err_console.print(f"[yellow]retrying[/] {exc}"),
             )
-    except StationError as exc:
-        raise fail(exc) from exc
     finally:
         counts = box.counts()
         box.close()

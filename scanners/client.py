@@ -9,13 +9,11 @@ from urllib.parse import quote
 
 import httpx
 
-from medtrace.api_client import TokenClient
-from medtrace.identifiers import digital_link_path
+from medtrace.protocol.headers import CATCH_UP_HEADER
+from medtrace.protocol.http import TokenClient
+from medtrace.protocol.identifiers import digital_link_path
 
 from .errors import CaptureRefused, ServerUnreachable
-
-#: The request header of a batch an outbox held while offline (see ``forward``).
-CATCH_UP_HEADER = "Medtrace-Offline-Catch-Up"
 
 
 class CaptureClient(TokenClient):

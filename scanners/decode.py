@@ -6,7 +6,7 @@ included, and reports the ISO/IEC 15424 symbology identifier (``]d2``, ``]C1``, 
 tells GS1 symbols from plain ones; ``pyzbar`` (ZBar, needs Debian's ``libzbar0``) is the second
 reader for QR and 1D symbols (it cannot read DataMatrix and reports no symbology identifier,
 so a symbol only it found is read again by zxing-cpp in its own region to learn that).
-Every text then goes through :func:`medtrace.identifiers.parse_code`.
+Every text then goes through :func:`medtrace.protocol.identifiers.parse_code`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from pyzbar import pyzbar  # type: ignore[import-untyped]
 
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import Code, GS1Data, parse_code
+from medtrace.protocol.identifiers import Code, GS1Data, parse_code
 
 _ZBAR_SYMBOLS = [
     pyzbar.ZBarSymbol.QRCODE,

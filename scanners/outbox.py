@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from medtrace.envelope import event_id
+from medtrace.protocol.envelope import event_id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

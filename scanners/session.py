@@ -25,21 +25,15 @@ from enum import StrEnum
 from typing import Any
 
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import ChinaDrugCode, Code, GS1Data, HIBCData
+from medtrace.protocol.identifiers import ChinaDrugCode, Code, GS1Data, HIBCData
+from medtrace.protocol.verdicts import UNCHECKED, Signal, signal_of_rule, signal_of_verdict
 
 from .client import CaptureClient
 from .errors import ServerUnreachable
+from .last_known import LastKnown, UnitStatus
 from .outbox import Entry, Outbox, Status
 from .sender import Sender
 from .station import Station, Target
-from .verdicts import (
-    UNCHECKED,
-    LastKnown,
-    Signal,
-    UnitStatus,
-    signal_of_rule,
-    signal_of_verdict,
-)
 
 
 class Mode(StrEnum):

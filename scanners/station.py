@@ -9,8 +9,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from medtrace.envelope import sign_event
-from medtrace.keys import b64, public_key_raw, read_key_file
+from medtrace.protocol.envelope import sign_event
+from medtrace.protocol.keys import b64, public_key_raw, read_key_file
 
 Target = dict[str, str]
 """What an event is about: ``{"gtin": ..., "serial": ...}`` or ``{"sscc": ...}``."""

@@ -6,7 +6,7 @@ a keyboard cannot type ASCII 29 everywhere, so many scanners are configured to s
 stand-in instead (``<GS>``, ``^``, ``{GS}``, ``~1``...). The station is told which stand-ins
 its scanner sends and turns them back into ``\\x1d`` before parsing; symbology identifiers
 (``]d2``, ``]Q3``, ``]C1``, ``]e0``) and the ``(01)…`` form pass through to
-:func:`medtrace.identifiers.parse_code`, which handles them.
+:func:`medtrace.protocol.identifiers.parse_code`, which handles them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
-from medtrace.identifiers import GS, Code, parse_code
+from medtrace.protocol.identifiers import GS, Code, parse_code
 
 #: Stand-ins for FNC1 that scanners are commonly configured to send; opt-in per station.
 COMMON_FNC1_SUBSTITUTES = ("<GS>", "{GS}", "[GS]", "~1")

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 view=build/typecheck
 rm -rf "$view" && mkdir -p "$view/medtrace"
 for entry in trace/*; do ln -s "$PWD/$entry" "$view/medtrace/"; done
-for part in ledger scanners iot web; do ln -s "$PWD/$part" "$view/medtrace/$part"; done
+for part in ledger scanners iot web protocol; do ln -s "$PWD/$part" "$view/medtrace/$part"; done
 MYPYPATH=$view exec .venv/bin/mypy --strict --no-error-summary -p medtrace

@@ -23,9 +23,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from medtrace.errors import CustodyViolation, InvalidInput
-from medtrace.identifiers import in_company_prefix
 from medtrace.models import EventType, Role, UnitState
-from medtrace.schemas import ObjectRef, SignedEvent
+from medtrace.protocol.identifiers import in_company_prefix
+from medtrace.schemas.capture import ObjectRef, SignedEvent
 
 FINAL_STATES = frozenset(
     {UnitState.DISPENSED, UnitState.DESTROYED, UnitState.EXPORTED, UnitState.DECOMMISSIONED}

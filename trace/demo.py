@@ -28,10 +28,10 @@ from sqlmodel import Session
 
 from medtrace.api.main import create_app
 from medtrace.config import Settings
-from medtrace.identifiers import digital_link_path, random_serial
 from medtrace.iot.demo import DemoSensors
-from medtrace.keys import write_key_file
 from medtrace.models import Role
+from medtrace.protocol.identifiers import digital_link_path, random_serial
+from medtrace.protocol.keys import write_key_file
 from medtrace.scanners.client import CaptureClient
 from medtrace.scanners.station import Station
 from medtrace.services.registry import create_participant

@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from medtrace.errors import InvalidInput, NotFound, SignatureRejected
-from medtrace.key_schemas import KeyPublic
-from medtrace.keys import b64
 from medtrace.models import as_utc
+from medtrace.protocol.keys import b64
+from medtrace.schemas.keys import KeyPublic
 
 
 class HistoricKey(Protocol):

@@ -5,7 +5,7 @@ Symbols are made by the libraries the standards' users trust: GS1 DataMatrix by 
 ``qrcode`` (ISO/IEC 18004) carrying the GS1 Digital Link URI of this service, GS1-128 (FNC1
 first, GenSpecs §5.4) by ``python-barcode``, and plain Code 128 (China's drug traceability
 code) by ``zxing-cpp`` again. None of the writers validates GS1 data, so every symbol's data
-is parsed back by :mod:`medtrace.identifiers` before it is drawn.
+is parsed back by :mod:`medtrace.protocol.identifiers` before it is drawn.
 
 Each symbol is kept as a one-pixel-per-module image (quiet zone included), scaled by whole
 modules on a page: crisp in a PDF and in a PNG at any resolution. Pages are finished one at a
@@ -32,7 +32,7 @@ from reportlab.lib.units import inch, mm
 from reportlab.pdfgen.canvas import Canvas
 
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import (
+from medtrace.protocol.identifiers import (
     ChinaDrugCode,
     GS1Data,
     check_x20,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from medtrace.config import Settings
-from medtrace.sensor_schemas import TemperatureBand
+from medtrace.schemas.sensors import TemperatureBand
 from medtrace.services.coldchain import ColdChainLimits
 from medtrace.services.portal_accounts import LoginThrottle
 from medtrace.services.readings import TemperaturePolicy

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 from medtrace.config import Settings
 from medtrace.db import create_db_engine, upgrade_schema
-from medtrace.keys import load_or_create_key
 from medtrace.ledger import (
     Cosigner,
     NoteSigner,
@@ -38,6 +37,7 @@ from medtrace.ledger import (
     WitnessState,
     witness_clients,
 )
+from medtrace.protocol.keys import load_or_create_key
 
 if TYPE_CHECKING:
     from medtrace.iot.bridge import BridgeStats

@@ -1,5 +1,5 @@
 """The terminal of medtrace's commands: one pair of consoles, and the output they share
-(errors for a person, new key files)."""
+(new key files)."""
 
 from __future__ import annotations
 
@@ -9,28 +9,14 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
-from medtrace.errors import MedtraceError
-from medtrace.keys import write_key_file
-from medtrace.scanners.errors import StationError
+from medtrace.protocol.keys import write_key_file
 
 console = Console(soft_wrap=True)  # keys and URLs must stay on one line to be copied
 err_console = Console(stderr=True)
 
 verbose = False
-"""Set by ``medtrace --verbose``: errors then show their traceback instead of a message."""
-
-
-def fail(exc: Exception) -> typer.Exit:
-    """Print an error for a person (the rule, or what to do next) and return exit code 1."""
-    if verbose:
-        raise exc
-    if isinstance(exc, MedtraceError):
-        err_console.print(f"[red]error[/] {exc.message}\n[dim]rule: {exc.rule}[/]")
-    elif isinstance(exc, StationError):
-        err_console.print(f"[red]error[/] {exc.diagnostics()}")
-    else:
-        err_console.print(f"[red]error[/] {exc}")
-    return typer.Exit(code=1)
+"""Set by ``medtrace --verbose``: errors then show their traceback instead of a message
+(``medtrace.cli.errors``)."""
 
 
 def create_key_file(path: Path) -> Ed25519PrivateKey:

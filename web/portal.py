@@ -35,14 +35,20 @@ from medtrace.api.workers import WorkerPool
 from medtrace.bounds import within_time_range
 from medtrace.config import Settings
 from medtrace.errors import InvalidInput, MedtraceError, Throttled, Unauthenticated
-from medtrace.identifiers import GS1Data, check_x20, digital_link_path, parse_code, parse_gtin
 from medtrace.labels import PAGE_FORMATS
 from medtrace.models import Participant, Role
 from medtrace.models.alerts import AlertKind, Severity
 from medtrace.networks import client_network
 from medtrace.policies import login_throttle, planning_parameters
-from medtrace.reorder_schemas import ReorderPlansPublic
-from medtrace.scanners.verdicts import signal_of_verdict
+from medtrace.protocol.identifiers import (
+    GS1Data,
+    check_x20,
+    digital_link_path,
+    parse_code,
+    parse_gtin,
+)
+from medtrace.protocol.verdicts import signal_of_verdict
+from medtrace.schemas.reorder import ReorderPlansPublic
 from medtrace.services import portal_accounts, registry
 from medtrace.services.alerts import list_alerts
 from medtrace.services.investigation import investigate_lot

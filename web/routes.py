@@ -23,9 +23,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from medtrace.api.deps import SessionDep, SettingsDep, SignerDep, TemperaturePolicyDep
 from medtrace.contracts.suspect import VerifyWatch
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import check_x20, parse_expiry, parse_gtin
 from medtrace.models import Verdict
-from medtrace.schemas import VerifyPublic
+from medtrace.protocol.identifiers import check_x20, parse_expiry, parse_gtin
+from medtrace.schemas.verify import VerifyPublic
 from medtrace.services.cn_codes import verify_cn_code
 from medtrace.services.suspects import place_hash, verify_watched
 from medtrace.services.verifications import VerificationCounter

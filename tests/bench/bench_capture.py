@@ -44,8 +44,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from medtrace.demo import GTIN
-from medtrace.envelope import canonical_json
-from medtrace.keys import b64decode_canonical, public_key_raw, verify_ed25519
+from medtrace.protocol.envelope import canonical_json
+from medtrace.protocol.keys import b64decode_canonical, public_key_raw, verify_ed25519
 from support.chain import EXPIRY, LOT, make_chain
 from support.live import LiveServer, start_server
 
@@ -263,10 +263,11 @@ def profile_capture(events: int) -> None:
 
     from medtrace.db import create_db_engine, upgrade_schema
     from medtrace.demo import PARTICIPANTS
-    from medtrace.keys import b64
     from medtrace.models import Role
+    from medtrace.protocol.keys import b64
     from medtrace.scanners.station import Station
-    from medtrace.schemas import EnvelopeIn, StationCreate
+    from medtrace.schemas.capture import EnvelopeIn
+    from medtrace.schemas.stations import StationCreate
     from medtrace.services.capture import ReplayWindow, capture_envelopes
     from medtrace.services.registry import create_participant, register_station
 

@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from medtrace.identifiers import GS1Data, random_serial
 from medtrace.labels import A4, LABEL_4X6, Label, LabelSheet, unit_label
+from medtrace.protocol.identifiers import GS1Data, random_serial
 from medtrace.scanners.decode import read_image
 
 GTIN = "09521234000112"

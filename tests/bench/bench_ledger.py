@@ -37,11 +37,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pymerkle import InmemoryTree, SqliteTree
 from sqlalchemy import Engine
 
+from medtrace.cli.ledger import DatabaseSource, envelope_problem
 from medtrace.db import create_db_engine, upgrade_schema
-from medtrace.envelope import leaf_bytes, sign_event
 from medtrace.ledger import NoteSigner, NoteVerifier, Sequencer, sql
 from medtrace.ledger.audit import audit
-from medtrace.ledger_cli import DatabaseSource, envelope_problem
+from medtrace.protocol.envelope import leaf_bytes, sign_event
 
 LEAF_SIZE = 256
 ORIGIN = "bench.example/log"

@@ -41,7 +41,7 @@ from bench_capture import _database  # type: ignore[import-not-found]
 
 from medtrace.demo import GTIN, Enrolled, with_check_digit
 from medtrace.models import Role
-from medtrace.schemas import EnvelopeIn
+from medtrace.schemas.capture import EnvelopeIn
 from medtrace.services.capture import ReplayWindow, capture_envelopes
 from medtrace.services.registry import create_participant
 from medtrace.store.participants import get_participant_by_gln

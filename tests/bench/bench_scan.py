@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from medtrace.demo import GTIN
-from medtrace.identifiers import GS1Data
+from medtrace.protocol.identifiers import GS1Data
 from medtrace.scanners.outbox import Outbox, Status
 from support.chain import EXPIRY, LOT, Chain, make_chain
 from support.live import MEDTRACE, start_server

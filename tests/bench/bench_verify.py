@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_capture import _database  # type: ignore[import-not-found]
 
 from medtrace.demo import GTIN
-from medtrace.identifiers import digital_link_path
+from medtrace.protocol.identifiers import digital_link_path
 from support.chain import EXPIRY, LOT, make_chain, new_serial
 from support.live import LiveServer, start_server
 

@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from medtrace.iot.mqtt import MqttVersion
-from medtrace.iot.payloads import (
+from medtrace.iot.simulator import Fleet, SimulatedSensor
+from medtrace.models.iot import Reading, ReadingReject
+from medtrace.protocol.readings import (
     format_time,
     payload_digest,
     reading_topic,
@@ -30,8 +32,6 @@ from medtrace.iot.payloads import (
     relayed_payload,
     sign_reading,
 )
-from medtrace.iot.simulator import Fleet, SimulatedSensor
-from medtrace.models.iot import Reading, ReadingReject
 from support.chain import Chain
 from support.iot import (
     MOSQUITTO_HOST,

@@ -7,8 +7,8 @@ import random
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from medtrace.iot.payloads import SignedReading
 from medtrace.iot.simulator import Profile, SimulatedSensor, profile_temperature
+from medtrace.protocol.readings import SignedReading
 
 MINUTE = 60.0
 

@@ -8,11 +8,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, select, update
 
+from medtrace.cli.ledger import DatabaseSource, envelope_problem
 from medtrace.db import create_db_engine, upgrade_schema
-from medtrace.envelope import leaf_bytes, sign_event
 from medtrace.ledger import MAX_ENTRY_SIZE, NoteSigner, NoteVerifier, Sequencer, audit, sql
 from medtrace.ledger._tree import decode_entry_bundle
-from medtrace.ledger_cli import DatabaseSource, envelope_problem
+from medtrace.protocol.envelope import leaf_bytes, sign_event
 
 SIZE = 700  # two full level-0 tiles and a partial one
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from medtrace.cli.ledger import DatabaseSource
 from medtrace.db import create_db_engine, upgrade_schema
-from medtrace.keys import write_key_file
 from medtrace.ledger import NoteSigner, NoteVerifier, open_checkpoint, root_hash, sql
 from medtrace.ledger.audit import audit
-from medtrace.ledger_cli import DatabaseSource
+from medtrace.protocol.keys import write_key_file
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ import sys, threading
 from pathlib import Path
 from sqlalchemy import create_engine
 from medtrace.db import create_db_engine
-from medtrace.keys import read_key_file
+from medtrace.protocol.keys import read_key_file
 from medtrace.ledger import NoteSigner, Sequencer
 url, key, name = sys.argv[1:4]
 engine = (

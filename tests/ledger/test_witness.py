@@ -14,7 +14,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from medtrace.keys import write_key_file
+from medtrace.cli.ledger import witness_asgi
 from medtrace.ledger import (
     Checkpoint,
     NoteSigner,
@@ -34,7 +34,7 @@ from medtrace.ledger.witness import (
     WitnessState,
     count_cosignatures,
 )
-from medtrace.ledger_cli import witness_asgi
+from medtrace.protocol.keys import write_key_file
 from support.live import MEDTRACE, LiveServer, free_port, start_server
 
 ORIGIN = "example.org/log"

@@ -41,11 +41,11 @@ import pytest
 from sqlalchemy import select
 
 from medtrace.demo import GTIN
-from medtrace.envelope import sign_event
 from medtrace.errors import InvalidInput
-from medtrace.iot.payloads import reading_topic, sign_reading
 from medtrace.iot.simulator import SimulatedSensor
 from medtrace.models.iot import Reading
+from medtrace.protocol.envelope import sign_event
+from medtrace.protocol.readings import reading_topic, sign_reading
 from medtrace.web import portal
 from support import fhir, lots
 from support.chain import EXPIRY, LOT, Chain, ago, new_serial

@@ -26,12 +26,12 @@ from sqlalchemy import func, select
 
 from independent_checker import check_url
 from medtrace.demo import GTIN, Enrolled, with_check_digit
-from medtrace.identifiers import digital_link_path
 from medtrace.iot.client import ReadingsClient
 from medtrace.iot.simulator import Fleet
 from medtrace.ledger import CosignatureVerifier
 from medtrace.models import Event
 from medtrace.models.alerts import Alert
+from medtrace.protocol.identifiers import digital_link_path
 from medtrace.scanners.client import CaptureClient
 from medtrace.scanners.forward import forward
 from medtrace.scanners.outbox import Outbox, Status

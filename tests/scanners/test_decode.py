@@ -11,7 +11,6 @@ import zxingcpp
 from PIL import Image
 
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import ChinaDrugCode, GS1Data
 from medtrace.labels import (
     A4,
     LABEL_4X6,
@@ -22,6 +21,7 @@ from medtrace.labels import (
     sscc_label,
     unit_label,
 )
+from medtrace.protocol.identifiers import ChinaDrugCode, GS1Data
 from medtrace.scanners import decode
 from medtrace.scanners.decode import read_code, read_image
 from support.photo import photograph

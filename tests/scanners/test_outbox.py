@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from medtrace.envelope import event_id
+from medtrace.protocol.envelope import event_id
 from medtrace.scanners.outbox import Outbox, Receipt, Status
 from medtrace.scanners.station import Station
 

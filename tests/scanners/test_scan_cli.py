@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from medtrace.demo import GTIN
-from medtrace.identifiers import GS1Data
 from medtrace.labels import LABEL_4X6, LabelSheet, sscc_label, unit_label
 from medtrace.models import Event, Unit, UnitState
+from medtrace.protocol.identifiers import GS1Data
 from medtrace.scanners.outbox import Outbox, Status
 from support.chain import EXPIRY, LOT, Chain, make_chain, new_serial
 from support.live import start_server

@@ -10,17 +10,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import GS1Data
+from medtrace.protocol.identifiers import GS1Data
+from medtrace.protocol.verdicts import UNCHECKED, Signal, signal_of_rule, signal_of_verdict
+from medtrace.scanners.last_known import LastKnown, UnitStatus
 from medtrace.scanners.session import Mode, Task
 from medtrace.scanners.station import Station
-from medtrace.scanners.verdicts import (
-    UNCHECKED,
-    LastKnown,
-    Signal,
-    UnitStatus,
-    signal_of_rule,
-    signal_of_verdict,
-)
 from medtrace.scanners.wedge import normalise, parse_wedge
 
 GTIN = "09521234000112"

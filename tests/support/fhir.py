@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from medtrace.demo import GTIN
-from medtrace.identifiers import digital_link_path
+from medtrace.protocol.identifiers import digital_link_path
 
 from .chain import EXPIRY, LOT
 

@@ -23,11 +23,11 @@ from sqlmodel import Session
 
 from medtrace.demo import with_check_digit
 from medtrace.iot.client import ReadingsClient
-from medtrace.iot.payloads import reading_topic, sign_reading
 from medtrace.iot.simulator import Profile, SimulatedSensor
-from medtrace.keys import b64, public_key_raw
 from medtrace.models import Role
 from medtrace.models.iot import Reading, Sensor
+from medtrace.protocol.keys import b64, public_key_raw
+from medtrace.protocol.readings import reading_topic, sign_reading
 from medtrace.services.registry import create_participant
 
 from .live import LiveServer, free_port

@@ -11,7 +11,7 @@ import httpx
 from reportlab.pdfgen.canvas import Canvas
 
 from medtrace.demo import GTIN
-from medtrace.envelope import sign_event
+from medtrace.protocol.envelope import sign_event
 from medtrace.scanners.station import Station
 
 

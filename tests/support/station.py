@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtrace.demo import Enrolled
-from medtrace.keys import b64, public_key_raw, write_key_file
+from medtrace.protocol.keys import b64, public_key_raw, write_key_file
 
 from .live import MEDTRACE
 

@@ -27,10 +27,10 @@ import httpx
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
-from medtrace.envelope import event_id
-from medtrace.keys import write_key_file
 from medtrace.ledger import NoteSigner, NoteVerifier, open_checkpoint, verify_consistency
 from medtrace.ledger import sql as ledger_sql
+from medtrace.protocol.envelope import event_id
+from medtrace.protocol.keys import write_key_file
 
 from .iot import forget_session, wait_until
 from .live import MEDTRACE, LiveServer, RoleProcess, free_port, start_role, start_server

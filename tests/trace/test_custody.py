@@ -20,7 +20,7 @@ from medtrace.custody import (
 )
 from medtrace.errors import CustodyViolation, InvalidInput
 from medtrace.models import EventType, Role, UnitState
-from medtrace.schemas import SignedEvent
+from medtrace.schemas.capture import SignedEvent
 
 GTIN = "09521234000112"
 MAKER = Actor("9521234000006", Role.MANUFACTURER, "9521234")

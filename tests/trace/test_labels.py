@@ -20,8 +20,6 @@ from sqlmodel import col
 
 from medtrace.demo import GTIN
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import ChinaDrugCode, GS1Data
-from medtrace.keys import write_key_file
 from medtrace.labels import (
     A4,
     LABEL_4X6,
@@ -34,6 +32,8 @@ from medtrace.labels import (
     unit_label,
 )
 from medtrace.models import Event, EventType, Unit, UnitState
+from medtrace.protocol.identifiers import ChinaDrugCode, GS1Data
+from medtrace.protocol.keys import write_key_file
 from medtrace.scanners.decode import read_image
 from support.chain import Chain
 
@@ -177,7 +177,7 @@ def test_sscc_and_cn_commands_print_and_refuse_bad_codes(tmp_path: Path) -> None
 
 def _station(chain: Chain, tmp_path: Path, name: str) -> Path:
     """A second station of the manufacturer, its key in a file as `station keygen` leaves it."""
-    from medtrace.keys import b64, public_key_raw
+    from medtrace.protocol.keys import b64, public_key_raw
 
     key_file = tmp_path / f"{name}.pem"
     chain.maker.api.register_station(name, b64(public_key_raw(write_key_file(key_file))))

@@ -13,8 +13,8 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from sqlmodel import Session
 
 from medtrace.demo import GTIN, with_check_digit
-from medtrace.identifiers import digital_link_path
 from medtrace.models import Role
+from medtrace.protocol.identifiers import digital_link_path
 from medtrace.services.alerts import check_expiry
 from medtrace.services.portal_accounts import add_user
 from medtrace.services.registry import create_participant

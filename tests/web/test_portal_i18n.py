@@ -10,7 +10,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from medtrace.demo import GTIN
-from medtrace.identifiers import digital_link_path
+from medtrace.protocol.identifiers import digital_link_path
 from medtrace.web import i18n
 from support.chain import LOT, Chain, new_serial
 

@@ -24,11 +24,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import Session
 
 from medtrace.demo import GTIN, Enrolled, with_check_digit
-from medtrace.envelope import sign_event
-from medtrace.iot.payloads import format_time, reading_topic, sign_reading
-from medtrace.keys import b64, public_key_raw
 from medtrace.models import Role, utcnow
 from medtrace.models.portal import PortalUser
+from medtrace.protocol.envelope import sign_event
+from medtrace.protocol.keys import b64, public_key_raw
+from medtrace.protocol.readings import format_time, reading_topic, sign_reading
 from medtrace.services.alerts import check_expiry
 from medtrace.services.portal_accounts import add_user, hash_password
 from medtrace.services.registry import create_participant

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from medtrace.models import UnitState, Verdict
-from medtrace.schemas import UnitPublic, VerifyPublic
+from medtrace.schemas.verify import UnitPublic, VerifyPublic
 from medtrace.web import i18n
 from medtrace.web.chart import temperature_chart
 

@@ -28,12 +28,12 @@ from sqlmodel import Session
 
 from medtrace.contracts.findings import Finding
 from medtrace.demo import GTIN, Enrolled, with_check_digit
-from medtrace.envelope import sign_event
-from medtrace.identifiers import digital_link_path
-from medtrace.iot.payloads import format_time, reading_topic, sign_reading
-from medtrace.keys import b64, public_key_raw
 from medtrace.models.alerts import AlertKind, Severity
 from medtrace.models.iot import Reading
+from medtrace.protocol.envelope import sign_event
+from medtrace.protocol.identifiers import digital_link_path
+from medtrace.protocol.keys import b64, public_key_raw
+from medtrace.protocol.readings import format_time, reading_topic, sign_reading
 from medtrace.services.alerts import record_findings
 from support.browser import DONE, PHONE, open_verify_page
 from support.chain import EXPIRY, LOT, Chain, new_serial

@@ -36,11 +36,11 @@ from medtrace.api.workers import WorkerPool
 from medtrace.config import Settings, get_settings
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.epcis.capture import MAX_DOCUMENT_BYTES as MAX_EPCIS_DOCUMENT_BYTES
-from medtrace.keys import derive_secret, load_or_create_key
 from medtrace.ledger import NoteSigner, Sequencer, witness_clients
 from medtrace.logs import configure_logging
+from medtrace.protocol.keys import derive_secret, load_or_create_key
 from medtrace.roles import freeze_startup_heap
-from medtrace.schemas import Refusal
+from medtrace.schemas.capture import Refusal
 from medtrace.services.portal_accounts import unknown_account_hash
 from medtrace.services.verifications import VerificationCounter
 from medtrace.web import portal as web_portal

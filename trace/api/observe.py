@@ -21,8 +21,8 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medtrace.models import utcnow
-from medtrace.schemas import CaptureResult
-from medtrace.sensor_schemas import ReadingsResponse
+from medtrace.schemas.capture import CaptureResult
+from medtrace.schemas.sensors import ReadingsResponse
 from medtrace.services import log as log_service
 
 _log = logging.getLogger("medtrace.http")

@@ -18,7 +18,7 @@ from uvicorn.supervisors import Multiprocess
 
 from medtrace.config import Settings
 from medtrace.db import create_db_engine, upgrade_schema
-from medtrace.keys import load_or_create_key
+from medtrace.protocol.keys import load_or_create_key
 from medtrace.roles import freeze_startup_heap
 
 

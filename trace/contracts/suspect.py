@@ -38,7 +38,7 @@ from medtrace.custody import (
 )
 from medtrace.models import EventType, UnitState
 from medtrace.models.alerts import AlertKind, Severity
-from medtrace.schemas import SignedEvent
+from medtrace.schemas.capture import SignedEvent
 
 #: Presenting a dispensed pack again in one of these is a sign of a copied code.
 _PRESENTATIONS = frozenset({EventType.DISPENSE, EventType.RECEIVE})

@@ -37,7 +37,7 @@ from medtrace.epcis.vocabulary import CBV_DISPOSITIONS, SHAPES, bare, event_type
 from medtrace.errors import InvalidInput, MedtraceError, NotFound, TooLarge
 from medtrace.models import EventType, Participant, utcnow
 from medtrace.models.epcis import CaptureJob
-from medtrace.schemas import TYPES_WITH_DESTINATION
+from medtrace.schemas.capture import TYPES_WITH_DESTINATION
 from medtrace.services.capture import (
     Authenticated,
     capture_authenticated,

@@ -16,7 +16,7 @@ from medtrace.epcis.epc import gln_uri, lot_uri, sscc_uri, unit_uri
 from medtrace.epcis.hashing import event_hash
 from medtrace.epcis.vocabulary import RECALL_SHAPE, SHAPES
 from medtrace.models import EventType
-from medtrace.schemas import ObjectRef, SignedEvent
+from medtrace.schemas.capture import ObjectRef, SignedEvent
 
 CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 #: No bizLocation: the goods are leaving the place (EPCIS 2.0 §7.3.6: where they are after).

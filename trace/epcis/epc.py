@@ -19,8 +19,8 @@ import biip
 from biip.checksums import gs1_standard_check_digit
 
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import check_x20, parse_gln, parse_gtin
-from medtrace.schemas import parse_sscc
+from medtrace.protocol.identifiers import check_x20, parse_gln, parse_gtin
+from medtrace.schemas.capture import parse_sscc
 
 DL_HOST = "https://id.gs1.org"
 

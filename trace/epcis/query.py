@@ -29,7 +29,7 @@ from medtrace.errors import InvalidInput, NotFound
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event
 from medtrace.models.recalls import Recall
-from medtrace.schemas import SignedEvent
+from medtrace.schemas.capture import SignedEvent
 from medtrace.store import events as event_store
 from medtrace.store import recalls as recall_store
 

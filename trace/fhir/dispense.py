@@ -44,8 +44,8 @@ from sqlmodel import Session
 
 from medtrace.errors import InvalidInput
 from medtrace.fhir.resources import GTIN_SYSTEM
-from medtrace.identifiers import GS1Data, parse_digital_link
 from medtrace.models import EventType, Participant
+from medtrace.protocol.identifiers import GS1Data, parse_digital_link
 from medtrace.services.capture import Authenticated, capture_authenticated, token_authenticated
 from medtrace.store import units as unit_store
 

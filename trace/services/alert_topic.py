@@ -17,10 +17,10 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from medtrace.alert_schemas import AlertPublic
 from medtrace.iot.mqtt import MqttVersion, new_client
 from medtrace.models import utcnow
 from medtrace.models.alerts import Alert
+from medtrace.schemas.alerts import AlertPublic
 
 log = logging.getLogger(__name__)
 

@@ -21,16 +21,16 @@ from sqlalchemy import ColumnElement, func, or_, true
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from medtrace.alert_schemas import AlertPublic, SubscriptionCreate, SubscriptionPublic
 from medtrace.contracts.expiry import StockLine, expiry_findings
 from medtrace.contracts.findings import Finding
 from medtrace.custody import FINAL_STATES
-from medtrace.envelope import canonical_json
-from medtrace.identifiers import in_company_prefix
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Participant, Role, Unit, UnitState, as_utc, utcnow
 from medtrace.models.alerts import Alert, AlertKind, Delivery, Severity, Subscription, UnitHold
 from medtrace.outbound import IPNetwork, check_url
+from medtrace.protocol.envelope import canonical_json
+from medtrace.protocol.identifiers import in_company_prefix
+from medtrace.schemas.alerts import AlertPublic, SubscriptionCreate, SubscriptionPublic
 from medtrace.store import units as unit_store
 
 # What a regulator's subscription carries unless it names kinds: the seeds' "temperature

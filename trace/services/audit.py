@@ -39,10 +39,10 @@ from sqlalchemy import Engine, Table
 
 from medtrace.epcis.document import biz_location
 from medtrace.errors import MedtraceError
-from medtrace.iot.payloads import SignedReading
 from medtrace.models import EventType, UnitState, as_utc
 from medtrace.models.alerts import Alert
-from medtrace.schemas import SignedEvent
+from medtrace.protocol.readings import SignedReading
+from medtrace.schemas.capture import SignedEvent
 from medtrace.services.alerts import alert_details, alert_leaf
 from medtrace.store import audit as audit_store
 from medtrace.store.audit import AnyRow

@@ -51,7 +51,6 @@ from medtrace.custody import (
     ReceiptPolicy,
     UnitKey,
 )
-from medtrace.envelope import CanonicalEnvelope, canonical_json
 from medtrace.epcis.document import biz_location, to_epcis
 from medtrace.errors import (
     Conflict,
@@ -64,7 +63,8 @@ from medtrace.key_history import check_key_usable, signing_key
 from medtrace.ledger import MAX_ENTRY_SIZE, writer_turn
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import EventType, Participant, Role, Station, StationKey, utcnow
-from medtrace.schemas import CaptureResult, EnvelopeIn, SignedEvent
+from medtrace.protocol.envelope import CanonicalEnvelope, canonical_json
+from medtrace.schemas.capture import CaptureResult, EnvelopeIn, SignedEvent
 from medtrace.services import suspects as suspect_service
 from medtrace.services.cn_codes import CnCommissionRule
 from medtrace.store import events as event_store

@@ -18,9 +18,11 @@ import datetime as dt
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from medtrace.cn_schemas import CnCodePublic, CnDrugCodeCreate, CnDrugCodePublic, CnVerifyPublic
 from medtrace.errors import Conflict, CustodyViolation, NotFound
-from medtrace.identifiers import (
+from medtrace.ledger import sql as ledger_sql
+from medtrace.models import Participant, Role, Verdict, as_utc
+from medtrace.models.cn import CnDrugCode
+from medtrace.protocol.identifiers import (
     ChinaDrugCode,
     cn_code_in_serial,
     in_company_prefix,
@@ -28,9 +30,7 @@ from medtrace.identifiers import (
     parse_cn_drug_id,
     parse_gtin,
 )
-from medtrace.ledger import sql as ledger_sql
-from medtrace.models import Participant, Role, Verdict, as_utc
-from medtrace.models.cn import CnDrugCode
+from medtrace.schemas.cn import CnCodePublic, CnDrugCodeCreate, CnDrugCodePublic, CnVerifyPublic
 from medtrace.services.readings import TemperaturePolicy
 from medtrace.services.verify import verify_unit
 from medtrace.store import cn_codes as cn_store

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 
 from sqlmodel import Session, col, select
 
-from medtrace.alert_schemas import AlertPublic
 from medtrace.contracts.coldchain import (
     BoundSensor,
     ColdChainProfile,
@@ -27,6 +26,7 @@ from medtrace.contracts.findings import Finding
 from medtrace.custody import FINAL_STATES
 from medtrace.models import Unit, as_utc
 from medtrace.models.lots import ProductColdChain
+from medtrace.schemas.alerts import AlertPublic
 from medtrace.services.alerts import record_findings
 from medtrace.services.readings import (
     TemperaturePolicy,

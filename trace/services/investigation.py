@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from medtrace.alert_schemas import AlertPublic
 from medtrace.models import Participant, Unit, UnitState
 from medtrace.models.recalls import Recall
+from medtrace.schemas.alerts import AlertPublic
 from medtrace.services.alerts import list_alerts
 from medtrace.store import recalls as recall_store
 from medtrace.store import units as unit_store

@@ -15,9 +15,9 @@ from pathlib import Path
 from sqlmodel import Session
 
 from medtrace.errors import Forbidden, InvalidInput, NotFound
-from medtrace.identifiers import GS1Data, in_company_prefix
 from medtrace.labels import PAGE_FORMATS, LabelSheet, unit_label
 from medtrace.models import Participant, Role, UnitState
+from medtrace.protocol.identifiers import GS1Data, in_company_prefix
 from medtrace.store import units as unit_store
 
 MAX_LABELS = 10_000

@@ -16,7 +16,6 @@ from sqlmodel import Session
 
 from medtrace.bounds import MAX_BIGINT
 from medtrace.errors import InvalidInput, NotFound
-from medtrace.keys import b64
 from medtrace.ledger import (
     TILE_WIDTH,
     CosignatureVerifier,
@@ -25,7 +24,8 @@ from medtrace.ledger import (
     count_cosignatures,
 )
 from medtrace.ledger import sql as ledger_sql
-from medtrace.schemas import CheckpointPublic, LeafPublic, PublicKeyPublic
+from medtrace.protocol.keys import b64
+from medtrace.schemas.ledger import CheckpointPublic, LeafPublic, PublicKeyPublic
 
 MAX_LEAVES_PER_PAGE = 1_000
 MAX_CHECKPOINTS_PER_PAGE = 1_000

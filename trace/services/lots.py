@@ -22,12 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from medtrace.documents import DocumentStore, check_pdf
-from medtrace.envelope import event_id, leaf_bytes
 from medtrace.errors import Conflict, CustodyViolation, InvalidInput, NotFound
-from medtrace.identifiers import in_company_prefix
-from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
-from medtrace.lot_schemas import (
+from medtrace.models import Participant, Role, utcnow
+from medtrace.models.lots import LotDocument, LotRecord, Product, ProductColdChain
+from medtrace.protocol.envelope import event_id, leaf_bytes
+from medtrace.protocol.identifiers import in_company_prefix
+from medtrace.protocol.keys import b64
+from medtrace.schemas.capture import EnvelopeIn
+from medtrace.schemas.lots import (
     ColdChainLimitsIn,
     DocumentPublic,
     LotPublic,
@@ -35,9 +38,8 @@ from medtrace.lot_schemas import (
     LotVersionPublic,
     ProductInfo,
 )
-from medtrace.models import Participant, Role, utcnow
-from medtrace.models.lots import LotDocument, LotRecord, Product, ProductColdChain
-from medtrace.schemas import EnvelopeIn, ParticipantPublic, VerifyDocument, VerifyLotRecord
+from medtrace.schemas.participants import ParticipantPublic
+from medtrace.schemas.verify import VerifyDocument, VerifyLotRecord
 from medtrace.services.signed import check_signed
 from medtrace.store import participants as participant_store
 

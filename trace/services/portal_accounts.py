@@ -31,9 +31,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from medtrace.errors import Conflict, InvalidInput, NotFound, Throttled, Unauthenticated
-from medtrace.identifiers import parse_gln
 from medtrace.models import Participant, utcnow
 from medtrace.models.portal import PortalUser
+from medtrace.protocol.identifiers import parse_gln
 from medtrace.store import login_failures
 from medtrace.store import participants as participant_store
 from medtrace.store import portal_users as user_store

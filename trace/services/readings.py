@@ -44,20 +44,7 @@ from medtrace.errors import (
     NotFound,
     SignatureRejected,
 )
-from medtrace.identifiers import parse_gln
-from medtrace.iot.payloads import (
-    MAX_PAYLOAD_BYTES,
-    MAX_TOPIC_CHARS,
-    ParsedMessage,
-    parse_message,
-    payload_digest,
-    relayed_payload,
-    topic_sensor_id,
-    verify_reading,
-)
 from medtrace.key_history import check_key_usable, key_public, signing_key
-from medtrace.key_schemas import KeyCreate, KeyRevoke
-from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
 from medtrace.ledger import writer_turn
 from medtrace.models import Event, EventType, Participant, Role, as_utc, utcnow
@@ -70,8 +57,20 @@ from medtrace.models.iot import (
     SensorKey,
 )
 from medtrace.models.lots import Product
-from medtrace.schemas import decode_new_public_key, decode_public_key
-from medtrace.sensor_schemas import (
+from medtrace.protocol.identifiers import parse_gln
+from medtrace.protocol.keys import b64
+from medtrace.protocol.readings import (
+    MAX_PAYLOAD_BYTES,
+    MAX_TOPIC_CHARS,
+    ParsedMessage,
+    parse_message,
+    payload_digest,
+    relayed_payload,
+    topic_sensor_id,
+    verify_reading,
+)
+from medtrace.schemas.keys import KeyCreate, KeyRevoke, decode_new_public_key, decode_public_key
+from medtrace.schemas.sensors import (
     BindingCreate,
     BindingPublic,
     GrantCreate,

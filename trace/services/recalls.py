@@ -32,21 +32,22 @@ from sqlmodel import Session
 from medtrace.contracts.findings import Finding
 from medtrace.contracts.recall import Holding, RecallNotice, recall_findings
 from medtrace.custody import FINAL_STATES
-from medtrace.envelope import canonical_json, event_id, leaf_bytes
 from medtrace.epcis.document import recall_to_epcis
 from medtrace.errors import Conflict, Forbidden, InvalidInput, NotFound
-from medtrace.identifiers import in_company_prefix
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Participant, Role, UnitState, utcnow
 from medtrace.models.recalls import Recall
-from medtrace.recall_schemas import (
+from medtrace.protocol.envelope import canonical_json, event_id, leaf_bytes
+from medtrace.protocol.identifiers import in_company_prefix
+from medtrace.schemas.capture import EnvelopeIn
+from medtrace.schemas.participants import ParticipantPublic
+from medtrace.schemas.recalls import (
     ReachCounts,
     ReachUnitPublic,
     RecallEvent,
     RecallPublic,
     RecallReachPublic,
 )
-from medtrace.schemas import EnvelopeIn, ParticipantPublic
 from medtrace.services.alerts import record_findings
 from medtrace.services.capture import MAX_CLOCK_SKEW
 from medtrace.services.signed import check_signed, parse_event

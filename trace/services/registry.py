@@ -18,17 +18,12 @@ from medtrace.errors import (
     SignatureRejected,
     Unauthenticated,
 )
-from medtrace.identifiers import parse_gln
 from medtrace.key_history import key_public
-from medtrace.key_schemas import KeyCreate, KeyRevoke
-from medtrace.keys import b64
 from medtrace.models import Participant, Role, Station, StationKey, utcnow
-from medtrace.schemas import (
-    StationCreate,
-    StationPublic,
-    decode_new_public_key,
-    decode_public_key,
-)
+from medtrace.protocol.identifiers import parse_gln
+from medtrace.protocol.keys import b64
+from medtrace.schemas.keys import KeyCreate, KeyRevoke, decode_new_public_key, decode_public_key
+from medtrace.schemas.stations import StationCreate, StationPublic
 from medtrace.store import participants as participant_store
 from medtrace.store import stations as station_store
 

@@ -28,7 +28,7 @@ from medtrace.errors import InvalidInput, NotFound, SignatureRejected
 from medtrace.models import Event, EventType, EventUnit, Participant, Role, Unit, as_utc
 from medtrace.models.lots import Product
 from medtrace.models.reorder import StoredReorderPlan
-from medtrace.reorder_schemas import ReorderPlanPublic, ReorderPlansPublic, StockBatch
+from medtrace.schemas.reorder import ReorderPlanPublic, ReorderPlansPublic, StockBatch
 from medtrace.store import participants as participant_store
 
 

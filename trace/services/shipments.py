@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from medtrace.models import Participant, Unit, UnitState, as_utc
-from medtrace.sensor_schemas import TemperatureBand, TemperaturePoint
+from medtrace.schemas.sensors import TemperatureBand, TemperaturePoint
 from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
 from medtrace.store import recalls as recall_store

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from medtrace.envelope import CanonicalEnvelope
 from medtrace.errors import InvalidInput, SignatureRejected
 from medtrace.key_history import check_key_usable, signing_key
-from medtrace.lot_schemas import SignedLotEvent
 from medtrace.models import Participant
-from medtrace.schemas import EnvelopeIn
+from medtrace.protocol.envelope import CanonicalEnvelope
+from medtrace.schemas.capture import EnvelopeIn
+from medtrace.schemas.lots import SignedLotEvent
 from medtrace.store import stations as station_store
 
 EventT = TypeVar("EventT", bound=SignedLotEvent)

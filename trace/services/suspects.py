@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 
 from sqlmodel import Session
 
-from medtrace.alert_schemas import AlertPublic
 from medtrace.contracts.suspect import (
     Suspicion,
     VerifyTally,
@@ -26,7 +25,8 @@ from medtrace.contracts.suspect import (
 )
 from medtrace.custody import UnitKey
 from medtrace.models import EventType, UnitState
-from medtrace.schemas import VerifyPublic
+from medtrace.schemas.alerts import AlertPublic
+from medtrace.schemas.verify import VerifyPublic
 from medtrace.services.alerts import record_findings
 from medtrace.services.verifications import Verification, VerificationCounter
 from medtrace.store import suspects as suspect_store

@@ -15,20 +15,20 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
-from medtrace.identifiers import digital_link_path
-from medtrace.keys import b64
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event, EventType, Participant, Unit, Verdict, as_utc
 from medtrace.models.alerts import Alert
-from medtrace.schemas import (
-    ParticipantPublic,
+from medtrace.protocol.identifiers import digital_link_path
+from medtrace.protocol.keys import b64
+from medtrace.schemas.participants import ParticipantPublic
+from medtrace.schemas.sensors import TemperaturePublic
+from medtrace.schemas.verify import (
     QuarantinePublic,
     UnitPublic,
     VerifyEvent,
     VerifyPublic,
     VerifyReading,
 )
-from medtrace.sensor_schemas import TemperaturePublic
 from medtrace.services import lots
 from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store

@@ -37,15 +37,15 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from medtrace.alert_schemas import AlertPublic
 from medtrace.errors import InvalidInput
 from medtrace.models import utcnow
 from medtrace.models.alerts import Alert, Delivery, DeliveryState, Subscription
 from medtrace.outbound import IPNetwork, check_url
+from medtrace.protocol.headers import SIGNATURE_HEADER
+from medtrace.schemas.alerts import AlertPublic
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "Medtrace-Signature"
 _FIRST_RETRY = dt.timedelta(seconds=30)
 _LONGEST_WAIT = dt.timedelta(hours=1)
 #: The most of a receiver's answer that is read: its status is all that counts, and a few

@@ -26,7 +26,7 @@ from sqlmodel import select as select_model
 from medtrace.custody import ContainerKey, Key, UnitKey
 from medtrace.ledger import insert_rows
 from medtrace.models import Event, EventType, EventUnit, Unit, as_utc, utcnow
-from medtrace.schemas import SignedEvent
+from medtrace.schemas.capture import SignedEvent
 from medtrace.store.units import slices, unit_keys_in
 
 _events: Table = Event.__table__  # type: ignore[attr-defined]

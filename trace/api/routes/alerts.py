@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from medtrace.alert_schemas import AlertsPublic, SubscriptionCreate, SubscriptionPublic
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
 from medtrace.bounds import Instant
 from medtrace.models.alerts import AlertKind, Severity
+from medtrace.schemas.alerts import AlertsPublic, SubscriptionCreate, SubscriptionPublic
 from medtrace.services import alerts
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])

@@ -16,8 +16,8 @@ from medtrace.api.deps import (
 )
 from medtrace.custody import ReceiptPolicy
 from medtrace.errors import InvalidInput
-from medtrace.scanners.client import CATCH_UP_HEADER
-from medtrace.schemas import CaptureResponse, EnvelopeIn
+from medtrace.protocol.headers import CATCH_UP_HEADER
+from medtrace.schemas.capture import CaptureResponse, EnvelopeIn
 from medtrace.services.capture import capture_envelopes
 
 router = APIRouter(prefix="/api/v1/capture", tags=["capture"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from medtrace.api.deps import CurrentParticipant, SessionDep
-from medtrace.cn_schemas import CnDrugCodeCreate, CnDrugCodePublic
+from medtrace.schemas.cn import CnDrugCodeCreate, CnDrugCodePublic
 from medtrace.services import cn_codes
 
 router = APIRouter(prefix="/api/v1/products/cn-codes", tags=["cn-codes"])

@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse
 from medtrace.api.deps import SessionDep, SettingsDep, SignerDep
 from medtrace.bounds import MAX_BIGINT, BigInt
 from medtrace.ledger import CosignatureVerifier
-from medtrace.schemas import CheckpointPublic, LeafPublic, PublicKeyPublic
+from medtrace.schemas.ledger import CheckpointPublic, LeafPublic, PublicKeyPublic
 from medtrace.services import log
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])

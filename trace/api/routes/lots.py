@@ -17,8 +17,8 @@ from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
 from medtrace.config import Settings
 from medtrace.documents import DiskDocumentStore, DocumentStore
 from medtrace.errors import InvalidInput, NotFound
-from medtrace.lot_schemas import LotPublic, LotVersionPublic
-from medtrace.schemas import EnvelopeIn
+from medtrace.schemas.capture import EnvelopeIn
+from medtrace.schemas.lots import LotPublic, LotVersionPublic
 from medtrace.services import lots
 
 router = APIRouter(prefix="/api/v1", tags=["lots"])

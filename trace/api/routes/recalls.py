@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from medtrace.api.deps import CurrentParticipant, SessionDep
-from medtrace.recall_schemas import RecallPublic, RecallReachPublic
-from medtrace.schemas import EnvelopeIn
+from medtrace.schemas.capture import EnvelopeIn
+from medtrace.schemas.recalls import RecallPublic, RecallReachPublic
 from medtrace.services import recalls
 
 router = APIRouter(prefix="/api/v1", tags=["recalls"])

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from medtrace import policies
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
 from medtrace.bounds import Days, Finite
-from medtrace.reorder_schemas import ReorderPlansPublic
+from medtrace.schemas.reorder import ReorderPlansPublic
 from medtrace.services import reorder
 from medtrace.services.reorder import PlanningParameters
 

@@ -17,9 +17,9 @@ from medtrace.api.deps import (
 )
 from medtrace.bounds import MAX_INTEGER
 from medtrace.errors import InvalidInput
-from medtrace.identifiers import check_x20, parse_gtin
-from medtrace.key_schemas import KeyCreate, KeyRevoke
-from medtrace.sensor_schemas import (
+from medtrace.protocol.identifiers import check_x20, parse_gtin
+from medtrace.schemas.keys import KeyCreate, KeyRevoke
+from medtrace.schemas.sensors import (
     BindingCreate,
     BindingPublic,
     GrantCreate,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from medtrace.api.deps import CurrentParticipant, SessionDep
-from medtrace.key_schemas import KeyCreate, KeyRevoke
-from medtrace.schemas import StationCreate, StationPublic
+from medtrace.schemas.keys import KeyCreate, KeyRevoke
+from medtrace.schemas.stations import StationCreate, StationPublic
 from medtrace.services import registry
 
 router = APIRouter(prefix="/api/v1/stations", tags=["stations"])
