@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -218,6 +220,27 @@ def world() -> World:
 
 
 # --------------------------------------------------------------------------- happy paths
+
+
+def test_the_checker_runs_without_medtrace() -> None:
+    """A user copies tools/independent_checker.py alone: it must load, and answer --help, with
+    no medtrace module importable at all."""
+    blocker = (
+        "import sys\n"
+        "class NoMedtrace:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'medtrace':\n"
+        "            raise ImportError('medtrace is not installed here')\n"
+        "sys.meta_path.insert(0, NoMedtrace())\n"
+        "sys.argv = ['independent_checker.py', '--help']\n"
+        "import runpy\n"
+        "runpy.run_path(sys.argv_path, run_name='__main__')\n"
+    ).replace("sys.argv_path", repr(ic.__file__))
+    done = subprocess.run(
+        [sys.executable, "-c", blocker], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout
 
 
 def test_all_events_ok(world: World) -> None:
