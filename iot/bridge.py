@@ -45,11 +45,11 @@ from tenacity import (
     wait_exponential,
 )
 
+from medtrace.protocol.mqtt import MqttVersion, new_client
 from medtrace.protocol.readings import TOPIC_FILTER
 
 from .client import ReadingsClient
 from .errors import BrokerUnreachable, CaptureRejected, CaptureUnavailable
-from .mqtt import MqttVersion, new_client
 
 logger = logging.getLogger(__name__)
 

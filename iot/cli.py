@@ -18,12 +18,12 @@ from rich.table import Table
 
 from medtrace.config import Settings, get_settings
 from medtrace.protocol.keys import b64, load_or_create_key, public_key_raw, read_key_file
+from medtrace.protocol.mqtt import MqttVersion
 from medtrace.terminal import console, create_key_file, err_console
 
 from .bridge import SHARE_GROUP
 from .client import ReadingsClient
 from .errors import CaptureRejected
-from .mqtt import MqttVersion
 from .simulator import Fleet, Profile, SimulatedSensor
 
 sensor_app = typer.Typer(help="Temperature sensors: keys, registration, simulation.")

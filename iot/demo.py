@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtrace.protocol.keys import b64, public_key_raw, write_key_file
+from medtrace.protocol.mqtt import MqttVersion
 
 from .bridge import Bridge, BridgeConfig
 from .client import ReadingsClient
 from .embedded import EmbeddedBroker
-from .mqtt import MqttVersion
 from .simulator import Fleet, Profile, SimulatedSensor
 
 _RATE = 50.0  # readings per second per logger

@@ -33,9 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from medtrace.protocol.mqtt import MqttVersion, new_client
 from medtrace.protocol.readings import format_time, reading_topic, sign_reading
-
-from .mqtt import MqttVersion, new_client
 
 _CYCLE_S = 30 * 60.0  # a compressor cycle, in simulated seconds
 _EVENT_AT_S = 10 * 60.0  # when an excursion, a freeze or a silence starts (simulated)

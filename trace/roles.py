@@ -110,7 +110,7 @@ def run_bridge(settings: Settings) -> BridgeStats:
     """
     from medtrace.iot.bridge import Bridge, BridgeConfig
     from medtrace.iot.client import ReadingsClient
-    from medtrace.iot.mqtt import MqttVersion
+    from medtrace.protocol.mqtt import MqttVersion
 
     if not settings.bridge_token:
         raise ValueError("the bridge needs an API token: set MEDTRACE_BRIDGE_TOKEN")

@@ -21,9 +21,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from medtrace.iot.mqtt import MqttVersion
 from medtrace.iot.simulator import Fleet, SimulatedSensor
 from medtrace.models.iot import Reading, ReadingReject
+from medtrace.protocol.mqtt import MqttVersion
 from medtrace.protocol.readings import (
     format_time,
     payload_digest,

@@ -39,10 +39,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, tuple_
 
 from medtrace.demo import GTIN, Enrolled
-from medtrace.iot.mqtt import MqttVersion, new_client
 from medtrace.iot.simulator import SimulatedSensor
 from medtrace.models import Event
 from medtrace.models.iot import Reading
+from medtrace.protocol.mqtt import MqttVersion, new_client
 from medtrace.protocol.readings import reading_topic, sign_reading
 from medtrace.scanners.client import CaptureClient
 from medtrace.scanners.errors import ServerUnreachable

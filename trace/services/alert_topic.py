@@ -17,9 +17,9 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from medtrace.iot.mqtt import MqttVersion, new_client
 from medtrace.models import utcnow
 from medtrace.models.alerts import Alert
+from medtrace.protocol.mqtt import MqttVersion, new_client
 from medtrace.schemas.alerts import AlertPublic
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""MQTT connection settings shared by the sensors and the bridge (paho-mqtt 2.x).
+"""MQTT as medtrace speaks it (paho-mqtt 2.x): shared by the sensors, the bridge and the
+server's alert topic.
 
 Two protocol levels are supported: MQTT 5 (production brokers such as Mosquitto, EMQX, HiveMQ:
 session expiry, Receive Maximum, shared subscriptions) and MQTT 3.1.1 (the demo's embedded
