@@ -9,8 +9,8 @@ from medtrace.config import Settings
 from medtrace.schemas.sensors import TemperatureBand
 from medtrace.services.coldchain import ColdChainLimits
 from medtrace.services.portal_accounts import LoginThrottle
-from medtrace.services.readings import TemperaturePolicy
 from medtrace.services.reorder import PlanningParameters
+from medtrace.services.temperature import TemperaturePolicy
 from medtrace.services.webhooks import DeliveryPolicy
 
 

@@ -267,9 +267,9 @@ def profile_capture(events: int) -> None:
     from medtrace.protocol.keys import b64
     from medtrace.scanners.station import Station
     from medtrace.schemas.capture import EnvelopeIn
-    from medtrace.schemas.stations import StationCreate
     from medtrace.services.capture import ReplayWindow, capture_envelopes
-    from medtrace.services.registry import create_participant, register_station
+    from medtrace.services.devices import STATIONS, register
+    from medtrace.services.registry import create_participant
 
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         engine = create_db_engine(f"sqlite:///{Path(tmp) / 'profile.db'}")
@@ -285,12 +285,12 @@ def profile_capture(events: int) -> None:
                 company_prefix=maker.company_prefix,
             ).participant
         with Session(engine, expire_on_commit=False) as session:
-            register_station(
+            register(
                 session=session,
+                kind=STATIONS,
                 participant=participant,
-                station_in=StationCreate(
-                    station_id=station.station_id, public_key=b64(public_key_raw(station.key))
-                ),
+                device_id=station.station_id,
+                public_key=b64(public_key_raw(station.key)),
             )
         bodies = [
             json.dumps(

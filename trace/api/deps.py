@@ -24,7 +24,7 @@ from medtrace.models import Participant
 from medtrace.policies import temperature_policy
 from medtrace.services import registry
 from medtrace.services.capture import ReplayWindow
-from medtrace.services.readings import TemperaturePolicy
+from medtrace.services.temperature import TemperaturePolicy
 
 _bearer = HTTPBearer(auto_error=False, description="A participant's API token")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

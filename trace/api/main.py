@@ -25,10 +25,10 @@ from medtrace.api.routes import (
     lots,
     metrics,
     recalls,
-    stations,
     tiles,
 )
 from medtrace.api.routes import cn_codes as cn_code_routes
+from medtrace.api.routes import devices as device_routes
 from medtrace.api.routes import epcis as epcis_routes
 from medtrace.api.routes import reorder as reorder_routes
 from medtrace.api.routes import sensors as sensor_routes
@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         metrics.router,
         capture.router,
-        stations.router,
+        device_routes.stations_router,
         ledger.router,
         tiles.router,
         alerts.router,
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recalls.router,
         web_routes.router,
         web_portal.router,
+        device_routes.sensors_router,
         sensor_routes.router,
         epcis_routes.router,
         reorder_routes.router,

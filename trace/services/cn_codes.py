@@ -31,7 +31,7 @@ from medtrace.protocol.identifiers import (
     parse_gtin,
 )
 from medtrace.schemas.cn import CnCodePublic, CnDrugCodeCreate, CnDrugCodePublic, CnVerifyPublic
-from medtrace.services.readings import TemperaturePolicy
+from medtrace.services.temperature import TemperaturePolicy
 from medtrace.services.verify import verify_unit
 from medtrace.store import cn_codes as cn_store
 from medtrace.store import participants as participant_store

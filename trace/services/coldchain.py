@@ -1,6 +1,6 @@
 """The cold-chain rule over every unit still in circulation, and the sensor-silence rule.
 
-Each unit's temperature history (``services.readings.unit_temperature``: the readings of the
+Each unit's temperature history (``services.temperature.unit_temperature``: the readings of the
 sensors bound to every place and shipment it passed) is judged against its product's profile:
 the band and limits its latest lot record gave, the settings' for those it did not. The units
 of one lot caught in the same excursion make one alert; every unit a new alert names is
@@ -28,12 +28,8 @@ from medtrace.models import Unit, as_utc
 from medtrace.models.lots import ProductColdChain
 from medtrace.schemas.alerts import AlertPublic
 from medtrace.services.alerts import record_findings
-from medtrace.services.readings import (
-    TemperaturePolicy,
-    may_bind,
-    policy_for_product,
-    unit_temperature,
-)
+from medtrace.services.bindings import may_bind
+from medtrace.services.temperature import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
 from medtrace.store import readings as reading_store
 

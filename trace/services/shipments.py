@@ -2,7 +2,7 @@
 
 A consignment is what one participant sent to one destination in one case or pallet (or
 loose), of one product and lot, still in transit. Its temperature is read the way the verify
-page reads a unit's (``medtrace.services.readings``): the readings of the sensors bound to
+page reads a unit's (``medtrace.services.temperature``): the readings of the sensors bound to
 the shipment's SSCC or to the places it passed, of one of its units (they travelled
 together), here only those since it left.
 """
@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from medtrace.models import Participant, Unit, UnitState, as_utc
 from medtrace.schemas.sensors import TemperatureBand, TemperaturePoint
-from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
+from medtrace.services.temperature import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
 from medtrace.store import recalls as recall_store
 from medtrace.store import units as unit_store

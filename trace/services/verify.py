@@ -30,7 +30,7 @@ from medtrace.schemas.verify import (
     VerifyReading,
 )
 from medtrace.services import lots
-from medtrace.services.readings import TemperaturePolicy, policy_for_product, unit_temperature
+from medtrace.services.temperature import TemperaturePolicy, policy_for_product, unit_temperature
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
 from medtrace.store import recalls as recall_store

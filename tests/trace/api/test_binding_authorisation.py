@@ -33,7 +33,7 @@ from medtrace.protocol.keys import b64, public_key_raw
 from medtrace.protocol.readings import format_time, reading_topic, sign_reading
 from medtrace.schemas.sensors import TemperatureBand
 from medtrace.services.coldchain import ColdChainLimits, check_cold_chain
-from medtrace.services.readings import TemperaturePolicy
+from medtrace.services.temperature import TemperaturePolicy
 from support.chain import EXPIRY, LOT, Chain, new_serial, new_sscc
 from support.iot import MEDTRACE, new_participant, registered_long_ago
 

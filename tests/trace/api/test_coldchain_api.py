@@ -36,7 +36,7 @@ from medtrace.protocol.readings import format_time, reading_topic, sign_reading
 from medtrace.schemas.sensors import TemperatureBand
 from medtrace.services.alert_topic import MqttPublisher, publish_due
 from medtrace.services.coldchain import ColdChainLimits, check_cold_chain, cold_chain_scan
-from medtrace.services.readings import TemperaturePolicy
+from medtrace.services.temperature import TemperaturePolicy
 from support.chain import EXPIRY, LOT, Chain, new_serial
 from support.iot import MOSQUITTO_HOST, MOSQUITTO_PORT, broker_up, registered_long_ago
 from support.live import free_port

@@ -19,7 +19,7 @@ from medtrace.models.alerts import AlertKind, Severity
 from medtrace.models.lots import ProductColdChain
 from medtrace.schemas.sensors import TemperatureBand
 from medtrace.services.coldchain import ColdChainLimits, profile_for
-from medtrace.services.readings import TemperaturePolicy
+from medtrace.services.temperature import TemperaturePolicy
 
 T0 = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)

@@ -1,4 +1,5 @@
-"""Temperature sensors, their readings and bindings, and units' temperature histories."""
+"""Temperature sensors' readings and bindings, and units' temperature histories (their
+registration and keys are ``medtrace.api.routes.devices``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from medtrace.api.deps import (
 from medtrace.bounds import MAX_INTEGER
 from medtrace.errors import InvalidInput
 from medtrace.protocol.identifiers import check_x20, parse_gtin
-from medtrace.schemas.keys import KeyCreate, KeyRevoke
 from medtrace.schemas.sensors import (
     BindingCreate,
     BindingPublic,
@@ -28,50 +28,11 @@ from medtrace.schemas.sensors import (
     ReadingPublic,
     ReadingsResponse,
     RejectPublic,
-    SensorCreate,
-    SensorPublic,
     TemperaturePublic,
 )
-from medtrace.services import readings
+from medtrace.services import bindings, readings, temperature
 
 router = APIRouter(prefix="/api/v1", tags=["sensors"])
-
-
-@router.post("/sensors", response_model=SensorPublic, status_code=status.HTTP_201_CREATED)
-def register_sensor(
-    sensor_in: SensorCreate, participant: CurrentParticipant, session: SessionDep
-) -> SensorPublic:
-    """Register a sensor's Ed25519 public key for the calling participant."""
-    return readings.register_sensor(session=session, participant=participant, sensor_in=sensor_in)
-
-
-@router.get("/sensors/{sensor_id}", response_model=SensorPublic)
-def read_sensor(sensor_id: str, session: SessionDep) -> SensorPublic:
-    """A sensor's keys (newest first, each with its validity) and status, to check the
-    readings it signed at any time."""
-    return readings.get_sensor(session=session, sensor_id=sensor_id)
-
-
-@router.post("/sensors/{sensor_id}/keys", response_model=SensorPublic, status_code=201)
-def rotate_sensor_key(
-    sensor_id: str, key_in: KeyCreate, participant: CurrentParticipant, session: SessionDep
-) -> SensorPublic:
-    """Rotate: the sensor's new key signs from now on; the old one only readings taken
-    before now."""
-    return readings.rotate_sensor_key(
-        session=session, participant=participant, sensor_id=sensor_id, key_in=key_in
-    )
-
-
-@router.post("/sensors/{sensor_id}/keys/revoke", response_model=SensorPublic)
-def revoke_sensor_keys(
-    sensor_id: str, revoke: KeyRevoke, participant: CurrentParticipant, session: SessionDep
-) -> SensorPublic:
-    """Revoke one key (or all): readings it signs are rejected from now on, whatever time
-    they claim; readings recorded before stay verifiable."""
-    return readings.revoke_sensor_keys(
-        session=session, participant=participant, sensor_id=sensor_id, revoke=revoke
-    )
 
 
 @router.post(
@@ -89,7 +50,7 @@ def bind_sensor(
     """Bind one of your sensors to a place (GLN) you hold or a shipment (SSCC) you ship or
     receive, or one whose holder granted it to you, from a time no older than the replay
     window and no earlier than the sensor's registration."""
-    return readings.bind_sensor(
+    return bindings.bind_sensor(
         session=session,
         participant=participant,
         sensor_id=sensor_id,
@@ -101,7 +62,7 @@ def bind_sensor(
 @router.get("/sensors/{sensor_id}/bindings", response_model=list[BindingPublic])
 def read_bindings(sensor_id: str, session: SessionDep) -> list[BindingPublic]:
     """Where a sensor has measured, oldest first."""
-    return readings.list_bindings(session=session, sensor_id=sensor_id)
+    return bindings.list_bindings(session=session, sensor_id=sensor_id)
 
 
 @router.post("/sensor-grants", response_model=GrantPublic, status_code=status.HTTP_201_CREATED)
@@ -110,7 +71,7 @@ def grant_binding(
 ) -> GrantPublic:
     """Let another participant's sensors measure at a place you hold or with a shipment
     you ship or receive, until you revoke it."""
-    return readings.grant_binding(session=session, participant=participant, grant_in=grant_in)
+    return bindings.grant_binding(session=session, participant=participant, grant_in=grant_in)
 
 
 @router.post("/sensor-grants/{grant_id}/revoke", response_model=GrantPublic)
@@ -120,13 +81,13 @@ def revoke_grant(
     session: SessionDep,
 ) -> GrantPublic:
     """Revoke a grant you gave: its grantee's readings stop counting from now."""
-    return readings.revoke_grant(session=session, participant=participant, grant_id=grant_id)
+    return bindings.revoke_grant(session=session, participant=participant, grant_id=grant_id)
 
 
 @router.get("/sensor-grants", response_model=list[GrantPublic])
 def read_grants(participant: CurrentParticipant, session: SessionDep) -> list[GrantPublic]:
     """The grants you gave or received (a regulator: every grant), oldest first."""
-    return readings.list_grants(session=session, participant=participant)
+    return bindings.list_grants(session=session, participant=participant)
 
 
 @router.post("/readings", response_model=ReadingsResponse, status_code=status.HTTP_201_CREATED)
@@ -185,7 +146,7 @@ def read_unit_temperature(
     gtin: str, serial: str, session: SessionDep, policy: TemperaturePolicyDep
 ) -> TemperaturePublic:
     """A unit's temperature history across every place and shipment, with its gaps."""
-    return readings.get_unit_temperature(
+    return temperature.get_unit_temperature(
         session=session,
         gtin=parse_gtin(gtin),
         serial=check_x20(serial, field="serial"),
