@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -24,13 +25,7 @@ from medtrace.key_history import HistoricKey, key_public
 from medtrace.models import Participant, Station, StationKey, utcnow
 from medtrace.models.iot import Sensor, SensorKey
 from medtrace.protocol.keys import b64
-from medtrace.schemas.keys import (
-    KeyCreate,
-    KeyPublic,
-    KeyRevoke,
-    decode_new_public_key,
-    decode_public_key,
-)
+from medtrace.schemas.keys import KeyCreate, KeyRevoke, decode_new_public_key, decode_public_key
 from medtrace.schemas.sensors import SensorPublic
 from medtrace.schemas.stations import StationPublic
 from medtrace.store import participants as participant_store
@@ -49,46 +44,25 @@ class Device(Protocol):
 
 D = TypeVar("D", bound=Device)
 K = TypeVar("K", bound=HistoricKey)
-P = TypeVar("P")
+P = TypeVar("P", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class DeviceKind(Generic[D, K, P]):
-    """What the service needs to know of one kind of device: its name (in messages and
-    rules), its tables through the store, and its public view."""
+    """What the service needs to know of one kind of device: its name (in messages, rules and
+    the public view's ``<name>_id``), its public view, and its tables through the store."""
 
     name: str
+    public: type[P]
     find: Callable[[Session, str], D | None]
     keys_of: Callable[[Session, str], list[K]]
     create: Callable[[Session, str, int, bytes], D]
     add_key: Callable[[Session, str, bytes, dt.datetime], object]
-    public: Callable[[D, Participant, list[KeyPublic]], P]
-
-
-def _station_public(
-    station: Station, participant: Participant, keys: list[KeyPublic]
-) -> StationPublic:
-    return StationPublic(
-        station_id=station.station_id,
-        participant=participant.gln,
-        public_key=b64(station.public_key),
-        active=station.active,
-        keys=keys,
-    )
-
-
-def _sensor_public(sensor: Sensor, participant: Participant, keys: list[KeyPublic]) -> SensorPublic:
-    return SensorPublic(
-        sensor_id=sensor.sensor_id,
-        participant=participant.gln,
-        public_key=b64(sensor.public_key),
-        active=sensor.active,
-        keys=keys,
-    )
 
 
 STATIONS: DeviceKind[Station, StationKey, StationPublic] = DeviceKind(
     name="station",
+    public=StationPublic,
     find=lambda session, station_id: station_store.get_station(
         session=session, station_id=station_id
     ),
@@ -105,11 +79,11 @@ STATIONS: DeviceKind[Station, StationKey, StationPublic] = DeviceKind(
         session=session,
         key=StationKey(station_id=station_id, public_key=public_key, valid_from=now),
     ),
-    public=_station_public,
 )
 
 SENSORS: DeviceKind[Sensor, SensorKey, SensorPublic] = DeviceKind(
     name="sensor",
+    public=SensorPublic,
     find=lambda session, sensor_id: reading_store.get_sensor(session=session, sensor_id=sensor_id),
     keys_of=lambda session, sensor_id: reading_store.get_sensor_keys(
         session=session, sensor_ids=[sensor_id]
@@ -122,13 +96,22 @@ SENSORS: DeviceKind[Sensor, SensorKey, SensorPublic] = DeviceKind(
         session=session,
         key=SensorKey(sensor_id=sensor_id, public_key=public_key, valid_from=now),
     ),
-    public=_sensor_public,
 )
 
 
-def _public(kind: DeviceKind[D, K, P], device: D, participant: Participant, keys: list[K]) -> P:
+def _public(
+    kind: DeviceKind[D, K, P], device_id: str, device: D, participant: Participant, keys: list[K]
+) -> P:
     """The public view of a device, with its key history (newest first)."""
-    return kind.public(device, participant, [key_public(key) for key in keys])
+    return kind.public.model_validate(
+        {
+            f"{kind.name}_id": device_id,
+            "participant": participant.gln,
+            "public_key": b64(device.public_key),
+            "active": device.active,
+            "keys": [key_public(key) for key in keys],
+        }
+    )
 
 
 def register(
@@ -151,7 +134,7 @@ def register(
         raise Conflict(
             f"{kind.name} {device_id!r} is already registered", rule=f"{kind.name}.exists"
         ) from exc
-    return _public(kind, device, participant, keys)
+    return _public(kind, device_id, device, participant, keys)
 
 
 def get_device(session: Session, kind: DeviceKind[D, K, P], device_id: str) -> D:
@@ -183,7 +166,7 @@ def read(*, session: Session, kind: DeviceKind[D, K, P], device_id: str) -> P:
         session=session, participant_id=device.participant_id
     )
     assert participant is not None
-    return _public(kind, device, participant, kind.keys_of(session, device_id))
+    return _public(kind, device_id, device, participant, kind.keys_of(session, device_id))
 
 
 def rotate_key(
@@ -209,7 +192,7 @@ def rotate_key(
         device.public_key = public_key
         session.add(device)
         keys = kind.keys_of(session, device_id)
-    return _public(kind, device, participant, keys)
+    return _public(kind, device_id, device, participant, keys)
 
 
 def revoke_keys(
@@ -231,4 +214,4 @@ def revoke_keys(
         keys = kind.keys_of(session, device_id)
         session.add_all(key_history.revoke(keys, wanted, now=utcnow()))
         session.flush()
-    return _public(kind, device, participant, keys)
+    return _public(kind, device_id, device, participant, keys)

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 
 from medtrace.api.deps import CurrentParticipant, SessionDep
 from medtrace.schemas.keys import KeyCreate, KeyRevoke
-from medtrace.schemas.sensors import SensorCreate, SensorPublic
-from medtrace.schemas.stations import StationCreate, StationPublic
+from medtrace.schemas.sensors import SensorCreate
+from medtrace.schemas.stations import StationCreate
 from medtrace.services import devices
 from medtrace.services.devices import SENSORS, STATIONS, DeviceKind
 
@@ -29,7 +29,6 @@ P = TypeVar("P", bound=BaseModel)
 def _router(
     kind: DeviceKind[Any, Any, P],
     create: type[C],
-    public: type[P],
     *,
     tag: str,
     id_of: Callable[[C], str],
@@ -86,18 +85,18 @@ def _router(
         "",
         register,
         methods=["POST"],
-        response_model=public,
+        response_model=kind.public,
         status_code=status.HTTP_201_CREATED,
         name=f"register_{name}",
     )
     router.add_api_route(
-        "/{device_id}", read, methods=["GET"], response_model=public, name=f"read_{name}"
+        "/{device_id}", read, methods=["GET"], response_model=kind.public, name=f"read_{name}"
     )
     router.add_api_route(
         "/{device_id}/keys",
         rotate_key,
         methods=["POST"],
-        response_model=public,
+        response_model=kind.public,
         status_code=status.HTTP_201_CREATED,
         name=f"rotate_{name}_key",
     )
@@ -105,15 +104,11 @@ def _router(
         "/{device_id}/keys/revoke",
         revoke_keys,
         methods=["POST"],
-        response_model=public,
+        response_model=kind.public,
         name=f"revoke_{name}_keys",
     )
     return router
 
 
-stations_router = _router(
-    STATIONS, StationCreate, StationPublic, tag="stations", id_of=lambda s: s.station_id
-)
-sensors_router = _router(
-    SENSORS, SensorCreate, SensorPublic, tag="sensors", id_of=lambda s: s.sensor_id
-)
+stations_router = _router(STATIONS, StationCreate, tag="stations", id_of=lambda s: s.station_id)
+sensors_router = _router(SENSORS, SensorCreate, tag="sensors", id_of=lambda s: s.sensor_id)
