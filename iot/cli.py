@@ -1,4 +1,5 @@
-"""``medtrace sensor ...`` and ``medtrace bridge``: the IoT side's command line.
+"""``medtrace sensor bind|grant|simulate ...`` and ``medtrace bridge``: the IoT side's command
+line (a sensor's key commands are every signing device's, in ``medtrace.cli.devices``).
 
 Errors of the IoT side (``IotError``) reach ``medtrace.cli.errors``, which prints their
 ``diagnostics()`` with exit code 1, as it does for every command.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import threading
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,16 +19,14 @@ import typer
 from rich.table import Table
 
 from medtrace.config import Settings, get_settings
-from medtrace.protocol.keys import b64, load_or_create_key, public_key_raw, read_key_file
+from medtrace.protocol.keys import b64, load_or_create_key, public_key_raw
 from medtrace.protocol.mqtt import MqttVersion
-from medtrace.terminal import console, create_key_file, err_console
+from medtrace.terminal import console, err_console
 
 from .bridge import SHARE_GROUP
 from .client import ReadingsClient
 from .errors import CaptureRejected
 from .simulator import Fleet, Profile, SimulatedSensor
-
-sensor_app = typer.Typer(help="Temperature sensors: keys, registration, simulation.")
 
 TokenOption = Annotated[
     str, typer.Option(envvar="MEDTRACE_TOKEN", help="The participant's API token.")
@@ -50,7 +50,8 @@ class BindKind(StrEnum):
     SHIPMENT = "shipment"
 
 
-def _key_dir() -> Path:
+def sensor_key_dir() -> Path:
+    """Where sensors' key files are kept by default: beside the stations', in ``sensors/``."""
     return get_settings().resolved_station_key_dir / "sensors"
 
 
@@ -63,68 +64,6 @@ def _broker(host: str | None, port: int | None) -> tuple[str, int]:
     return host or settings.mqtt_host, port or settings.mqtt_port
 
 
-@sensor_app.command("keygen")
-def keygen(
-    sensor_id: Annotated[str, typer.Argument(help="The sensor's id, e.g. fridge-3.")],
-    out: Annotated[
-        Path | None, typer.Option(help="Key file to write (default <key dir>/sensors/ID.pem).")
-    ] = None,
-) -> None:
-    """Create a sensor's Ed25519 key file (mode 0600) and print the public key to register."""
-    path = out or _key_dir() / f"{sensor_id}.pem"
-    key = create_key_file(path)
-    console.print(f"public key: [bold]{b64(public_key_raw(key))}[/]")
-
-
-@sensor_app.command("register")
-def register(
-    sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")],
-    key_file: Annotated[
-        Path, typer.Option(exists=True, dir_okay=False, help="The sensor's key file.")
-    ],
-    token: TokenOption,
-    url: UrlOption = None,
-) -> None:
-    """Register a sensor's public key with the service, for the token's participant."""
-    public_key = b64(public_key_raw(read_key_file(key_file)))
-    with _api(url, token) as api:
-        api.register_sensor(sensor_id, public_key)
-    console.print(f"[green]registered[/] sensor {sensor_id}")
-
-
-@sensor_app.command("rotate")
-def rotate(
-    sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")],
-    key_file: Annotated[
-        Path, typer.Option(exists=True, dir_okay=False, help="The sensor's NEW key file.")
-    ],
-    token: TokenOption,
-    url: UrlOption = None,
-) -> None:
-    """Register a sensor's new key; the old one then signs only readings taken before now."""
-    public_key = b64(public_key_raw(read_key_file(key_file)))
-    with _api(url, token) as api:
-        api.rotate_sensor_key(sensor_id, public_key)
-    console.print(f"[green]rotated[/] sensor {sensor_id} to {public_key}")
-
-
-@sensor_app.command("revoke")
-def revoke(
-    sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")],
-    token: TokenOption,
-    public_key: Annotated[
-        str | None, typer.Option(help="The key to revoke, base64 (default: every key).")
-    ] = None,
-    url: UrlOption = None,
-) -> None:
-    """Revoke a sensor's key (a lost or tampered logger): readings it signs are rejected from
-    now on, whatever time they claim; `sensor rotate` gives it a new key."""
-    with _api(url, token) as api:
-        api.revoke_sensor_keys(sensor_id, public_key)
-    console.print(f"[green]revoked[/] {'that key' if public_key else 'every key'} of {sensor_id}")
-
-
-@sensor_app.command("bind")
 def bind(
     sensor_id: Annotated[str, typer.Argument(help="The sensor's id.")],
     kind: Annotated[BindKind, typer.Option(help="A place (GLN) or a shipment (SSCC).")],
@@ -144,7 +83,6 @@ def bind(
     console.print(f"[green]bound[/] sensor {sensor_id} to {kind.value} {target} from {start}")
 
 
-@sensor_app.command("grant")
 def grant(
     grantee: Annotated[str, typer.Argument(help="GLN of the participant whose sensors may bind.")],
     kind: Annotated[BindKind, typer.Option(help="A place (GLN) or a shipment (SSCC).")],
@@ -162,7 +100,6 @@ def grant(
     )
 
 
-@sensor_app.command("revoke-grant")
 def revoke_grant(
     grant_id: Annotated[int, typer.Argument(help="The grant's id (see `sensor grants`).")],
     token: TokenOption,
@@ -174,7 +111,6 @@ def revoke_grant(
     console.print(f"[green]revoked[/] grant #{grant_id} at {revoked['revoked_at']}")
 
 
-@sensor_app.command("grants")
 def grants(token: TokenOption, url: UrlOption = None) -> None:
     """The grants you gave or received (a regulator: every grant)."""
     with _api(url, token) as api:
@@ -200,7 +136,6 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-@sensor_app.command("simulate")
 def simulate(
     sensors: Annotated[int, typer.Option(min=1, max=1000, help="How many sensors.")] = 1,
     rate: Annotated[
@@ -229,7 +164,7 @@ def simulate(
     """Simulate loggers publishing signed readings at QoS 1 (keys kept in the key dir)."""
     fleet_sensors = [
         SimulatedSensor(
-            f"{prefix}-{i}", load_or_create_key(_key_dir() / f"{prefix}-{i}.pem"), profile
+            f"{prefix}-{i}", load_or_create_key(sensor_key_dir() / f"{prefix}-{i}.pem"), profile
         )
         for i in range(sensors)
     ]
@@ -353,7 +288,23 @@ def relay_readings(settings: Settings) -> None:
     )
 
 
-def install(app: typer.Typer) -> None:
-    """Mount ``sensor`` and ``bridge`` on the ``medtrace`` command."""
-    app.add_typer(sensor_app, name="sensor", no_args_is_help=True)
+def install(app: typer.Typer, key_commands: Callable[[typer.Typer], None]) -> None:
+    """Mount ``sensor`` and ``bridge`` on the ``medtrace`` command.
+
+    ``key_commands`` adds a sensor's key commands (keygen, register, rotate, revoke) to the
+    group: they are the ones every signing device shares (``medtrace.cli.devices``), which
+    the command's entry point owns, so this client package imports nothing of the server.
+    """
+    sensors = typer.Typer(help="Temperature sensors: keys, registration, simulation.")
+    key_commands(sensors)
+    commands = (
+        ("bind", bind),
+        ("grant", grant),
+        ("revoke-grant", revoke_grant),
+        ("grants", grants),
+        ("simulate", simulate),
+    )
+    for name, command in commands:
+        sensors.command(name)(command)
+    app.add_typer(sensors, name="sensor", no_args_is_help=True)
     app.command("bridge")(bridge)

@@ -15,12 +15,12 @@ from medtrace import terminal
 from medtrace.cli import ledger, recall, server
 from medtrace.cli.alerts import app as alerts_app
 from medtrace.cli.cn import cn_app
+from medtrace.cli.devices import SENSOR_COMMANDS, add_key_commands, station_app
 from medtrace.cli.errors import Commands
 from medtrace.cli.labels import labels_app
 from medtrace.cli.participants import participant_app
 from medtrace.cli.portal import portal_app
 from medtrace.cli.reorder import app as reorder_app
-from medtrace.cli.stations import station_app
 from medtrace.iot.cli import install as install_iot_cli
 from medtrace.scanners.cli import install as install_scan_cli
 
@@ -36,7 +36,7 @@ app.add_typer(participant_app, name="participant")
 app.add_typer(station_app, name="station")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(reorder_app, name="reorder")
-install_iot_cli(app)  # medtrace sensor ..., medtrace bridge
+install_iot_cli(app, lambda sensors: add_key_commands(sensors, SENSOR_COMMANDS))  # sensor, bridge
 app.add_typer(labels_app, name="labels")
 app.add_typer(cn_app, name="cn")
 app.add_typer(portal_app, name="portal")
