@@ -12,8 +12,8 @@ off-the-shelf tools:
 * a SQL store of leaves, checkpoints and the tree as c2sp.org/tlog-tiles (``sql.py``,
   ``_tree.py``), and the ``Sequencer`` that integrates committed leaves, signs checkpoints and
   collects cosignatures, one leader at a time (``sequencer.py``, ``lock.py``);
-* the storage helpers its writers share with the application's: bulk inserts (``COPY`` on
-  PostgreSQL, ``bulk.py``) and SQLite writers' turns (``writer_turn``, ``lock.py``);
+* the bulk insert its writers share with the application's stores (``COPY`` on PostgreSQL,
+  ``bulk.py``);
 * witnesses: c2sp.org/tlog-cosignature and c2sp.org/tlog-witness (``witness.py``);
 * the offline audit that rebuilds the tree from every leaf (``audit.py``).
 
@@ -26,7 +26,6 @@ from .bulk import insert_rows
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .errors import CheckpointError, EntryTooLarge, LedgerError, ProofError, RootMismatch
 from .hashing import EMPTY_ROOT, leaf_hash, node_hash
-from .lock import writer_turn
 from .note import NoteSigner, NoteVerifier, key_id
 from .proofs import (
     check_consistency,
@@ -94,5 +93,4 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "witness_clients",
-    "writer_turn",
 ]

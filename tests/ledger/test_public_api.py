@@ -43,7 +43,6 @@ EXPECTED = [
     "verify_consistency",
     "verify_inclusion",
     "witness_clients",
-    "writer_turn",
 ]
 
 

@@ -51,6 +51,7 @@ from medtrace.custody import (
     ReceiptPolicy,
     UnitKey,
 )
+from medtrace.db import writer_turn
 from medtrace.epcis.document import biz_location, to_epcis
 from medtrace.errors import (
     Conflict,
@@ -60,7 +61,7 @@ from medtrace.errors import (
     SignatureRejected,
 )
 from medtrace.key_history import check_key_usable, signing_key
-from medtrace.ledger import MAX_ENTRY_SIZE, writer_turn
+from medtrace.ledger import MAX_ENTRY_SIZE
 from medtrace.ledger import sql as ledger_sql
 from medtrace.models import EventType, Participant, Role, Station, StationKey, utcnow
 from medtrace.protocol.envelope import CanonicalEnvelope, canonical_json

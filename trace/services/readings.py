@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from medtrace import key_history
+from medtrace.db import writer_turn
 from medtrace.errors import (
     Conflict,
     Forbidden,
@@ -46,7 +47,6 @@ from medtrace.errors import (
 )
 from medtrace.key_history import check_key_usable, key_public, signing_key
 from medtrace.ledger import sql as ledger_sql
-from medtrace.ledger import writer_turn
 from medtrace.models import Event, EventType, Participant, Role, as_utc, utcnow
 from medtrace.models.iot import (
     BindingKind,
