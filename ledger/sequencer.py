@@ -10,6 +10,9 @@ Exactly one sequencer per log integrates at a time: ``run`` leads only while it 
 leader lock (``lock.py``), and a follower retries every ``_RETRY_SECONDS`` to take over. Even
 without the lock, ``integrate`` cannot apply twice: the stored tree's size is moved by
 compare-and-set in the same transaction as the tiles and the checkpoint.
+
+The sequencer reads and writes the log only through the storage interface of ``sql.py`` (its
+``__all__``), the same one the application's services call.
 """
 
 from __future__ import annotations
