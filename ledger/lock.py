@@ -1,29 +1,19 @@
-"""Locks between processes: leader election, and SQLite writers' turns.
+"""Leader election between processes: exactly one process leads a named job at a time.
 
-Leader election: exactly one process leads a named job (the sequencer) at a time.
+The sequencer leads the log's integration this way; the application's scheduler takes a lock
+of another name from the same ``leader_lock``.
 
 On PostgreSQL the leader holds a session-level advisory lock (``pg_try_advisory_lock``) on a
 connection of its own for as long as it leads. The server drops the lock the moment that
 session ends, so a killed or partitioned leader loses it and another process takes over on its
 next try. On SQLite the leader holds an exclusive file lock next to the database file, which
 the operating system drops when the process dies.
-
-Writers' turns (``writer_turn``): SQLite lets one transaction write at a time, and a writer
-that finds the database taken sleeps in SQLite's busy handler, in growing steps of up to
-100 ms, however soon the other commits. Two API processes capturing at once lost up to a few
-seconds per batch that way (batch p99 1.5-3 s at 500 events). A writer that first takes an
-exclusive ``flock`` on a file next to the database waits in the kernel instead, and wakes the
-moment the previous writer releases it. PostgreSQL needs no turn: its row locks queue.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -31,7 +21,7 @@ from filelock import FileLock, Timeout
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-__all__ = ["LeaderLock", "leader_lock", "writer_turn"]
+__all__ = ["LeaderLock", "leader_lock"]
 
 log = logging.getLogger(__name__)
 
@@ -158,25 +148,3 @@ def leader_lock(engine: Engine, *, name: str = "sequencer") -> LeaderLock:
     if engine.dialect.name == "sqlite" and database and database != ":memory:":
         return FileLeaderLock(Path(f"{database}.{name}.lock"))
     return NoLock()
-
-
-@contextmanager
-def writer_turn(engine: Engine) -> Iterator[None]:
-    """Wait for this process's turn to write to the engine's SQLite file, and hold it.
-
-    Enter it before the write transaction begins and leave it after the commit (``with
-    writer_turn(engine), engine.begin(): ...``). Writers that do not take a turn still
-    work, through SQLite's busy handler. Nothing to do on PostgreSQL or in-memory SQLite.
-    """
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        yield
-        return
-    # An open file description of its own per turn: flock excludes other threads of this
-    # process as well as other processes, and the kernel drops it if the process dies.
-    fd = os.open(f"{database}.writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

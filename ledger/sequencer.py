@@ -10,13 +10,17 @@ Exactly one sequencer per log integrates at a time: ``run`` leads only while it 
 leader lock (``lock.py``), and a follower retries every ``_RETRY_SECONDS`` to take over. Even
 without the lock, ``integrate`` cannot apply twice: the stored tree's size is moved by
 compare-and-set in the same transaction as the tiles and the checkpoint.
+
+The sequencer reads and writes the log only through the storage interface of ``sql.py`` (its
+``__all__``), the same one the application's services call.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import httpx
 from sqlalchemy import Engine
@@ -25,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import sql
 from .checkpoint import Checkpoint, sign_checkpoint
 from .errors import LedgerError
-from .lock import LeaderLock, leader_lock, writer_turn
+from .lock import LeaderLock, leader_lock
 from .note import NoteSigner
 from .witness import WitnessClient, WitnessRefusal
 
@@ -38,7 +42,13 @@ _MAX_LEAVES_PER_INTEGRATION = 1 << 20
 
 
 class Sequencer:
-    """Integrates a SQL log's committed leaves and signs its checkpoints."""
+    """Integrates a SQL log's committed leaves and signs its checkpoints.
+
+    ``turn`` is entered around each integration's write transaction: an application whose
+    other writers queue for a database (medtrace's SQLite writers' turns) passes its own, so
+    that the sequencer queues with them instead of in the database's busy handler. The log
+    needs none for its correctness (the stored tree moves by compare-and-set).
+    """
 
     def __init__(
         self,
@@ -49,6 +59,7 @@ class Sequencer:
         batch_size: int = 10_000,
         witnesses: Sequence[WitnessClient] = (),
         lock: LeaderLock | None = None,
+        turn: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._engine = engine
         self._signer = signer
@@ -56,6 +67,7 @@ class Sequencer:
         self._batch_size = batch_size
         self._witnesses = list(witnesses)
         self._lock = lock or leader_lock(engine)
+        self._turn = turn
 
     def integrate(self) -> sql.StoredCheckpoint | None:
         """Integrate every committed leaf and sign a checkpoint; None when nothing was new.
@@ -63,7 +75,7 @@ class Sequencer:
         Raises:
             sql.TreeMoved: if another sequencer integrated meanwhile (nothing was written).
         """
-        with writer_turn(self._engine), self._engine.begin() as conn:
+        with self._turn(), self._engine.begin() as conn:
             moved = sql.integrate(conn, limit=_MAX_LEAVES_PER_INTEGRATION)
             if moved is None:
                 return None

@@ -11,6 +11,11 @@ The tree is stored as C2SP tlog-tiles (``_tree.py``): one row per tile of up to 
 edge of the tree with the newly committed leaves only, inside a transaction that also moves the
 integrated size (compare-and-set on a locked row, so two integrations can never both apply).
 A root or a proof for any integrated size reads O(log n) tiles in one query.
+
+``__all__`` is the log's storage interface: the package re-exports it, the application's
+services and migrations use it through ``medtrace.ledger``, and the sequencer calls the same
+functions. Each takes the caller's ``Connection`` and never commits, so a leaf and the rows
+derived from it commit together.
 """
 
 from __future__ import annotations
@@ -53,11 +58,40 @@ from ._tree import (
 from .bulk import insert_rows, placeholder
 from .hashing import EMPTY_ROOT, HASH_SIZE, LEAF_PREFIX
 
-metadata = MetaData()
+__all__ = [
+    "StoredCheckpoint",
+    "TreeMoved",
+    "append_leaves",
+    "begin_append",
+    "checkpoints",
+    "committed_size",
+    "consistency_proof_at",
+    "entry_bundle",
+    "inclusion_proof_at",
+    "inclusion_proofs_at",
+    "initial_rows",
+    "initial_tree_rows",
+    "integrate",
+    "integrated_size",
+    "latest_checkpoint",
+    "latest_checkpoint_time",
+    "leaf_data",
+    "leaves_at",
+    "leaves_table",
+    "ledger_metadata",
+    "read_stored_tiles",
+    "read_tile",
+    "recent_checkpoints",
+    "root_at",
+    "store_checkpoint",
+    "store_cosignature",
+]
+
+ledger_metadata = MetaData()
 
 leaves_table = Table(
     "ledger_leaves",
-    metadata,
+    ledger_metadata,
     # INTEGER on SQLite makes the index the rowid (64-bit there too): one B-tree, not two.
     Column(
         "idx",
@@ -71,14 +105,14 @@ leaves_table = Table(
 
 head_table = Table(
     "ledger_head",
-    metadata,
+    ledger_metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("next_index", BigInteger, nullable=False),
 )
 
 checkpoints_table = Table(
     "ledger_checkpoints",
-    metadata,
+    ledger_metadata,
     Column("size", BigInteger, primary_key=True, autoincrement=False),
     Column("root_hash", LargeBinary(32), nullable=False),
     Column("note", Text, nullable=False),
@@ -87,7 +121,7 @@ checkpoints_table = Table(
 
 tiles_table = Table(
     "ledger_tiles",
-    metadata,
+    ledger_metadata,
     Column("level", SmallInteger, nullable=False, autoincrement=False),
     Column("idx", BigInteger, nullable=False, autoincrement=False),
     Column("hashes", LargeBinary, nullable=False),
@@ -99,14 +133,14 @@ tiles_table = Table(
 
 tree_table = Table(
     "ledger_tree",
-    metadata,
+    ledger_metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
 )
 
 cosignatures_table = Table(
     "ledger_cosignatures",
-    metadata,
+    ledger_metadata,
     Column("size", BigInteger, nullable=False, autoincrement=False),
     Column("witness", Text, nullable=False),
     Column("line", Text, nullable=False),

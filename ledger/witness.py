@@ -39,6 +39,8 @@ from .note import NoteVerifier, signatures
 from .proofs import verify_consistency
 
 __all__ = [
+    "MAX_REQUEST_BYTES",
+    "SIZE_CONTENT_TYPE",
     "CosignatureVerifier",
     "Cosigner",
     "Witness",

@@ -24,10 +24,11 @@ import signal
 import threading
 from collections.abc import Callable
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING
 
 from medtrace.config import Settings
-from medtrace.db import create_db_engine, upgrade_schema
+from medtrace.db import create_db_engine, upgrade_schema, writer_turn
 from medtrace.ledger import (
     Cosigner,
     NoteSigner,
@@ -88,6 +89,7 @@ def run_sequencer(settings: Settings) -> None:
         batch_interval=settings.batch_interval,
         batch_size=settings.batch_size,
         witnesses=witness_clients(settings.witness_urls, settings.witness_keys),
+        turn=partial(writer_turn, engine),
     )
     _until_signalled(sequencer.run)
 

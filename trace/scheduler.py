@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from medtrace.config import Settings
-from medtrace.ledger.lock import leader_lock
+from medtrace.ledger import leader_lock
 from medtrace.policies import (
     cold_chain_limits,
     delivery_policy,

@@ -6,7 +6,7 @@ One run, side by side with pymerkle (its in-memory tree and its SQLite tree, the
    node inputs (0x01 || 64 bytes). Integrating a leaf costs one of each, so
    ``1 / (t_leaf + t_node)`` leaves/s is the ceiling of one core.
 2. **Append + integrate, durable on SQLite** (WAL, ``synchronous=FULL``; every transaction is
-   on disk when it commits) through the ledger's own code path: ``ledger.sql.append_leaves``
+   on disk when it commits) through the ledger's own code path: ``ledger.append_leaves``
    in transactions of ``--batch`` leaves, each followed by ``Sequencer.integrate`` (tiles,
    root, signed checkpoint). Where the time goes: appending (leaf hash + insert) vs integrating.
 3. **pymerkle 7**: ``InmemoryTree.append_entries`` and ``SqliteTree.append_entries``.
@@ -37,10 +37,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pymerkle import InmemoryTree, SqliteTree
 from sqlalchemy import Engine
 
+from medtrace import ledger
 from medtrace.cli.ledger import DatabaseSource, envelope_problem
 from medtrace.db import create_db_engine, upgrade_schema
-from medtrace.ledger import NoteSigner, NoteVerifier, Sequencer, sql
-from medtrace.ledger.audit import audit
+from medtrace.ledger import NoteSigner, NoteVerifier, Sequencer, audit
 from medtrace.protocol.envelope import leaf_bytes, sign_event
 
 LEAF_SIZE = 256
@@ -81,8 +81,8 @@ def fill(
     for first in range(0, len(leaves), batch):
         start = time.perf_counter()
         with engine.begin() as conn:
-            sql.begin_append(conn)
-            sql.append_leaves(conn, leaves[first : first + batch])
+            ledger.begin_append(conn)
+            ledger.append_leaves(conn, leaves[first : first + batch])
         middle = time.perf_counter()
         sequencer.integrate()
         appending += middle - start
@@ -101,11 +101,11 @@ def fill_concurrently(engine: Engine, signer: NoteSigner, leaves: list[bytes], b
     try:
         for first in range(0, len(leaves), batch):
             with engine.begin() as conn:
-                sql.begin_append(conn)
-                sql.append_leaves(conn, leaves[first : first + batch])
+                ledger.begin_append(conn)
+                ledger.append_leaves(conn, leaves[first : first + batch])
         while True:
             with engine.connect() as conn:
-                if sql.integrated_size(conn) == len(leaves):
+                if ledger.integrated_size(conn) == len(leaves):
                     return time.perf_counter() - start
             time.sleep(0.01)
     finally:
@@ -134,15 +134,15 @@ def proofs(engine: Engine, tree: SqliteTree, size: int, samples: int, peer_sampl
     with engine.connect() as conn:
 
         def our_root() -> object:
-            return sql.root_at(conn, draw()[0])
+            return ledger.root_at(conn, draw()[0])
 
         def our_inclusion() -> object:
             n, i, _ = draw()
-            return sql.inclusion_proof_at(conn, i, n)
+            return ledger.inclusion_proof_at(conn, i, n)
 
         def our_consistency() -> object:
             n, _, m = draw()
-            return sql.consistency_proof_at(conn, m, n)
+            return ledger.consistency_proof_at(conn, m, n)
 
         ours = {
             "root": median_ms(samples, our_root),

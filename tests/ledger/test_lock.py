@@ -1,16 +1,9 @@
-"""The leader lock: one holder per name and database, on PostgreSQL and on SQLite; and
-SQLite writers' turns."""
+"""The leader lock: one holder per name and database, on PostgreSQL and on SQLite."""
 
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
-
-import pytest
-
 from medtrace.db import create_db_engine, upgrade_schema
-from medtrace.ledger.lock import leader_lock, writer_turn
+from medtrace.ledger.lock import leader_lock
 
 
 def test_one_process_leads_and_another_takes_over_after_release(fresh_database_url: str) -> None:
@@ -30,36 +23,3 @@ def test_one_process_leads_and_another_takes_over_after_release(fresh_database_u
         for lock in (first, second, other_job):
             lock.release()
         engine.dispose()
-
-
-def test_sqlite_writers_take_turns(tmp_path: Path) -> None:
-    """A writer waiting for its turn blocks until the holder leaves, then enters; another
-    process queues the same way, as the turn is a flock on a file next to the database."""
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'turns.db'}")
-    entered = threading.Event()
-    entered_at: list[float] = []
-
-    def second_writer() -> None:
-        with writer_turn(engine):
-            entered_at.append(time.perf_counter())
-            entered.set()
-
-    with writer_turn(engine):
-        thread = threading.Thread(target=second_writer)
-        thread.start()
-        assert not entered.wait(0.3), "two writers held the turn at once"
-        released = time.perf_counter()
-    assert entered.wait(5)
-    thread.join()
-    assert entered_at[0] >= released, "the second writer entered before the first left"
-    engine.dispose()
-
-
-def test_writer_turns_never_block_on_postgresql(fresh_database_url: str) -> None:
-    """PostgreSQL orders writers with row locks: there a turn is nothing to wait for."""
-    engine = create_db_engine(fresh_database_url)
-    if engine.dialect.name == "sqlite":
-        pytest.skip("SQLite takes turns (the test above)")
-    with writer_turn(engine), writer_turn(engine):
-        pass
-    engine.dispose()

@@ -25,7 +25,7 @@ from medtrace.ledger import (
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
     engine = create_engine(f"sqlite:///{tmp_path / 'log.db'}")
-    sql.metadata.create_all(engine)
+    sql.ledger_metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(insert(sql.head_table), sql.initial_rows())
         conn.execute(insert(sql.tree_table), sql.initial_tree_rows())

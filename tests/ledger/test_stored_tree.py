@@ -27,7 +27,7 @@ LEAVES = [f"leaf {i}".encode() for i in range(1200)]
 
 def new_engine(path: Path) -> Engine:
     engine = create_engine(f"sqlite:///{path}")
-    sql.metadata.create_all(engine)
+    sql.ledger_metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(insert(sql.head_table), sql.initial_rows())
         conn.execute(insert(sql.tree_table), sql.initial_tree_rows())

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, func, select
 
+from medtrace import ledger
 from medtrace.db import create_db_engine
-from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event, Unit
 from medtrace.models.alerts import Alert
 
@@ -65,7 +65,7 @@ class LiveServer:
             alert_leaves = conn.execute(
                 select(func.count()).select_from(Alert).where(Alert.leaf_index.is_not(None))  # type: ignore[union-attr]
             ).scalar_one()
-            leaves = ledger_sql.committed_size(conn) - alert_leaves
+            leaves = ledger.committed_size(conn) - alert_leaves
             events = conn.execute(select(func.count()).select_from(Event)).scalar_one()
             units = conn.execute(
                 select(
@@ -77,7 +77,7 @@ class LiveServer:
     def leaves(self) -> int:
         """The log's size: every committed leaf, alerts' included."""
         with self.engine.connect() as conn:
-            return ledger_sql.committed_size(conn)
+            return ledger.committed_size(conn)
 
     def wait_for_checkpoint(self, size: int, timeout: float = 20.0) -> str:
         """The signed checkpoint note once the log has integrated ``size`` leaves."""

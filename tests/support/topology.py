@@ -27,8 +27,8 @@ import httpx
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
+from medtrace import ledger
 from medtrace.ledger import NoteSigner, NoteVerifier, open_checkpoint, verify_consistency
-from medtrace.ledger import sql as ledger_sql
 from medtrace.protocol.envelope import event_id
 from medtrace.protocol.keys import write_key_file
 
@@ -157,7 +157,7 @@ class Topology:
 
         def covered() -> bool:
             with self.engine.connect() as conn:
-                committed = ledger_sql.committed_size(conn)
+                committed = ledger.committed_size(conn)
             response = httpx.get(f"{self.apis[0].url}/api/v1/ledger/checkpoint", timeout=30)
             return response.status_code == 200 and int(response.text.splitlines()[1]) == committed
 
@@ -202,7 +202,7 @@ class Topology:
 def ledger_census(engine: Engine) -> Counter[LeafKey]:
     """How many leaves record each event, each reading and each other thing: a count above
     one is a duplicate in the ledger, whatever the store's constraints say."""
-    table = ledger_sql.leaves_table
+    table = ledger.leaves_table
     census: Counter[LeafKey] = Counter()
     start = 0
     while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -34,7 +35,7 @@ from medtrace.api.routes import reorder as reorder_routes
 from medtrace.api.routes import sensors as sensor_routes
 from medtrace.api.workers import WorkerPool
 from medtrace.config import Settings, get_settings
-from medtrace.db import create_db_engine, upgrade_schema
+from medtrace.db import create_db_engine, upgrade_schema, writer_turn
 from medtrace.epcis.capture import MAX_DOCUMENT_BYTES as MAX_EPCIS_DOCUMENT_BYTES
 from medtrace.ledger import NoteSigner, Sequencer, witness_clients
 from medtrace.logs import configure_logging
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 batch_interval=settings.batch_interval,
                 batch_size=settings.batch_size,
                 witnesses=witness_clients(settings.witness_urls, settings.witness_keys),
+                turn=partial(writer_turn, engine),
             )
             thread = threading.Thread(
                 target=sequencer.run, args=(stop,), name="sequencer", daemon=True

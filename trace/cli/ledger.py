@@ -28,11 +28,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, select
 
+from medtrace import ledger
 from medtrace.api.limits import BodyLimit
 from medtrace.config import Settings, get_settings
 from medtrace.errors import MedtraceError
 from medtrace.ledger import (
+    MAX_REQUEST_BYTES,
+    SIZE_CONTENT_TYPE,
     TILE_WIDTH,
+    CheckpointError,
     Cosigner,
     EntryTooLarge,
     Finding,
@@ -42,9 +46,6 @@ from medtrace.ledger import (
     WitnessRefusal,
     audit,
 )
-from medtrace.ledger import sql as ledger_sql
-from medtrace.ledger.errors import CheckpointError
-from medtrace.ledger.witness import MAX_REQUEST_BYTES, SIZE_CONTENT_TYPE
 from medtrace.protocol.envelope import canonical_json
 from medtrace.protocol.keys import b64decode_canonical, read_key_file
 from medtrace.terminal import console, create_key_file, err_console
@@ -145,14 +146,14 @@ class DatabaseSource:
         after = -1
         while True:
             with self._engine.connect() as conn:
-                page = ledger_sql.checkpoints(conn, after=after, limit=1000)
+                page = ledger.checkpoints(conn, after=after, limit=1000)
             if not page:
                 return
             yield from (c.note for c in page)
             after = page[-1].size
 
     def leaves(self, start: int, end: int) -> Iterable[tuple[int, bytes, bytes | None]]:
-        table = ledger_sql.leaves_table
+        table = ledger.leaves_table
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(table.c.idx, table.c.data, table.c.leaf_hash)
@@ -165,13 +166,13 @@ class DatabaseSource:
         self, wanted: Mapping[tuple[int, int], int]
     ) -> Mapping[tuple[int, int], tuple[bytes, bytes | None]]:
         with self._engine.connect() as conn:
-            return ledger_sql.read_stored_tiles(conn, wanted)
+            return ledger.read_stored_tiles(conn, wanted)
 
     def entry_bundle(self, index: int, width: int) -> bytes:
         """Entry bundle ``index`` as the log serves it; ``EntryTooLarge`` naming a leaf too
         long for it, ``LookupError`` when its leaves are not all stored."""
         with self._engine.connect() as conn:
-            bundle = ledger_sql.entry_bundle(conn, index, width)
+            bundle = ledger.entry_bundle(conn, index, width)
         if bundle is None:
             raise LookupError("its leaves are not all stored")
         return bundle

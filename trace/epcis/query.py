@@ -21,12 +21,12 @@ from typing import Any
 
 from sqlmodel import Session
 
+from medtrace import ledger
 from medtrace.bounds import MAX_BIGINT
 from medtrace.epcis.document import recall_to_epcis, to_epcis
 from medtrace.epcis.epc import parse_epc, parse_location
 from medtrace.epcis.vocabulary import RECALL_SHAPE, SHAPES, bare, types_with
 from medtrace.errors import InvalidInput, NotFound
-from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event
 from medtrace.models.recalls import Recall
 from medtrace.schemas.capture import SignedEvent
@@ -126,7 +126,7 @@ def _token(text: str | None) -> int:
 
 
 def _as_epcis(session: Session, rows: Sequence[Event | Recall]) -> list[dict[str, Any]]:
-    leaves = ledger_sql.leaves_at(session.connection(), [row.leaf_index for row in rows])
+    leaves = ledger.leaves_at(session.connection(), [row.leaf_index for row in rows])
     events = []
     for row in rows:
         signed = json.loads(leaves[row.leaf_index])["event"]

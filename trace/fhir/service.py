@@ -21,11 +21,11 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from medtrace import ledger
 from medtrace.bounds import MAX_BIGINT, within_time_range
 from medtrace.errors import InvalidInput, NotFound
 from medtrace.fhir import resources
 from medtrace.fhir.ids import gtin_and_value
-from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event, EventType, Participant, Unit
 
 DEFAULT_COUNT = 50
@@ -298,7 +298,7 @@ def _read_delivery(session: Session, resource_id: str, _base: str) -> dict[str, 
 
 
 def _provenances(session: Session, events: Sequence[Event], base_url: str) -> list[dict[str, Any]]:
-    leaves = ledger_sql.leaves_at(session.connection(), [e.leaf_index for e in events])
+    leaves = ledger.leaves_at(session.connection(), [e.leaf_index for e in events])
     ledger_url = f"{base_url}/api/v1/ledger/leaves"
     return [resources.provenance(e, leaves[e.leaf_index], ledger_url) for e in events]
 

@@ -16,15 +16,15 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import medtrace.models
+from medtrace import ledger
 from medtrace.config import get_settings
 from medtrace.db import create_db_engine
-from medtrace.ledger import sql as ledger_sql
 
 # Every module of medtrace.models registers its tables on SQLModel.metadata when imported.
 for module in pkgutil.iter_modules(medtrace.models.__path__, "medtrace.models."):
     importlib.import_module(module.name)
 
-target_metadata = [SQLModel.metadata, ledger_sql.metadata]
+target_metadata = [SQLModel.metadata, ledger.ledger_metadata]
 
 
 def run_migrations() -> None:

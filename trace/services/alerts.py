@@ -21,10 +21,10 @@ from sqlalchemy import ColumnElement, func, or_, true
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from medtrace import ledger
 from medtrace.contracts.expiry import StockLine, expiry_findings
 from medtrace.contracts.findings import Finding
 from medtrace.custody import FINAL_STATES
-from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Participant, Role, Unit, UnitState, as_utc, utcnow
 from medtrace.models.alerts import Alert, AlertKind, Delivery, Severity, Subscription, UnitHold
 from medtrace.outbound import IPNetwork, check_url
@@ -89,7 +89,7 @@ def record_findings(*, session: Session, findings: Sequence[Finding]) -> list[Al
     and its deliveries, in one transaction; return the new alerts."""
     with session.begin():
         conn = session.connection()
-        ledger_sql.begin_append(conn)
+        ledger.begin_append(conn)
         keys = [f.dedup_key for f in findings]
         known = set(session.exec(select(Alert.dedup_key).where(col(Alert.dedup_key).in_(keys))))
         fresh: dict[str, Finding] = {f.dedup_key: f for f in findings if f.dedup_key not in known}
@@ -106,7 +106,7 @@ def record_findings(*, session: Session, findings: Sequence[Finding]) -> list[Al
             unit_store.quarantine_units(conn=conn, keys=f.quarantine_units, now=now)
             for f in fresh.values()
         ]
-        first = ledger_sql.append_leaves(conn, [alert_leaf(a) for a in alerts])
+        first = ledger.append_leaves(conn, [alert_leaf(a) for a in alerts])
         for offset, alert in enumerate(alerts):
             alert.leaf_index = first + offset
         session.add_all(alerts)

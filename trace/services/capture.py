@@ -41,7 +41,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from medtrace import custody
+from medtrace import custody, ledger
 from medtrace.contracts import suspect
 from medtrace.custody import (
     MOVING_STATES,
@@ -51,6 +51,7 @@ from medtrace.custody import (
     ReceiptPolicy,
     UnitKey,
 )
+from medtrace.db import writer_turn
 from medtrace.epcis.document import biz_location, to_epcis
 from medtrace.errors import (
     Conflict,
@@ -60,8 +61,7 @@ from medtrace.errors import (
     SignatureRejected,
 )
 from medtrace.key_history import check_key_usable, signing_key
-from medtrace.ledger import MAX_ENTRY_SIZE, writer_turn
-from medtrace.ledger import sql as ledger_sql
+from medtrace.ledger import MAX_ENTRY_SIZE
 from medtrace.models import EventType, Participant, Role, Station, StationKey, utcnow
 from medtrace.protocol.envelope import CanonicalEnvelope, canonical_json
 from medtrace.schemas.capture import CaptureResult, EnvelopeIn, SignedEvent
@@ -314,7 +314,7 @@ def capture_authenticated(
     try:
         with writer_turn(session.get_bind().engine), session.begin():
             conn = session.connection()
-            ledger_sql.begin_append(conn)
+            ledger.begin_append(conn)
             batch = _Batch(
                 actor=custody.Actor(participant.gln, participant.role, participant.company_prefix),
                 presenter=suspect.Presenter(participant.gln, participant.name),
@@ -657,7 +657,7 @@ def _write(conn: Connection, batch: _Batch) -> None:
     if not batch.new:
         return
     rows = list(batch.new.values())
-    first = ledger_sql.append_leaves(conn, [row.leaf for row in rows])
+    first = ledger.append_leaves(conn, [row.leaf for row in rows])
     for offset, row in enumerate(rows):
         row.leaf_index = first + offset
     event_store.add_events(conn=conn, events=rows)

@@ -18,8 +18,8 @@ import datetime as dt
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from medtrace import ledger
 from medtrace.errors import Conflict, CustodyViolation, NotFound
-from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Participant, Role, Verdict, as_utc
 from medtrace.models.cn import CnDrugCode
 from medtrace.protocol.identifiers import (
@@ -175,7 +175,7 @@ def verify_cn_code(
     mapping = cn_store.get_drug_code(session=session, drug_code=parsed.drug_id)
     cn = _code_public(parsed, None if mapping is None else mapping.gtin)
     if mapping is None:
-        checkpoint = ledger_sql.latest_checkpoint(session.connection())
+        checkpoint = ledger.latest_checkpoint(session.connection())
         return CnVerifyPublic(
             verdict=Verdict.UNKNOWN,
             reasons=[f"no manufacturer has registered drug code {parsed.drug_id} in this log"],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from medtrace import ledger
 from medtrace.bounds import MAX_BIGINT
 from medtrace.errors import InvalidInput, NotFound
 from medtrace.ledger import (
@@ -23,7 +24,6 @@ from medtrace.ledger import (
     NoteSigner,
     count_cosignatures,
 )
-from medtrace.ledger import sql as ledger_sql
 from medtrace.protocol.keys import b64
 from medtrace.schemas.ledger import CheckpointPublic, LeafPublic, PublicKeyPublic
 
@@ -69,8 +69,8 @@ class LedgerStatus:
 def ledger_status(*, session: Session, now: dt.datetime) -> LedgerStatus:
     """The log's size, its latest checkpoint's size and the integration lag at ``now``."""
     conn = session.connection()
-    leaves = ledger_sql.committed_size(conn)
-    latest = ledger_sql.latest_checkpoint_time(conn)
+    leaves = ledger.committed_size(conn)
+    latest = ledger.latest_checkpoint_time(conn)
     if latest is None:
         return LedgerStatus(leaves=leaves, checkpoint_size=0, lag_seconds=0.0)
     size, signed_at = latest
@@ -78,9 +78,9 @@ def ledger_status(*, session: Session, now: dt.datetime) -> LedgerStatus:
     return LedgerStatus(leaves=leaves, checkpoint_size=size, lag_seconds=lag)
 
 
-def latest_checkpoint(*, session: Session) -> ledger_sql.StoredCheckpoint:
+def latest_checkpoint(*, session: Session) -> ledger.StoredCheckpoint:
     """The latest signed checkpoint; ``NotFound`` before the first integration."""
-    checkpoint = ledger_sql.latest_checkpoint(session.connection())
+    checkpoint = ledger.latest_checkpoint(session.connection())
     if checkpoint is None:
         raise NotFound("the log has no checkpoint yet", rule="ledger.no_checkpoint")
     return checkpoint
@@ -88,7 +88,7 @@ def latest_checkpoint(*, session: Session) -> ledger_sql.StoredCheckpoint:
 
 def witnessed_checkpoint(
     *, session: Session, witnesses: Sequence[CosignatureVerifier], quorum: int
-) -> ledger_sql.StoredCheckpoint:
+) -> ledger.StoredCheckpoint:
     """The latest checkpoint cosigned by at least ``quorum`` of ``witnesses`` (k of n).
 
     With a quorum of 0 that is the latest checkpoint. ``NotFound`` if none of the recent ones
@@ -96,7 +96,7 @@ def witnessed_checkpoint(
     """
     if quorum <= 0:
         return latest_checkpoint(session=session)
-    recent = ledger_sql.recent_checkpoints(session.connection(), limit=_WITNESSED_SCAN)
+    recent = ledger.recent_checkpoints(session.connection(), limit=_WITNESSED_SCAN)
     for stored in recent:
         if count_cosignatures(stored.note, witnesses) >= quorum:
             return stored
@@ -108,7 +108,7 @@ def witnessed_checkpoint(
 
 def checkpoints(*, session: Session, after: int) -> list[CheckpointPublic]:
     """The stored checkpoints with ``size > after``, oldest first, a page at a time."""
-    rows = ledger_sql.checkpoints(session.connection(), after=after, limit=MAX_CHECKPOINTS_PER_PAGE)
+    rows = ledger.checkpoints(session.connection(), after=after, limit=MAX_CHECKPOINTS_PER_PAGE)
     return [CheckpointPublic(size=c.size, note=c.note) for c in rows]
 
 
@@ -120,7 +120,7 @@ def leaves(*, session: Session, start: int, end: int) -> list[LeafPublic]:
         raise InvalidInput(
             f"at most {MAX_LEAVES_PER_PAGE} leaves per request", rule="ledger.range_too_large"
         )
-    rows = ledger_sql.leaf_data(session.connection(), start, end)
+    rows = ledger.leaf_data(session.connection(), start, end)
     return [LeafPublic(index=index, data=b64(data)) for index, data in rows]
 
 
@@ -138,7 +138,7 @@ def inclusion_proof(*, session: Session, index: int, size: int) -> list[str]:
     _check_size(session, size)
     if not 0 <= index < size:
         raise InvalidInput(f"need 0 <= index < size ({size})", rule="ledger.bad_index")
-    return [h.hex() for h in ledger_sql.inclusion_proof_at(session.connection(), index, size)]
+    return [h.hex() for h in ledger.inclusion_proof_at(session.connection(), index, size)]
 
 
 def consistency_proof(*, session: Session, size1: int, size2: int) -> list[str]:
@@ -146,7 +146,7 @@ def consistency_proof(*, session: Session, size1: int, size2: int) -> list[str]:
     _check_size(session, size2)
     if not 0 < size1 <= size2:
         raise InvalidInput("need 0 < from <= to", rule="ledger.bad_range")
-    return [h.hex() for h in ledger_sql.consistency_proof_at(session.connection(), size1, size2)]
+    return [h.hex() for h in ledger.consistency_proof_at(session.connection(), size1, size2)]
 
 
 def parse_tile_path(path: str) -> tuple[int, int]:
@@ -187,7 +187,7 @@ def tile(*, session: Session, level: int, path: str) -> tuple[bytes, bool]:
     if not 0 <= level <= _MAX_TILE_LEVEL:
         raise InvalidInput(f"tile level {level} is not in 0..63", rule="ledger.bad_tile")
     index, width = parse_tile_path(path)
-    blob = ledger_sql.read_tile(session.connection(), level, index, width)
+    blob = ledger.read_tile(session.connection(), level, index, width)
     if blob is None:
         raise NotFound("the tree has no such tile yet", rule="ledger.no_tile")
     return blob, width == TILE_WIDTH
@@ -200,10 +200,10 @@ def entry_bundle(*, session: Session, path: str) -> tuple[bytes, bool]:
     by ``/api/v1/ledger/leaves`` and provable by its hash."""
     index, width = parse_tile_path(path)
     conn = session.connection()
-    if index * TILE_WIDTH + width > ledger_sql.integrated_size(conn):
+    if index * TILE_WIDTH + width > ledger.integrated_size(conn):
         raise NotFound("the tree has no such entry bundle yet", rule="ledger.no_tile")
     try:
-        bundle = ledger_sql.entry_bundle(conn, index, width)
+        bundle = ledger.entry_bundle(conn, index, width)
     except EntryTooLarge as exc:
         raise NotFound(
             f"entry bundle {format_tile_index(index)} cannot be served: {exc}; read that leaf "

@@ -21,9 +21,9 @@ from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from medtrace import ledger
 from medtrace.documents import DocumentStore, check_pdf
 from medtrace.errors import Conflict, CustodyViolation, InvalidInput, NotFound
-from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Participant, Role, utcnow
 from medtrace.models.lots import LotDocument, LotRecord, Product, ProductColdChain
 from medtrace.protocol.envelope import event_id, leaf_bytes
@@ -76,8 +76,8 @@ def register_lot(
     try:
         with session.begin():
             conn = session.connection()
-            ledger_sql.begin_append(conn)
-            leaf_index = ledger_sql.append_leaves(conn, [leaf_bytes(envelope.model_dump())])
+            ledger.begin_append(conn)
+            leaf_index = ledger.append_leaves(conn, [leaf_bytes(envelope.model_dump())])
             row = _write(session, participant, record, eid, leaf_index)
     except IntegrityError as exc:
         raise Conflict(
@@ -256,8 +256,8 @@ def provable_lot_records(
         return []
     conn = session.connection()
     indexes = [row.leaf_index for row in rows]
-    leaves = ledger_sql.leaves_at(conn, indexes)
-    proofs = ledger_sql.inclusion_proofs_at(
+    leaves = ledger.leaves_at(conn, indexes)
+    proofs = ledger.inclusion_proofs_at(
         conn, [i for i in indexes if i < checkpoint_size], checkpoint_size
     )
     return [

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from medtrace import ledger
+from medtrace.db import writer_turn
 from medtrace.errors import (
     Conflict,
     Forbidden,
@@ -28,8 +30,6 @@ from medtrace.errors import (
     SignatureRejected,
 )
 from medtrace.key_history import check_key_usable, signing_key
-from medtrace.ledger import sql as ledger_sql
-from medtrace.ledger import writer_turn
 from medtrace.models import Participant, Role, as_utc, utcnow
 from medtrace.models.iot import ReadingReject, SensorKey
 from medtrace.protocol.keys import b64
@@ -96,7 +96,7 @@ def capture_readings(
     batch = _Batch()
     try:
         with writer_turn(session.get_bind().engine), session.begin():
-            ledger_sql.begin_append(session.connection())
+            ledger.begin_append(session.connection())
             known = reading_store.known_readings(
                 session=session,
                 keys=[
@@ -250,7 +250,7 @@ def _reject(
 def _write(session: Session, batch: _Batch, *, registered: Iterable[str], reject_cap: int) -> None:
     if batch.new:
         entries = list(batch.new.values())
-        first = ledger_sql.append_leaves(session.connection(), [p.leaf for p, _, _ in entries])
+        first = ledger.append_leaves(session.connection(), [p.leaf for p, _, _ in entries])
         now = utcnow()
         rows: list[dict[str, Any]] = []
         for offset, (parsed, digest, _) in enumerate(entries):
@@ -297,14 +297,14 @@ def get_reading(*, session: Session, sensor_id: str, seq: int) -> ReadingPublic:
     if reading is None:
         raise NotFound(f"no reading {seq} of sensor {sensor_id!r}", rule="reading.unknown")
     conn = session.connection()
-    checkpoint = ledger_sql.latest_checkpoint(conn)
+    checkpoint = ledger.latest_checkpoint(conn)
     size = checkpoint.size if checkpoint else 0
     proof = (
-        ledger_sql.inclusion_proof_at(conn, reading.leaf_index, size)
+        ledger.inclusion_proof_at(conn, reading.leaf_index, size)
         if reading.leaf_index < size
         else None
     )
-    leaf = ledger_sql.leaves_at(conn, [reading.leaf_index])[reading.leaf_index]
+    leaf = ledger.leaves_at(conn, [reading.leaf_index])[reading.leaf_index]
     return ReadingPublic(
         sensor_id=reading.sensor_id,
         seq=reading.seq,

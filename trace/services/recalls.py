@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from medtrace import ledger
 from medtrace.contracts.findings import Finding
 from medtrace.contracts.recall import Holding, RecallNotice, recall_findings
 from medtrace.custody import FINAL_STATES
 from medtrace.epcis.document import recall_to_epcis
 from medtrace.errors import Conflict, Forbidden, InvalidInput, NotFound
-from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Participant, Role, UnitState, utcnow
 from medtrace.models.recalls import Recall
 from medtrace.protocol.envelope import canonical_json, event_id, leaf_bytes
@@ -180,8 +180,8 @@ def _write(
     try:
         with session.begin():
             conn = session.connection()
-            ledger_sql.begin_append(conn)
-            leaf_index = ledger_sql.append_leaves(conn, [leaf.data])
+            ledger.begin_append(conn)
+            leaf_index = ledger.append_leaves(conn, [leaf.data])
             row = recall_store.add_recall(
                 session=session,
                 recall=Recall(

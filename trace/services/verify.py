@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
-from medtrace.ledger import sql as ledger_sql
+from medtrace import ledger
 from medtrace.models import Event, EventType, Participant, Unit, Verdict, as_utc
 from medtrace.models.alerts import Alert
 from medtrace.protocol.identifiers import digital_link_path
@@ -55,7 +55,7 @@ def verify_unit(
     commissioned, the pack is suspect (a relabelled or cloned code).
     """
     conn = session.connection()
-    checkpoint = ledger_sql.latest_checkpoint(conn)
+    checkpoint = ledger.latest_checkpoint(conn)
     note = checkpoint.note if checkpoint else None
     unit = unit_store.get_unit(session=session, gtin=gtin, serial=serial)
     if unit is None:
@@ -135,22 +135,20 @@ def _current_hold(session: Session, unit: Unit, events: Sequence[Event]) -> Aler
 
 
 def _provable_hold(
-    session: Session, alert: Alert, checkpoint: ledger_sql.StoredCheckpoint | None
+    session: Session, alert: Alert, checkpoint: ledger.StoredCheckpoint | None
 ) -> QuarantinePublic:
     assert alert.leaf_index is not None
     conn = session.connection()
     size = checkpoint.size if checkpoint else 0
     proof = (
-        ledger_sql.inclusion_proof_at(conn, alert.leaf_index, size)
-        if alert.leaf_index < size
-        else None
+        ledger.inclusion_proof_at(conn, alert.leaf_index, size) if alert.leaf_index < size else None
     )
     return QuarantinePublic(
         rule=alert.rule,
         reason=alert.message,
         raised_at=as_utc(alert.created_at),
         leaf_index=alert.leaf_index,
-        leaf=b64(ledger_sql.leaves_at(conn, [alert.leaf_index])[alert.leaf_index]),
+        leaf=b64(ledger.leaves_at(conn, [alert.leaf_index])[alert.leaf_index]),
         inclusion_proof=None if proof is None else [h.hex() for h in proof],
     )
 
@@ -220,13 +218,13 @@ def _provable_events(
     session: Session,
     rows: Sequence[Event],
     participants: dict[int, Participant],
-    checkpoint: ledger_sql.StoredCheckpoint | None,
+    checkpoint: ledger.StoredCheckpoint | None,
 ) -> list[VerifyEvent]:
     conn = session.connection()
     size = checkpoint.size if checkpoint else 0
     indexes = [e.leaf_index for e in rows]
-    leaves = ledger_sql.leaves_at(conn, indexes)
-    proofs = ledger_sql.inclusion_proofs_at(conn, [i for i in indexes if i < size], size)
+    leaves = ledger.leaves_at(conn, indexes)
+    proofs = ledger.inclusion_proofs_at(conn, [i for i in indexes if i < size], size)
     return [
         _provable_event(e, leaves[e.leaf_index], proofs.get(e.leaf_index), participants)
         for e in rows
@@ -236,15 +234,15 @@ def _provable_events(
 def _provable_readings(
     session: Session,
     history: TemperaturePublic,
-    checkpoint: ledger_sql.StoredCheckpoint | None,
+    checkpoint: ledger.StoredCheckpoint | None,
 ) -> list[VerifyReading]:
     """The leaf and inclusion proof of each charted reading: the page checks that the value
     it draws is the one the sensor signed (a reading's row could be changed in the store)."""
     conn = session.connection()
     size = checkpoint.size if checkpoint else 0
     indexes = [p.leaf_index for p in history.series]
-    leaves = ledger_sql.leaves_at(conn, indexes)
-    proofs = ledger_sql.inclusion_proofs_at(conn, [i for i in indexes if i < size], size)
+    leaves = ledger.leaves_at(conn, indexes)
+    proofs = ledger.inclusion_proofs_at(conn, [i for i in indexes if i < size], size)
     return [
         VerifyReading(
             sensor_id=p.sensor_id,

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Table, func, select, tuple_
 
-from medtrace.ledger import sql as ledger_sql
+from medtrace import ledger
 from medtrace.models import Event, EventUnit, Unit
 from medtrace.models.alerts import Alert, UnitHold
 from medtrace.models.iot import Reading
@@ -24,7 +24,7 @@ RECALLS: Table = Recall.__table__  # type: ignore[attr-defined]
 UNITS: Table = Unit.__table__  # type: ignore[attr-defined]
 _event_units: Table = EventUnit.__table__  # type: ignore[attr-defined]
 _holds: Table = UnitHold.__table__  # type: ignore[attr-defined]
-_leaves = ledger_sql.leaves_table
+_leaves = ledger.leaves_table
 
 #: The tables whose rows each carry the index of the leaf they were written from.
 LEAF_TABLES = (EVENTS, READINGS, ALERTS, RECALLS)

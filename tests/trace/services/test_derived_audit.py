@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Table, and_, select, update
 from sqlmodel import Session
 
+from medtrace import ledger
 from medtrace.contracts.findings import Finding
 from medtrace.demo import GTIN, Enrolled, with_check_digit
-from medtrace.ledger import sql as ledger_sql
 from medtrace.models import Event, Unit
 from medtrace.models.alerts import Alert, AlertKind, Severity
 from medtrace.models.iot import Reading
@@ -174,10 +174,10 @@ def tampered(
 def _audit(server: LiveServer) -> list[Mismatch]:
     """The derived-row audit; it must change nothing (the log's size, for one)."""
     with server.engine.connect() as conn:
-        size = ledger_sql.committed_size(conn)
+        size = ledger.committed_size(conn)
     found = list(audit_derived(server.engine))
     with server.engine.connect() as conn:
-        assert ledger_sql.committed_size(conn) == size
+        assert ledger.committed_size(conn) == size
     return found
 
 
@@ -285,7 +285,7 @@ def test_stored_text_is_printed_as_it_is_not_as_terminal_markup(chain: Chain, st
 
 def test_a_leaf_that_no_longer_parses_is_named_not_a_crash(chain: Chain, store: Store) -> None:
     """The ledger audit names a changed leaf; the row audit must name the rows it breaks."""
-    leaves = ledger_sql.leaves_table
+    leaves = ledger.leaves_table
     with chain.server.engine.connect() as conn:
         index = conn.execute(
             select(_events.c.leaf_index).where(_receipt_at(chain.pharmacy.gln, store.held))

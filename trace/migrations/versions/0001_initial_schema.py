@@ -13,7 +13,7 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from medtrace.ledger.sql import initial_rows
+from medtrace.ledger import initial_rows
 
 
 # revision identifiers, used by Alembic.

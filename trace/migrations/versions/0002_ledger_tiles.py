@@ -13,7 +13,7 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from medtrace.ledger import sql as ledger_sql
+from medtrace import ledger
 
 
 # revision identifiers, used by Alembic.
@@ -37,7 +37,7 @@ def upgrade() -> None:
     sa.Column('size', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    op.bulk_insert(ledger_tree, ledger_sql.initial_tree_rows())
+    op.bulk_insert(ledger_tree, ledger.initial_tree_rows())
     op.create_table('ledger_cosignatures',
     sa.Column('size', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('witness', sa.Text(), nullable=False),
@@ -53,7 +53,7 @@ def upgrade() -> None:
                                   existing_nullable=False, autoincrement=False)
     latest = conn.execute(sa.text('SELECT max(size) FROM ledger_checkpoints')).scalar()
     if latest:
-        ledger_sql.integrate(conn, limit=int(latest))
+        ledger.integrate(conn, limit=int(latest))
 
 
 def downgrade() -> None:
