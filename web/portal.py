@@ -16,7 +16,6 @@ import csv
 import datetime as dt
 import io
 import json
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -58,16 +57,13 @@ from medtrace.services.portal_accounts import LoginThrottle
 from medtrace.services.recalls import reach_csv, recall_lot_on_session, recall_reach
 from medtrace.services.reorder import plans_csv, reorder_plans_for
 from medtrace.services.shipments import shipments_in_transit
+from medtrace.services.stock import stock_of
 from medtrace.services.verify import verify_unit
-from medtrace.store import units as unit_store
 from medtrace.web import sessions
 from medtrace.web.routes import render
 from medtrace.web.sessions import PortalSession
 
 router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
-
-EXPIRING_SOON = dt.timedelta(days=90)
-"""Stock expiring within this is highlighted (a common pharmacy review horizon)."""
 
 LangQuery = Annotated[str | None, Query()]
 LangCookie = Annotated[str | None, Cookie(alias="lang")]
@@ -306,32 +302,6 @@ async def logout(visit: VisitDep) -> Response:
     return response
 
 
-def _stock_rows(units: list[tuple[str, str, dt.date]], today: dt.date) -> list[dict[str, object]]:
-    """Stock by product, lot and expiry, soonest expiry first, with how soon it expires."""
-    counts = Counter(units)
-    return [
-        {
-            "gtin": gtin,
-            "lot": lot,
-            "expiry": expiry,
-            "count": count,
-            "status": "expired"
-            if expiry < today
-            else "soon"
-            if expiry - today <= EXPIRING_SOON
-            else "ok",
-        }
-        for (gtin, lot, expiry), count in sorted(counts.items(), key=lambda kv: (kv[0][2], kv[0]))
-    ]
-
-
-def _stock_of(session: Session, user: Participant) -> list[dict[str, object]]:
-    """The stock kept at the participant's site, grouped for the page and the CSV."""
-    today = dt.datetime.now(dt.UTC).date()
-    units = unit_store.get_stock(session=session, location_gln=user.gln, holder_gln=user.gln)
-    return _stock_rows([(u.gtin, u.lot, u.expiry) for u in units], today)
-
-
 def _lot_key(gtin: str | None, lot: str | None) -> tuple[str, str]:
     """A lot named in a form or a path, checked (``InvalidInput`` naming the rule)."""
     return parse_gtin(gtin or ""), check_x20(lot or "", field="lot")
@@ -350,7 +320,9 @@ def home(
     if user.role is Role.REGULATOR:
         found = _lot_investigation(session, user, gtin, lot, after)
         return _page(visit, "portal_home.html", found)
-    return _page(visit, "portal_home.html", {"stock": _stock_of(session, user)})
+    today = dt.datetime.now(dt.UTC).date()
+    stock = stock_of(session=session, participant=user, today=today)
+    return _page(visit, "portal_home.html", {"stock": stock})
 
 
 def _lot_investigation(
@@ -374,8 +346,8 @@ def stock_csv(user: StockHolder, session: SessionDep) -> Response:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["gtin", "lot", "expiry", "count", "status"])
-    for row in _stock_of(session, user):
-        writer.writerow([row["gtin"], row["lot"], row["expiry"], row["count"], row["status"]])
+    for row in stock_of(session=session, participant=user, today=today):
+        writer.writerow([row.gtin, row.lot, row.expiry, row.count, row.status])
     return _download(out.getvalue(), "text/csv; charset=utf-8", f"stock-{user.gln}-{today}.csv")
 
 
@@ -407,7 +379,9 @@ def check_code(
     names one serialised unit (GTIN + serial) can be verified. The check is the verify
     service's, but not counted as a public verification (that is for patients' scans).
     """
-    context: dict[str, object] = {"stock": _stock_of(session, user), "code": code}
+    today = dt.datetime.now(dt.UTC).date()
+    stock = stock_of(session=session, participant=user, today=today)
+    context: dict[str, object] = {"stock": stock, "code": code}
     try:
         parsed = parse_code(code)
         if not isinstance(parsed, GS1Data) or parsed.gtin is None or parsed.serial is None:
@@ -418,7 +392,7 @@ def check_code(
             serial=parsed.serial,
             lot=parsed.lot,
             expiry=parsed.expiry,
-            today=dt.datetime.now(dt.UTC).date(),
+            today=today,
             base_url=settings.public_url,
             temperature=temperature,
         )
