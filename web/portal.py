@@ -5,6 +5,9 @@
   is a signed cookie (``medtrace.web.sessions``): ``HttpOnly``, ``SameSite=Lax``, scoped to
   ``/portal``, ``Secure`` over HTTPS; it never holds a password or a token.
 * Every form posts the session's CSRF token; a POST without it is refused with what to do.
+* Each page names who may see it with a dependency (``LoggedIn``, ``Recaller``, ...). Every
+  refusal (not logged in, another role, no CSRF token) is one ``PortalRefusal``, answered in
+  one place (``answer_refusal``): the log-in page, or a 403 page that says why.
 * Each page asks the services for the logged-in participant's data only (its stock, the
   alerts that concern it, its reorder plans, its shipments); the regulator's pages (lot
   investigation, recalls, exports) are refused to everyone else.
