@@ -5,6 +5,9 @@
   is a signed cookie (``medtrace.web.sessions``): ``HttpOnly``, ``SameSite=Lax``, scoped to
   ``/portal``, ``Secure`` over HTTPS; it never holds a password or a token.
 * Every form posts the session's CSRF token; a POST without it is refused with what to do.
+* Each page names who may see it with a dependency (``LoggedIn``, ``Recaller``, ...). Every
+  refusal (not logged in, another role, no CSRF token) is one ``PortalRefusal``, answered in
+  one place (``answer_refusal``): the log-in page, or a 403 page that says why.
 * Each page asks the services for the logged-in participant's data only (its stock, the
   alerts that concern it, its reorder plans, its shipments); the regulator's pages (lot
   investigation, recalls, exports) are refused to everyone else.
@@ -16,12 +19,11 @@ import csv
 import datetime as dt
 import io
 import json
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Cookie, Depends, Query, Request
@@ -58,16 +60,13 @@ from medtrace.services.portal_accounts import LoginThrottle
 from medtrace.services.recalls import reach_csv, recall_lot_on_session, recall_reach
 from medtrace.services.reorder import plans_csv, reorder_plans_for
 from medtrace.services.shipments import shipments_in_transit
+from medtrace.services.stock import stock_of
 from medtrace.services.verify import verify_unit
-from medtrace.store import units as unit_store
 from medtrace.web import sessions
 from medtrace.web.routes import render
 from medtrace.web.sessions import PortalSession
 
 router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
-
-EXPIRING_SOON = dt.timedelta(days=90)
-"""Stock expiring within this is highlighted (a common pharmacy review horizon)."""
 
 LangQuery = Annotated[str | None, Query()]
 LangCookie = Annotated[str | None, Cookie(alias="lang")]
@@ -155,30 +154,66 @@ def _page(
     return response
 
 
-def _refusal(visit: Visit, reason: str, status_code: int) -> HTMLResponse:
-    """A refusal page that says why and what to do (``reason`` picks the text)."""
-    return _page(visit, "portal_refused.html", {"reason": reason}, status_code=status_code)
-
-
 def _login_redirect() -> RedirectResponse:
     return RedirectResponse("/portal/login", status_code=303)
 
 
-def _require(visit: Visit, *roles: Role) -> Participant | Response:
-    """The logged-in participant, if it has one of ``roles`` (any when none is named);
-    otherwise the answer to send: the log-in page, or a refusal naming who may see it."""
-    if visit.participant is None:
+class PortalRefusal(Exception):
+    """Why the portal will not serve a request, raised by the role guard and the CSRF check
+    so that no handler builds its own refusal; ``answer_refusal`` is the one place that says
+    what a refused visitor sees."""
+
+    def __init__(self, visit: Visit, reason: Literal["login", "role", "csrf"]) -> None:
+        super().__init__(reason)
+        self.visit = visit
+        self.reason = reason
+        """``login``: no one is logged in; ``role``: the page is for other roles; ``csrf``:
+        a form posted without this session's CSRF token."""
+
+
+async def answer_refusal(request: Request, exc: Exception) -> Response:
+    """The answer to a ``PortalRefusal`` (registered where the portal is mounted): the log-in
+    page for a visitor not logged in, else a 403 page that says why and what to do."""
+    assert isinstance(exc, PortalRefusal)
+    if exc.reason == "login":
         return _login_redirect()
-    if roles and visit.participant.role not in roles:
-        return _refusal(visit, "role", 403)
-    return visit.participant
+    return _page(exc.visit, "portal_refused.html", {"reason": exc.reason}, status_code=403)
 
 
-async def _form(visit: Visit) -> dict[str, str] | None:
-    """The posted form, if it carries this session's CSRF token; else None."""
+def _guard(*roles: Role) -> Callable[[Visit], Awaitable[Participant]]:
+    """A dependency for the pages of ``roles`` (any role when none is named)."""
+
+    async def logged_in(visit: VisitDep) -> Participant:
+        """The logged-in participant; raises ``PortalRefusal`` when no one is logged in or
+        their role is not one of ``roles``."""
+        if visit.participant is None:
+            raise PortalRefusal(visit, "login")
+        if roles and visit.participant.role not in roles:
+            raise PortalRefusal(visit, "role")
+        return visit.participant
+
+    return logged_in
+
+
+STOCK_HOLDERS = (Role.MANUFACTURER, Role.DISTRIBUTOR, Role.PHARMACY)
+RECALLERS = (Role.REGULATOR, Role.MANUFACTURER)
+
+LoggedIn = Annotated[Participant, Depends(_guard())]
+StockHolder = Annotated[Participant, Depends(_guard(*STOCK_HOLDERS))]
+Recaller = Annotated[Participant, Depends(_guard(*RECALLERS))]
+"""A regulator, or a manufacturer (for its own products: the services check which)."""
+Pharmacy = Annotated[Participant, Depends(_guard(Role.PHARMACY))]
+Shipper = Annotated[Participant, Depends(_guard(Role.MANUFACTURER, Role.DISTRIBUTOR))]
+Manufacturer = Annotated[Participant, Depends(_guard(Role.MANUFACTURER))]
+
+
+async def _form(visit: Visit) -> dict[str, str]:
+    """The posted form; raises ``PortalRefusal`` unless it carries this session's CSRF token."""
     body = (await visit.request.body()).decode(errors="replace")
     fields = {k: v[0] for k, v in parse_qs(body).items()}
-    return fields if sessions.csrf_matches(visit.session, fields.get("csrf")) else None
+    if not sessions.csrf_matches(visit.session, fields.get("csrf")):
+        raise PortalRefusal(visit, "csrf")
+    return fields
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -202,8 +237,6 @@ async def login(visit: VisitDep, engine: EngineDep, settings: SettingsDep) -> Re
     """Check the password (or the API token) in the password pool, off the event loop; on
     success start the session. Too many failures answer 429 with ``Retry-After``."""
     fields = await _form(visit)
-    if fields is None:
-        return _refusal(visit, "csrf", 403)
     email, token = fields.get("email", "").strip(), fields.get("token", "").strip()
     client = visit.request.client
     credentials = _Credentials(
@@ -266,37 +299,10 @@ def _check_credentials(engine: Engine, credentials: _Credentials) -> PortalSessi
 @router.post("/logout")
 async def logout(visit: VisitDep) -> Response:
     """End the session (a CSRF-checked post, so a link elsewhere cannot log anyone out)."""
-    if await _form(visit) is None:
-        return _refusal(visit, "csrf", 403)
+    await _form(visit)  # refuses a post without the CSRF token
     response = _login_redirect()
     sessions.clear(response)
     return response
-
-
-def _stock_rows(units: list[tuple[str, str, dt.date]], today: dt.date) -> list[dict[str, object]]:
-    """Stock by product, lot and expiry, soonest expiry first, with how soon it expires."""
-    counts = Counter(units)
-    return [
-        {
-            "gtin": gtin,
-            "lot": lot,
-            "expiry": expiry,
-            "count": count,
-            "status": "expired"
-            if expiry < today
-            else "soon"
-            if expiry - today <= EXPIRING_SOON
-            else "ok",
-        }
-        for (gtin, lot, expiry), count in sorted(counts.items(), key=lambda kv: (kv[0][2], kv[0]))
-    ]
-
-
-def _stock_of(session: Session, user: Participant) -> list[dict[str, object]]:
-    """The stock kept at the participant's site, grouped for the page and the CSV."""
-    today = dt.datetime.now(dt.UTC).date()
-    units = unit_store.get_stock(session=session, location_gln=user.gln, holder_gln=user.gln)
-    return _stock_rows([(u.gtin, u.lot, u.expiry) for u in units], today)
 
 
 def _lot_key(gtin: str | None, lot: str | None) -> tuple[str, str]:
@@ -304,25 +310,22 @@ def _lot_key(gtin: str | None, lot: str | None) -> tuple[str, str]:
     return parse_gtin(gtin or ""), check_x20(lot or "", field="lot")
 
 
-STOCK_HOLDERS = (Role.MANUFACTURER, Role.DISTRIBUTOR, Role.PHARMACY)
-
-
 @router.get("", response_class=HTMLResponse)
 def home(
     visit: VisitDep,
+    user: LoggedIn,
     session: SessionDep,
     gtin: Annotated[str | None, Query()] = None,
     lot: Annotated[str | None, Query()] = None,
     after: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     """The participant's page: its stock, or for a regulator the lot investigation."""
-    user = _require(visit)
-    if not isinstance(user, Participant):
-        return user
     if user.role is Role.REGULATOR:
         found = _lot_investigation(session, user, gtin, lot, after)
         return _page(visit, "portal_home.html", found)
-    return _page(visit, "portal_home.html", {"stock": _stock_of(session, user)})
+    today = dt.datetime.now(dt.UTC).date()
+    stock = stock_of(session=session, participant=user, today=today)
+    return _page(visit, "portal_home.html", {"stock": stock})
 
 
 def _lot_investigation(
@@ -340,17 +343,14 @@ def _lot_investigation(
 
 
 @router.get("/stock.csv")
-def stock_csv(visit: VisitDep, session: SessionDep) -> Response:
+def stock_csv(user: StockHolder, session: SessionDep) -> Response:
     """The participant's stock as CSV (RFC 4180), one row per product, lot and expiry."""
-    user = _require(visit, *STOCK_HOLDERS)
-    if not isinstance(user, Participant):
-        return user
     today = dt.datetime.now(dt.UTC).date()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["gtin", "lot", "expiry", "count", "status"])
-    for row in _stock_of(session, user):
-        writer.writerow([row["gtin"], row["lot"], row["expiry"], row["count"], row["status"]])
+    for row in stock_of(session=session, participant=user, today=today):
+        writer.writerow([row.gtin, row.lot, row.expiry, row.count, row.status])
     return _download(out.getvalue(), "text/csv; charset=utf-8", f"stock-{user.gln}-{today}.csv")
 
 
@@ -369,6 +369,7 @@ def _download_headers(filename: str) -> dict[str, str]:
 @router.get("/check", response_class=HTMLResponse)
 def check_code(
     visit: VisitDep,
+    user: StockHolder,
     session: SessionDep,
     settings: SettingsDep,
     temperature: TemperaturePolicyDep,
@@ -381,10 +382,9 @@ def check_code(
     names one serialised unit (GTIN + serial) can be verified. The check is the verify
     service's, but not counted as a public verification (that is for patients' scans).
     """
-    user = _require(visit, *STOCK_HOLDERS)
-    if not isinstance(user, Participant):
-        return user
-    context: dict[str, object] = {"stock": _stock_of(session, user), "code": code}
+    today = dt.datetime.now(dt.UTC).date()
+    stock = stock_of(session=session, participant=user, today=today)
+    context: dict[str, object] = {"stock": stock, "code": code}
     try:
         parsed = parse_code(code)
         if not isinstance(parsed, GS1Data) or parsed.gtin is None or parsed.serial is None:
@@ -395,7 +395,7 @@ def check_code(
             serial=parsed.serial,
             lot=parsed.lot,
             expiry=parsed.expiry,
-            today=dt.datetime.now(dt.UTC).date(),
+            today=today,
             base_url=settings.public_url,
             temperature=temperature,
         )
@@ -419,6 +419,7 @@ def check_code(
 @router.get("/alerts", response_class=HTMLResponse)
 def alert_inbox(
     visit: VisitDep,
+    user: LoggedIn,
     session: SessionDep,
     kind: Annotated[str | None, Query()] = None,
     severity: Annotated[str | None, Query()] = None,
@@ -428,9 +429,6 @@ def alert_inbox(
 ) -> Response:
     """The alerts that concern the participant (a regulator: all), newest first, with the
     API's filters (kind, severity, GTIN, lot, since)."""
-    user = _require(visit)
-    if not isinstance(user, Participant):
-        return user
     filters = {"kind": kind, "severity": severity, "gtin": gtin, "lot": lot, "since": since}
     context: dict[str, object] = {
         "filters": filters,
@@ -480,27 +478,16 @@ def _since(value: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-RECALLERS = (Role.REGULATOR, Role.MANUFACTURER)
-
-
-@router.get("/recall", response_class=HTMLResponse)
+@router.get("/recall", response_class=HTMLResponse, dependencies=[Depends(_guard(*RECALLERS))])
 def recall_form(visit: VisitDep) -> Response:
     """The recall form (a regulator, or a manufacturer for its own products)."""
-    user = _require(visit, *RECALLERS)
-    if not isinstance(user, Participant):
-        return user
     return _page(visit, "portal_recall.html", {"form": {}})
 
 
 @router.post("/recall", response_class=HTMLResponse)
-async def issue_recall(visit: VisitDep, session: SessionDep) -> Response:
+async def issue_recall(visit: VisitDep, user: Recaller, session: SessionDep) -> Response:
     """Record the recall on the participant's session, then show its reach."""
-    user = _require(visit, *RECALLERS)
-    if not isinstance(user, Participant):
-        return user
     fields = await _form(visit)
-    if fields is None:
-        return _refusal(visit, "csrf", 403)
     form = {k: fields.get(k, "").strip() for k in ("gtin", "lot", "reason")}
     try:
         gtin, lot = _lot_key(form["gtin"], form["lot"])
@@ -516,6 +503,7 @@ async def issue_recall(visit: VisitDep, session: SessionDep) -> Response:
 @router.get("/lots/{gtin}/{lot}/reach", response_class=HTMLResponse)
 def recall_reach_page(
     visit: VisitDep,
+    user: Recaller,
     session: SessionDep,
     gtin: str,
     lot: str,
@@ -523,9 +511,6 @@ def recall_reach_page(
 ) -> Response:
     """A recalled lot's reach: its counts, then a page of units (after the serial ``after``),
     who holds each, dispensed or not."""
-    user = _require(visit, *RECALLERS)
-    if not isinstance(user, Participant):
-        return user
     try:
         key = _lot_key(gtin, lot)
         reach = recall_reach(
@@ -542,11 +527,10 @@ def recall_reach_page(
 
 
 @router.get("/lots/{gtin}/{lot}/reach.csv")
-def recall_reach_csv(visit: VisitDep, session: SessionDep, gtin: str, lot: str) -> Response:
+def recall_reach_csv(
+    visit: VisitDep, user: Recaller, session: SessionDep, gtin: str, lot: str
+) -> Response:
     """Every unit of a recalled lot as CSV, streamed page by page however large the lot."""
-    user = _require(visit, *RECALLERS)
-    if not isinstance(user, Participant):
-        return user
     try:
         key = _lot_key(gtin, lot)
         rows = reach_csv(session=session, participant=user, gtin=key[0], lot=key[1])
@@ -560,11 +544,10 @@ def recall_reach_csv(visit: VisitDep, session: SessionDep, gtin: str, lot: str) 
 
 
 @router.get("/lots/{gtin}/{lot}/events.jsonld")
-def lot_events_epcis(visit: VisitDep, session: SessionDep, gtin: str, lot: str) -> Response:
+def lot_events_epcis(
+    visit: VisitDep, user: Recaller, session: SessionDep, gtin: str, lot: str
+) -> Response:
     """Every event of the lot's units as an EPCIS 2.0 document (JSON-LD)."""
-    user = _require(visit, *RECALLERS)
-    if not isinstance(user, Participant):
-        return user
     try:
         key = _lot_key(gtin, lot)
         document = lot_epcis(
@@ -577,11 +560,10 @@ def lot_events_epcis(visit: VisitDep, session: SessionDep, gtin: str, lot: str) 
 
 
 @router.get("/lots/{gtin}/{lot}/events.csv")
-def lot_events_csv(visit: VisitDep, session: SessionDep, gtin: str, lot: str) -> Response:
+def lot_events_csv(
+    visit: VisitDep, user: Recaller, session: SessionDep, gtin: str, lot: str
+) -> Response:
     """Every event of the lot's units as CSV, one row per EPCIS event."""
-    user = _require(visit, *RECALLERS)
-    if not isinstance(user, Participant):
-        return user
     try:
         key = _lot_key(gtin, lot)
         text = lot_csv(session=session, participant=user, gtin=key[0], lot=key[1])
@@ -605,11 +587,10 @@ def _refusal_of(visit: Visit, exc: MedtraceError) -> HTMLResponse:
 
 
 @router.get("/reorder", response_class=HTMLResponse)
-def reorder_page(visit: VisitDep, session: SessionDep, settings: SettingsDep) -> Response:
+def reorder_page(
+    visit: VisitDep, user: Pharmacy, session: SessionDep, settings: SettingsDep
+) -> Response:
     """The pharmacy's reorder plan, one row per product, from its dispense history."""
-    user = _require(visit, Role.PHARMACY)
-    if not isinstance(user, Participant):
-        return user
     plans = _plans(session, settings, user)
     return _page(visit, "portal_reorder.html", {"plans": plans.data})
 
@@ -625,11 +606,8 @@ def _plans(session: Session, settings: Settings, user: Participant) -> ReorderPl
 
 
 @router.get("/reorder.csv")
-def reorder_csv(visit: VisitDep, session: SessionDep, settings: SettingsDep) -> Response:
+def reorder_csv(user: Pharmacy, session: SessionDep, settings: SettingsDep) -> Response:
     """The reorder plan as CSV (the API's columns)."""
-    user = _require(visit, Role.PHARMACY)
-    if not isinstance(user, Participant):
-        return user
     today = dt.datetime.now(dt.UTC).date()
     text = plans_csv(_plans(session, settings, user))
     return _download(text, "text/csv; charset=utf-8", f"reorder-{user.gln}-{today}.csv")
@@ -637,28 +615,25 @@ def reorder_csv(visit: VisitDep, session: SessionDep, settings: SettingsDep) -> 
 
 @router.get("/shipments", response_class=HTMLResponse)
 def shipments_page(
-    visit: VisitDep, session: SessionDep, temperature: TemperaturePolicyDep
+    visit: VisitDep, user: Shipper, session: SessionDep, temperature: TemperaturePolicyDep
 ) -> Response:
     """What the participant has shipped that has not arrived, with its temperature."""
-    user = _require(visit, Role.MANUFACTURER, Role.DISTRIBUTOR)
-    if not isinstance(user, Participant):
-        return user
     found = shipments_in_transit(session=session, participant=user, policy=temperature)
     return _page(visit, "portal_shipments.html", {"shipments": found})
 
 
-@router.get("/labels", response_class=HTMLResponse)
+@router.get(
+    "/labels", response_class=HTMLResponse, dependencies=[Depends(_guard(Role.MANUFACTURER))]
+)
 def labels_page(visit: VisitDep) -> Response:
     """The label sheet form (a manufacturer), and how units are commissioned."""
-    user = _require(visit, Role.MANUFACTURER)
-    if not isinstance(user, Participant):
-        return user
     return _page(visit, "portal_labels.html", {"form": {}, "pages": list(PAGE_FORMATS)})
 
 
 @router.get("/labels.pdf")
 def label_sheet(
     visit: VisitDep,
+    user: Manufacturer,
     session: SessionDep,
     settings: SettingsDep,
     gtin: Annotated[str, Query()] = "",
@@ -666,9 +641,6 @@ def label_sheet(
     page: Annotated[str, Query()] = "a4",
 ) -> Response:
     """The PDF label sheet of a lot's units commissioned and still at the manufacturer."""
-    user = _require(visit, Role.MANUFACTURER)
-    if not isinstance(user, Participant):
-        return user
     try:
         key = _lot_key(gtin, lot)
         pdf = lot_label_sheet(

@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.passwords = passwords
     app.state.metrics = Metrics(engine)
     install_error_handlers(app)
+    app.add_exception_handler(web_portal.PortalRefusal, web_portal.answer_refusal)
     _install_middleware(app, settings)
     routers = (
         health.router,
