@@ -31,7 +31,7 @@ class SettingsGroup(BaseSettings):
 
     ``env_prefix_target="all"`` puts the prefix before aliases too, so an alias is the flat
     name an operator knows; names are not accepted besides aliases (no ``validate_by_name``),
-    so no group answers to a variable that did not exist before.
+    so a field answers to its flat variable only, never to ``MEDTRACE_HOST`` and the like.
     """
 
     model_config = SettingsConfigDict(env_prefix=_PREFIX, env_prefix_target="all", extra="ignore")
@@ -453,7 +453,9 @@ class ReorderSettings(SettingsGroup):
 
 class Settings(BaseSettings):
     """medtrace's configuration: where it lives and what it is called here, and one group per
-    role. Every field maps to ``MEDTRACE_<FIELD>``, a group's fields as their group says."""
+    role. Every field maps to ``MEDTRACE_<FIELD>``, a group's fields as their group says
+    (``variables()`` lists them all). pydantic-settings would also take a whole group as JSON
+    from ``MEDTRACE_<GROUP>``; nothing documents or sets those."""
 
     model_config = SettingsConfigDict(env_prefix=_PREFIX, extra="ignore")
 

@@ -16,7 +16,7 @@ from pydantic import IPvAnyNetwork, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from medtrace.config import Settings, SettingsGroup, variables
+from medtrace.config import Settings, SettingsGroup, Variable, variables
 
 # Every variable and its default as the flat settings had them; password_hash_workers
 # defaults to one less than the cores and is checked apart.
@@ -183,6 +183,19 @@ def test_a_variable_sets_its_field(
         monkeypatch.setenv("MEDTRACE_WITNESS_KEYS", spelled)
     after = _value(Settings(), group, attribute)
     assert after == parsed != before
+
+
+RENAMED = [v for v in FIELDS if v.name != f"MEDTRACE_{v.attribute.upper()}"]
+
+
+@pytest.mark.parametrize("variable", RENAMED, ids=[v.name for v in RENAMED])
+def test_a_field_named_otherwise_answers_to_its_variable_only(
+    monkeypatch: pytest.MonkeyPatch, variable: Variable
+) -> None:
+    """``MEDTRACE_HOST`` is no new name for ``MEDTRACE_MQTT_HOST``."""
+    before = _value(Settings(), variable.group, variable.attribute)
+    monkeypatch.setenv(f"MEDTRACE_{variable.attribute.upper()}", _sample(variable.field)[0])
+    assert _value(Settings(), variable.group, variable.attribute) == before
 
 
 @pytest.mark.parametrize(
