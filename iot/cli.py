@@ -61,7 +61,7 @@ def _api(url: str | None, token: str) -> ReadingsClient:
 
 def _broker(host: str | None, port: int | None) -> tuple[str, int]:
     settings = get_settings()
-    return host or settings.mqtt_host, port or settings.mqtt_port
+    return host or settings.mqtt.host, port or settings.mqtt.port
 
 
 def bind(
@@ -255,22 +255,29 @@ def bridge(
 
     The same as ``medtrace serve --role bridge``, with options over the settings.
     """
-    given = {
-        "bridge_token": token,
-        "public_url": url,
-        "mqtt_host": host,
-        "mqtt_port": port,
-        "mqtt_version": version and version.value,
-        "bridge_client_id": client_id,
-        "bridge_batch_size": batch_size,
-        "bridge_session_expiry": session_expiry,
-        "bridge_batch_wait": batch_wait,
-        "bridge_share_group": share_group,
-    }
-    settings = get_settings().model_copy(
-        update={name: value for name, value in given.items() if value is not None}
+    settings = get_settings()
+    mqtt = _given(host=host, port=port, version=version and version.value)
+    bridge = _given(
+        token=token,
+        client_id=client_id,
+        batch_size=batch_size,
+        session_expiry=session_expiry,
+        batch_wait=batch_wait,
+        share_group=share_group,
+    )
+    settings = settings.model_copy(
+        update={
+            **_given(public_url=url),
+            "mqtt": settings.mqtt.model_copy(update=mqtt),
+            "bridge": settings.bridge.model_copy(update=bridge),
+        }
     )
     relay_readings(settings)
+
+
+def _given(**options: object) -> dict[str, object]:
+    """The options given on the command line: those left out (None) keep the settings'."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def relay_readings(settings: Settings) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from medtrace.api.main import create_app
-from medtrace.config import Settings
+from medtrace.config import CaptureSettings, Settings
 from medtrace.iot.demo import DemoSensors
 from medtrace.models import Role
 from medtrace.protocol.identifiers import digital_link_path, random_serial
@@ -222,7 +222,10 @@ def run_demo(
     base_url = f"http://{host}:{sock.getsockname()[1]}"
     # The demo walks the chain in seconds, faster than goods travel: no minimum transit time.
     settings = Settings(
-        data_dir=data_dir, public_url=base_url, database_url="", min_transit_seconds=0
+        data_dir=data_dir,
+        public_url=base_url,
+        database_url="",
+        capture=CaptureSettings(min_transit_seconds=0),
     )
     server = DemoServer(settings, sock)
     server.start()

@@ -4,7 +4,7 @@ One person rarely keeps one address (phones, DHCP, IPv6 privacy addresses), and 
 can often choose among the addresses of a whole network, so throttles count the network a
 client address belongs to: the /24 of an IPv4 address, the /64 of an IPv6 address (the
 smallest block an IPv6 site is given, RFC 6177). The address is the one the server believes,
-``X-Forwarded-For`` only from a trusted proxy (``Settings.trusted_proxies``).
+``X-Forwarded-For`` only from a trusted proxy (``settings.http.trusted_proxies``).
 """
 
 from __future__ import annotations

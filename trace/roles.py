@@ -82,13 +82,13 @@ def run_sequencer(settings: Settings) -> None:
     """Lead (or stand by to lead) the log's integration until stopped."""
     engine = create_db_engine(settings.resolved_database_url)
     upgrade_schema(engine)
-    signer = NoteSigner(settings.log_origin, load_or_create_key(settings.resolved_log_key_path))
+    signer = NoteSigner(settings.ledger.origin, load_or_create_key(settings.resolved_log_key_path))
     sequencer = Sequencer(
         engine,
         signer,
-        batch_interval=settings.batch_interval,
-        batch_size=settings.batch_size,
-        witnesses=witness_clients(settings.witness_urls, settings.witness_keys),
+        batch_interval=settings.ledger.batch_interval,
+        batch_size=settings.ledger.batch_size,
+        witnesses=witness_clients(settings.ledger.witness_urls, settings.ledger.witness_keys),
         turn=partial(writer_turn, engine),
     )
     _until_signalled(sequencer.run)
@@ -114,19 +114,19 @@ def run_bridge(settings: Settings) -> BridgeStats:
     from medtrace.iot.client import ReadingsClient
     from medtrace.protocol.mqtt import MqttVersion
 
-    if not settings.bridge_token:
+    if not settings.bridge.token:
         raise ValueError("the bridge needs an API token: set MEDTRACE_BRIDGE_TOKEN")
     config = BridgeConfig(
-        host=settings.mqtt_host,
-        port=settings.mqtt_port,
-        client_id=settings.bridge_client_id,
-        version=MqttVersion(settings.mqtt_version),
-        batch_size=settings.bridge_batch_size,
-        batch_wait=settings.bridge_batch_wait,
-        session_expiry=settings.bridge_session_expiry,
-        share_group=settings.bridge_share_group or None,
+        host=settings.mqtt.host,
+        port=settings.mqtt.port,
+        client_id=settings.bridge.client_id,
+        version=MqttVersion(settings.mqtt.version),
+        batch_size=settings.bridge.batch_size,
+        batch_wait=settings.bridge.batch_wait,
+        session_expiry=settings.bridge.session_expiry,
+        share_group=settings.bridge.share_group or None,
     )
-    with ReadingsClient(settings.public_url, settings.bridge_token) as api:
+    with ReadingsClient(settings.public_url, settings.bridge.token) as api:
         relay = Bridge(config, api)
         relay.connect()
         log.warning(
@@ -144,11 +144,11 @@ def open_witness(settings: Settings) -> Witness:
     """The witness of this installation: its key (created on first start), its durable state
     and the logs it trusts. Raises ``ValueError`` without a log to witness and
     ``CheckpointError`` for a malformed log key."""
-    if not settings.witness_log_keys:
+    if not settings.witness.log_keys:
         raise ValueError("the witness trusts no log: set MEDTRACE_WITNESS_LOG_KEYS")
-    logs = [NoteVerifier.from_vkey(vkey) for vkey in settings.witness_log_keys]
+    logs = [NoteVerifier.from_vkey(vkey) for vkey in settings.witness.log_keys]
     cosigner = Cosigner(
-        settings.witness_name, load_or_create_key(settings.resolved_witness_key_path)
+        settings.witness.name, load_or_create_key(settings.resolved_witness_key_path)
     )
     settings.resolved_witness_state_path.parent.mkdir(parents=True, exist_ok=True)
     return Witness(cosigner, WitnessState(settings.resolved_witness_state_path), logs)

@@ -49,7 +49,7 @@ def _jobs(
             raised = check_expiry(
                 session=session,
                 today=dt.datetime.now(dt.UTC).date(),
-                warn_days=settings.expiry_warn_days,
+                warn_days=settings.expiry.warn_days,
             )
         log.info("expiry rule raised %d alert(s)", len(raised))
         return raised
@@ -81,10 +81,10 @@ def _jobs(
         return published, report
 
     return {
-        "expiry": (expiry, settings.expiry_check_interval),
-        "cold_chain": (cold_chain, settings.coldchain_check_interval),
-        "reorder_plans": (reorder_plans, settings.reorder_plan_interval),
-        "webhooks": (webhooks, settings.webhook_interval),
+        "expiry": (expiry, settings.expiry.check_interval),
+        "cold_chain": (cold_chain, settings.coldchain.check_interval),
+        "reorder_plans": (reorder_plans, settings.reorder.plan_interval),
+        "webhooks": (webhooks, settings.webhooks.interval),
     }
 
 
@@ -92,7 +92,7 @@ def run_scheduler(engine: Engine, settings: Settings, stop: threading.Event) -> 
     """Lead and run the jobs until ``stop`` is set; follow while another process leads."""
     lock = leader_lock(engine, name="scheduler")
     publisher = MqttPublisher(
-        settings.mqtt_host, settings.mqtt_port, client_id=f"medtrace-scheduler-{os.getpid()}"
+        settings.mqtt.host, settings.mqtt.port, client_id=f"medtrace-scheduler-{os.getpid()}"
     )
     with closing(publisher):
         jobs = _jobs(engine, settings, publisher)

@@ -111,7 +111,7 @@ def visit(
     lang_cookie: LangCookie = None,
 ) -> Visit:
     """The request's visit; a missing, forged, expired or ended session becomes a new one."""
-    secret = settings.session_secret
+    secret = settings.web.session_secret
     session = sessions.current(request, secret)
     who = None
     if session is not None and session.logged_in:

@@ -145,12 +145,12 @@ def _watched(
             session=session,
             verify=lambda: verify(now),
             place=place_hash(
-                request.client.host if request.client else "", settings.place_salt.encode()
+                request.client.host if request.client else "", settings.web.place_salt.encode()
             ),
             watch=VerifyWatch(
-                max_requests=settings.suspect_verify_requests,
-                min_places=settings.suspect_verify_places,
-                window=dt.timedelta(seconds=settings.suspect_verify_window),
+                max_requests=settings.web.suspect_verify_requests,
+                min_places=settings.web.suspect_verify_places,
+                window=dt.timedelta(seconds=settings.web.suspect_verify_window),
             ),
             counter=counter,
             now=now,
@@ -217,7 +217,7 @@ def _verify_html(
             "chart": temperature_chart(answer.temperature),
             **page,
             "log_vkey": signer.vkey,
-            "witness_vkeys": settings.witness_keys,
+            "witness_vkeys": settings.ledger.witness_keys,
         },
         lang=lang,
         lang_cookie=lang_cookie,

@@ -17,7 +17,7 @@ import typer
 import yaml
 
 from medtrace.cli import app
-from medtrace.config import Settings
+from medtrace.config import HttpSettings, variables
 from medtrace.roles import ProcessRole
 
 COMPOSE = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
@@ -80,7 +80,7 @@ def test_every_command_parses_with_the_real_cli(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(MEDTRACE_SERVICES))
 def test_every_variable_is_something_medtrace_reads(name: str) -> None:
     service = MEDTRACE_SERVICES[name]
-    settings = {f"MEDTRACE_{field.upper()}" for field in Settings.model_fields}
+    settings = {variable.name for variable in variables()}
     commands = [resolve(args)[0] for args in invocations(service)]
     read_by_cli = set().union(*(envvars_of(c) for c in commands))
     script = " ".join(service["command"])
@@ -114,7 +114,7 @@ def test_the_api_believes_forwarded_addresses_from_the_proxy_only() -> None:
     """Behind the proxy every client would otherwise be one place (the proxy's address)."""
     proxy = COMPOSE["services"]["proxy"]["networks"]["default"]["ipv4_address"]
     listed = COMPOSE["services"]["api"]["environment"]["MEDTRACE_TRUSTED_PROXIES"]
-    trusted = Settings.model_validate_json(f'{{"trusted_proxies": {listed}}}').trusted_proxies
+    trusted = HttpSettings.model_validate_json(f'{{"trusted_proxies": {listed}}}').trusted_proxies
     assert trusted == [proxy]
     nginx = (Path(__file__).parents[2] / "deploy" / "nginx.conf").read_text()
     assert "X-Forwarded-For $remote_addr;" in nginx, "the proxy passes the client's address"

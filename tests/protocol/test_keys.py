@@ -43,10 +43,14 @@ def test_api_replicas_on_one_log_key_hash_places_alike(tmp_path: Path) -> None:
     through two replicas would count as two places."""
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'm.db'}")
     first, second = create_app(settings), create_app(settings)
-    named = create_app(settings.model_copy(update={"place_salt": "chosen"}))
+    named = create_app(
+        settings.model_copy(
+            update={"web": settings.web.model_copy(update={"place_salt": "chosen"})}
+        )
+    )
 
     for field in ("place_salt", "session_secret"):
-        value = getattr(first.state.settings, field)
-        assert value and value == getattr(second.state.settings, field)
-    assert named.state.settings.place_salt == "chosen"
-    assert named.state.settings.session_secret == first.state.settings.session_secret
+        value = getattr(first.state.settings.web, field)
+        assert value and value == getattr(second.state.settings.web, field)
+    assert named.state.settings.web.place_salt == "chosen"
+    assert named.state.settings.web.session_secret == first.state.settings.web.session_secret

@@ -106,8 +106,8 @@ TemperaturePolicyDep = Annotated[TemperaturePolicy, Depends(get_temperature_poli
 async def get_replay_window(settings: SettingsDep) -> ReplayWindow:
     """How old a signed event may be when it arrives, from the settings."""
     return ReplayWindow(
-        window=dt.timedelta(seconds=settings.replay_window),
-        catch_up_window=dt.timedelta(seconds=settings.catch_up_window),
+        window=dt.timedelta(seconds=settings.capture.replay_window),
+        catch_up_window=dt.timedelta(seconds=settings.capture.catch_up_window),
     )
 
 

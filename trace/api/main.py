@@ -64,16 +64,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_db_engine(settings.resolved_database_url)
     upgrade_schema(engine)
     log_key = load_or_create_key(settings.resolved_log_key_path)
-    signer = NoteSigner(settings.log_origin, log_key)
+    signer = NoteSigner(settings.ledger.origin, log_key)
+    web = settings.web
     settings = settings.model_copy(
         update={
-            "place_salt": settings.place_salt or derive_secret(log_key, "place salt"),
-            "session_secret": settings.session_secret or derive_secret(log_key, "session secret"),
+            "web": web.model_copy(
+                update={
+                    "place_salt": web.place_salt or derive_secret(log_key, "place salt"),
+                    "session_secret": web.session_secret
+                    or derive_secret(log_key, "session secret"),
+                }
+            )
         }
     )
 
     verifications = VerificationCounter(engine)
-    passwords = WorkerPool(workers=settings.password_hash_workers, name="password")
+    passwords = WorkerPool(workers=settings.web.password_hash_workers, name="password")
     passwords.submit(unknown_account_hash)
 
     @asynccontextmanager
@@ -84,13 +90,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         counting.start()
         thread = None
-        if settings.run_sequencer:
+        if settings.ledger.run_sequencer:
             sequencer = Sequencer(
                 engine,
                 signer,
-                batch_interval=settings.batch_interval,
-                batch_size=settings.batch_size,
-                witnesses=witness_clients(settings.witness_urls, settings.witness_keys),
+                batch_interval=settings.ledger.batch_interval,
+                batch_size=settings.ledger.batch_size,
+                witnesses=witness_clients(
+                    settings.ledger.witness_urls, settings.ledger.witness_keys
+                ),
                 turn=partial(writer_turn, engine),
             )
             thread = threading.Thread(
@@ -162,13 +170,15 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     headers go on every answer, refusals by the limits included; the rate limit comes before
     anything reads the body."""
     own_limits = (
-        RouteLimit("/api/v1/lots", settings.max_lot_body_bytes),
+        RouteLimit("/api/v1/lots", settings.lots.max_lot_body_bytes),
         RouteLimit("/epcis/capture", MAX_EPCIS_DOCUMENT_BYTES, "capture.too_large"),
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, routes=own_limits)
-    if settings.rate_limit > 0:
-        tokens = TokenBuckets(rate=settings.rate_limit, burst=settings.rate_burst)
-        failures = TokenBuckets(rate=settings.auth_failure_rate, burst=settings.auth_failure_burst)
+    app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes, routes=own_limits)
+    if settings.http.rate_limit > 0:
+        tokens = TokenBuckets(rate=settings.http.rate_limit, burst=settings.http.rate_burst)
+        failures = TokenBuckets(
+            rate=settings.http.auth_failure_rate, burst=settings.http.auth_failure_burst
+        )
         app.add_middleware(RateLimit, tokens=tokens, failures=failures)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog, metrics=app.state.metrics)

@@ -63,7 +63,7 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     (or a proxy on the same host that passes the header through) chooses the client address
     that the rate limits, the log-in throttle and the count of places that verified a pack
     rely on. With no proxy configured the client is the TCP peer."""
-    trusted = settings.trusted_proxies
+    trusted = settings.http.trusted_proxies
     return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}
 
 

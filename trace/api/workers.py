@@ -4,7 +4,7 @@ One scrypt hash (``medtrace.services.portal_accounts``) takes 128 MiB and a seco
 a core. Run on the event loop, a few log-ins stop every other request of the process; run in
 the shared thread pool of the framework (40 threads), forty of them take 5 GiB and every
 thread that plain ``def`` routes need. This pool has one thread less than the machine has
-cores (``Settings.password_hash_workers``): that bounds the memory, leaves a core to the
+cores (``settings.web.password_hash_workers``): that bounds the memory, leaves a core to the
 other requests, and the work waiting for a thread is an asyncio future, not a thread.
 """
 

@@ -37,7 +37,7 @@ def check(
         raised = check_expiry(
             session=session,
             today=dt.datetime.now(dt.UTC).date(),
-            warn_days=settings.expiry_warn_days if warn_days is None else warn_days,
+            warn_days=settings.expiry.warn_days if warn_days is None else warn_days,
         )
         raised += check_cold_chain(
             session=session,
@@ -57,7 +57,7 @@ def deliver() -> None:
     settings = get_settings()
     engine = create_db_engine(settings.resolved_database_url)
     publisher = MqttPublisher(
-        settings.mqtt_host, settings.mqtt_port, client_id=f"medtrace-alerts-{os.getpid()}"
+        settings.mqtt.host, settings.mqtt.port, client_id=f"medtrace-alerts-{os.getpid()}"
     )
     with closing(publisher):
         published = publish_due(engine=engine, publisher=publisher)

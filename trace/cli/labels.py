@@ -264,7 +264,7 @@ def _commission_and_print(
     count = len(serials)
     gs1_datamatrix(GS1Data(gtin=gtin14, serial=serials[0], lot=lot, expiry=expiry))
     # 2. One signed batch (one event time), posted in requests the server accepts.
-    size = batch_size or settings.max_capture_batch
+    size = batch_size or settings.capture.max_capture_batch
     done = earlier = 0
     with CaptureClient(url or settings.public_url, token) as client, _progress() as progress:
         task = progress.add_task("commissioning", total=count)

@@ -335,7 +335,7 @@ def audit_command(
             if log_key is None and not key_path.exists():
                 err_console.print(f"[red]error[/] no log key at {key_path}; pass --log-key")
                 raise typer.Exit(code=2)
-            vkey = log_key or NoteSigner(settings.log_origin, read_key_file(key_path)).vkey
+            vkey = log_key or NoteSigner(settings.ledger.origin, read_key_file(key_path)).vkey
             station_keys = database.station_keys().get
         verifier = NoteVerifier.from_vkey(vkey)
         findings = _run_audit(source, verifier, station_keys if signatures else None)
@@ -474,14 +474,11 @@ def witness_serve(
 
     The same as ``medtrace serve --role witness``, with options over the settings.
     """
-    settings = get_settings().model_copy(
-        update={
-            "witness_name": name,
-            "witness_key_path": key_file,
-            "witness_state_path": state,
-            "witness_log_keys": log_key,
-        }
+    settings = get_settings()
+    witness = settings.witness.model_copy(
+        update={"name": name, "key_path": key_file, "state_path": state, "log_keys": log_key}
     )
+    settings = settings.model_copy(update={"witness": witness})
     serve_witness(settings, host=host, port=port)
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from medtrace.config import Settings
+from medtrace.config import HttpSettings
 from medtrace.demo import GTIN
 from medtrace.models.suspects import PublicVerificationCount
 from medtrace.protocol.identifiers import digital_link_path
@@ -70,9 +70,9 @@ def test_made_up_forwarded_addresses_are_one_place(chain: Chain) -> None:
 @pytest.mark.parametrize("bad", ["*", "proxy", "10.0.0.0/33"])
 def test_a_trusted_proxy_must_be_an_address_or_a_network(bad: str) -> None:
     with pytest.raises(ValueError, match="trusted_proxies"):
-        Settings(trusted_proxies=[bad])
+        HttpSettings(trusted_proxies=[bad])
 
 
 def test_trusted_proxies_take_addresses_and_networks() -> None:
-    settings = Settings(trusted_proxies=["172.30.0.2", "10.0.0.0/8", "::1"])
+    settings = HttpSettings(trusted_proxies=["172.30.0.2", "10.0.0.0/8", "::1"])
     assert settings.trusted_proxies == ["172.30.0.2", "10.0.0.0/8", "::1"]

@@ -57,5 +57,5 @@ def subscribe(
         session=session,
         participant=participant,
         subscription_in=subscription_in,
-        allowed_networks=settings.webhook_allowed_networks,
+        allowed_networks=settings.webhooks.allowed_networks,
     )

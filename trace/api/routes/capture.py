@@ -47,9 +47,9 @@ def capture(
     200 when every envelope was captured before (a retry). A refusal names the rule and the
     envelope's ``index`` and writes nothing.
     """
-    if len(envelopes) > settings.max_capture_batch:
+    if len(envelopes) > settings.capture.max_capture_batch:
         raise InvalidInput(
-            f"at most {settings.max_capture_batch} envelopes per request",
+            f"at most {settings.capture.max_capture_batch} envelopes per request",
             rule="capture.batch_too_large",
         )
     results = capture_envelopes(
@@ -58,8 +58,8 @@ def capture(
         envelopes=envelopes,
         replay=replay,
         catch_up=catch_up,
-        receipt_policy=ReceiptPolicy(settings.receipt_policy),
-        min_transit=dt.timedelta(seconds=settings.min_transit_seconds),
+        receipt_policy=ReceiptPolicy(settings.capture.receipt_policy),
+        min_transit=dt.timedelta(seconds=settings.capture.min_transit_seconds),
     )
     metrics.count_captured([str(e.event.get("type")) for e in envelopes], results)
     if all(r.duplicate for r in results):

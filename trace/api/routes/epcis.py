@@ -102,8 +102,8 @@ async def capture(
         session=session,
         participant=participant,
         body=body,
-        receipt_policy=ReceiptPolicy(settings.receipt_policy),
-        min_transit=dt.timedelta(seconds=settings.min_transit_seconds),
+        receipt_policy=ReceiptPolicy(settings.capture.receipt_policy),
+        min_transit=dt.timedelta(seconds=settings.capture.min_transit_seconds),
     )
     location = f"/epcis/capture/{capture_id}"
     return JSONResponse(

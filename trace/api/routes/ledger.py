@@ -34,8 +34,8 @@ def read_checkpoint(
     if witnessed:
         stored = log.witnessed_checkpoint(
             session=session,
-            witnesses=[CosignatureVerifier.from_vkey(k) for k in settings.witness_keys],
-            quorum=settings.witness_quorum,
+            witnesses=[CosignatureVerifier.from_vkey(k) for k in settings.ledger.witness_keys],
+            quorum=settings.ledger.witness_quorum,
         )
     else:
         stored = log.latest_checkpoint(session=session)

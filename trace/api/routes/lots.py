@@ -33,7 +33,7 @@ DocumentsDep = Annotated[DocumentStore, Depends(get_document_store)]
 
 
 async def _read(upload: UploadFile, settings: Settings) -> lots.Upload:
-    data = await upload.read(settings.max_document_bytes + 1)
+    data = await upload.read(settings.lots.max_document_bytes + 1)
     return lots.Upload(filename=upload.filename or "document", data=data)
 
 
@@ -58,7 +58,7 @@ async def register_lot(
         participant=participant,
         envelope=signed,
         uploads=uploads,
-        max_document_bytes=settings.max_document_bytes,
+        max_document_bytes=settings.lots.max_document_bytes,
         base_url=settings.public_url,
     )
 

@@ -105,13 +105,13 @@ def capture_readings(
     redelivery; its first leaf) or ``rejected`` (stored with the rule it broke). 201 when any
     was accepted, 200 otherwise. Acknowledge to the broker only after this answer.
     """
-    if len(messages) > settings.max_capture_batch:
+    if len(messages) > settings.capture.max_capture_batch:
         raise InvalidInput(
-            f"at most {settings.max_capture_batch} messages per request",
+            f"at most {settings.capture.max_capture_batch} messages per request",
             rule="readings.batch_too_large",
         )
     answer = readings.capture_readings(
-        session=session, messages=messages, reject_cap=settings.max_rejects_per_sensor
+        session=session, messages=messages, reject_cap=settings.capture.max_rejects_per_sensor
     )
     metrics.count_readings(answer)
     if answer.accepted == 0:

@@ -33,9 +33,9 @@ def _binary(content: bytes, full: bool) -> Response:
 @router.get("/checkpoint", response_class=PlainTextResponse)
 def read_checkpoint(session: SessionDep, settings: SettingsDep) -> PlainTextResponse:
     """The checkpoint tile clients start from (c2sp.org/tlog-tiles), ``text/plain``."""
-    witnesses = [CosignatureVerifier.from_vkey(k) for k in settings.witness_keys]
+    witnesses = [CosignatureVerifier.from_vkey(k) for k in settings.ledger.witness_keys]
     stored = log.witnessed_checkpoint(
-        session=session, witnesses=witnesses, quorum=settings.witness_quorum
+        session=session, witnesses=witnesses, quorum=settings.ledger.witness_quorum
     )
     return PlainTextResponse(stored.note, headers={"Cache-Control": "no-cache"})
 
