@@ -1,4 +1,4 @@
-"""``medtrace sensor ...`` and ``medtrace bridge``: the IoT side's command line.
+"""``medtrace sensor ...``: the IoT side's command line.
 
 Errors of the IoT side (``IotError``) reach ``medtrace.cli.errors``, which prints their
 ``diagnostics()`` with exit code 1, as it does for every command.
@@ -16,12 +16,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from medtrace.config import Settings, get_settings
+from medtrace.config import get_settings
 from medtrace.protocol.keys import b64, load_or_create_key, public_key_raw, read_key_file
 from medtrace.protocol.mqtt import MqttVersion
-from medtrace.terminal import console, create_key_file, err_console
+from medtrace.terminal import console, create_key_file
 
-from .bridge import SHARE_GROUP
 from .client import ReadingsClient
 from .errors import CaptureRejected
 from .simulator import Fleet, Profile, SimulatedSensor
@@ -262,98 +261,6 @@ def _enrol(sensors: list[SimulatedSensor], api: ReadingsClient, gln: str | None)
                 )
 
 
-def bridge(
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="MEDTRACE_TOKEN",
-            help="The participant's API token (default MEDTRACE_BRIDGE_TOKEN).",
-        ),
-    ] = None,
-    url: UrlOption = None,
-    host: HostOption = None,
-    port: PortOption = None,
-    version: Annotated[
-        MqttVersion | None,
-        typer.Option(
-            "--mqtt-version",
-            help="5, or 3.1.1 for brokers without v5 (default MEDTRACE_MQTT_VERSION).",
-        ),
-    ] = None,
-    client_id: Annotated[
-        str | None,
-        typer.Option(
-            help="Stable id: the broker keeps this bridge's session under it "
-            "(default MEDTRACE_BRIDGE_CLIENT_ID)."
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            min=1, max=1000, help="Messages per commit (default MEDTRACE_BRIDGE_BATCH_SIZE)."
-        ),
-    ] = None,
-    session_expiry: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Seconds the broker keeps the session while away "
-            "(default MEDTRACE_BRIDGE_SESSION_EXPIRY).",
-        ),
-    ] = None,
-    batch_wait: Annotated[
-        float | None,
-        typer.Option(
-            min=0, help="Seconds a batch may wait to fill (default MEDTRACE_BRIDGE_BATCH_WAIT)."
-        ),
-    ] = None,
-    share_group: Annotated[
-        str | None,
-        typer.Option(
-            help=f"MQTT 5 shared-subscription group, e.g. {SHARE_GROUP}, so several bridges "
-            "split the load (default MEDTRACE_BRIDGE_SHARE_GROUP, or a plain subscription, "
-            "which survives broker restarts)."
-        ),
-    ] = None,
-) -> None:
-    """Relay MQTT readings into the capture API, acknowledging each batch once durable.
-
-    The same as ``medtrace serve --role bridge``, with options over the settings.
-    """
-    given = {
-        "bridge_token": token,
-        "public_url": url,
-        "mqtt_host": host,
-        "mqtt_port": port,
-        "mqtt_version": version and version.value,
-        "bridge_client_id": client_id,
-        "bridge_batch_size": batch_size,
-        "bridge_session_expiry": session_expiry,
-        "bridge_batch_wait": batch_wait,
-        "bridge_share_group": share_group,
-    }
-    settings = get_settings().model_copy(
-        update={name: value for name, value in given.items() if value is not None}
-    )
-    relay_readings(settings)
-
-
-def relay_readings(settings: Settings) -> None:
-    """Run the bridge role (``medtrace.roles.run_bridge``) and print what it relayed."""
-    from medtrace.roles import run_bridge
-
-    try:
-        stats = run_bridge(settings)
-    except ValueError as exc:
-        err_console.print(f"[red]error[/] {exc}")
-        raise typer.Exit(code=1) from exc
-    console.print(
-        f"relayed {stats.received} messages: {stats.accepted} accepted, "
-        f"{stats.duplicates} duplicates, {stats.rejected} rejected"
-    )
-
-
 def install(app: typer.Typer) -> None:
-    """Mount ``sensor`` and ``bridge`` on the ``medtrace`` command."""
+    """Mount ``sensor`` on the ``medtrace`` command."""
     app.add_typer(sensor_app, name="sensor", no_args_is_help=True)
-    app.command("bridge")(bridge)

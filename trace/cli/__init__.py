@@ -31,12 +31,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-server.install(app)  # medtrace serve, demo, db upgrade
+server.install(app)  # medtrace serve, bridge, demo, db upgrade
 app.add_typer(participant_app, name="participant")
 app.add_typer(station_app, name="station")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(reorder_app, name="reorder")
-install_iot_cli(app)  # medtrace sensor ..., medtrace bridge
+install_iot_cli(app)  # medtrace sensor ...
 app.add_typer(labels_app, name="labels")
 app.add_typer(cn_app, name="cn")
 app.add_typer(portal_app, name="portal")
