@@ -1,5 +1,6 @@
-"""``medtrace sensor bind|grant|simulate ...`` and ``medtrace bridge``: the IoT side's command
-line (a sensor's key commands are every signing device's, in ``medtrace.cli.devices``).
+"""``medtrace sensor bind|grant|simulate ...``: the IoT side's command line (a sensor's key
+commands are every signing device's, in ``medtrace.cli.devices``; the bridge is a server role,
+``medtrace bridge`` in ``medtrace.cli.server``).
 
 Errors of the IoT side (``IotError``) reach ``medtrace.cli.errors``, which prints their
 ``diagnostics()`` with exit code 1, as it does for every command.
@@ -18,12 +19,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from medtrace.config import Settings, get_settings
+from medtrace.config import get_settings
 from medtrace.protocol.keys import b64, load_or_create_key, public_key_raw
 from medtrace.protocol.mqtt import MqttVersion
-from medtrace.terminal import console, err_console
+from medtrace.terminal import console
 
-from .bridge import SHARE_GROUP
 from .client import ReadingsClient
 from .errors import CaptureRejected
 from .simulator import Fleet, Profile, SimulatedSensor
@@ -197,106 +197,8 @@ def _enrol(sensors: list[SimulatedSensor], api: ReadingsClient, gln: str | None)
                 )
 
 
-def bridge(
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="MEDTRACE_TOKEN",
-            help="The participant's API token (default MEDTRACE_BRIDGE_TOKEN).",
-        ),
-    ] = None,
-    url: UrlOption = None,
-    host: HostOption = None,
-    port: PortOption = None,
-    version: Annotated[
-        MqttVersion | None,
-        typer.Option(
-            "--mqtt-version",
-            help="5, or 3.1.1 for brokers without v5 (default MEDTRACE_MQTT_VERSION).",
-        ),
-    ] = None,
-    client_id: Annotated[
-        str | None,
-        typer.Option(
-            help="Stable id: the broker keeps this bridge's session under it "
-            "(default MEDTRACE_BRIDGE_CLIENT_ID)."
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            min=1, max=1000, help="Messages per commit (default MEDTRACE_BRIDGE_BATCH_SIZE)."
-        ),
-    ] = None,
-    session_expiry: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Seconds the broker keeps the session while away "
-            "(default MEDTRACE_BRIDGE_SESSION_EXPIRY).",
-        ),
-    ] = None,
-    batch_wait: Annotated[
-        float | None,
-        typer.Option(
-            min=0, help="Seconds a batch may wait to fill (default MEDTRACE_BRIDGE_BATCH_WAIT)."
-        ),
-    ] = None,
-    share_group: Annotated[
-        str | None,
-        typer.Option(
-            help=f"MQTT 5 shared-subscription group, e.g. {SHARE_GROUP}, so several bridges "
-            "split the load (default MEDTRACE_BRIDGE_SHARE_GROUP, or a plain subscription, "
-            "which survives broker restarts)."
-        ),
-    ] = None,
-) -> None:
-    """Relay MQTT readings into the capture API, acknowledging each batch once durable.
-
-    The same as ``medtrace serve --role bridge``, with options over the settings.
-    """
-    settings = get_settings()
-    mqtt = _given(host=host, port=port, version=version and version.value)
-    bridge = _given(
-        token=token,
-        client_id=client_id,
-        batch_size=batch_size,
-        session_expiry=session_expiry,
-        batch_wait=batch_wait,
-        share_group=share_group,
-    )
-    settings = settings.model_copy(
-        update={
-            **_given(public_url=url),
-            "mqtt": settings.mqtt.model_copy(update=mqtt),
-            "bridge": settings.bridge.model_copy(update=bridge),
-        }
-    )
-    relay_readings(settings)
-
-
-def _given(**options: object) -> dict[str, object]:
-    """The options given on the command line: those left out (None) keep the settings'."""
-    return {name: value for name, value in options.items() if value is not None}
-
-
-def relay_readings(settings: Settings) -> None:
-    """Run the bridge role (``medtrace.roles.run_bridge``) and print what it relayed."""
-    from medtrace.roles import run_bridge
-
-    try:
-        stats = run_bridge(settings)
-    except ValueError as exc:
-        err_console.print(f"[red]error[/] {exc}")
-        raise typer.Exit(code=1) from exc
-    console.print(
-        f"relayed {stats.received} messages: {stats.accepted} accepted, "
-        f"{stats.duplicates} duplicates, {stats.rejected} rejected"
-    )
-
-
 def install(app: typer.Typer, key_commands: Callable[[typer.Typer], None]) -> None:
-    """Mount ``sensor`` and ``bridge`` on the ``medtrace`` command.
+    """Mount ``sensor`` on the ``medtrace`` command.
 
     ``key_commands`` adds a sensor's key commands (keygen, register, rotate, revoke) to the
     group: they are the ones every signing device shares (``medtrace.cli.devices``), which
@@ -314,4 +216,3 @@ def install(app: typer.Typer, key_commands: Callable[[typer.Typer], None]) -> No
     for name, command in commands:
         sensors.command(name)(command)
     app.add_typer(sensors, name="sensor", no_args_is_help=True)
-    app.command("bridge")(bridge)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: lint and strict types, then pytest (real PostgreSQL at 127.0.0.1:5432 when reachable).
+# The whole test suite: lint, strict types and the layer rules, then pytest (real PostgreSQL at 127.0.0.1:5432 when reachable).
 # Extra arguments go to pytest, e.g. `scripts/test.sh -m "not slow"` for the fast tests.
 # The browser tests drive Debian's chromium; the MQTT tests need a Mosquitto on 127.0.0.1:1883
 # and its binary for private brokers. PostgreSQL is not installed: without it its tests are
@@ -13,4 +13,5 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .
 ./scripts/typecheck.sh
+./scripts/lint-imports.sh
 exec .venv/bin/python -m pytest "$@"

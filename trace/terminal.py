@@ -1,5 +1,5 @@
 """The terminal of medtrace's commands: one pair of consoles, and the output they share
-(new key files)."""
+(new key files, progress bars)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from medtrace.protocol.keys import write_key_file
 
@@ -29,3 +30,16 @@ def create_key_file(path: Path) -> Ed25519PrivateKey:
         raise typer.Exit(code=1) from exc
     console.print(f"key file: {path}")
     return key
+
+
+def progress_bar(label: str = "{task.description}") -> Progress:
+    """A bar with a count and the time left, on stderr so that what a command prints on
+    stdout (a report, a file name) stays clean to pipe; ``label`` names the work, or by
+    default each task's own description."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    )

@@ -14,24 +14,26 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from medtrace.web.sessions import COOKIE
-
 #: Paths whose every answer is private, credentials or not (a login form, its refusals).
 PRIVATE_PATHS = ("/portal",)
-_SESSION_COOKIE = f"{COOKIE}=".encode()
 
 
 class SecurityHeaders:
-    """Add ``nosniff`` to every answer, and ``no-store`` to private ones without a policy."""
+    """Add ``nosniff`` to every answer, and ``no-store`` to private ones without a policy.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``session_cookie`` names the portal's session cookie: the application that mounts the
+    portal passes it, so that this core module imports nothing of the views.
+    """
+
+    def __init__(self, app: ASGIApp, *, session_cookie: str) -> None:
         self._app = app
+        self._session_cookie = f"{session_cookie}=".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        private = _is_private(scope)
+        private = _is_private(scope, self._session_cookie)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -44,11 +46,11 @@ class SecurityHeaders:
         await self._app(scope, receive, with_headers)
 
 
-def _is_private(scope: Scope) -> bool:
+def _is_private(scope: Scope, session_cookie: bytes) -> bool:
     """Whether the request carries credentials or asks for a portal page."""
     if scope["path"].startswith(PRIVATE_PATHS):
         return True
     for name, value in scope["headers"]:
-        if name == b"authorization" or (name == b"cookie" and _SESSION_COOKIE in value):
+        if name == b"authorization" or (name == b"cookie" and session_cookie in value):
             return True
     return False

@@ -46,6 +46,7 @@ from medtrace.services.portal_accounts import unknown_account_hash
 from medtrace.services.verifications import VerificationCounter
 from medtrace.web import portal as web_portal
 from medtrace.web import routes as web_routes
+from medtrace.web import sessions
 
 #: Every refusal has one shape; documented so instead of FastAPI's own 422 body.
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -180,5 +181,5 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             rate=settings.http.auth_failure_rate, burst=settings.http.auth_failure_burst
         )
         app.add_middleware(RateLimit, tokens=tokens, failures=failures)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, session_cookie=sessions.COOKIE)
     app.add_middleware(RequestLog, metrics=app.state.metrics)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from medtrace.cli.labels_run import RunPlan
 from medtrace.config import get_settings
@@ -32,7 +31,7 @@ from medtrace.protocol.identifiers import (
     random_serial,
 )
 from medtrace.scanners.errors import StationError
-from medtrace.terminal import console, err_console
+from medtrace.terminal import console, progress_bar
 
 if TYPE_CHECKING:
     from medtrace.labels import Label
@@ -55,17 +54,6 @@ PageOption = Annotated[Page, typer.Option(help="Page format.")]
 DpiOption = Annotated[int, typer.Option(min=72, max=1200, help="Resolution of the PNG pages.")]
 
 
-def _progress() -> Progress:
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-    )
-
-
 def _unique_serials(count: int) -> list[str]:
     """``count`` distinct CSPRNG serials (a collision of 60-bit serials is redrawn)."""
     serials: dict[str, None] = {}
@@ -82,7 +70,7 @@ def _print_sheet(
 
     with (
         LabelSheet(PAGE_FORMATS[page.value], pdf=pdf, png_dir=png, dpi=dpi) as sheet,
-        _progress() as progress,
+        progress_bar() as progress,
     ):
         task = progress.add_task("printing", total=total)
         for label in labels:
@@ -266,7 +254,7 @@ def _commission_and_print(
     # 2. One signed batch (one event time), posted in requests the server accepts.
     size = batch_size or settings.capture.max_capture_batch
     done = earlier = 0
-    with CaptureClient(url or settings.public_url, token) as client, _progress() as progress:
+    with CaptureClient(url or settings.public_url, token) as client, progress_bar() as progress:
         task = progress.add_task("commissioning", total=count)
         for start in range(0, count, size):
             chunk = serials[start : start + size]

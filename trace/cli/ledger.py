@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine, select
 
 from medtrace import ledger
@@ -48,7 +47,7 @@ from medtrace.ledger import (
 )
 from medtrace.protocol.envelope import canonical_json
 from medtrace.protocol.keys import b64decode_canonical, read_key_file
-from medtrace.terminal import console, create_key_file, err_console
+from medtrace.terminal import console, create_key_file, err_console, progress_bar
 
 __all__ = ["envelope_problem", "install", "serve_witness"]
 
@@ -374,14 +373,7 @@ def _run_audit(
         def check(_index: int, data: bytes) -> str | None:
             return envelope_problem(data, lookup)
 
-    with Progress(
-        TextColumn("auditing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    ) as progress:
+    with progress_bar("auditing") as progress:
         task = progress.add_task("leaves", total=None)
 
         def advance(done: int, total: int) -> None:
@@ -397,14 +389,7 @@ def _run_derived_audit(engine: Engine) -> int:
     from medtrace.services.audit import audit_derived, count_derived
 
     wrong = 0
-    with Progress(
-        TextColumn("derived rows"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    ) as progress:
+    with progress_bar("derived rows") as progress:
         task = progress.add_task("rows", total=count_derived(engine))
         for mismatch in audit_derived(engine, progress=lambda n: progress.advance(task, n)):
             wrong += 1

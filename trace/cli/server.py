@@ -1,4 +1,6 @@
-"""``medtrace serve``, ``medtrace demo`` and ``medtrace db``: running medtrace."""
+"""``medtrace serve``, ``medtrace bridge``, ``medtrace demo`` and ``medtrace db``: running
+medtrace. The bridge is a server role (it writes readings through the capture API with the
+server's settings), so its command lives here and not in the sensor client's command line."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ import typer
 
 from medtrace import terminal
 from medtrace.cli.ledger import serve_witness
-from medtrace.config import get_settings
-from medtrace.iot.cli import relay_readings
+from medtrace.cli.options import UrlOption
+from medtrace.config import Settings, get_settings
+from medtrace.iot.bridge import SHARE_GROUP
+from medtrace.iot.cli import HostOption, PortOption
 from medtrace.logs import configure_logging
-from medtrace.roles import ProcessRole, run_scheduler_role, run_sequencer
+from medtrace.protocol.mqtt import MqttVersion
+from medtrace.roles import ProcessRole, run_bridge, run_scheduler_role, run_sequencer
 from medtrace.terminal import console, err_console
 
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -59,6 +64,102 @@ def serve(
         relay_readings(settings)
     else:
         serve_witness(settings, host=host, port=port)
+
+
+def bridge(
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MEDTRACE_TOKEN",
+            help="The participant's API token (default MEDTRACE_BRIDGE_TOKEN).",
+        ),
+    ] = None,
+    url: UrlOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    version: Annotated[
+        MqttVersion | None,
+        typer.Option(
+            "--mqtt-version",
+            help="5, or 3.1.1 for brokers without v5 (default MEDTRACE_MQTT_VERSION).",
+        ),
+    ] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Stable id: the broker keeps this bridge's session under it "
+            "(default MEDTRACE_BRIDGE_CLIENT_ID)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=1000, help="Messages per commit (default MEDTRACE_BRIDGE_BATCH_SIZE)."
+        ),
+    ] = None,
+    session_expiry: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Seconds the broker keeps the session while away "
+            "(default MEDTRACE_BRIDGE_SESSION_EXPIRY).",
+        ),
+    ] = None,
+    batch_wait: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Seconds a batch may wait to fill (default MEDTRACE_BRIDGE_BATCH_WAIT)."
+        ),
+    ] = None,
+    share_group: Annotated[
+        str | None,
+        typer.Option(
+            help=f"MQTT 5 shared-subscription group, e.g. {SHARE_GROUP}, so several bridges "
+            "split the load (default MEDTRACE_BRIDGE_SHARE_GROUP, or a plain subscription, "
+            "which survives broker restarts)."
+        ),
+    ] = None,
+) -> None:
+    """Relay MQTT readings into the capture API, acknowledging each batch once durable.
+
+    The same as ``medtrace serve --role bridge``, with options over the settings.
+    """
+    settings = get_settings()
+    mqtt = _given(host=host, port=port, version=version and version.value)
+    bridge = _given(
+        token=token,
+        client_id=client_id,
+        batch_size=batch_size,
+        session_expiry=session_expiry,
+        batch_wait=batch_wait,
+        share_group=share_group,
+    )
+    settings = settings.model_copy(
+        update={
+            **_given(public_url=url),
+            "mqtt": settings.mqtt.model_copy(update=mqtt),
+            "bridge": settings.bridge.model_copy(update=bridge),
+        }
+    )
+    relay_readings(settings)
+
+
+def _given(**options: object) -> dict[str, object]:
+    """The options given on the command line: those left out (None) keep the settings'."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def relay_readings(settings: Settings) -> None:
+    """Run the bridge role (``medtrace.roles.run_bridge``) and print what it relayed."""
+    try:
+        stats = run_bridge(settings)
+    except ValueError as exc:
+        err_console.print(f"[red]error[/] {exc}")
+        raise typer.Exit(code=1) from exc
+    console.print(
+        f"relayed {stats.received} messages: {stats.accepted} accepted, "
+        f"{stats.duplicates} duplicates, {stats.rejected} rejected"
+    )
 
 
 def demo(
@@ -109,7 +210,8 @@ def db_upgrade() -> None:
 
 
 def install(app: typer.Typer) -> None:
-    """Mount ``serve``, ``demo`` and ``db`` on the ``medtrace`` command."""
+    """Mount ``serve``, ``bridge``, ``demo`` and ``db`` on the ``medtrace`` command."""
     app.command()(serve)
+    app.command()(bridge)
     app.command()(demo)
     app.add_typer(db_app, name="db")
