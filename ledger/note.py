@@ -52,24 +52,19 @@ def key_id(name: str, public_key_raw: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + _ALG_ED25519 + public_key_raw).digest()[:4]
 
 
-class NoteSigner:
-    """Signs note texts with one Ed25519 key under one key name.
+class _NoteKey:
+    """What a signer and a verifier of notes share: a key name, an Ed25519 public key, and the
+    key ID and verifier key derived from the two (c2sp.org/signed-note)."""
 
-    The key name must be non-empty and contain no spaces and no ``+``
-    (c2sp.org/signed-note); medtrace uses the log origin as the key name.
-    """
-
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        """Raise ``ValueError`` if ``name`` is not a valid key name."""
+    def __init__(self, name: str, public_key_raw: bytes) -> None:
         _check_name(name)
         self._name = name
-        self._private_key = private_key
-        self._public_key_raw = private_key.public_key().public_bytes_raw()
+        self._public_key_raw = bytes(public_key_raw)
         self._key_id = key_id(name, self._public_key_raw)
 
     @property
     def name(self) -> str:
-        """The key name written in signature lines."""
+        """The key name in signature lines."""
         return self._name
 
     @property
@@ -86,6 +81,19 @@ class NoteSigner:
     def vkey(self) -> str:
         """The verifier key to publish, ``<name>+<hex key ID>+base64(0x01 || public key)``."""
         return _vkey(self._name, self._key_id, self._public_key_raw)
+
+
+class NoteSigner(_NoteKey):
+    """Signs note texts with one Ed25519 key under one key name.
+
+    The key name must be non-empty and contain no spaces and no ``+``
+    (c2sp.org/signed-note); medtrace uses the log origin as the key name.
+    """
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        """Raise ``ValueError`` if ``name`` is not a valid key name."""
+        super().__init__(name, private_key.public_key().public_bytes_raw())
+        self._private_key = private_key
 
     def sign(self, text: str) -> str:
         """Return the signed note: ``text``, a blank line and this key's signature line.
@@ -107,20 +115,17 @@ class NoteSigner:
         return f"{text}\n{_SIGNATURE_PREFIX}{self._name} {blob}\n"
 
 
-class NoteVerifier:
+class NoteVerifier(_NoteKey):
     """Verifies notes signed by one Ed25519 key, identified by its name and key ID."""
 
     def __init__(self, name: str, public_key_raw: bytes) -> None:
         """Raise ``ValueError`` for an invalid key name or a public key that is not 32 bytes."""
-        _check_name(name)
         if len(public_key_raw) != _KEY_SIZE:
             raise ValueError(
                 f"an Ed25519 public key is {_KEY_SIZE} bytes, got {len(public_key_raw)}"
             )
-        self._name = name
+        super().__init__(name, public_key_raw)
         self._public_key = Ed25519PublicKey.from_public_bytes(public_key_raw)
-        self._public_key_raw = bytes(public_key_raw)
-        self._key_id = key_id(name, self._public_key_raw)
 
     @classmethod
     def from_vkey(cls, vkey: str) -> "NoteVerifier":
@@ -153,21 +158,6 @@ class NoteVerifier:
                 "malformed verifier key: the key id does not match the name and the key"
             )
         return verifier
-
-    @property
-    def name(self) -> str:
-        """The key name expected in signature lines."""
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        """The 4-byte key ID (see ``key_id``)."""
-        return self._key_id
-
-    @property
-    def vkey(self) -> str:
-        """This verifier's key in the verifier key format (see ``from_vkey``)."""
-        return _vkey(self._name, self._key_id, self._public_key_raw)
 
     def verify(self, note: str) -> str:
         """Return the text of ``note`` once a signature by this key has been verified.

@@ -28,7 +28,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
+
+# PostgreSQL SQLSTATEs that mean "another transaction won; retry": serialization failure,
+# deadlock. (A unique violation arrives as IntegrityError.)
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -97,3 +102,19 @@ def writer_turn(engine: Engine) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def lost_race_raises(conflict: Exception) -> Iterator[None]:
+    """Raise ``conflict`` instead of the database's error when the writes inside lost a race
+    to a concurrent transaction (a unique violation; on PostgreSQL a serialization failure or
+    a deadlock): the caller's whole transaction was rolled back, so retrying it is safe.
+    Other database errors pass unchanged."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise conflict from exc
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            raise conflict from exc
+        raise

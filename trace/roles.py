@@ -41,6 +41,8 @@ from medtrace.ledger import (
 from medtrace.protocol.keys import load_or_create_key
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from medtrace.iot.bridge import BridgeStats
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,14 @@ def run_sequencer(settings: Settings) -> None:
     engine = create_db_engine(settings.resolved_database_url)
     upgrade_schema(engine)
     signer = NoteSigner(settings.ledger.origin, load_or_create_key(settings.resolved_log_key_path))
-    sequencer = Sequencer(
+    _until_signalled(log_sequencer(settings, engine, signer).run)
+
+
+def log_sequencer(settings: Settings, engine: Engine, signer: NoteSigner) -> Sequencer:
+    """The log's sequencer as the settings configure it, taking SQLite writers' turns like
+    every other writer: the sequencer role runs one alone, a one-machine API process one in
+    a thread of its own."""
+    return Sequencer(
         engine,
         signer,
         batch_interval=settings.ledger.batch_interval,
@@ -91,7 +100,6 @@ def run_sequencer(settings: Settings) -> None:
         witnesses=witness_clients(settings.ledger.witness_urls, settings.ledger.witness_keys),
         turn=partial(writer_turn, engine),
     )
-    _until_signalled(sequencer.run)
 
 
 def run_scheduler_role(settings: Settings) -> None:

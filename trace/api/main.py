@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -35,12 +34,12 @@ from medtrace.api.routes import reorder as reorder_routes
 from medtrace.api.routes import sensors as sensor_routes
 from medtrace.api.workers import WorkerPool
 from medtrace.config import Settings, get_settings
-from medtrace.db import create_db_engine, upgrade_schema, writer_turn
+from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.epcis.capture import MAX_DOCUMENT_BYTES as MAX_EPCIS_DOCUMENT_BYTES
-from medtrace.ledger import NoteSigner, Sequencer, witness_clients
+from medtrace.ledger import NoteSigner
 from medtrace.logs import configure_logging
 from medtrace.protocol.keys import derive_secret, load_or_create_key
-from medtrace.roles import freeze_startup_heap
+from medtrace.roles import freeze_startup_heap, log_sequencer
 from medtrace.schemas.capture import Refusal
 from medtrace.services.portal_accounts import unknown_account_hash
 from medtrace.services.verifications import VerificationCounter
@@ -92,18 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         counting.start()
         thread = None
         if settings.ledger.run_sequencer:
-            sequencer = Sequencer(
-                engine,
-                signer,
-                batch_interval=settings.ledger.batch_interval,
-                batch_size=settings.ledger.batch_size,
-                witnesses=witness_clients(
-                    settings.ledger.witness_urls, settings.ledger.witness_keys
-                ),
-                turn=partial(writer_turn, engine),
-            )
             thread = threading.Thread(
-                target=sequencer.run, args=(stop,), name="sequencer", daemon=True
+                target=log_sequencer(settings, engine, signer).run,
+                args=(stop,),
+                name="sequencer",
+                daemon=True,
             )
             thread.start()
         yield

@@ -38,7 +38,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from medtrace import custody, ledger
@@ -51,7 +50,7 @@ from medtrace.custody import (
     ReceiptPolicy,
     UnitKey,
 )
-from medtrace.db import writer_turn
+from medtrace.db import lost_race_raises, writer_turn
 from medtrace.epcis.document import biz_location, to_epcis
 from medtrace.errors import (
     Conflict,
@@ -72,9 +71,6 @@ from medtrace.store import participants as participant_store
 from medtrace.store import stations as station_store
 from medtrace.store import units as unit_store
 
-# PostgreSQL SQLSTATEs that mean "another transaction won; retry": serialization failure,
-# deadlock. (A unique violation arrives as IntegrityError.)
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 #: How far ahead of the server's clock an event may be stamped (clock drift of a station).
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 #: The events that put an object on the road to a destination.
@@ -312,7 +308,11 @@ def capture_authenticated(
     with session.begin():
         checked, refusal = check()
     try:
-        with writer_turn(session.get_bind().engine), session.begin():
+        with (
+            lost_race_raises(_conflict()),
+            writer_turn(session.get_bind().engine),
+            session.begin(),
+        ):
             conn = session.connection()
             ledger.begin_append(conn)
             batch = _Batch(
@@ -332,12 +332,6 @@ def capture_authenticated(
                 raise refusal
             _write(conn, batch)
             suspect_service.mark(session=session, suspicions=accepted)
-    except IntegrityError as exc:
-        raise _conflict() from exc
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
-            raise _conflict() from exc
-        raise
     except CustodyViolation:
         suspect_service.flag_suspects(session=session, suspicions=evidence)
         raise

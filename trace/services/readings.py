@@ -16,11 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from medtrace import ledger
-from medtrace.db import writer_turn
+from medtrace.db import lost_race_raises, writer_turn
 from medtrace.errors import (
     Conflict,
     Forbidden,
@@ -52,10 +51,6 @@ from medtrace.schemas.sensors import (
     RejectPublic,
 )
 from medtrace.store import readings as reading_store
-
-# PostgreSQL SQLSTATEs that mean "another transaction won; retry".
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-
 
 # --- capture --------------------------------------------------------------------------------
 
@@ -94,26 +89,23 @@ def capture_readings(
     # lock only for the database work (SQLite has one writer; PostgreSQL orders appends).
     verified = [_verify(outcome, keys) for outcome in parsed]
     batch = _Batch()
-    try:
-        with writer_turn(session.get_bind().engine), session.begin():
-            ledger.begin_append(session.connection())
-            known = reading_store.known_readings(
-                session=session,
-                keys=[
-                    (v.reading.sensor_id, v.reading.seq)
-                    for v in verified
-                    if isinstance(v, ParsedMessage)
-                ],
-            )
-            for message, outcome in zip(messages, verified, strict=True):
-                _decide(batch, message, outcome, known)
-            _write(session, batch, registered=keys.keys(), reject_cap=reject_cap)
-    except IntegrityError as exc:
-        raise _conflict() from exc
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
-            raise _conflict() from exc
-        raise
+    with (
+        lost_race_raises(_conflict()),
+        writer_turn(session.get_bind().engine),
+        session.begin(),
+    ):
+        ledger.begin_append(session.connection())
+        known = reading_store.known_readings(
+            session=session,
+            keys=[
+                (v.reading.sensor_id, v.reading.seq)
+                for v in verified
+                if isinstance(v, ParsedMessage)
+            ],
+        )
+        for message, outcome in zip(messages, verified, strict=True):
+            _decide(batch, message, outcome, known)
+        _write(session, batch, registered=keys.keys(), reject_cap=reject_cap)
     counts = {status: 0 for status in ReadingStatus}
     for result in batch.results:
         counts[result.status] += 1
