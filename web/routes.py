@@ -15,19 +15,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Cookie, HTTPException, Query, Request
+from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from sqlmodel import Session
 
 from medtrace.api.deps import SessionDep, SettingsDep, SignerDep, TemperaturePolicyDep
+from medtrace.config import Settings
 from medtrace.contracts.suspect import VerifyWatch
 from medtrace.errors import InvalidInput
+from medtrace.ledger import NoteSigner
 from medtrace.models import Verdict
 from medtrace.protocol.identifiers import check_x20, parse_expiry, parse_gtin
 from medtrace.schemas.verify import VerifyPublic
 from medtrace.services.cn_codes import verify_cn_code
 from medtrace.services.suspects import place_hash, verify_watched
+from medtrace.services.temperature import TemperaturePolicy
 from medtrace.services.verifications import VerificationCounter
 from medtrace.services.verify import verify_unit
 from medtrace.web import i18n
@@ -99,58 +104,73 @@ def render(
     return response
 
 
-def _resolve(
+@dataclass(frozen=True)
+class VerifyAsk:
+    """One public verification, all but the code naming the pack: the request, what the
+    answer is built from, and the language the page is asked in."""
+
+    request: Request
+    session: Session
+    settings: Settings
+    signer: NoteSigner
+    temperature: TemperaturePolicy
+    lang: str | None
+    lang_cookie: str | None
+
+
+def _verify_ask(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     signer: SignerDep,
     temperature: TemperaturePolicyDep,
-    ident: tuple[str, str, str | None, str | None],
-    lang: str | None,
-    lang_cookie: str | None,
-) -> Response:
+    lang: LangQuery = None,
+    lang_cookie: LangCookie = None,
+) -> VerifyAsk:
+    return VerifyAsk(request, session, settings, signer, temperature, lang, lang_cookie)
+
+
+VerifyAskDep = Annotated[VerifyAsk, Depends(_verify_ask)]
+
+
+def _resolve(ask: VerifyAsk, ident: tuple[str, str, str | None, str | None]) -> Response:
     gtin, serial, lot, expiry = ident
 
     def verify(now: dt.datetime) -> VerifyPublic:
         return verify_unit(
-            session=session,
+            session=ask.session,
             gtin=parse_gtin(gtin),
             serial=check_x20(serial, field="serial"),
             lot=None if lot is None else check_x20(lot, field="lot"),
             expiry=None if expiry is None else parse_expiry(expiry),
             today=now.date(),
-            base_url=settings.public_url,
-            temperature=temperature,
+            base_url=ask.settings.public_url,
+            temperature=ask.temperature,
         )
 
-    page = {"gtin": gtin, "serial": serial}
-    watched = _watched(request, session, settings, verify)
-    return _verify_page(request, settings, signer, watched, page, lang, lang_cookie)
+    return _verify_page(ask, _watched(ask, verify), {"gtin": gtin, "serial": serial})
 
 
 def _watched(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    verify: Callable[[dt.datetime], VerifyPublic],
+    ask: VerifyAsk, verify: Callable[[dt.datetime], VerifyPublic]
 ) -> Callable[[], VerifyPublic]:
     """``verify`` as a public verification: one of a dispensed unit is counted, by a salted
     hash of the asker's network, for the ``suspect.verified_after_dispense`` rule."""
 
-    counter: VerificationCounter = request.app.state.verifications
+    counter: VerificationCounter = ask.request.app.state.verifications
+    web = ask.settings.web
+    client = ask.request.client
 
     def watched() -> VerifyPublic:
         now = dt.datetime.now(dt.UTC)
         return verify_watched(
-            session=session,
+            session=ask.session,
             verify=lambda: verify(now),
-            place=place_hash(
-                request.client.host if request.client else "", settings.web.place_salt.encode()
-            ),
+            place=place_hash(client.host if client else "", web.place_salt.encode()),
             watch=VerifyWatch(
-                max_requests=settings.web.suspect_verify_requests,
-                min_places=settings.web.suspect_verify_places,
-                window=dt.timedelta(seconds=settings.web.suspect_verify_window),
+                max_requests=web.suspect_verify_requests,
+                min_places=web.suspect_verify_places,
+                window=dt.timedelta(seconds=web.suspect_verify_window),
             ),
             counter=counter,
             now=now,
@@ -160,16 +180,11 @@ def _watched(
 
 
 def _verify_page(
-    request: Request,
-    settings: SettingsDep,
-    signer: SignerDep,
-    verify: Callable[[], VerifyPublic],
-    page: dict[str, str],
-    lang: str | None,
-    lang_cookie: str | None,
+    ask: VerifyAsk, verify: Callable[[], VerifyPublic], page: dict[str, str]
 ) -> Response:
     """The answer of ``verify`` as JSON (``Accept: application/json``) or as the verify page;
     ``unknown`` is a 404, malformed input a 422 naming its rule."""
+    request = ask.request
     try:
         answer = verify()
     except InvalidInput as exc:
@@ -179,8 +194,8 @@ def _verify_page(
             request,
             "error.html",
             {"rule": exc.rule, "message": exc.message},
-            lang=lang,
-            lang_cookie=lang_cookie,
+            lang=ask.lang,
+            lang_cookie=ask.lang_cookie,
             status_code=422,
         )
     status = 404 if answer.verdict is Verdict.UNKNOWN else 200
@@ -188,25 +203,18 @@ def _verify_page(
         response: Response = JSONResponse(answer.model_dump(mode="json"), status_code=status)
         response.headers["Vary"] = "Accept"
     else:
-        response = _verify_html(request, settings, signer, answer, page, lang, lang_cookie)
+        response = _verify_html(ask, answer, page, status)
     personal = "set-cookie" in response.headers
     response.headers["Cache-Control"] = PERSONAL_CACHE_CONTROL if personal else VERIFY_CACHE_CONTROL
     return response
 
 
 def _verify_html(
-    request: Request,
-    settings: SettingsDep,
-    signer: SignerDep,
-    answer: VerifyPublic,
-    page: dict[str, str],
-    lang: str | None,
-    lang_cookie: str | None,
+    ask: VerifyAsk, answer: VerifyPublic, page: dict[str, str], status: int
 ) -> Response:
-    """The verify page of an answer; ``unknown`` is a 404."""
-    status = 404 if answer.verdict is Verdict.UNKNOWN else 200
+    """The verify page of an answer, with the keys its script checks the proofs against."""
     return render(
-        request,
+        ask.request,
         "verify.html",
         {
             "answer": answer,
@@ -216,77 +224,44 @@ def _verify_html(
             ),
             "chart": temperature_chart(answer.temperature),
             **page,
-            "log_vkey": signer.vkey,
-            "witness_vkeys": settings.ledger.witness_keys,
+            "log_vkey": ask.signer.vkey,
+            "witness_vkeys": ask.settings.ledger.witness_keys,
         },
-        lang=lang,
-        lang_cookie=lang_cookie,
+        lang=ask.lang,
+        lang_cookie=ask.lang_cookie,
         status_code=status,
     )
 
 
 @router.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse)
-def resolve_unit(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    temperature: TemperaturePolicyDep,
-    gtin: str,
-    serial: str,
-    expiry: ExpiryQuery = None,
-    lang: LangQuery = None,
-    lang_cookie: LangCookie = None,
-) -> Response:
+def resolve_unit(ask: VerifyAskDep, gtin: str, serial: str, expiry: ExpiryQuery = None) -> Response:
     """Verify a unit by GTIN and serial (HTML, or JSON for ``Accept: application/json``)."""
-    ident = (gtin, serial, None, expiry)
-    return _resolve(request, session, settings, signer, temperature, ident, lang, lang_cookie)
+    return _resolve(ask, (gtin, serial, None, expiry))
 
 
 @router.get("/01/{gtin}/10/{lot}/21/{serial}", response_class=HTMLResponse)
 def resolve_unit_with_lot(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    temperature: TemperaturePolicyDep,
-    gtin: str,
-    lot: str,
-    serial: str,
-    expiry: ExpiryQuery = None,
-    lang: LangQuery = None,
-    lang_cookie: LangCookie = None,
+    ask: VerifyAskDep, gtin: str, lot: str, serial: str, expiry: ExpiryQuery = None
 ) -> Response:
     """Verify a unit by GTIN, lot and serial (HTML, or JSON for ``Accept: application/json``)."""
-    ident = (gtin, serial, lot, expiry)
-    return _resolve(request, session, settings, signer, temperature, ident, lang, lang_cookie)
+    return _resolve(ask, (gtin, serial, lot, expiry))
 
 
 @router.get("/cn/{code}", response_class=HTMLResponse)
-def resolve_cn_code(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    temperature: TemperaturePolicyDep,
-    code: str,
-    lang: LangQuery = None,
-    lang_cookie: LangCookie = None,
-) -> Response:
+def resolve_cn_code(ask: VerifyAskDep, code: str) -> Response:
     """Verify a pack by its China drug traceability code (HTML, or JSON for ``Accept:
     application/json``); its ``unit.gtin`` and ``unit.serial`` are what a station signs."""
 
     def verify(now: dt.datetime) -> VerifyPublic:
         return verify_cn_code(
-            session=session,
+            session=ask.session,
             code=code,
             today=now.date(),
-            base_url=settings.public_url,
-            temperature=temperature,
+            base_url=ask.settings.public_url,
+            temperature=ask.temperature,
         )
 
-    watched = _watched(request, session, settings, verify)
-    return _verify_page(request, settings, signer, watched, {}, lang, lang_cookie)
+    return _verify_page(ask, _watched(ask, verify), {})
 
 
 @router.get("/static/{name}", include_in_schema=False)

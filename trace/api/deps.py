@@ -7,8 +7,8 @@ its thread pool, and a hop there and back for each would cost more than the depe
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -26,33 +26,24 @@ from medtrace.services import registry
 from medtrace.services.capture import ReplayWindow
 from medtrace.services.temperature import TemperaturePolicy
 
+T = TypeVar("T")
+
 _bearer = HTTPBearer(auto_error=False, description="A participant's API token")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 """The bearer token as sent, for routes that answer its refusal in their own error shape."""
 
 
-async def get_engine(request: Request) -> Engine:
-    """The app's database engine."""
-    engine: Engine = request.app.state.engine
-    return engine
+def _app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency answering ``app.state.<name>``, of type ``kind``, which ``create_app``
+    set once: the engine, the settings the app was built with, the log's checkpoint signer
+    (its public half is published), the Prometheus metrics."""
 
+    async def from_app_state(request: Request) -> T:
+        value: T = getattr(request.app.state, name)
+        return value
 
-async def get_settings_dep(request: Request) -> Settings:
-    """The settings the app was built with."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_signer(request: Request) -> NoteSigner:
-    """The log's checkpoint signer (its public half is published)."""
-    signer: NoteSigner = request.app.state.signer
-    return signer
-
-
-async def get_metrics(request: Request) -> Metrics:
-    """The app's Prometheus metrics."""
-    metrics: Metrics = request.app.state.metrics
-    return metrics
+    from_app_state.__name__ = f"app_state_{name}"
+    return from_app_state
 
 
 async def refuse_nul_characters(request: Request) -> None:
@@ -62,10 +53,10 @@ async def refuse_nul_characters(request: Request) -> None:
         raise InvalidInput("the URL holds a NUL character", rule="input.nul_character")
 
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SignerDep = Annotated[NoteSigner, Depends(get_signer)]
+EngineDep = Annotated[Engine, Depends(_app_state("engine", Engine))]
+MetricsDep = Annotated[Metrics, Depends(_app_state("metrics", Metrics))]
+SettingsDep = Annotated[Settings, Depends(_app_state("settings", Settings))]
+SignerDep = Annotated[NoteSigner, Depends(_app_state("signer", NoteSigner))]
 
 
 def get_session(engine: EngineDep) -> Iterator[Session]:

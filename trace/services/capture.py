@@ -66,9 +66,9 @@ from medtrace.protocol.envelope import CanonicalEnvelope, canonical_json
 from medtrace.schemas.capture import CaptureResult, EnvelopeIn, SignedEvent
 from medtrace.services import suspects as suspect_service
 from medtrace.services.cn_codes import CnCommissionRule
+from medtrace.store import devices as device_store
 from medtrace.store import events as event_store
 from medtrace.store import participants as participant_store
-from medtrace.store import stations as station_store
 from medtrace.store import units as unit_store
 
 #: How far ahead of the server's clock an event may be stamped (clock drift of a station).
@@ -365,8 +365,12 @@ def _check_signed(
     (returned, with its index, to be raised unless an earlier envelope breaks a custody
     rule)."""
     station_ids = {e.station_id for e in envelopes}
-    stations = station_store.get_stations(session=session, station_ids=station_ids)
-    keys = station_store.get_station_keys(session=session, station_ids=station_ids)
+    stations = device_store.get_devices(
+        session=session, tables=device_store.STATIONS, device_ids=station_ids
+    )
+    keys = device_store.get_keys(
+        session=session, tables=device_store.STATIONS, device_ids=station_ids
+    )
     now = utcnow()
     checked: list[Authenticated] = []
     for index, envelope in enumerate(envelopes):

@@ -11,7 +11,6 @@ rules (``station.exists``, ``sensor.not_yours``): a ``DeviceKind`` carries those
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -28,9 +27,9 @@ from medtrace.protocol.keys import b64
 from medtrace.schemas.keys import KeyCreate, KeyRevoke, decode_new_public_key, decode_public_key
 from medtrace.schemas.sensors import SensorPublic
 from medtrace.schemas.stations import StationPublic
+from medtrace.store import devices as device_store
 from medtrace.store import participants as participant_store
-from medtrace.store import readings as reading_store
-from medtrace.store import stations as station_store
+from medtrace.store.devices import DeviceTables
 
 
 class Device(Protocol):
@@ -50,52 +49,35 @@ P = TypeVar("P", bound=BaseModel)
 @dataclass(frozen=True)
 class DeviceKind(Generic[D, K, P]):
     """What the service needs to know of one kind of device: its name (in messages, rules and
-    the public view's ``<name>_id``), its public view, and its tables through the store."""
+    the public view's ``<name>_id``), its public view, and its tables."""
 
     name: str
     public: type[P]
-    find: Callable[[Session, str], D | None]
-    keys_of: Callable[[Session, str], list[K]]
-    create: Callable[[Session, str, int, bytes], D]
-    add_key: Callable[[Session, str, bytes, dt.datetime], object]
+    tables: DeviceTables[D, K]
+
+    def find(self, session: Session, device_id: str) -> D | None:
+        return device_store.get_device(session=session, tables=self.tables, device_id=device_id)
+
+    def keys_of(self, session: Session, device_id: str) -> list[K]:
+        keys = device_store.get_keys(session=session, tables=self.tables, device_ids=[device_id])
+        return keys[device_id]
+
+    def create(self, session: Session, device_id: str, participant_id: int, public_key: bytes) -> D:
+        device = self.tables.new_device(
+            device_id, participant_id=participant_id, public_key=public_key
+        )
+        return device_store.add_device(session=session, tables=self.tables, device=device)
+
+    def add_key(self, session: Session, device_id: str, public_key: bytes, now: dt.datetime) -> K:
+        key = self.tables.new_key(device_id, public_key=public_key, valid_from=now)
+        return device_store.add_key(session=session, key=key)
 
 
 STATIONS: DeviceKind[Station, StationKey, StationPublic] = DeviceKind(
-    name="station",
-    public=StationPublic,
-    find=lambda session, station_id: station_store.get_station(
-        session=session, station_id=station_id
-    ),
-    keys_of=lambda session, station_id: station_store.get_station_keys(
-        session=session, station_ids=[station_id]
-    )[station_id],
-    create=lambda session, station_id, participant_id, public_key: station_store.add_station(
-        session=session,
-        station=Station(
-            station_id=station_id, participant_id=participant_id, public_key=public_key
-        ),
-    ),
-    add_key=lambda session, station_id, public_key, now: station_store.add_station_key(
-        session=session,
-        key=StationKey(station_id=station_id, public_key=public_key, valid_from=now),
-    ),
+    name="station", public=StationPublic, tables=device_store.STATIONS
 )
-
 SENSORS: DeviceKind[Sensor, SensorKey, SensorPublic] = DeviceKind(
-    name="sensor",
-    public=SensorPublic,
-    find=lambda session, sensor_id: reading_store.get_sensor(session=session, sensor_id=sensor_id),
-    keys_of=lambda session, sensor_id: reading_store.get_sensor_keys(
-        session=session, sensor_ids=[sensor_id]
-    )[sensor_id],
-    create=lambda session, sensor_id, participant_id, public_key: reading_store.add_sensor(
-        session=session,
-        sensor=Sensor(sensor_id=sensor_id, participant_id=participant_id, public_key=public_key),
-    ),
-    add_key=lambda session, sensor_id, public_key, now: reading_store.add_sensor_key(
-        session=session,
-        key=SensorKey(sensor_id=sensor_id, public_key=public_key, valid_from=now),
-    ),
+    name="sensor", public=SensorPublic, tables=device_store.SENSORS
 )
 
 

@@ -50,6 +50,7 @@ from medtrace.schemas.sensors import (
     ReadingStatus,
     RejectPublic,
 )
+from medtrace.store import devices as device_store
 from medtrace.store import readings as reading_store
 
 # --- capture --------------------------------------------------------------------------------
@@ -82,8 +83,12 @@ def capture_readings(
     parsed = [_parse(m) for m in messages]
     with session.begin():  # a short read: the keys of the batch's sensors
         sensor_ids = {p.reading.sensor_id for p in parsed if isinstance(p, ParsedMessage)}
-        sensors = reading_store.get_sensors(session=session, sensor_ids=sensor_ids)
-        history = reading_store.get_sensor_keys(session=session, sensor_ids=sensor_ids)
+        sensors = device_store.get_devices(
+            session=session, tables=device_store.SENSORS, device_ids=sensor_ids
+        )
+        history = device_store.get_keys(
+            session=session, tables=device_store.SENSORS, device_ids=sensor_ids
+        )
         keys = {sid: (history[sid], sensor.active) for sid, sensor in sensors.items()}
     # Signatures are checked before the write transaction, which then holds the log's write
     # lock only for the database work (SQLite has one writer; PostgreSQL orders appends).
@@ -319,7 +324,9 @@ def list_rejects(
     never registered."""
     owner_id = None if participant.role is Role.REGULATOR else participant.id
     if owner_id is not None and sensor_id is not None:
-        sensor = reading_store.get_sensor(session=session, sensor_id=sensor_id)
+        sensor = device_store.get_device(
+            session=session, tables=device_store.SENSORS, device_id=sensor_id
+        )
         if sensor is None or sensor.participant_id != owner_id:
             raise Forbidden(
                 f"the refused readings of {sensor_id!r} are its owner's and the regulator's",

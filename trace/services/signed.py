@@ -19,7 +19,7 @@ from medtrace.models import Participant
 from medtrace.protocol.envelope import CanonicalEnvelope
 from medtrace.schemas.capture import EnvelopeIn
 from medtrace.schemas.lots import SignedLotEvent
-from medtrace.store import stations as station_store
+from medtrace.store import devices as device_store
 
 EventT = TypeVar("EventT", bound=SignedLotEvent)
 
@@ -42,13 +42,17 @@ def check_signed(
     naming the first bad field, ``{rule_prefix}.sender`` when the event names another station
     or GLN than the sender's.
     """
-    station = station_store.get_station(session=session, station_id=envelope.station_id)
+    station = device_store.get_device(
+        session=session, tables=device_store.STATIONS, device_id=envelope.station_id
+    )
     if station is None or station.participant_id != participant.id or not station.active:
         raise SignatureRejected(
             f"station {envelope.station_id!r} is not an active station of {participant.gln}",
             rule="station.unknown" if station is None else "station.not_yours",
         )
-    keys = station_store.get_station_keys(session=session, station_ids=[station.station_id])
+    keys = device_store.get_keys(
+        session=session, tables=device_store.STATIONS, device_ids=[station.station_id]
+    )
     key = signing_key(keys[station.station_id], CanonicalEnvelope.of(envelope.model_dump()).verify)
     event = parse_event(envelope.event, model=model, rule_prefix=rule_prefix)
     check_key_usable(key, owner="station", name=station.station_id, signed_at=event.event_time)

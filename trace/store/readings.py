@@ -19,63 +19,12 @@ from medtrace.models.iot import (
     Sensor,
     SensorBinding,
     SensorGrant,
-    SensorKey,
 )
 
 _readings: Table = Reading.__table__  # type: ignore[attr-defined]
 # Sensors per lookup query: an OR of this many terms stays well below SQLite's limit on the
 # depth of an expression (1 000).
 _SENSORS_PER_LOOKUP = 100
-
-
-def get_sensor(*, session: Session, sensor_id: str) -> Sensor | None:
-    """The sensor with this id."""
-    return session.get(Sensor, sensor_id)
-
-
-def get_sensors(*, session: Session, sensor_ids: Iterable[str]) -> dict[str, Sensor]:
-    """Sensors by id, for checking a batch of readings with one query."""
-    wanted = set(sensor_ids)
-    if not wanted:
-        return {}
-    rows = session.exec(select(Sensor).where(col(Sensor.sensor_id).in_(wanted)))
-    return {s.sensor_id: s for s in rows}
-
-
-def get_sensor_keys(*, session: Session, sensor_ids: Iterable[str]) -> dict[str, list[SensorKey]]:
-    """Every key of each sensor, newest first, in one query."""
-    wanted = set(sensor_ids)
-    keys: dict[str, list[SensorKey]] = {sensor_id: [] for sensor_id in wanted}
-    if not wanted:
-        return keys
-    rows = session.exec(
-        select(SensorKey)
-        .where(col(SensorKey.sensor_id).in_(wanted))
-        .order_by(col(SensorKey.id).desc())
-    )
-    for row in rows:
-        keys[row.sensor_id].append(row)
-    return keys
-
-
-def add_sensor(*, session: Session, sensor: Sensor) -> Sensor:
-    """Insert a sensor with its first key, and flush."""
-    session.add(sensor)
-    session.flush()
-    add_sensor_key(
-        session=session,
-        key=SensorKey(
-            sensor_id=sensor.sensor_id, public_key=sensor.public_key, valid_from=sensor.created_at
-        ),
-    )
-    return sensor
-
-
-def add_sensor_key(*, session: Session, key: SensorKey) -> SensorKey:
-    """Insert a sensor's new key and flush."""
-    session.add(key)
-    session.flush()
-    return key
 
 
 def known_readings_query(
