@@ -3,7 +3,7 @@
 Capture takes the MQTT messages a bridge relays, untouched, and decides each one in a single
 transaction: a reading that verifies (registered, active sensor; Ed25519 signature over the
 RFC 8785 bytes; a sequence number not used for another reading) becomes a row and a ledger leaf
-(``ledger.sql.append_leaves``), committed together; a redelivery of a captured reading (same
+(``ledger.append_leaves``), committed together; a redelivery of a captured reading (same
 sensor, sequence and bytes) is answered with its first leaf and writes nothing; everything else
 is kept in the rejects table with the rule it broke. Only after that commit does the bridge
 acknowledge the messages to the broker, so a crash anywhere re-delivers and nothing is lost or
