@@ -4,12 +4,14 @@ It starts the service on SQLite, registers a manufacturer, a distributor and a h
 pharmacy (each with a GLN, an API token and one station with its own Ed25519 key), then drives
 the stations over HTTP exactly as real ones would: commission a lot, ship, receive, ship on,
 receive, dispense one pack. It waits for the sequencer's checkpoint so every event printed is
-provable, prints the verify URLs and serves until Ctrl-C.
+provable, prints the verify URLs, a regulator's and a pharmacy's portal log-in and every API
+token, and serves until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import socket
 import threading
 import time
@@ -34,6 +36,7 @@ from medtrace.protocol.identifiers import digital_link_path, random_serial
 from medtrace.protocol.keys import write_key_file
 from medtrace.scanners.client import CaptureClient
 from medtrace.scanners.station import Station
+from medtrace.services.portal_accounts import add_user
 from medtrace.services.registry import create_participant
 
 # GS1 prefix 952 is reserved for demonstrations and examples.
@@ -70,6 +73,15 @@ PARTICIPANTS = (
         "Ruijin Hospital Pharmacy", Role.PHARMACY, "Shanghai", with_check_digit("952901200000")
     ),
 )
+REGULATOR = DemoParticipant(
+    "Shanghai Medical Products Administration",
+    Role.REGULATOR,
+    "Shanghai",
+    with_check_digit("952999900000"),
+)
+# The portal accounts the demo prints, so a newcomer can log in as a regulator (investigate,
+# recall) and as a pharmacy (stock, alerts, quarantine).
+PORTAL_ROLES = (Role.REGULATOR, Role.PHARMACY)
 GTIN = "0" + with_check_digit("952123400011")
 
 
@@ -136,6 +148,56 @@ def enrol(engine: Engine, p: DemoParticipant, key: Ed25519PrivateKey, base_url: 
     api = CaptureClient(base_url, created.token)
     api.register_station(station.station_id, station.public_key)
     return Enrolled(p, station, api, created.token)
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a newcomer gets in: each participant's API token and the demo's portal log-ins."""
+
+    tokens: dict[str, str]  # participant name -> API token
+    logins: list[tuple[DemoParticipant, str, str]]  # (whose, e-mail, password)
+
+
+def _regulator_and_logins(engine: Engine, enrolled: dict[Role, Enrolled]) -> Access:
+    """Register the regulator (it captures nothing, so it has no station) and a portal account
+    for each of ``PORTAL_ROLES``, with a fresh random password."""
+    with Session(engine) as session:
+        regulator = create_participant(
+            session=session,
+            gln=REGULATOR.gln,
+            name=REGULATOR.name,
+            role=REGULATOR.role,
+            city=REGULATOR.city,
+        )
+    tokens = {m.participant.name: m.token for m in enrolled.values()}
+    tokens[REGULATOR.name] = regulator.token
+    whose = {Role.REGULATOR: REGULATOR} | {
+        role: member.participant for role, member in enrolled.items()
+    }
+    logins = []
+    for role in PORTAL_ROLES:
+        email, password = f"{role.value}@demo.medtrace.example", secrets.token_urlsafe(12)
+        with Session(engine) as session:
+            add_user(session=session, gln=whose[role].gln, email=email, password=password)
+        logins.append((whose[role], email, password))
+    return Access(tokens, logins)
+
+
+def _print_access(access: Access, base_url: str, data_dir: Path, console: Console) -> None:
+    """The log-ins, the tokens, and how to point the command line at this demo."""
+    console.print(f"\nPortal ({base_url}/portal/login):")
+    for who, email, password in access.logins:
+        console.print(
+            f"  {who.role.value:<10} {email}  password [bold]{password}[/]", soft_wrap=True
+        )
+    console.print("API tokens (Authorization: Bearer ..., or MEDTRACE_TOKEN for the CLI):")
+    for name, token in access.tokens.items():
+        console.print(f"  {name:<42} {token}", soft_wrap=True)
+    console.print(
+        f"Point the CLI at this demo: export MEDTRACE_DATA_DIR={data_dir} "
+        f"MEDTRACE_PUBLIC_URL={base_url}",
+        soft_wrap=True,
+    )
 
 
 def _setup(server: DemoServer, console: Console) -> dict[Role, Enrolled]:
@@ -231,6 +293,8 @@ def run_demo(
     server.start()
     console.print(f"[bold]medtrace demo[/] on {base_url} (data in {data_dir})")
     enrolled = _setup(server, console)
+    access = _regulator_and_logins(server.app.state.engine, enrolled)
+    console.print(f"  [bold]{REGULATOR.name}[/] (regulator, {REGULATOR.city}) GLN {REGULATOR.gln}")
     lot = "L" + dt.date.today().strftime("%y%m%d") + random_serial(3)
     expiry = dt.date.today() + dt.timedelta(days=730)
     serials = [random_serial() for _ in range(units)]
@@ -260,10 +324,14 @@ def run_demo(
     console.print(
         f"\nLog key (compare it with the one your verifier trusts): [bold]{key['vkey']}[/]"
     )
-    console.print("Verify URLs (open in a browser, or ask for Accept: application/json):")
+    if serve_forever:
+        console.print("Verify URLs (open in a browser, or ask for Accept: application/json):")
+    else:
+        console.print("Verify URLs (the demo stops now: run it without --exit to open them):")
     for url, (_, where) in zip(urls, picks, strict=True):
         console.print(f"  {url}  [dim]({where})[/]", soft_wrap=True)
     if serve_forever:
+        _print_access(access, base_url, data_dir, console)
         console.print("\nServing; press Ctrl-C to stop.")
         try:
             while True:
