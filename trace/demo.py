@@ -3,9 +3,10 @@
 It starts the service on SQLite, registers a manufacturer, a distributor and a hospital
 pharmacy (each with a GLN, an API token and one station with its own Ed25519 key), then drives
 the stations over HTTP exactly as real ones would: commission a lot, ship, receive, ship on,
-receive, dispense one pack. It waits for the sequencer's checkpoint so every event printed is
-provable, prints the verify URLs, a regulator's and a pharmacy's portal log-in and every API
-token, and serves until Ctrl-C.
+receive, dispense one pack; a second lot is recalled, and a code held by the distributor is
+presented at the pharmacy as a copy would be. It waits for the sequencer's checkpoint so every
+event printed is provable, prints the verify URLs, a regulator's and a pharmacy's portal log-in
+and every API token, and serves until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from medtrace.models import Role
 from medtrace.protocol.identifiers import digital_link_path, random_serial
 from medtrace.protocol.keys import write_key_file
 from medtrace.scanners.client import CaptureClient
+from medtrace.scanners.errors import CaptureRefused
 from medtrace.scanners.station import Station
 from medtrace.services.portal_accounts import add_user
 from medtrace.services.registry import create_participant
@@ -260,6 +262,50 @@ def _walk(
             progress.advance(task)
 
 
+def _recalled_lot(enrolled: dict[Role, Enrolled], console: Console) -> tuple[str, str]:
+    """A second, small lot shipped to the distributor and recalled by its manufacturer; the
+    (lot, serial) of one of its units."""
+    maker, hub = enrolled[Role.MANUFACTURER], enrolled[Role.DISTRIBUTOR]
+    lot = "R" + dt.date.today().strftime("%y%m%d") + random_serial(3)
+    expiry = dt.date.today() + dt.timedelta(days=365)
+    serials = [random_serial() for _ in range(2)]
+    maker.api.capture(
+        [maker.station.commission(GTIN, s, lot=lot, expiry=expiry) for s in serials]
+        + [maker.station.ship(GTIN, s, to=hub.gln) for s in serials]
+    )
+    hub.api.capture([hub.station.receive(GTIN, s) for s in serials])
+    maker.api.recall(
+        maker.station.recall(GTIN, lot, reason="Particles found in retained samples (demo)")
+    )
+    console.print(f"  [green]✓[/] lot {lot} shipped to the distributor, then recalled")
+    return lot, serials[0]
+
+
+def _cloned_code(enrolled: dict[Role, Enrolled], serial: str, console: Console) -> None:
+    """The pharmacy's station presents a code whose unit sits at the distributor, as a copied
+    code would be: the dispense is refused and the unit is marked suspect (``suspect.clone``)."""
+    pharmacy = enrolled[Role.PHARMACY]
+    try:
+        pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
+    except CaptureRefused as exc:
+        console.print(
+            f"  [green]✓[/] a copy of a code at the distributor, presented at the "
+            f"pharmacy: refused ({exc.rule})"
+        )
+    else:
+        raise RuntimeError(f"the dispense of {serial}, held by the distributor, was accepted")
+
+
+def _ledger_size(base_url: str, regulator_token: str) -> int:
+    """The log's size once the demo's last write is in: the newest alert (the clone's) is the
+    last leaf the demo causes."""
+    alerts = httpx.get(
+        f"{base_url}/api/v1/alerts", headers={"Authorization": f"Bearer {regulator_token}"}
+    )
+    alerts.raise_for_status()
+    return max(int(alert["leaf_index"]) for alert in alerts.json()["data"]) + 1
+
+
 def _wait_for_checkpoint(base_url: str, size: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -311,16 +357,23 @@ def run_demo(
     pharmacy = enrolled[Role.PHARMACY]
     dispensed = pharmacy.api.capture([pharmacy.station.dispense(GTIN, serials[0])])
     console.print(f"  [green]✓[/] dispense one pack: leaf {dispensed[0]['leaf_index']}")
-    _wait_for_checkpoint(base_url, dispensed[0]["leaf_index"] + 1)
+    recalled_lot, recalled = _recalled_lot(enrolled, console)
+    _cloned_code(enrolled, serials[-1], console)
+    _wait_for_checkpoint(base_url, _ledger_size(base_url, access.tokens[REGULATOR.name]))
     for member in enrolled.values():
         member.api.close()
     key = httpx.get(f"{base_url}/api/v1/ledger/public-key").json()
     picks = [
-        (serials[0], "dispensed"),
-        (serials[1], "in the pharmacy"),
-        (serials[-1], "at the distributor"),
+        (lot, serials[0], "genuine: dispensed at the pharmacy, with its temperature history"),
+        (lot, serials[1], "genuine: on the pharmacy's shelf"),
+        (
+            lot,
+            serials[-1],
+            "suspect: its code was presented at the pharmacy while the distributor holds it",
+        ),
+        (recalled_lot, recalled, "recalled: its lot was recalled by the manufacturer"),
     ]
-    urls = [base_url + digital_link_path(GTIN, s, lot=lot) for s, _ in picks]
+    urls = [base_url + digital_link_path(GTIN, s, lot=lt) for lt, s, _ in picks]
     console.print(
         f"\nLog key (compare it with the one your verifier trusts): [bold]{key['vkey']}[/]"
     )
@@ -328,8 +381,8 @@ def run_demo(
         console.print("Verify URLs (open in a browser, or ask for Accept: application/json):")
     else:
         console.print("Verify URLs (the demo stops now: run it without --exit to open them):")
-    for url, (_, where) in zip(urls, picks, strict=True):
-        console.print(f"  {url}  [dim]({where})[/]", soft_wrap=True)
+    for url, (_, _, shows) in zip(urls, picks, strict=True):
+        console.print(f"  {url}\n    [dim]{shows}[/]", soft_wrap=True)
     if serve_forever:
         _print_access(access, base_url, data_dir, console)
         console.print("\nServing; press Ctrl-C to stop.")

@@ -35,15 +35,22 @@ def test_the_demo_prints_verify_urls_that_check_out_and_serves_until_ctrl_c(
             if "press Ctrl-C" in line:
                 break
         urls = re.findall(r"http://127\.0\.0\.1:\d+/01/\S+", "".join(lines))
-        assert len(urls) == 3, "".join(lines)
+        assert len(urls) == 4, "".join(lines)
 
         for url in urls:
             checks = check_url(url)
             assert checks and all(c.status == "ok" for c in checks), checks
             assert httpx.get(url).status_code == 200
-        dispensed = httpx.get(urls[0], headers={"Accept": "application/json"}).json()
+        dispensed, shelved, suspect, recalled = (
+            httpx.get(url, headers={"Accept": "application/json"}).json() for url in urls
+        )
         assert dispensed["unit"]["state"] == "dispensed"
         assert dispensed["temperature"]["series"], "the dispensed pack has a temperature history"
+        assert [v["verdict"] for v in (shelved, suspect, recalled)] == [
+            "genuine",
+            "suspect",
+            "recalled",
+        ]
         _the_printed_log_ins_and_tokens_work("".join(lines), urls[0].split("/01/")[0])
     finally:
         demo.send_signal(signal.SIGINT)

@@ -186,8 +186,10 @@ def demo(
 ) -> None:
     """Run the whole chain on SQLite and print verify URLs, then serve until Ctrl-C.
 
-    Registers a manufacturer, a distributor and a hospital pharmacy with their stations,
-    commissions a lot, ships, receives, dispenses one pack, and waits for the signed checkpoint.
+    Registers a manufacturer, a distributor and a hospital pharmacy with their stations, and a
+    regulator; commissions a lot, ships, receives, dispenses one pack; recalls a second lot and
+    presents a copied code; waits for the signed checkpoint. Prints four verify URLs (genuine,
+    dispensed, suspect, recalled), portal log-ins and API tokens.
     """
     from medtrace.demo import run_demo
 
