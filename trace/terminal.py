@@ -15,8 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from medtrace.protocol.keys import write_key_file
 
-console = Console(soft_wrap=True)  # keys and URLs must stay on one line to be copied
-err_console = Console(stderr=True)
+# Keys, URLs and rules must stay on one line to be copied or grepped: the terminal wraps them,
+# not Rich (which, piped into a log, would cut them at 80 columns).
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 PIPED_HELP_WIDTH = 120
 """Columns ``--help`` is laid out in when it goes to a pipe or a file: wide enough that no

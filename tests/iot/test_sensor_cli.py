@@ -42,6 +42,7 @@ def test_keygen_then_register_publishes_the_sensor_key(chain: Chain, tmp_path: P
     assert bound.returncode == 0 and f"bound sensor {sensor_id}" in bound.stdout, bound.stderr
     before = _medtrace("sensor", "bind", sensor_id, *place, "--since", "2001-01-01", env=env)
     assert before.returncode == 1 and "binding.before_registration" in before.stderr
+    assert f"precedes the registration of sensor '{sensor_id}'" in before.stderr  # one line
 
 
 @pytest.mark.slow
