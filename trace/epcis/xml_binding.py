@@ -11,7 +11,7 @@ The official GS1 XSDs are vendored in ``xsd/1.2`` and ``xsd/2.0`` (source and li
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from pathlib import Path
 
 from lxml import etree
@@ -80,11 +80,18 @@ def safe_parser() -> etree.XMLParser:
     )
 
 
-@cache
+_per_thread = threading.local()
+
+
 def schema(namespace: str) -> etree.XMLSchema:
     """The official XSD for documents whose root is in ``namespace`` (``EPCIS_1_2``,
-    ``EPCIS_2_0`` or ``QUERY_2_0``), loaded once from the vendored files.
+    ``EPCIS_2_0`` or ``QUERY_2_0``), compiled from the vendored files once per thread: an
+    ``XMLSchema`` keeps the errors of its last validation on itself, so captures running in
+    parallel threads must not share one.
 
     Raises ``KeyError`` for another namespace (a caller's bug: check it first)."""
-    document = etree.parse(str(_SCHEMA_FILES[namespace]), parser=safe_parser())
-    return etree.XMLSchema(document)
+    compiled: dict[str, etree.XMLSchema] = _per_thread.__dict__.setdefault("schemas", {})
+    if namespace not in compiled:
+        document = etree.parse(str(_SCHEMA_FILES[namespace]), parser=safe_parser())
+        compiled[namespace] = etree.XMLSchema(document)
+    return compiled[namespace]
