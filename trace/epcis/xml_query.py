@@ -6,8 +6,9 @@ written as elements of the same name in the order the XSD's sequences fix (``_OR
 terms that JSON-LD may write as bare words (``shipping``) as the CBV 2.0 web URIs the XML
 binding needs (``_VOCABULARY``),
 arrays as their wrapper lists (``xml_binding.LIST_ITEMS``), ``prefix:name`` members as
-elements of the namespace the ``@context`` (or the EPCIS context) gives the prefix. medtrace
-captures ObjectEvents and AggregationEvents only, so those are the event types written.
+elements of the namespace the ``@context`` (or the EPCIS context) gives the prefix, and
+inside such an extension element every member as it comes. All five EPCIS 2.0 event types
+have an order, though medtrace captures ObjectEvents and AggregationEvents only.
 """
 
 from __future__ import annotations
@@ -40,6 +41,21 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "AggregationEvent": (
         *_BASE, "parentID", "childEPCs", "action", "bizStep", "disposition", *_AFTER_WHERE,
         "childQuantityList", "sourceList", "destinationList", "sensorElementList",
+        "persistentDisposition",
+    ),
+    "TransactionEvent": (
+        *_BASE, "bizTransactionList", "parentID", "epcList", "action", "bizStep", "disposition",
+        "readPoint", "bizLocation", "quantityList", "sourceList", "destinationList",
+        "sensorElementList", "persistentDisposition",
+    ),
+    "TransformationEvent": (
+        *_BASE, "inputEPCList", "inputQuantityList", "outputEPCList", "outputQuantityList",
+        "transformationID", "bizStep", "disposition", *_AFTER_WHERE, "sourceList",
+        "destinationList", "sensorElementList", "persistentDisposition", "ilmd",
+    ),
+    "AssociationEvent": (
+        *_BASE, "parentID", "childEPCs", "childQuantityList", "action", "bizStep",
+        "disposition", *_AFTER_WHERE, "sourceList", "destinationList", "sensorElementList",
         "persistentDisposition",
     ),
     "errorDeclaration": ("declarationTime", "reason", "correctiveEventIDs"),
@@ -113,13 +129,24 @@ def _tag(key: str, namespaces: Mapping[str, str]) -> str:
 
 
 def _write_object(
-    parent: etree._Element, key: str, value: Mapping[str, Any], namespaces: Mapping[str, str]
+    parent: etree._Element,
+    key: str,
+    value: Mapping[str, Any],
+    namespaces: Mapping[str, str],
+    *,
+    free: bool = False,
 ) -> None:
-    if key not in _ORDER and ":" not in key:
+    """``value`` as element ``key``: its members in the XSD's order, or, inside an extension
+    (``free``), in the order given."""
+    free = free or ":" in key
+    if key not in _ORDER and not free:
         raise ValueError(f"no EPCIS 2.0 XML form for {key!r}")
     element = etree.SubElement(parent, _tag(key, namespaces))
-    order = _ORDER.get(key, ())
-    known = [name for name in order if name in value]
+    if free:
+        for name, member in value.items():
+            _write(element, name, member, namespaces, free=True)
+        return
+    known = [name for name in _ORDER[key] if name in value]
     extensions = [name for name in value if ":" in name]
     unknown = set(value) - set(known) - set(extensions) - {"type"}
     if unknown:
@@ -128,16 +155,23 @@ def _write_object(
         _write(element, name, value[name], namespaces)
 
 
-def _write(parent: etree._Element, key: str, value: Any, namespaces: Mapping[str, str]) -> None:
+def _write(
+    parent: etree._Element,
+    key: str,
+    value: Any,
+    namespaces: Mapping[str, str],
+    *,
+    free: bool = False,
+) -> None:
     if key in LIST_ITEMS:
         wrapper = etree.SubElement(parent, key)
         for item in value:
             _write(wrapper, LIST_ITEMS[key], item, namespaces)
     elif isinstance(value, list):
-        if key not in REPEATED and ":" not in key:
+        if key not in REPEATED and ":" not in key and not free:
             raise ValueError(f"no EPCIS 2.0 XML form for the list {key!r}")
         for item in value:
-            _write(parent, key, item, namespaces)
+            _write(parent, key, item, namespaces, free=free)
     elif key in TEXT_MEMBERS and isinstance(value, Mapping):
         element = etree.SubElement(parent, key, _attributes(value, namespaces, skip=key))
         element.text = _text(value[key])
@@ -146,7 +180,7 @@ def _write(parent: etree._Element, key: str, value: Any, namespaces: Mapping[str
     elif key in ATTRIBUTE_OBJECTS:
         etree.SubElement(parent, key, _attributes(value, namespaces))
     elif isinstance(value, Mapping):
-        _write_object(parent, key, value, namespaces)
+        _write_object(parent, key, value, namespaces, free=free)
     else:
         etree.SubElement(parent, _tag(key, namespaces)).text = _term(key, _text(value))
 
