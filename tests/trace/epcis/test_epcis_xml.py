@@ -25,6 +25,7 @@ from medtrace.epcis.xml_capture import document_from_xml
 from medtrace.epcis.xml_query import query_document_xml
 from medtrace.errors import InvalidInput
 from medtrace.models import EventType
+from medtrace.protocol.identifiers import digital_link_path
 from medtrace.schemas.capture import SignedEvent
 from support.chain import EXPIRY, LOT, Chain, new_serial, new_sscc
 
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:open_text is deprecated:Deprecat
 HERE = Path(__file__).parent / "xml"
 SHIP = (HERE / "ship-1.2-sbdh.xml").read_text()
 RECEIVE = (HERE / "receive-2.0.xml").read_text()
+FORWARD = (HERE / "forward-2.0.xml").read_text()
+DISPENSE = (HERE / "dispense-1.2.xml").read_text()
 GTIN = "09521234000013"
 HUB_GLN = "9525678000004"
 MAKER_GLN = "9521234000006"
@@ -359,3 +362,36 @@ def test_bad_xml_through_the_app_is_refused_by_rule_and_nothing_is_stored(chain:
     assert foreign["success"] is False
     assert foreign["errors"][0]["rule"] == "custody.wrong_location"
     assert chain.server.leaves() == before
+
+
+def test_a_dscsa_shaped_flow_in_xml_each_partner_with_its_own_token(chain: Chain) -> None:
+    """Manufacturer (1.2 with SBDH: commission, pack, ship) → distributor (2.0: receive, ship
+    on) → pharmacy (2.0: receive; 1.2: unpack, dispense): the pack is dispensed and genuine,
+    and the XML answer about it carries the hashes of what each partner sent."""
+    serials, sscc = (new_serial(), new_serial()), new_sscc()
+    pharmacy_gln = chain.pharmacy.gln
+    forward = fill(FORWARD, sscc=sscc, sender=HUB_GLN, receiver=pharmacy_gln)
+    dispense = fill(DISPENSE, serial=serials[0], sscc_ref=sscc[0] + sscc[8:17])
+    steps = [
+        (chain.maker.token, ship_document(serials, sscc)),
+        (chain.hub.token, receive_document(sscc)),
+        (chain.hub.token, forward),
+        (chain.pharmacy.token, receive_document(sscc, pharmacy_gln).replace(b"11-23", b"11-25")),
+        (chain.pharmacy.token, dispense),
+    ]
+    for token, body in steps:
+        result = job(chain, token, post_xml(chain, token, body))
+        assert (result["success"], result["errors"]) == (True, [])
+
+    url = chain.server.url + digital_link_path(GTIN, serials[0], lot=LOT)
+    verified = httpx.get(url, headers={"Accept": "application/json"}).json()
+    assert (verified["unit"]["state"], verified["verdict"]) == ("dispensed", "genuine")
+    assert [e["type"] for e in verified["events"]] == [
+        "commission", "pack", "ship", "receive", "ship", "receive", "unpack", "dispense",
+    ]  # fmt: skip
+    answer = query_xml(
+        chain, chain.pharmacy.token, MATCH_anyEPC=f"https://id.gs1.org/01/{GTIN}/21/{serials[0]}"
+    )
+    assert schema(QUERY_2_0).validate(etree.fromstring(answer.content))
+    pack_hash = xml_hashes(steps[0][1])[1]
+    assert xml_hashes(answer.content)[1:] == [pack_hash, *xml_hashes(dispense)]
