@@ -127,7 +127,9 @@ def _validate(root: etree._Element, namespace: str) -> None:
 def _children(element: etree._Element) -> list[etree._Element]:
     """The child elements, with unqualified extension wrappers replaced by their content."""
     found: list[etree._Element] = []
-    for child in element.iterchildren(tag=etree.Element):
+    for child in element:
+        if not isinstance(child.tag, str):  # an unexpanded entity reference
+            continue
         if child.tag in _TRANSPARENT:
             found.extend(_children(child))
         else:
