@@ -116,7 +116,9 @@ def read_event(
     one event of a query document (the XSD has no document of a bare event)."""
     event = epcis_query.get_event(session=session, epcis_id=event_id)
     if _prefers_xml(request.headers.get("accept", "")):
-        return _answer(request, query_document([event], created=utcnow()), {})
+        return Response(
+            query_document_xml(query_document([event], created=utcnow())), media_type=XML
+        )
     return JSONResponse({"@context": [CONTEXT], **event}, media_type=JSON_LD)
 
 
