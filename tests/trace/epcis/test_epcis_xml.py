@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,16 @@ import pytest
 from epcis_event_hash_generator import hash_generator
 from epcis_event_hash_generator.json_to_py import event_list_from_epcis_document_json
 from epcis_event_hash_generator.xml_to_py import event_list_from_epcis_document_str
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
-from medtrace.epcis.capture import document_events, medtrace_events
+from medtrace.epcis.capture import check_fields, document_events, medtrace_events
 from medtrace.epcis.document import query_document, recall_to_epcis, to_epcis
 from medtrace.epcis.xml_binding import EPCIS_2_0, QUERY_2_0, safe_parser, schema
 from medtrace.epcis.xml_capture import document_from_xml
 from medtrace.epcis.xml_query import query_document_xml
-from medtrace.errors import InvalidInput
+from medtrace.errors import InvalidInput, MedtraceError
 from medtrace.models import EventType
 from medtrace.protocol.identifiers import digital_link_path
 from medtrace.schemas.capture import SignedEvent
@@ -39,6 +42,7 @@ DISPENSE = (HERE / "dispense-1.2.xml").read_text()
 GTIN = "09521234000013"
 HUB_GLN = "9525678000004"
 MAKER_GLN = "9521234000006"
+CSET_82 = "!\"%&'()*+,-./:;<=>?_09AZaz"
 
 
 def fill(template: str, **values: str) -> bytes:
@@ -171,6 +175,30 @@ DEEP = b"<a>" * 300 + b"</a>" * 300
 )  # fmt: skip
 def test_hostile_or_broken_xml_is_refused_with_its_rule(body: bytes, rule: str) -> None:
     assert refusal(body).rule == rule
+
+
+_ELEMENTS = re.compile(rb"<([A-Za-z:]+)>([^<]*)</\1>")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_text_in_any_element_is_read_or_refused_by_rule(data: st.DataObject) -> None:
+    """Whatever text a sender puts in any leaf element of a valid 1.2 or 2.0 document (GS1's
+    character set 82, XML's specials, any Unicode), reading and checking it end in a result or
+    a named refusal, never another exception."""
+    body = data.draw(st.sampled_from([ship_document(("A1", "A2"), "395212340000000014"),
+                                      receive_document("395212340000000014")]))  # fmt: skip
+    leaves = list(_ELEMENTS.finditer(body))
+    leaf = leaves[data.draw(st.integers(0, len(leaves) - 1))]
+    text = data.draw(st.text(st.sampled_from(CSET_82) | st.characters(), max_size=40))
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").encode("utf-8", "surrogatepass")
+    mutated = body[: leaf.start(2)] + escaped + body[leaf.end(2) :]
+    try:
+        for event in document_events(document_from_xml(mutated)):
+            check_fields(event)
+            medtrace_events(event)
+    except MedtraceError as exc:
+        assert exc.rule.startswith(("epcis.", "gs1.", "capture.")), exc.rule
 
 
 def test_a_bare_doctype_as_gs1s_own_examples_carry_is_accepted() -> None:
