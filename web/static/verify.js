@@ -255,28 +255,21 @@
   const stationKey = (id) => signingKeys("station", id);
 
   /** The SSCCs the pack (or case) was put into, directly or inside another case or pallet,
-   * read from the pack events: events naming those containers moved it too. A case may have
-   * been put on its pallet before the pack went into the case, so the events are read again
-   * until no container is added. Each of those pack events is then checked like any other
-   * step. */
+   * read from the pack events in order: events naming those containers moved it too. Each
+   * of those pack events is then checked like any other step. */
   const containersOf = (events, pack) => {
     const found = new Set(pack.sscc ? [pack.sscc] : []);
     const me = canonical(pack.sscc ? { sscc: pack.sscc } : { gtin: pack.gtin, serial: pack.serial });
-    const packs = [];
     for (const event of events) {
+      let signed;
       try {
-        const signed = JSON.parse(new TextDecoder().decode(fromBase64(event.leaf, "the leaf"))).event;
-        if (signed && signed.type === "pack" && Array.isArray(signed.children)) packs.push(signed);
+        signed = JSON.parse(new TextDecoder().decode(fromBase64(event.leaf, "the leaf"))).event;
       } catch {
         continue;
       }
-    }
-    for (let size = -1; size !== found.size; ) {
-      size = found.size;
-      for (const signed of packs) {
-        for (const child of signed.children) {
-          if (canonical(child) === me || (child && found.has(child.sscc))) found.add(signed.sscc);
-        }
+      if (!signed || signed.type !== "pack" || !Array.isArray(signed.children)) continue;
+      for (const child of signed.children) {
+        if (canonical(child) === me || (child && found.has(child.sscc))) found.add(signed.sscc);
       }
     }
     return found;
