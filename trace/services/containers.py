@@ -110,12 +110,11 @@ def _path(session: Session, container: Container) -> list[Event]:
 
 def _packed_at(session: Session, outer: str, child: str) -> int | None:
     """The leaf of the latest pack event that put ``child`` into ``outer``, read from the
-    leaves (the event rows do not keep children)."""
-    packs = container_store.get_pack_events(session=session, sscc=outer)
-    leaves = ledger.leaves_at(session.connection(), [e.leaf_index for e in packs])
-    for event in packs:
-        children = json.loads(leaves[event.leaf_index])["event"].get("children") or []
-        if {"sscc": child} in children:
+    leaves (the event rows do not keep children), newest first: the latest usually is it."""
+    conn = session.connection()
+    for event in container_store.get_pack_events(session=session, sscc=outer):
+        leaf = ledger.leaves_at(conn, [event.leaf_index])[event.leaf_index]
+        if {"sscc": child} in (json.loads(leaf)["event"].get("children") or []):
             return event.leaf_index
     return None
 
