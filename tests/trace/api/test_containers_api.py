@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+import string
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from medtrace.demo import GTIN
 from medtrace.ledger import NoteVerifier, leaf_hash, open_checkpoint, verify_inclusion
@@ -234,3 +238,54 @@ def test_a_recalled_lot_inside_makes_the_pallet_recalled(chain: Chain) -> None:
     assert answer["verdict"] == "recalled"
     assert answer["contents"]["lots"][0]["recalled"] is True
     assert any(f"recalled lot {lot}" in reason for reason in answer["reasons"])
+
+
+def _gs1_check_digit(body: str) -> str:
+    """GS1 mod-10 (General Specifications §7.9.1): weights 3 and 1 from the right."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str(-total % 10)
+
+
+SHORT = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+CSET_82 = string.ascii_letters + string.digits + "!\"%&'()*+,-./:;<=>?_"
+
+
+@SHORT
+@given(body=st.text(alphabet=string.digits, min_size=17, max_size=17), last=st.integers(0, 9))
+def test_any_eighteen_digits_are_unknown_or_a_bad_check_digit(
+    chain: Chain, body: str, last: int
+) -> None:
+    answer = httpx.get(f"{chain.server.url}/00/{body}{last}", headers=JSON)
+
+    if str(last) == _gs1_check_digit(body):
+        assert answer.status_code == 404, answer.text
+        assert (answer.json()["verdict"], answer.json()["rule"]) == (
+            "unknown",
+            "verify.unknown_sscc",
+        )
+    else:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"]["rule"] == "gs1.bad_check_digit"
+
+
+@SHORT
+@given(text=st.text(alphabet=CSET_82.replace("/", ""), min_size=1, max_size=40))
+def test_any_other_text_of_gs1s_character_set_is_refused_by_its_rule(
+    chain: Chain, text: str
+) -> None:
+    """Whatever else a scanner's SSCC field could hold is a 422 naming ``gs1.sscc_format``
+    and changes nothing. (A ``/``, even as ``%2F``, is routed on the decoded path today: the
+    ``cset82`` branch routes on the raw path, after which it belongs in this alphabet.)"""
+    assume(not (len(text) == 18 and text.isdigit()))
+    assume(text not in (".", ".."))  # dot segments: the client removes them (RFC 3986 §5.2.4)
+    before = chain.server.snapshot()
+
+    answer = httpx.get(f"{chain.server.url}/00/{quote(text, safe='')}", headers=JSON)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"]["rule"] == "gs1.sscc_format"
+    assert chain.server.snapshot() == before
