@@ -106,6 +106,7 @@ def verify_unit(
             holder=public_participant(holder),
             digital_link=base_url
             + digital_link_path(unit.gtin, unit.serial, lot=unit.lot, expiry=unit.expiry),
+            parent_sscc=unit.parent_sscc,
         ),
         checkpoint=note,
         events=provable_events(session, events, participants, checkpoint),

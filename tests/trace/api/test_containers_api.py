@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from medtrace.demo import GTIN
 from medtrace.ledger import NoteVerifier, leaf_hash, open_checkpoint, verify_inclusion
+from medtrace.protocol.identifiers import digital_link_path
 from medtrace.services.containers import MAX_CONTAINERS, MAX_LOTS
 from support.chain import EXPIRY, LOT, Chain, new_serial, new_sscc, signed
 
@@ -38,6 +39,7 @@ class Pallet:
     a: str
     b: str
     c: str
+    serials: tuple[str, ...]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def pallet(chain: Chain) -> Pallet:
     )
     hub.api.capture([signed(hub, "receive", sscc=top)])
     chain.server.wait_for_checkpoint(chain.server.leaves())
-    return Pallet(top, layer, a, b, c)
+    return Pallet(top, layer, a, b, c, tuple(serials))
 
 
 def _answer(chain: Chain, sscc: str) -> dict[str, Any]:
@@ -123,6 +125,17 @@ def test_a_case_deep_in_a_pallet_shows_the_pallets_moves_with_proofs(
 def _signed_event(event: dict[str, Any]) -> dict[str, Any]:
     signed_event: dict[str, Any] = json.loads(base64.b64decode(event["leaf"]))["event"]
     return signed_event
+
+
+def test_a_packs_page_links_the_case_it_is_packed_in(chain: Chain, pallet: Pallet) -> None:
+    case_of = {}
+    for serial in pallet.serials:
+        url = chain.server.url + digital_link_path(GTIN, serial, lot=LOT)
+        case_of[serial] = httpx.get(url, headers=JSON).json()["unit"]["parent_sscc"]
+        page = httpx.get(url, headers=HTML).text
+        assert f'<a href="/00/{case_of[serial]}">' in page
+
+    assert list(case_of.values()) == [pallet.a] * 2 + [pallet.b] * 2 + [pallet.c] * 2
 
 
 def test_the_container_page_links_what_it_holds_and_what_holds_it(
