@@ -111,11 +111,14 @@ participant_app.add_typer(grant_app, name="grant")
 
 
 def _acting(session: Session, gln: str) -> Participant:
-    """The participant the operator acts for, by GLN."""
+    """The participant the operator acts for, by GLN, detached from ``session`` so that the
+    commit does not expire it (the service then begins its own transaction)."""
     from medtrace.services.registry import participant_by_gln
 
     with session.begin():
-        return participant_by_gln(session, gln)
+        participant = participant_by_gln(session, gln)
+        session.expunge(participant)
+    return participant
 
 
 def _print_grants(grants: list[CaptureGrantPublic]) -> None:

@@ -29,6 +29,7 @@ from medtrace.scanners.errors import CaptureRefused
 from medtrace.scanners.station import Station
 from support.chain import LOT, Chain, new_serial
 from support.iot import new_participant
+from support.live import run_cli
 
 GRANTS = "/api/v1/capture-grants"
 #: Every character of GS1's set 82 that is not a digit or letter: none belongs in a GLN.
@@ -362,3 +363,40 @@ def test_hostile_grants_are_refused_by_rule_and_create_nothing(
         404,
         "capture_grant.unknown",
     )
+
+
+# --- the operator's command -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_command_grants_lists_and_revokes_for_the_grantor_only(
+    chain: Chain, third_party: Party
+) -> None:
+    """``medtrace participant grant``: the same rules as the API, refusals named with exit
+    code 1, and the audit says the grant came from the command line."""
+    server, hub = chain.server, chain.hub.gln
+    added = run_cli(
+        server, "participant", "grant", "add", "--gln", hub, "--grantee", third_party.gln,
+        "--ends-at", (dt.date.today() + dt.timedelta(days=2)).isoformat(),
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    (created,) = [g for g in _grants(chain, third_party.token) if g["granted_by"] == f"cli:{hub}"]
+    third_party.api.capture([third_party.station_at(hub).receive(GTIN, shipped_to_hub(chain))])
+
+    regrant = run_cli(
+        server, "participant", "grant", "add", "--gln", hub, "--grantee", chain.pharmacy.gln,
+        "--ends-at", "2099-01-01",
+    )  # fmt: skip
+    assert regrant.returncode == 0, regrant.stderr  # the hub may name a second grantee
+    by_grantee = run_cli(
+        server, "participant", "grant", "revoke", str(created["id"]), "--gln", third_party.gln
+    )
+    assert by_grantee.returncode == 1
+    assert "capture_grant.not_yours" in by_grantee.stderr
+    listing = run_cli(server, "participant", "grant", "list", "--gln", third_party.gln)
+    assert listing.returncode == 0 and str(created["id"]) in listing.stdout, listing.stderr
+
+    revoked = run_cli(server, "participant", "grant", "revoke", str(created["id"]), "--gln", hub)
+    assert revoked.returncode == 0, revoked.stderr
+    receipt = third_party.station_at(hub).receive(GTIN, shipped_to_hub(chain))
+    assert refused_nothing_written(chain, third_party, receipt) == "custody.wrong_location"
