@@ -28,6 +28,7 @@ from medtrace.scanners.client import CaptureClient
 from medtrace.scanners.errors import CaptureRefused
 from medtrace.scanners.station import Station
 from support.chain import LOT, Chain, new_serial
+from support.fhir import dispense_of
 from support.iot import new_participant
 from support.live import run_cli
 
@@ -112,12 +113,17 @@ def leaf(chain: Chain, index: int) -> dict[str, Any]:
     return parsed
 
 
-def holder(chain: Chain, serial: str) -> str:
+def custody_of(chain: Chain, serial: str) -> tuple[str, str]:
+    """The unit's state and holder, as the store has them."""
     with chain.server.engine.connect() as conn:
         row = conn.execute(
             Unit.__table__.select().where(Unit.gtin == GTIN, Unit.serial == serial)  # type: ignore[attr-defined]
         ).one()
-    return str(row.holder_gln)
+    return str(row.state), str(row.holder_gln)
+
+
+def holder(chain: Chain, serial: str) -> str:
+    return custody_of(chain, serial)[1]
 
 
 # --- capture for a principal ------------------------------------------------------------------
@@ -276,6 +282,32 @@ def test_an_integration_partner_sends_epcis_for_its_principal_under_a_grant(
     assert holder(chain, serial) == chain.hub.gln
     recorded = leaf(chain, size)
     assert (recorded["participant"], recorded["event"]["gln"]) == (third_party.gln, chain.hub.gln)
+
+
+def test_a_hospital_system_posts_the_pharmacys_dispense_under_its_grant(
+    chain: Chain, third_party: Party
+) -> None:
+    """FHIR is a capture path too: the dispense at the pharmacy's Location is refused until
+    the pharmacy grants the sender its GLN, then recorded as the pharmacy's."""
+    serial = new_serial()
+    chain.to_pharmacy(serial)
+    resource = dispense_of(serial) | {"location": {"reference": f"Location/{chain.pharmacy.gln}"}}
+
+    def post() -> httpx.Response:
+        return httpx.post(
+            f"{chain.server.url}/fhir/MedicationDispense",
+            json=resource,
+            headers=_auth(third_party.token),
+        )
+
+    before = chain.server.snapshot()
+    refused = post()
+    assert refused.status_code == 409, refused.text
+    assert "custody.wrong_location" in refused.text
+    assert chain.server.snapshot() == before
+    granted(chain, chain.pharmacy.token, third_party.gln, chain.pharmacy.gln)
+    assert post().status_code == 201
+    assert custody_of(chain, serial) == ("dispensed", chain.pharmacy.gln)
 
 
 # --- the grant itself: who may give, see and take it back -----------------------------------
