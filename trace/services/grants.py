@@ -29,7 +29,6 @@ class Channel(StrEnum):
 
     API = "api"
     CLI = "cli"
-    PORTAL = "portal"
 
 
 def _public(row: GrantRow, now: dt.datetime) -> CaptureGrantPublic:
