@@ -5,7 +5,7 @@ distributor's warehouse, an integration partner sends a pharmacy chain's EPCIS: 
 for a principal. The grant names the place (the grantor's GLN), the grantee, and an end; it
 is never deleted, so the events captured under it keep their authority on record, and who
 created or revoked it, and when, stays readable (``granted_by`` / ``revoked_by``: the channel
-and the acting participant, e.g. ``api:0614141000012`` or ``cli``).
+and the participant it acted for, e.g. ``api:0614141000012`` or ``cli:0614141000012``).
 """
 
 from __future__ import annotations

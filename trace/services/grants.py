@@ -139,7 +139,8 @@ def revoke_capture_grant(
 def list_capture_grants(*, session: Session, participant: Participant) -> list[CaptureGrantPublic]:
     """The grants the caller gave or received, oldest first (a regulator's: every grant)."""
     owner_id = None if participant.role is Role.REGULATOR else participant.id
-    with session.begin():
-        rows = grant_store.list_grants(session=session, participant_id=owner_id)
     now = utcnow()
-    return [_public(row, now) for row in rows]
+    return [
+        _public(row, now)
+        for row in grant_store.list_grants(session=session, participant_id=owner_id)
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from support.chain import LOT, Chain, new_serial
 from support.fhir import dispense_of
 from support.iot import new_participant
 from support.live import run_cli
+from support.portal import logged_in
 
 GRANTS = "/api/v1/capture-grants"
 #: Every character of GS1's set 82 that is not a digit or letter: none belongs in a GLN.
@@ -327,6 +329,23 @@ def test_both_parties_list_a_grant_and_no_one_else_does(chain: Chain, third_part
     assert created["id"] in listed(chain, third_party.token)
     assert created["id"] in listed(chain, regulator_token)
     assert created["id"] not in listed(chain, chain.pharmacy.token)
+
+
+def test_the_portal_lists_a_grant_to_both_parties_only(chain: Chain, third_party: Party) -> None:
+    """The portal page reads what the API lists: the grantor and the grantee see the grant,
+    with who created and revoked it; another participant does not."""
+    created = granted(chain, chain.hub.token, third_party.gln, chain.hub.gln)
+    assert revoke(chain, chain.hub.token, created["id"]).status_code == 200
+    row = re.compile(rf'<tr class="muted" data-active="no"><td>{created["id"]}</td>')
+    for token in (chain.hub.token, third_party.token):
+        with logged_in(chain, token=token) as client:
+            page = client.get("/portal/grants")
+        assert page.status_code == 200, page.text
+        assert row.search(page.text), page.text
+        assert page.text.count(f"api:{chain.hub.gln}") >= 2  # granted and revoked by the hub
+    with logged_in(chain, token=chain.pharmacy.token) as client:
+        page = client.get("/portal/grants")
+    assert page.status_code == 200 and not row.search(page.text)
 
 
 def test_a_grantee_cannot_pass_its_principals_gln_on(chain: Chain, third_party: Party) -> None:
