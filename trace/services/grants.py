@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from sqlmodel import Session
 
-from medtrace.errors import Forbidden, InvalidInput, NotFound
+from medtrace.errors import Conflict, Forbidden, InvalidInput, NotFound
 from medtrace.models import Participant, Role, as_utc, utcnow
 from medtrace.models.grants import CaptureGrant
 from medtrace.protocol.identifiers import parse_gln
@@ -79,12 +79,25 @@ def _grantee(session: Session, grantor: Participant, grant_in: CaptureGrantCreat
     return participant_by_gln(session, grantee_gln)
 
 
+def _check_none_active(session: Session, grantee: Participant, gln: str, now: dt.datetime) -> None:
+    """One grant at a time per grantee and GLN: with two, revoking one would leave the
+    grantee capturing under the other, against what the grantor meant."""
+    assert grantee.id is not None
+    if grant_store.granting_principals(session=session, grantee_id=grantee.id, glns={gln}, at=now):
+        raise Conflict(
+            f"{grantee.gln} already holds a grant at {gln} that has not ended: revoke it "
+            "first to change its end",
+            rule="capture_grant.exists",
+        )
+
+
 def grant_capture(
     *, session: Session, grantor: Participant, grant_in: CaptureGrantCreate, channel: Channel
 ) -> CaptureGrantPublic:
     """Let ``grant_in.grantee`` capture events at the grantor's GLN until ``ends_at``.
 
     Raises ``Forbidden`` (``capture_grant.not_your_gln``) for a GLN not the grantor's,
+    ``Conflict`` (``capture_grant.exists``) while another grant of it to the grantee runs,
     ``NotFound`` for an unknown grantee, ``InvalidInput`` for oneself, a malformed GLN or an
     end that has passed.
     """
@@ -94,6 +107,7 @@ def grant_capture(
     with session.begin():
         grantee = _grantee(session, grantor, grant_in)
         assert grantee.id is not None
+        _check_none_active(session, grantee, grantor.gln, now)
         grant = grant_store.add_grant(
             session=session,
             grant=CaptureGrant(

@@ -348,6 +348,18 @@ def test_the_portal_lists_a_grant_to_both_parties_only(chain: Chain, third_party
     assert page.status_code == 200 and not row.search(page.text)
 
 
+def test_one_grant_at_a_time_so_that_a_revocation_means_it(
+    chain: Chain, third_party: Party
+) -> None:
+    created = granted(chain, chain.hub.token, third_party.gln, chain.hub.gln)
+    again = grant(
+        chain, chain.hub.token, grantee=third_party.gln, gln=chain.hub.gln, ends_at=_tomorrow()
+    )
+    assert (again.status_code, again.json()["detail"]["rule"]) == (409, "capture_grant.exists")
+    assert revoke(chain, chain.hub.token, created["id"]).status_code == 200
+    granted(chain, chain.hub.token, third_party.gln, chain.hub.gln)  # a new one after it
+
+
 def test_a_grantee_cannot_pass_its_principals_gln_on(chain: Chain, third_party: Party) -> None:
     """Re-granting is granting a GLN one does not own: refused by name, and the outsider
     it was meant for still captures nothing at the hub."""
