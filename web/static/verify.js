@@ -8,8 +8,9 @@
 //   2. the checkpoint (c2sp.org/tlog-checkpoint) is signed by that key (c2sp.org/signed-note)
 //      and its origin is the key's name; cosignatures by known witnesses
 //      (c2sp.org/tlog-cosignature, Ed25519 type 0x04) verify too;
-//   3. each leaf is RFC 8785 canonical JSON {"event", "signature", "station_id"}, about the
-//      pack in the address bar, and the station's Ed25519 signature verifies over the RFC 8785
+//   3. each leaf is RFC 8785 canonical JSON {"event", "signature", "station_id"} (with
+//      "captured_by", a GLN, when the station's participant captured for the principal at
+//      the event's GLN under a capture grant), about the pack in the address bar, and the station's Ed25519 signature verifies over the RFC 8785
 //      bytes of "event" (key from /api/v1/stations/{id});
 //   4. what the page shows of each step (type, time, place, station) is what was signed;
 //   5. each leaf's inclusion proof leads to the checkpoint's root (RFC 9162 §2.1.3.2, leaf
@@ -304,11 +305,13 @@
     return { leaf, envelope, signed: envelope.event };
   };
 
-  /** A station's envelope {"event", "signature", "station_id"}, or a leaf captured on a
+  /** A station's envelope {"event", "signature", "station_id"} (and "captured_by" under a
+   * capture grant), or a leaf captured on a
    * participant's API token: {"epcis" | "fhir": the request as sent, "event", "participant"}. */
   const leafKind = (envelope) => {
     const keys = keysOf(envelope);
-    if (keys === '["event","signature","station_id"]') {
+    const captured = typeof envelope.captured_by === "string";
+    if (keys === (captured ? '["captured_by","event","signature","station_id"]' : '["event","signature","station_id"]')) {
       if (envelope.event.station_id !== envelope.station_id) throw new Error("two station ids");
       return "signed";
     }
