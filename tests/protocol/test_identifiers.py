@@ -270,7 +270,7 @@ def test_check_x20_refuses_more_than_20_characters(field: str) -> None:
 @pytest.mark.parametrize("char", list(NOT_SET_82), ids=lambda c: f"U+{ord(c):04X}")
 def test_check_x20_refuses_characters_outside_set_82(char: str) -> None:
     for value in (char, f"AB{char}12", f"{char}" * 3):
-        with pytest.raises(InvalidInput, match="outside GS1's set 82") as caught:
+        with pytest.raises(InvalidInput, match="outside GS1's character set 82") as caught:
             check_x20(value, field="serial")
         assert caught.value.rule == "gs1.bad_character"
 
