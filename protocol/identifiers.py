@@ -195,10 +195,17 @@ class GS1Data:
     def hri(self) -> str:
         """The human-readable interpretation ``(01)…(17)…(10)…(21)…`` (GenSpecs §4.15).
 
-        Ambiguous when a value holds a parenthesis: label printers that take this form (and
-        :mod:`medtrace.labels`) refuse such data.
+        Ambiguous when a value holds a parenthesis: a person reads it, a machine takes
+        :meth:`bracketed`.
         """
         return "".join(f"({ai}){value}" for ai, value in self._elements())
+
+    def bracketed(self) -> str:
+        """The bracketed AI form barcode encoders take (GS1 Barcode Syntax Engine, zxing-cpp):
+        the HRI with each ``(`` inside a value escaped as ``\\(``, so that every value of set
+        82 is printable and reads back as it was."""
+        escaped = ((ai, value.replace("(", r"\(")) for ai, value in self._elements())
+        return "".join(f"({ai}){value}" for ai, value in escaped)
 
     def element_string(self) -> str:
         """The element string as a scanner sends it, FNC1 written as ``\x1d`` after each
@@ -415,15 +422,29 @@ def parse_element_string(text: str) -> GS1Data:
     """
     symbology, data = split_symbology(text)
     data = data.removeprefix(GS)
-    parse: _Parse = GS1Message.parse_hri if data.startswith("(") else GS1Message.parse
-    _check_characters(data, allowed=CSET82 if data.startswith("(") else CSET82 | {GS}, parse=parse)
+    hri = data.startswith("(")
+    parse: _Parse = GS1Message.parse_hri if hri else GS1Message.parse
+    _check_characters(data, allowed=CSET82 if hri else CSET82 | {GS}, parse=parse)
     if not data:
         raise InvalidInput("the code is empty", rule="gs1.malformed")
     try:
         message = parse(data)
     except ParseError as exc:
         raise _biip_error(exc, "not a GS1 element string") from exc
+    if hri:
+        _check_hri_read_whole(data, message)
     return _from_message(message, symbology)
+
+
+def _check_hri_read_whole(data: str, message: GS1Message) -> None:
+    """biip's ``parse_hri`` silently drops what follows a ``(`` inside a value (``(21)A(B``
+    reads as serial ``A``, another unit): refuse the form rather than misread it."""
+    if "".join(f"({e.ai.ai}){e.value}" for e in message.element_strings) != data:
+        raise InvalidInput(
+            f"{data!r} is ambiguous in the (AI) form: a value holds '(' (scan the symbol, "
+            "or type the element string with GS separators)",
+            rule="gs1.malformed",
+        )
 
 
 def parse_digital_link(uri: str) -> GS1Data:
