@@ -95,6 +95,7 @@ def test_a_station_answers_every_line_a_scanner_types_and_never_shows_a_tracebac
         "]Q3010061414100001221Ab-7/9<GS>10L0T.2<GS>17270500",
         "https://id.example.org/01/09506000134352/10/ABC%2F1/21/X%2BY?17=281231",
         "]d20109506000134352\x1d21Abé",
+        "https://x.org/01/09506000134352/21/A[/b]",  # text quoted back, never Rich markup
         *lines,
     ]
 
@@ -108,3 +109,4 @@ def test_a_station_answers_every_line_a_scanner_types_and_never_shows_a_tracebac
     assert answered[1].startswith(" UNKNOWN ") and "X+Y" in answered[1]
     assert " UNREADABLE " in answered[2]
     assert "the serial (AI 21) has 'é', outside GS1's character set 82" in done.stdout
+    assert " UNREADABLE " in answered[3] and "A[/b]" in answered[3]
