@@ -14,7 +14,8 @@ application routes it (``scope["path"]``), turning that segment into two; only
   a route receives, and encodes a value when a URL is built (``url_path_for``).
 
 So every route with a ``{name}`` parameter, present and future (``/00/{sscc}``), receives the
-exact value the client encoded, and a ``{name:path}`` parameter keeps its slashes.
+exact value the client encoded; a ``{name:path}`` parameter (:class:`SegmentPath`) receives the
+rest of the path decoded whole, as before.
 """
 
 from __future__ import annotations
@@ -25,12 +26,23 @@ from urllib.parse import quote, unquote
 from starlette import convertors
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["RawPathSegments", "Segment", "escape_segment", "install_segment_convertor"]
+__all__ = [
+    "RawPathSegments",
+    "Segment",
+    "SegmentPath",
+    "escape_segment",
+    "install_segment_convertor",
+]
 
 
 def escape_segment(value: str) -> str:
     """A decoded segment as routing sees it: ``%`` and ``/`` escaped, nothing else."""
     return value.replace("%", "%25").replace("/", "%2F")
+
+
+def _unescape(routed: str) -> str:
+    """The inverse of :func:`escape_segment` (``%2F`` first: ``%252F`` is a literal ``%2F``)."""
+    return routed.replace("%2F", "/").replace("%25", "%")
 
 
 class Segment(convertors.Convertor[str]):
@@ -39,7 +51,7 @@ class Segment(convertors.Convertor[str]):
     regex: ClassVar[str] = "[^/]+"
 
     def convert(self, value: str) -> str:
-        return value.replace("%2F", "/").replace("%25", "%")
+        return _unescape(value)
 
     def to_string(self, value: str) -> str:
         if not value:
@@ -47,13 +59,28 @@ class Segment(convertors.Convertor[str]):
         return quote(value, safe="")
 
 
+class SegmentPath(convertors.Convertor[str]):
+    """The rest of the path (``{name:path}``), decoded whole as before: an encoded ``/``
+    (an EPCIS event id ``ni:%2F%2F%2Fsha-256;…``) is a ``/`` like any other."""
+
+    regex: ClassVar[str] = ".*"
+
+    def convert(self, value: str) -> str:
+        return _unescape(value)
+
+    def to_string(self, value: str) -> str:
+        return quote(value, safe="/")
+
+
 def install_segment_convertor() -> None:
-    """Make :class:`Segment` the convertor of every ``{name}`` parameter.
+    """Make :class:`Segment` the convertor of every ``{name}`` parameter, and
+    :class:`SegmentPath` that of every ``{name:path}``.
 
     Starlette reads its convertor table when a route is declared, so this runs when
     ``medtrace.api`` is first imported, before any router module declares a route.
     """
     convertors.register_url_convertor("str", Segment())
+    convertors.register_url_convertor("path", SegmentPath())
 
 
 class RawPathSegments:
