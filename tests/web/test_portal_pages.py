@@ -481,6 +481,7 @@ def test_a_shipment_in_transit_shows_what_its_sensor_measured_since_it_left(
 
     row = next(r for r in page.text.split("<tr") if case in r)
     assert chain.hub.participant.name in row and ">2<" in row
+    assert f'<a href="/00/{case}">{case}</a>' in row  # the case's own page
     assert "6.2 °C" in row and "3 readings, 1 outside 2.0–8.0 °C" in row
     assert 'class="out"' in row
 

@@ -24,6 +24,8 @@
 //   7. each point of the temperature chart is a reading whose leaf is the message its sensor
 //      signed (Ed25519 over the RFC 8785 bytes of "reading", key from /api/v1/sensors/{id}),
 //      showing the temperature and time the sensor signed, with an inclusion proof like a step.
+// A case's or pallet's page (/00/{sscc}) is checked the same way: its steps are those naming
+// it or a container it was packed into (steps 2 to 5); it has no lot record or chart.
 // Any failure turns the page red and says what failed.
 "use strict";
 
@@ -218,10 +220,12 @@
   /** The pack the address bar names (GS1 Digital Link: /01/{gtin}/.../21/{serial}), or
    * /cn/{code}: a China drug traceability code is the serial of a unit whose GTIN its
    * manufacturer mapped the code's drug code to. That mapping is not on the log, so there the
-   * GTIN is the service's word; the serial, the whole code, is still checked. */
+   * GTIN is the service's word; the serial, the whole code, is still checked. A case or pallet
+   * (/00/{sscc}) is named by its SSCC alone: no pack's step is its own. */
   const scannedPack = (unit) => {
     const segments = location.pathname.split("/").map(decodeURIComponent);
     if (segments.length === 3 && segments[1] === "cn") return { gtin: unit.gtin, serial: segments[2] };
+    if (segments.length === 3 && segments[1] === "00") return { gtin: null, serial: null, sscc: segments[2] };
     const at = segments.indexOf("01");
     const pairs = {};
     for (let i = at; at >= 0 && i + 1 < segments.length; i += 2) pairs[segments[i]] = segments[i + 1];
@@ -250,12 +254,12 @@
   };
   const stationKey = (id) => signingKeys("station", id);
 
-  /** The SSCCs the pack was put into, directly or inside another case or pallet, read from
-   * the pack events in order: events naming those containers moved the pack too. Each of
-   * those pack events is then checked like any other step. */
+  /** The SSCCs the pack (or case) was put into, directly or inside another case or pallet,
+   * read from the pack events in order: events naming those containers moved it too. Each
+   * of those pack events is then checked like any other step. */
   const containersOf = (events, pack) => {
-    const found = new Set();
-    const me = canonical({ gtin: pack.gtin, serial: pack.serial });
+    const found = new Set(pack.sscc ? [pack.sscc] : []);
+    const me = canonical(pack.sscc ? { sscc: pack.sscc } : { gtin: pack.gtin, serial: pack.serial });
     for (const event of events) {
       let signed;
       try {
@@ -700,14 +704,20 @@
     }
     const pack = scannedPack(data.unit);
     pack.containers = containersOf(data.events, pack);
-    if (data.unit.gtin !== pack.gtin || data.unit.serial !== pack.serial) {
-      failures.push(new Failure("f_unit", { n: 0, detail: `${data.unit.gtin} / ${data.unit.serial}` }));
+    if (data.container) {
+      if (data.container.sscc !== pack.sscc) {
+        failures.push(new Failure("f_unit", { n: 0, detail: `SSCC ${data.container.sscc}` }));
+      }
+    } else {
+      if (data.unit.gtin !== pack.gtin || data.unit.serial !== pack.serial) {
+        failures.push(new Failure("f_unit", { n: 0, detail: `${data.unit.gtin} / ${data.unit.serial}` }));
+      }
+      const commissioned = commissionedLot(data.events);
+      if (commissioned !== undefined && commissioned !== data.unit.lot) {
+        failures.push(new Failure("f_unit", { n: 0, detail: `lot ${data.unit.lot} / ${commissioned}` }));
+      }
+      pack.lot = data.unit.lot;
     }
-    const commissioned = commissionedLot(data.events);
-    if (commissioned !== undefined && commissioned !== data.unit.lot) {
-      failures.push(new Failure("f_unit", { n: 0, detail: `lot ${data.unit.lot} / ${commissioned}` }));
-    }
-    pack.lot = data.unit.lot;
     let checked = 0;
     let pending = 0;
     let unsigned = 0;
