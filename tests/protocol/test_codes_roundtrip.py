@@ -20,6 +20,7 @@ from PIL import Image
 from medtrace.labels import LABEL_4X6, Label, LabelSheet, cn_label, sscc_label, unit_label
 from medtrace.protocol.identifiers import CSET82, ChinaDrugCode, Code, GS1Data
 from medtrace.scanners.decode import read_code, read_image
+from support.examples import examples
 from support.photo import photograph
 
 BASE_URL = "http://127.0.0.1:8000"
@@ -27,7 +28,7 @@ BASE_URL = "http://127.0.0.1:8000"
 PRINTABLE_82 = "".join(sorted(CSET82))
 # No shrinking: a failing example is printed as drawn (shrinking images takes minutes).
 IMAGE_EXAMPLES = settings(
-    max_examples=25,
+    max_examples=examples(ci=10, thorough=25),
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow],
