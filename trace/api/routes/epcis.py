@@ -33,7 +33,7 @@ def _values(text: str | None) -> list[str] | None:
 @router.get("/events")
 def query_events(
     request: Request,
-    _participant: CurrentParticipant,
+    participant: CurrentParticipant,
     session: SessionDep,
     settings: SettingsDep,
     event_type: Annotated[str | None, Query(alias="eventType")] = None,
@@ -45,11 +45,13 @@ def query_events(
     match_any_epc: Annotated[str | None, Query(alias="MATCH_anyEPC")] = None,
     eq_biz_location: Annotated[str | None, Query(alias="EQ_bizLocation")] = None,
     eq_read_point: Annotated[str | None, Query(alias="EQ_readPoint")] = None,
+    eq_destination: Annotated[str | None, Query(alias="EQ_destination_owning_party")] = None,
     per_page: Annotated[int, Query(alias="perPage")] = 30,
     next_page_token: Annotated[str | None, Query(alias="nextPageToken")] = None,
 ) -> JSONResponse:
-    """Events matching the SimpleEventQuery parameters, as an EPCISQueryDocument; a ``Link``
-    header with ``rel="next"`` points to the next page."""
+    """Events matching the SimpleEventQuery parameters that the caller is party to (the
+    regulator: all), as an EPCISQueryDocument; a ``Link`` header with ``rel="next"`` points to
+    the next page."""
     page = epcis_query.query_events(
         session=session,
         query=epcis_query.EventQuery(
@@ -62,15 +64,28 @@ def query_events(
             match_any_epc=_values(match_any_epc),
             biz_locations=_values(eq_biz_location),
             read_points=_values(eq_read_point),
+            destinations=_values(eq_destination),
             per_page=per_page,
             next_page_token=next_page_token,
         ),
+        participant=participant,
     )
+    return query_answer(page, request=request, public_url=settings.public_url)
+
+
+def query_answer(
+    page: epcis_query.EventPage,
+    *,
+    request: Request,
+    public_url: str,
+    query_name: str = "SimpleEventQuery",
+) -> JSONResponse:
+    """A page of events as an EPCISQueryDocument, with a ``Link`` to the next page."""
     headers = {}
     if page.next_page_token is not None:  # on the public URL, never the request's Host
         query = request.url.include_query_params(nextPageToken=page.next_page_token).query
-        headers["Link"] = f'<{settings.public_url}{request.url.path}?{query}>; rel="next"'
-    body = query_document(page.events, created=utcnow())
+        headers["Link"] = f'<{public_url}{request.url.path}?{query}>; rel="next"'
+    body = query_document(page.events, created=utcnow(), query_name=query_name)
     return JSONResponse(body, media_type=JSON_LD, headers=headers)
 
 
