@@ -45,7 +45,6 @@ class QuerySubscription(SQLModel, table=True):
     query_id: int = Field(foreign_key="epcis_queries.id", index=True)
     dest: str = Field(sa_type=String(2048))
     signature_token: str = Field(sa_type=String(128))
-    report_if_empty: bool = False
     cursor: int = Field(
         default=-1,
         sa_column=Column(BigInteger, nullable=False),

@@ -57,8 +57,9 @@ class NamedQueryPublic(BaseModel):
 
 class SubscriptionCreate(BaseModel):
     """``POST /epcis/queries/{queryName}/subscriptions``: push the query's new events to
-    ``dest`` as they are captured (``stream: true``). ``schedule`` is refused: only streams
-    are supported. The ``signatureToken`` (the client's secret) keys every signature."""
+    ``dest`` as they are captured (``stream: true``). ``schedule`` and ``reportIfEmpty``
+    (which only a schedule can honour) are refused: only streams are supported. The
+    ``signatureToken`` (the client's secret) keys every signature."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -81,7 +82,6 @@ class SubscriptionPublic(BaseModel):
     query_name: str = Field(serialization_alias="queryName")
     dest: str
     stream: bool = True
-    report_if_empty: bool = Field(serialization_alias="reportIfEmpty")
     created_at: dt.datetime = Field(serialization_alias="createdAt")
 
     @field_validator("created_at")

@@ -160,7 +160,6 @@ def subscribe(
             query_id=query.id,
             dest=subscription_in.dest,
             signature_token=token,
-            report_if_empty=subscription_in.report_if_empty,
             cursor=_start(session, subscription_in.initial_record_time),
         )
         session.add(row)
@@ -216,14 +215,14 @@ class DispatchReport:
 def dispatch(*, engine: Engine, policy: DeliveryPolicy, batch: int = 500) -> DispatchReport:
     """One pass: enqueue each subscription's new events (at most ``batch`` each), then
     deliver what is due. Safe to stop at any point and to run again."""
-    enqueued = sum(enqueue(engine=engine, subscription=s, batch=batch) for s in _all_ids(engine))
+    enqueued = sum(_enqueue(engine, subscription=s, batch=batch) for s in _all_ids(engine))
     jobs = _due_jobs(engine, limit=batch)
     return DispatchReport(
         enqueued, send_jobs(engine=engine, jobs=jobs, policy=policy, outbox=QueryDelivery)
     )
 
 
-def enqueue(*, engine: Engine, subscription: int, batch: int) -> int:
+def _enqueue(engine: Engine, *, subscription: int, batch: int) -> int:
     """Put the events after one subscription's cursor that its owner may see in its outbox
     and move the cursor past them, in one transaction; how many were put."""
     with Session(engine) as session, session.begin():
@@ -321,9 +320,10 @@ def _document(
 
 def _check_trigger(subscription_in: SubscriptionCreate) -> None:
     """Only streams: a scheduled report is refused rather than silently never sent."""
-    if subscription_in.schedule is not None:
+    if subscription_in.schedule is not None or subscription_in.report_if_empty:
         raise InvalidInput(
-            'scheduled subscriptions are not supported: subscribe with "stream": true',
+            "scheduled subscriptions (and reportIfEmpty, which needs a schedule) are not "
+            'supported: subscribe with "stream": true',
             rule="epcis.schedule_unsupported",
         )
     if not subscription_in.stream:
@@ -390,6 +390,5 @@ def _public(row: QuerySubscription, name: str) -> SubscriptionPublic:
         subscription_id=row.subscription_id,
         query_name=name,
         dest=row.dest,
-        report_if_empty=row.report_if_empty,
         created_at=row.created_at,
     )

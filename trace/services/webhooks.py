@@ -98,6 +98,7 @@ class DeliveryReport:
     delivered: int = 0
     retrying: int = 0
     failed: int = 0
+    dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,8 @@ def _settle(
     """Record one attempt's outcome in its own short transaction; which outcome it was."""
     with Session(engine) as session, session.begin():
         delivery = session.get(outbox, delivery_id)
+        if delivery is None:  # its subscription ended while the POST was on the wire
+            return "dropped"
         assert isinstance(delivery, Delivery | QueryDelivery)
         delivery.attempts += 1
         if error is None:

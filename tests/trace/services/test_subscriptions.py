@@ -7,6 +7,7 @@ The receivers listen on 127.0.0.2, the one address the module's server and deliv
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import secrets
@@ -98,7 +99,14 @@ def call(chain: Chain, who: Enrolled, method: str, path: str, **kwargs: Any) -> 
 
 
 def subscribe_to_shipments(
-    chain: Chain, receivers: Receivers, who: Enrolled, path: str, query: str, *, to: str = ""
+    chain: Chain,
+    receivers: Receivers,
+    who: Enrolled,
+    path: str,
+    query: str,
+    *,
+    to: str = "",
+    since: str | None = None,
 ) -> Inbox:
     """``who`` names a query of the shipments to GLN ``to`` (its own by default), the DSCSA
     partner's query, and subscribes a receiver path to it."""
@@ -111,7 +119,8 @@ def subscribe_to_shipments(
     inbox = receivers.inboxes.setdefault(path, Inbox(token=secrets.token_hex(20)))
     answer = call(chain, who, "POST", f"/epcis/queries/{query}/subscriptions",
                   json={"dest": receivers.url + path, "stream": True,
-                        "signatureToken": inbox.token})  # fmt: skip
+                        "signatureToken": inbox.token,
+                        **({"initialRecordTime": since} if since else {})})  # fmt: skip
     assert answer.status_code == 201, answer.text
     made = answer.json()
     assert (made["queryName"], made["dest"], made["stream"]) == (query, receivers.url + path, True)
@@ -250,6 +259,7 @@ SUBSCRIPTIONS = "/epcis/queries/hostile/subscriptions"
         ({"dest": "http://"}, "webhook.bad_url"),
         ({"dest": "http://no-such-host.invalid/"}, "webhook.unresolvable"),
         ({"dest": "http://127.0.0.2/", "schedule": {"hour": "1"}}, "epcis.schedule_unsupported"),
+        ({"dest": "http://127.0.0.2/", "reportIfEmpty": True}, "epcis.schedule_unsupported"),
         ({"dest": "http://127.0.0.2/", "stream": False}, "epcis.stream_required"),
         ({"dest": "http://127.0.0.2/", "signatureToken": "short"}, "input.invalid"),
         ({"dest": "http://127.0.0.2/", "signatureToken": None}, "epcis.signature_token_required"),
@@ -349,3 +359,17 @@ def test_the_query_api_shows_each_participant_the_events_it_is_party_to(chain: C
     )
     assert [e["bizStep"] for e in shipped.json()["epcisBody"]["queryResults"]["resultsBody"][
         "eventList"]] == ["shipping"]  # fmt: skip
+
+
+def test_a_subscription_starts_now_or_at_its_initial_record_time(
+    chain: Chain, receivers: Receivers
+) -> None:
+    before = dt.datetime.now(dt.UTC).isoformat()
+    earlier = new_serial()
+    to_hub(chain, earlier, received=False, to=chain.pharmacy.gln)
+    fresh = subscribe_to_shipments(chain, receivers, chain.pharmacy, "/fresh", "fresh")
+    backlog = subscribe_to_shipments(
+        chain, receivers, chain.pharmacy, "/backlog", "backlog", since=before
+    )
+    dispatch(engine=chain.server.engine, policy=POLICY)
+    assert (fresh.posts, epcs(backlog.events())) == ([], [earlier])

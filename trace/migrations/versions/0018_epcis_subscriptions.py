@@ -37,7 +37,6 @@ def upgrade() -> None:
         sa.Column("query_id", sa.Integer(), nullable=False),
         sa.Column("dest", sa.String(length=2048), nullable=False),
         sa.Column("signature_token", sa.String(length=128), nullable=False),
-        sa.Column("report_if_empty", sa.Boolean(), nullable=False),
         sa.Column("cursor", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["query_id"], ["epcis_queries.id"]),
