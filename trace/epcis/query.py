@@ -200,11 +200,18 @@ def lot_events(*, session: Session, gtin: str, lot: str) -> list[dict[str, Any]]
     return _as_epcis(session, sorted(rows, key=lambda row: row.leaf_index))
 
 
-def get_event(*, session: Session, epcis_id: str) -> dict[str, Any]:
-    """The EPCIS event with this CBV 2.0 hash id, or ``NotFound``."""
+def get_event(*, session: Session, epcis_id: str, participant: Participant) -> dict[str, Any]:
+    """The EPCIS event with this CBV 2.0 hash id, or ``NotFound`` (also for an event the
+    participant may not read: its existence is not revealed)."""
     row: Event | Recall | None = event_store.get_by_epcis_id(
         session=session, epcis_id=epcis_id
     ) or recall_store.get_recall_by_epcis_id(session=session, epcis_id=epcis_id)
-    if row is None:
+    viewer = viewer_of(participant)
+    hidden = (
+        isinstance(row, Event)
+        and viewer is not None
+        and not event_store.seen_by(session=session, leaf_index=row.leaf_index, viewer=viewer)
+    )
+    if row is None or hidden:
         raise NotFound(f"no event has the id {epcis_id!r}", rule="epcis.unknown_event")
     return _as_epcis(session, [row])[0]

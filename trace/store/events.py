@@ -234,6 +234,14 @@ def find_events(*, session: Session, where: EventFilter, after: int, limit: int)
     return session.exec(statement).all()
 
 
+def seen_by(*, session: Session, leaf_index: int, viewer: Viewer) -> bool:
+    """Whether ``viewer`` is party to the event at ``leaf_index`` (see ``_seen_by``)."""
+    statement = select(_events.c.leaf_index).where(
+        _events.c.leaf_index == leaf_index, _seen_by(viewer)
+    )
+    return session.connection().execute(statement).first() is not None
+
+
 def _seen_by(viewer: Viewer) -> ColumnElement[bool]:
     """The events ``viewer`` is party to: those it captured, those at or addressed to its GLN,
     those about a unit that was ever at or addressed to its GLN (the unit's history travels

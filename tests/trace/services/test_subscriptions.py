@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -353,6 +354,12 @@ def test_the_query_api_shows_each_participant_the_events_it_is_party_to(chain: C
 
     assert steps(chain.maker) == steps(chain.hub) == ["commissioning", "shipping"]
     assert steps(chain.pharmacy) == []
+    answer = call(chain, chain.hub, "GET", "/epcis/events", params={"MATCH_epc": epc})
+    shipping = answer.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"][1]
+    by_id = "/epcis/events/" + quote(shipping["eventID"], safe="")
+    assert call(chain, chain.hub, "GET", by_id).status_code == 200
+    hidden = call(chain, chain.pharmacy, "GET", by_id)
+    assert (hidden.status_code, hidden.json()["detail"]["rule"]) == (404, "epcis.unknown_event")
     hub_bound = {"EQ_destination_owning_party": f"https://id.gs1.org/414/{chain.hub.gln}"}
     shipped = call(
         chain, chain.maker, "GET", "/epcis/events", params={"MATCH_epc": epc, **hub_bound}

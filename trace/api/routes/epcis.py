@@ -90,11 +90,10 @@ def query_answer(
 
 
 @router.get("/events/{event_id:path}")
-def read_event(
-    event_id: str, _participant: CurrentParticipant, session: SessionDep
-) -> JSONResponse:
-    """One event by its EPCIS ``eventID`` (the CBV 2.0 hash, URL-encoded)."""
-    event = epcis_query.get_event(session=session, epcis_id=event_id)
+def read_event(event_id: str, participant: CurrentParticipant, session: SessionDep) -> JSONResponse:
+    """One event by its EPCIS ``eventID`` (the CBV 2.0 hash, URL-encoded), if the caller is
+    party to it."""
+    event = epcis_query.get_event(session=session, epcis_id=event_id, participant=participant)
     return JSONResponse({"@context": [CONTEXT], **event}, media_type=JSON_LD)
 
 
