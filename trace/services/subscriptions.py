@@ -25,6 +25,7 @@ sent again with the same ``eventID``: at least once, and a receiver deduplicates
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -215,7 +216,12 @@ class DispatchReport:
 def dispatch(*, engine: Engine, policy: DeliveryPolicy, batch: int = 500) -> DispatchReport:
     """One pass: enqueue each subscription's new events (at most ``batch`` each), then
     deliver what is due. Safe to stop at any point and to run again."""
-    enqueued = sum(_enqueue(engine, subscription=s, batch=batch) for s in _all_ids(engine))
+    enqueued = 0
+    for subscription in _all_ids(engine):
+        # One subscription's lost race (ended during the pass) is retried at the next pass;
+        # it does not hold up the others.
+        with contextlib.suppress(Conflict):
+            enqueued += _enqueue(engine, subscription=subscription, batch=batch)
     jobs = _due_jobs(engine, limit=batch)
     return DispatchReport(
         enqueued, send_jobs(engine=engine, jobs=jobs, policy=policy, outbox=QueryDelivery)
@@ -225,7 +231,8 @@ def dispatch(*, engine: Engine, policy: DeliveryPolicy, batch: int = 500) -> Dis
 def _enqueue(engine: Engine, *, subscription: int, batch: int) -> int:
     """Put the events after one subscription's cursor that its owner may see in its outbox
     and move the cursor past them, in one transaction; how many were put."""
-    with Session(engine) as session, session.begin():
+    ended = Conflict("the subscription changed during the pass", rule="store.conflict")
+    with Session(engine) as session, lost_race_raises(ended), session.begin():
         row = session.get(QuerySubscription, subscription)
         if row is None:  # ended since the pass began
             return 0
