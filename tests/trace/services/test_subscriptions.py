@@ -119,7 +119,7 @@ def subscribe_to_shipments(
     }
     made = call(chain, who, "POST", "/epcis/queries", json={"name": query, "query": shipments})
     assert made.status_code == 201, made.text
-    inbox = receivers.inboxes.setdefault(path, Inbox(token=secrets.token_hex(20)))
+    inbox = receivers.inboxes[path] = Inbox(token=secrets.token_hex(20))  # a fresh one per backend
     answer = call(chain, who, "POST", f"/epcis/queries/{query}/subscriptions",
                   json={"dest": receivers.url + path, "stream": True,
                         "signatureToken": inbox.token,
@@ -389,7 +389,8 @@ def test_the_scheduler_process_pushes_and_a_killed_one_loses_nothing(
     chain: Chain, receivers: Receivers, tmp_path: Path
 ) -> None:
     """The real ``scheduler`` role: a shipment reaches the partner within seconds; killed
-    (SIGKILL) and started again, it sends what was captured meanwhile, in order."""
+    (SIGKILL) and started again, it sends what was captured meanwhile, in order, and repeats
+    at most the event it was sending when it died."""
     inbox = subscribe_to_shipments(chain, receivers, chain.pharmacy, "/role", "role")
     serials = [new_serial() for _ in range(3)]
     for serial in serials:
@@ -424,4 +425,10 @@ def test_the_scheduler_process_pushes_and_a_killed_one_loses_nothing(
             second.stop()
     finally:
         first.stop()
-    assert epcs(inbox.events()) == serials
+    # The kill may land between a POST and its acknowledgement being recorded: that event
+    # comes again, with the same eventID (at least once); nothing else repeats or is lost.
+    received = inbox.events()
+    first_seen = list(dict.fromkeys((e["eventID"], epcs([e])[0]) for e in received))
+    assert [serial for _, serial in first_seen] == serials
+    assert len(received) - len(first_seen) <= 1
+    assert epcs(received) in (serials, [serials[0], *serials])
