@@ -1,6 +1,6 @@
 """EPCIS named queries, their subscriptions and the outbox of events pushed to them
 
-Revision ID: 0018
+Revision ID: 0019
 Revises: 0017
 Create Date: 2026-12-07
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018"
+revision: str = "0019"
 down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
