@@ -5,8 +5,8 @@ dispense, verify, pack into a case, ...). For each code, :meth:`ScanSession.scan
 
 1. turns the code into what an event names (a unit's GTIN + serial, or a case's SSCC; a China
    drug code is looked up on the server, which knows the product it was registered for);
-2. asks the server what it knows of a unit (the public verify answer), or falls back on the
-   last known answer when offline, saying so;
+2. asks the server what it knows of a unit or a case (the public verify answer: ``/01/…``,
+   ``/00/{sscc}``, ``/cn/…``), or falls back on the last known answer when offline, saying so;
 3. in verify mode stops there; in dispense mode refuses, before signing anything, whatever
    is not OK (verify-before-dispense);
 4. signs the event, stores it in the outbox (durable before anything is shown as done), asks
@@ -25,11 +25,17 @@ from enum import StrEnum
 from typing import Any
 
 from medtrace.errors import InvalidInput
-from medtrace.protocol.identifiers import ChinaDrugCode, Code, GS1Data, HIBCData
+from medtrace.protocol.identifiers import (
+    ChinaDrugCode,
+    Code,
+    GS1Data,
+    HIBCData,
+    digital_link_path,
+)
 from medtrace.protocol.verdicts import UNCHECKED, Signal, signal_of_rule, signal_of_verdict
 
 from .client import CaptureClient
-from .errors import ServerUnreachable
+from .errors import CaptureRefused, ServerUnreachable
 from .last_known import LastKnown, UnitStatus
 from .outbox import Entry, Outbox, Status
 from .sender import Sender
@@ -138,7 +144,13 @@ class ScanSession:
     def scan(self, code: Code) -> ScanResult:
         """Handle one code. Raises ``InvalidInput`` for a code that names nothing a station
         can move (no serial, a HIBC code, a China code never seen while offline)."""
-        target, status = self._identify(code)
+        try:
+            target, status = self._identify(code)
+        except CaptureRefused as exc:  # the server refused even to look the code up
+            rule = exc.rule
+            return ScanResult(
+                _code_label(code), signal_of_rule(rule), Outcome.REFUSED, [exc.message], rule=rule
+            )
         if status is not None:
             signal, reasons = signal_of_verdict(status.verdict), status.reasons
         else:
@@ -158,7 +170,11 @@ class ScanSession:
 
     def _identify(self, code: Code) -> tuple[Target | None, UnitStatus | None]:
         if isinstance(code, GS1Data) and code.sscc is not None:
-            return {"sscc": code.sscc}, None
+            sscc = code.sscc  # bound here: the lambda outlives the narrowing of ``code``
+            target = {"sscc": sscc}
+            return target, self._status(
+                _key(target), lambda: self._lookups.verify_container(sscc), None
+            )
         if isinstance(code, GS1Data):
             gtin, serial = code.unit_key()
             target = {"gtin": gtin, "serial": serial}
@@ -284,10 +300,19 @@ def _settled(
 def _key(target: Target) -> str:
     if "sscc" in target:
         return f"/00/{target['sscc']}"
-    return f"/01/{target['gtin']}/21/{target['serial']}"
+    return digital_link_path(target["gtin"], target["serial"])
 
 
 def _label(target: Target) -> str:
     if "sscc" in target:
         return f"SSCC {target['sscc']}"
     return f"GTIN {target['gtin']} serial {target['serial']}"
+
+
+def _code_label(code: Code) -> str:
+    """A code as a person reads it, before the server has said what it names (a HIBC code
+    is refused before any lookup)."""
+    if isinstance(code, ChinaDrugCode):
+        return f"China drug code {code.code}"
+    assert isinstance(code, GS1Data)
+    return code.hri()

@@ -14,7 +14,6 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,26 +33,11 @@ from medtrace.services.portal_accounts import add_user, hash_password
 from medtrace.services.registry import create_participant
 from support.chain import EXPIRY, LOT, Chain, new_serial
 from support.iot import registered_long_ago
+from support.portal import csrf_of, logged_in
 
 MEDTRACE = Path(sys.executable).parent / "medtrace"
 REGULATOR_EMAIL = "inspector@smpa.example.cn"
 REGULATOR_PASSWORD = "correct horse battery staple"
-
-
-def csrf_of(page: httpx.Response) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert match is not None, page.text
-    return match.group(1)
-
-
-@contextmanager
-def logged_in(chain: Chain, **credentials: str) -> Iterator[httpx.Client]:
-    """A client logged in with ``token=`` or ``email=`` and ``password=``."""
-    with httpx.Client(base_url=chain.server.url) as client:
-        form = client.get("/portal/login")
-        answer = client.post("/portal/login", data={"csrf": csrf_of(form), **credentials})
-        assert answer.status_code == 303, answer.text
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -337,6 +321,33 @@ def test_a_portal_recall_is_on_the_ledger_as_authenticated_by_the_session(
     assert leaf["participant"] == with_check_digit("952999900001")
 
 
+def test_a_lot_and_serials_of_set_82_are_recalled_reached_and_linked_from_every_page(
+    chain: Chain, inspector: httpx.Client
+) -> None:
+    tag = new_serial()[:4]
+    lot, serials = f"L/9%\"<&'?{tag}", [f"S/1{tag}", f"P%Q+{tag}", f"(a);{tag}"]
+    maker = chain.maker
+    maker.api.capture([maker.station.commission(GTIN, s, lot=lot, expiry=EXPIRY) for s in serials])
+
+    done = _recall(inspector, inspector.get("/portal/recall"), lot)
+    reach = inspector.get(done.headers["location"])
+    investigation = inspector.get("/portal", params={"gtin": GTIN, "lot": lot})
+    api_reach = maker.api.recall_reach(GTIN, lot)
+
+    assert done.status_code == 303 and reach.status_code == 200, reach.text
+    assert sorted(u["serial"] for u in api_reach["units"]) == sorted(serials)
+    for page in (reach, investigation):
+        links = re.findall(r'href="(/(?:01|portal/lots)/[^"]+)"', page.text)
+        assert len(links) >= 3
+        for link in links:
+            answer = inspector.get(
+                link.replace("&amp;", "&"), headers={"Accept": "application/json"}
+            )
+            assert answer.status_code == 200, (link, answer.text)
+        verified = {link for link in links if link.startswith("/01/")}
+        assert len(verified) == len(serials), links
+
+
 def test_the_lot_investigation_counts_pages_and_links_the_exports(
     chain: Chain, inspector: httpx.Client
 ) -> None:
@@ -481,6 +492,7 @@ def test_a_shipment_in_transit_shows_what_its_sensor_measured_since_it_left(
 
     row = next(r for r in page.text.split("<tr") if case in r)
     assert chain.hub.participant.name in row and ">2<" in row
+    assert f'<a href="/00/{case}">{case}</a>' in row  # the case's own page
     assert "6.2 °C" in row and "3 readings, 1 outside 2.0–8.0 °C" in row
     assert 'class="out"' in row
 

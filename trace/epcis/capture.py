@@ -92,13 +92,23 @@ def _malformed(message: str, **context: Any) -> InvalidInput:
     return InvalidInput(message, rule="epcis.malformed", **context)
 
 
-def parse_document(body: bytes) -> list[dict[str, Any]]:
-    """The events of an EPCISDocument, or ``InvalidInput`` naming what is wrong."""
+def json_document(body: bytes) -> Any:
+    """The JSON value of a body (``InvalidInput`` if it is too large or not JSON)."""
     check_size(len(body))
     try:
-        document = json.loads(body)
+        return json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise _malformed(f"the body is not JSON: {exc}") from exc
+
+
+def parse_document(body: bytes) -> list[dict[str, Any]]:
+    """The events of a JSON-LD EPCISDocument, or ``InvalidInput`` naming what is wrong."""
+    return document_events(json_document(body))
+
+
+def document_events(document: Any) -> list[dict[str, Any]]:
+    """The events of an EPCISDocument (JSON-LD, or XML read by ``xml_capture``), or
+    ``InvalidInput`` naming what is wrong."""
     if not isinstance(document, dict):
         raise _malformed("an EPCISDocument is a JSON object")
     context = document.get("@context")
@@ -337,18 +347,19 @@ def capture_document(
     *,
     session: Session,
     participant: Participant,
-    body: bytes,
+    document: Any,
     receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
     min_transit: dt.timedelta = dt.timedelta(0),
 ) -> str:
-    """Check an EPCISDocument, capture it as one job (all or nothing) and return the job id.
+    """Check an EPCISDocument (as ``json_document`` or ``xml_capture.document_from_xml``
+    read it), capture it as one job (all or nothing) and return the job id.
 
     Raises ``InvalidInput`` (nothing written, no job) when the document is malformed; a
     custody refusal fails the job instead, which then names the rule and the event's index.
     A receipt sooner than ``min_transit`` after its shipment is accepted but suspect.
     """
     assert participant.id is not None
-    items, origin = _prepare(parse_document(body), participant.gln)
+    items, origin = _prepare(document_events(document), participant.gln)
     capture_id = secrets.token_hex(16)
     created = utcnow()
     errors: list[dict[str, Any]] = []

@@ -1,8 +1,11 @@
 """GS1 EPCIS 2.0 REST binding: ``POST /epcis/capture`` and its jobs, ``GET /epcis/events``
 and ``GET /epcis/events/{eventID}``.
 
-Answers are JSON-LD (``application/ld+json``). A participant's API token is required, as
-for capture. Multiple values of one parameter are separated by ``|``, as the binding says.
+Capture takes JSON-LD, or EPCIS 1.2 or 2.0 XML (``Content-Type: application/xml`` or
+``text/xml``): the XML is read into the JSON-LD document (``epcis.xml_capture``) and captured
+by the same function. Answers are JSON-LD (``application/ld+json``), or EPCIS 2.0 XML when
+the client prefers ``application/xml`` (``Accept``). A participant's API token is required,
+as for capture. Multiple values of one parameter are separated by ``|``, as the binding says.
 """
 
 from __future__ import annotations
@@ -12,22 +15,54 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
 from medtrace.bounds import Instant
 from medtrace.custody import ReceiptPolicy
 from medtrace.epcis import capture as epcis_capture
 from medtrace.epcis import query as epcis_query
+from medtrace.epcis import xml_capture
 from medtrace.epcis.document import CONTEXT, query_document
+from medtrace.epcis.xml_query import query_document_xml
 from medtrace.models import utcnow
 
 router = APIRouter(prefix="/epcis", tags=["epcis"])
 JSON_LD = "application/ld+json"
+XML = "application/xml"
+_XML_TYPES = frozenset({XML, "text/xml"})
+_JSON_TYPES = frozenset({JSON_LD, "application/json", "application/*", "*/*"})
 
 
 def _values(text: str | None) -> list[str] | None:
     return None if text is None else [v for v in text.split("|") if v]
+
+
+def _media_type(header: str) -> str:
+    return header.split(";", 1)[0].strip().lower()
+
+
+def _prefers_xml(accept: str) -> bool:
+    """Whether ``Accept`` (RFC 9110 §12.5.1) ranks XML above JSON-LD; on a tie, or with
+    no ``Accept``, the answer stays JSON-LD."""
+    best = {True: 0.0, False: 0.0}
+    for item in accept.split(","):
+        media, *params = item.split(";")
+        quality = next((p.split("=", 1)[1] for p in params if p.strip().startswith("q=")), "1")
+        try:
+            weight = float(quality)
+        except ValueError:
+            continue
+        kind = _media_type(media)
+        if kind in _XML_TYPES or kind in _JSON_TYPES:
+            best[kind in _XML_TYPES] = max(best[kind in _XML_TYPES], weight)
+    return best[True] > best[False]
+
+
+def _answer(request: Request, document: dict[str, Any], headers: dict[str, str]) -> Response:
+    if _prefers_xml(request.headers.get("accept", "")):
+        return Response(query_document_xml(document), media_type=XML, headers=headers)
+    return JSONResponse(document, media_type=JSON_LD, headers=headers)
 
 
 @router.get("/events")
@@ -48,10 +83,10 @@ def query_events(
     eq_destination: Annotated[str | None, Query(alias="EQ_destination_owning_party")] = None,
     per_page: Annotated[int, Query(alias="perPage")] = 30,
     next_page_token: Annotated[str | None, Query(alias="nextPageToken")] = None,
-) -> JSONResponse:
+) -> Response:
     """Events matching the SimpleEventQuery parameters that the caller is party to (the
-    regulator: all), as an EPCISQueryDocument; a ``Link`` header with ``rel="next"`` points to
-    the next page."""
+    regulator: all), as an EPCISQueryDocument (XML if preferred); a ``Link`` header with
+    ``rel="next"`` points to the next page."""
     page = epcis_query.query_events(
         session=session,
         query=epcis_query.EventQuery(
@@ -79,21 +114,29 @@ def query_answer(
     request: Request,
     public_url: str,
     query_name: str = "SimpleEventQuery",
-) -> JSONResponse:
-    """A page of events as an EPCISQueryDocument, with a ``Link`` to the next page."""
+) -> Response:
+    """A page of events as an EPCISQueryDocument (JSON-LD, or XML if the client prefers it),
+    with a ``Link`` to the next page."""
     headers = {}
     if page.next_page_token is not None:  # on the public URL, never the request's Host
         query = request.url.include_query_params(nextPageToken=page.next_page_token).query
         headers["Link"] = f'<{public_url}{request.url.path}?{query}>; rel="next"'
-    body = query_document(page.events, created=utcnow(), query_name=query_name)
-    return JSONResponse(body, media_type=JSON_LD, headers=headers)
+    document = query_document(page.events, created=utcnow(), query_name=query_name)
+    return _answer(request, document, headers)
 
 
 @router.get("/events/{event_id:path}")
-def read_event(event_id: str, participant: CurrentParticipant, session: SessionDep) -> JSONResponse:
+def read_event(
+    event_id: str, request: Request, participant: CurrentParticipant, session: SessionDep
+) -> Response:
     """One event by its EPCIS ``eventID`` (the CBV 2.0 hash, URL-encoded), if the caller is
-    party to it."""
+    party to it; in XML, as the one event of a query document (the XSD has no document of a
+    bare event)."""
     event = epcis_query.get_event(session=session, epcis_id=event_id, participant=participant)
+    if _prefers_xml(request.headers.get("accept", "")):
+        return Response(
+            query_document_xml(query_document([event], created=utcnow())), media_type=XML
+        )
     return JSONResponse({"@context": [CONTEXT], **event}, media_type=JSON_LD)
 
 
@@ -101,7 +144,8 @@ def read_event(event_id: str, participant: CurrentParticipant, session: SessionD
 async def capture(
     request: Request, participant: CurrentParticipant, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
-    """Capture an EPCISDocument (JSON-LD) authenticated by the participant's token.
+    """Capture an EPCISDocument (JSON-LD, or XML 1.2 or 2.0 by its ``Content-Type``)
+    authenticated by the participant's token.
 
     A malformed document is refused at once (4xx naming the rule and the event's ``index``);
     a valid one becomes a capture job: ``202`` with its URL in ``Location``. The job captures
@@ -111,11 +155,14 @@ async def capture(
     if declared is not None and declared.isdigit():
         epcis_capture.check_size(int(declared))
     body = await request.body()
+    is_xml = _media_type(request.headers.get("content-type", "")) in _XML_TYPES
+    reader = xml_capture.document_from_xml if is_xml else epcis_capture.json_document
+    document = await run_in_threadpool(reader, body)
     capture_id = await run_in_threadpool(
         epcis_capture.capture_document,
         session=session,
         participant=participant,
-        body=body,
+        document=document,
         receipt_policy=ReceiptPolicy(settings.capture.receipt_policy),
         min_transit=dt.timedelta(seconds=settings.capture.min_transit_seconds),
     )

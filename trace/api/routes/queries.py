@@ -70,8 +70,9 @@ def query_events(
     settings: SettingsDep,
     per_page: Annotated[int, Query(alias="perPage")] = 30,
     next_page_token: Annotated[str | None, Query(alias="nextPageToken")] = None,
-) -> JSONResponse:
-    """The named query's events the caller may see, as an EPCISQueryDocument."""
+) -> Response:
+    """The named query's events the caller may see, as an EPCISQueryDocument (XML if
+    preferred)."""
     page = subscriptions.run_query(
         session=session,
         participant=participant,
