@@ -26,6 +26,7 @@ from medtrace.api.routes import (
     ledger,
     lots,
     metrics,
+    queries,
     recalls,
     tiles,
 )
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         device_routes.sensors_router,
         sensor_routes.router,
         epcis_routes.router,
+        queries.router,
         reorder_routes.router,
     )
     for router in routers:

@@ -3,12 +3,16 @@ REST binding ``GET /events``).
 
 Supported parameters: ``eventType``, ``GE_eventTime``, ``LT_eventTime``, ``EQ_bizStep``,
 ``EQ_disposition``, ``MATCH_epc``, ``MATCH_anyEPC``, ``EQ_bizLocation``, ``EQ_readPoint``,
-``perPage`` and ``nextPageToken``. Each is translated to columns of the events table, the
-page is read in one query, and each event is written in EPCIS from its ledger leaf (what the
-station signed), so the answer and the leaf can never disagree. Recalls (ObjectEvents about a
-whole lot, disposition ``recalled``) are read from their own table and merged in ledger order;
-they name no instance EPC and no bizLocation, so ``MATCH_*`` and ``EQ_bizLocation`` leave them
-out.
+``EQ_destination_owning_party`` (where a shipment goes), ``perPage`` and ``nextPageToken``.
+Each is translated to columns of the events table, the page is read in one query, and each
+event is written in EPCIS from its ledger leaf (what the station signed), so the answer and
+the leaf can never disagree. Recalls (ObjectEvents about a whole lot, disposition
+``recalled``) are read from their own table and merged in ledger order; they name no
+instance EPC, no bizLocation and no destination, so ``MATCH_*``, ``EQ_bizLocation`` and
+``EQ_destination_*`` leave them out.
+
+A participant reads only the events it is party to (:func:`viewer_of`); named queries and
+their subscriptions (``medtrace.services.subscriptions``) read through the same function.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from medtrace.epcis.document import recall_to_epcis, to_epcis
 from medtrace.epcis.epc import parse_epc, parse_location
 from medtrace.epcis.vocabulary import RECALL_SHAPE, SHAPES, bare, types_with
 from medtrace.errors import InvalidInput, NotFound
-from medtrace.models import Event
+from medtrace.models import Event, Participant, Role
 from medtrace.models.recalls import Recall
 from medtrace.schemas.capture import SignedEvent
 from medtrace.store import events as event_store
@@ -49,16 +53,31 @@ class EventQuery:
     match_any_epc: Sequence[str] | None = None
     biz_locations: Sequence[str] | None = None
     read_points: Sequence[str] | None = None
+    destinations: Sequence[str] | None = None
     per_page: int = 30
     next_page_token: str | None = None
 
 
 @dataclass(frozen=True)
 class EventPage:
-    """One page of EPCIS events and the token of the next page (None on the last)."""
+    """One page of EPCIS events, the token of the next page (None on the last), and each
+    event's ledger leaf index, by which a reader that follows the ledger (a subscription)
+    knows each event and where to carry on."""
 
     events: list[dict[str, Any]]
     next_page_token: str | None
+    leaf_indexes: list[int]
+
+
+def viewer_of(participant: Participant) -> event_store.Viewer | None:
+    """Whose events ``participant`` may read: the regulator every event, anyone else the
+    events it is party to (see ``medtrace.store.events.find_events``). Recalls concern
+    everyone who may hold the lot, so they are read by all. The one visibility rule of the
+    query API and of the subscriptions that push its answers."""
+    if participant.role is Role.REGULATOR:
+        return None
+    assert participant.id is not None
+    return event_store.Viewer(participant.id, participant.gln, participant.company_prefix)
 
 
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
@@ -67,7 +86,7 @@ def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
     return value
 
 
-def _filter(query: EventQuery) -> event_store.EventFilter:
+def _filter(query: EventQuery, viewer: event_store.Viewer | None) -> event_store.EventFilter:
     types = None
     if query.event_types is not None:
         types = {k for k, shape in SHAPES.items() if shape.event_type in query.event_types}
@@ -87,6 +106,8 @@ def _filter(query: EventQuery) -> event_store.EventFilter:
         containers_as_parent=query.match_any_epc is not None,
         biz_locations=_places(query.biz_locations),
         read_points=_places(query.read_points),
+        destinations=_places(query.destinations),
+        viewer=viewer,
     )
 
 
@@ -106,6 +127,7 @@ def _matches_recalls(query: EventQuery) -> bool:
         and query.match_epc is None
         and query.match_any_epc is None
         and query.biz_locations is None
+        and query.destinations is None
     )
 
 
@@ -141,11 +163,12 @@ def _as_epcis(session: Session, rows: Sequence[Event | Recall]) -> list[dict[str
     return events
 
 
-def query_events(*, session: Session, query: EventQuery) -> EventPage:
-    """One page of the events matching ``query``, in ledger order."""
+def query_events(*, session: Session, query: EventQuery, participant: Participant) -> EventPage:
+    """One page of the events matching ``query`` that ``participant`` may see, in ledger
+    order."""
     if not 1 <= query.per_page <= MAX_PER_PAGE:
         raise InvalidInput(f"perPage is 1 to {MAX_PER_PAGE}", rule="epcis.per_page")
-    where = _filter(query)
+    where = _filter(query, viewer_of(participant))
     after, limit = _token(query.next_page_token), query.per_page + 1
     rows: list[Event | Recall] = []
     if where.types is None or where.types:
@@ -164,7 +187,8 @@ def query_events(*, session: Session, query: EventQuery) -> EventPage:
     rows = sorted(rows, key=lambda row: row.leaf_index)[:limit]
     page = rows[: query.per_page]
     more = len(rows) > query.per_page
-    return EventPage(_as_epcis(session, page), str(page[-1].leaf_index) if more else None)
+    token = str(page[-1].leaf_index) if more else None
+    return EventPage(_as_epcis(session, page), token, [row.leaf_index for row in page])
 
 
 def lot_events(*, session: Session, gtin: str, lot: str) -> list[dict[str, Any]]:
@@ -176,11 +200,18 @@ def lot_events(*, session: Session, gtin: str, lot: str) -> list[dict[str, Any]]
     return _as_epcis(session, sorted(rows, key=lambda row: row.leaf_index))
 
 
-def get_event(*, session: Session, epcis_id: str) -> dict[str, Any]:
-    """The EPCIS event with this CBV 2.0 hash id, or ``NotFound``."""
+def get_event(*, session: Session, epcis_id: str, participant: Participant) -> dict[str, Any]:
+    """The EPCIS event with this CBV 2.0 hash id, or ``NotFound`` (also for an event the
+    participant may not read: its existence is not revealed)."""
     row: Event | Recall | None = event_store.get_by_epcis_id(
         session=session, epcis_id=epcis_id
     ) or recall_store.get_recall_by_epcis_id(session=session, epcis_id=epcis_id)
-    if row is None:
+    viewer = viewer_of(participant)
+    hidden = (
+        isinstance(row, Event)
+        and viewer is not None
+        and not event_store.seen_by(session=session, leaf_index=row.leaf_index, viewer=viewer)
+    )
+    if row is None or hidden:
         raise NotFound(f"no event has the id {epcis_id!r}", rule="epcis.unknown_event")
     return _as_epcis(session, [row])[0]
