@@ -62,4 +62,4 @@ def test_the_wheel_installs_and_its_console_script_runs_elsewhere(tmp_path: Path
         tmp_path / "demo",
         cwd=elsewhere,
     )
-    assert "/01/" in demo and "(dispensed)" in demo
+    assert "/01/" in demo and "genuine: dispensed" in demo
