@@ -108,10 +108,13 @@ def epcis_document(events: Sequence[dict[str, Any]], *, created: dt.datetime) ->
     }
 
 
-def query_document(events: Sequence[dict[str, Any]], *, created: dt.datetime) -> dict[str, Any]:
-    """An EPCISQueryDocument: the answer of ``GET /epcis/events`` (REST binding)."""
+def query_document(
+    events: Sequence[dict[str, Any]], *, created: dt.datetime, contexts: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """An EPCISQueryDocument: the answer of ``GET /epcis/events`` (REST binding); ``contexts``
+    are the senders' own context entries (their extension prefixes)."""
     return {
-        "@context": [CONTEXT],
+        "@context": [CONTEXT, *contexts],
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
         "creationDate": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),

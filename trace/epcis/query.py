@@ -3,12 +3,18 @@ REST binding ``GET /events``).
 
 Supported parameters: ``eventType``, ``GE_eventTime``, ``LT_eventTime``, ``EQ_bizStep``,
 ``EQ_disposition``, ``MATCH_epc``, ``MATCH_anyEPC``, ``EQ_bizLocation``, ``EQ_readPoint``,
-``perPage`` and ``nextPageToken``. Each is translated to columns of the events table, the
-page is read in one query, and each event is written in EPCIS from its ledger leaf (what the
-station signed), so the answer and the leaf can never disagree. Recalls (ObjectEvents about a
-whole lot, disposition ``recalled``) are read from their own table and merged in ledger order;
-they name no instance EPC and no bizLocation, so ``MATCH_*`` and ``EQ_bizLocation`` leave them
-out.
+``perPage`` and ``nextPageToken``. Each is translated to columns of the events table and
+the matching rows are read in ledger order. An event captured by EPCIS is answered as it was
+captured (``epcis_events``: its eventID, all its EPCs, every member it carried), once, however
+many of its rows (one per EPC, written together, so next to each other in the ledger) match;
+a page holds ``perPage`` such events, and its token is the last leaf of its last one. Any
+participant but its sender, the parties it names as source or destination and regulators
+reads only its custody record (``members.public_view``): sensor data, business transactions
+and extensions are commercial details. Other events (a station's, or captured before events
+were kept) are written in EPCIS from their ledger leaf, so the answer and the leaf can never
+disagree. Recalls (ObjectEvents about a whole lot, disposition ``recalled``) are read from
+their own table and merged in ledger order; they name no instance EPC and no bizLocation, so
+``MATCH_*`` and ``EQ_bizLocation`` leave them out.
 """
 
 from __future__ import annotations
@@ -23,17 +29,24 @@ from sqlmodel import Session
 
 from medtrace import ledger
 from medtrace.bounds import MAX_BIGINT
-from medtrace.epcis.document import recall_to_epcis, to_epcis
+from medtrace.epcis.document import CONTEXT, recall_to_epcis, to_epcis
 from medtrace.epcis.epc import parse_epc, parse_location
+from medtrace.epcis.members import parties, public_view
 from medtrace.epcis.vocabulary import RECALL_SHAPE, SHAPES, bare, types_with
 from medtrace.errors import InvalidInput, NotFound
-from medtrace.models import Event
+from medtrace.models import Event, Participant, Role
+from medtrace.models.epcis import CapturedEvent
 from medtrace.models.recalls import Recall
 from medtrace.schemas.capture import SignedEvent
+from medtrace.store import epcis_events as epcis_store
 from medtrace.store import events as event_store
 from medtrace.store import recalls as recall_store
 
 MAX_PER_PAGE = 1000
+#: Rows read per query while gathering a page's events (each may span many rows).
+_ROWS_PER_READ = 500
+#: One answered event: the rows it stands for, in ledger order.
+Group = list[Event | Recall]
 
 
 @dataclass(frozen=True)
@@ -55,10 +68,12 @@ class EventQuery:
 
 @dataclass(frozen=True)
 class EventPage:
-    """One page of EPCIS events and the token of the next page (None on the last)."""
+    """One page of EPCIS events, the token of the next page (None on the last) and the
+    senders' own ``@context`` entries their extension members need."""
 
     events: list[dict[str, Any]]
     next_page_token: str | None
+    contexts: list[Any]
 
 
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
@@ -125,7 +140,8 @@ def _token(text: str | None) -> int:
     return int(text)
 
 
-def _as_epcis(session: Session, rows: Sequence[Event | Recall]) -> list[dict[str, Any]]:
+def _from_leaves(session: Session, rows: Sequence[Event | Recall]) -> list[dict[str, Any]]:
+    """Each row's event in EPCIS, written from its ledger leaf."""
     leaves = ledger.leaves_at(session.connection(), [row.leaf_index for row in rows])
     events = []
     for row in rows:
@@ -141,30 +157,91 @@ def _as_epcis(session: Session, rows: Sequence[Event | Recall]) -> list[dict[str
     return events
 
 
-def query_events(*, session: Session, query: EventQuery) -> EventPage:
-    """One page of the events matching ``query``, in ledger order."""
+def _entitled(viewer: Participant, row: CapturedEvent, event: dict[str, Any]) -> bool:
+    """Whether ``viewer`` reads the whole event: its sender, a party it names, a regulator."""
+    return (
+        viewer.id == row.participant_id
+        or viewer.role is Role.REGULATOR
+        or viewer.gln in parties(event)
+    )
+
+
+def _as_epcis(
+    session: Session, groups: Sequence[Group], viewer: Participant
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The EPCIS event of each group (as captured where it was), and the senders' context
+    entries the events shown whole need."""
+    captured = epcis_store.get_captured(
+        session=session,
+        event_ids={g[0].epcis_id for g in groups if isinstance(g[0], Event)},
+    )
+    from_leaves = [row for g in groups if g[0].epcis_id not in captured for row in g]
+    written = iter(_from_leaves(session, from_leaves))
+    events: list[dict[str, Any]] = []
+    contexts: list[Any] = []
+    for group in groups:
+        row = captured.get(group[0].epcis_id)
+        if row is None:
+            events.extend(next(written) for _ in group)
+            continue
+        document = json.loads(row.document)
+        senders = [c for c in document.pop("@context") if c != CONTEXT]
+        if _entitled(viewer, row, document):
+            events.append(document)
+            contexts.extend(c for c in senders if c not in contexts)
+        else:
+            events.append(public_view(document))
+    return events, contexts
+
+
+def _event_groups(
+    session: Session, where: event_store.EventFilter, after: int, wanted: int
+) -> list[Group]:
+    """The first ``wanted`` events matching ``where`` after leaf ``after``, each as its rows:
+    a run of rows with one EPCIS id is one event. Only the last group may be cut short (it
+    only tells that there is a next page)."""
+    groups: list[Group] = []
+    while True:
+        rows = event_store.find_events(
+            session=session, where=where, after=after, limit=max(wanted, _ROWS_PER_READ)
+        )
+        for row in rows:
+            if groups and groups[-1][-1].epcis_id == row.epcis_id:
+                groups[-1].append(row)
+            elif len(groups) == wanted:
+                return groups
+            else:
+                groups.append([row])
+        if len(rows) < max(wanted, _ROWS_PER_READ):
+            return groups
+        after = rows[-1].leaf_index
+
+
+def query_events(*, session: Session, viewer: Participant, query: EventQuery) -> EventPage:
+    """One page of the events matching ``query``, in ledger order, as ``viewer`` may read
+    them."""
     if not 1 <= query.per_page <= MAX_PER_PAGE:
         raise InvalidInput(f"perPage is 1 to {MAX_PER_PAGE}", rule="epcis.per_page")
     where = _filter(query)
-    after, limit = _token(query.next_page_token), query.per_page + 1
-    rows: list[Event | Recall] = []
+    after, wanted = _token(query.next_page_token), query.per_page + 1
+    groups: list[Group] = []
     if where.types is None or where.types:
-        rows.extend(event_store.find_events(session=session, where=where, after=after, limit=limit))
+        groups.extend(_event_groups(session, where, after, wanted))
     if _matches_recalls(query):
-        rows.extend(
-            recall_store.find_recalls(
-                session=session,
-                ge_time=where.ge_time,
-                lt_time=where.lt_time,
-                read_points=where.read_points,
-                after=after,
-                limit=limit,
-            )
+        recalls = recall_store.find_recalls(
+            session=session,
+            ge_time=where.ge_time,
+            lt_time=where.lt_time,
+            read_points=where.read_points,
+            after=after,
+            limit=wanted,
         )
-    rows = sorted(rows, key=lambda row: row.leaf_index)[:limit]
-    page = rows[: query.per_page]
-    more = len(rows) > query.per_page
-    return EventPage(_as_epcis(session, page), str(page[-1].leaf_index) if more else None)
+        groups.extend([recall] for recall in recalls)
+    groups = sorted(groups, key=lambda group: group[0].leaf_index)[:wanted]
+    page = groups[: query.per_page]
+    more = len(groups) > query.per_page
+    events, contexts = _as_epcis(session, page, viewer)
+    return EventPage(events, str(page[-1][-1].leaf_index) if more else None, contexts)
 
 
 def lot_events(*, session: Session, gtin: str, lot: str) -> list[dict[str, Any]]:
@@ -173,14 +250,18 @@ def lot_events(*, session: Session, gtin: str, lot: str) -> list[dict[str, Any]]
     recall = recall_store.get_recall(session=session, gtin=gtin, lot=lot)
     if recall is not None:
         rows.append(recall)
-    return _as_epcis(session, sorted(rows, key=lambda row: row.leaf_index))
+    return _from_leaves(session, sorted(rows, key=lambda row: row.leaf_index))
 
 
-def get_event(*, session: Session, epcis_id: str) -> dict[str, Any]:
-    """The EPCIS event with this CBV 2.0 hash id, or ``NotFound``."""
+def get_event(
+    *, session: Session, viewer: Participant, epcis_id: str
+) -> tuple[dict[str, Any], list[Any]]:
+    """The EPCIS event with this id, as ``viewer`` may read it, with the sender's context
+    entries it needs; or ``NotFound``."""
     row: Event | Recall | None = event_store.get_by_epcis_id(
         session=session, epcis_id=epcis_id
     ) or recall_store.get_recall_by_epcis_id(session=session, epcis_id=epcis_id)
     if row is None:
         raise NotFound(f"no event has the id {epcis_id!r}", rule="epcis.unknown_event")
-    return _as_epcis(session, [row])[0]
+    events, contexts = _as_epcis(session, [[row]], viewer)
+    return events[0], contexts

@@ -1,14 +1,16 @@
-"""GS1 EPCIS 2.0 REST binding: ``POST /epcis/capture`` and its jobs, ``GET /epcis/events``
-and ``GET /epcis/events/{eventID}``.
+"""GS1 EPCIS 2.0 REST binding: ``POST /epcis/capture`` and its jobs, ``GET /epcis/events``,
+``POST /epcis/events`` (one event, captured at once) and ``GET /epcis/events/{eventID}``.
 
 Answers are JSON-LD (``application/ld+json``). A participant's API token is required, as
 for capture. Multiple values of one parameter are separated by ``|``, as the binding says.
+An eventID is a URI: in a path it is percent-encoded (``ni%3A%2F%2F%2Fsha-256%3B…``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
 from medtrace.bounds import Instant
+from medtrace.config import Settings
 from medtrace.custody import ReceiptPolicy
 from medtrace.epcis import capture as epcis_capture
 from medtrace.epcis import query as epcis_query
@@ -30,10 +33,25 @@ def _values(text: str | None) -> list[str] | None:
     return None if text is None else [v for v in text.split("|") if v]
 
 
+def _capture_settings(settings: Settings) -> epcis_capture.CaptureSettings:
+    return epcis_capture.CaptureSettings(
+        receipt_policy=ReceiptPolicy(settings.capture.receipt_policy),
+        min_transit=dt.timedelta(seconds=settings.capture.min_transit_seconds),
+    )
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON-LD object, its declared size checked before it is read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        epcis_capture.check_size(int(declared))
+    return await run_in_threadpool(epcis_capture.parse_json, await request.body())
+
+
 @router.get("/events")
 def query_events(
     request: Request,
-    _participant: CurrentParticipant,
+    participant: CurrentParticipant,
     session: SessionDep,
     settings: SettingsDep,
     event_type: Annotated[str | None, Query(alias="eventType")] = None,
@@ -52,6 +70,7 @@ def query_events(
     header with ``rel="next"`` points to the next page."""
     page = epcis_query.query_events(
         session=session,
+        viewer=participant,
         query=epcis_query.EventQuery(
             event_types=_values(event_type),
             ge_event_time=ge_event_time,
@@ -70,40 +89,57 @@ def query_events(
     if page.next_page_token is not None:  # on the public URL, never the request's Host
         query = request.url.include_query_params(nextPageToken=page.next_page_token).query
         headers["Link"] = f'<{settings.public_url}{request.url.path}?{query}>; rel="next"'
-    body = query_document(page.events, created=utcnow())
+    body = query_document(page.events, created=utcnow(), contexts=page.contexts)
     return JSONResponse(body, media_type=JSON_LD, headers=headers)
 
 
-@router.get("/events/{event_id:path}")
-def read_event(
-    event_id: str, _participant: CurrentParticipant, session: SessionDep
+@router.post("/events", status_code=status.HTTP_201_CREATED)
+async def capture_event(
+    request: Request, participant: CurrentParticipant, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
-    """One event by its EPCIS ``eventID`` (the CBV 2.0 hash, URL-encoded)."""
-    event = epcis_query.get_event(session=session, epcis_id=event_id)
-    return JSONResponse({"@context": [CONTEXT], **event}, media_type=JSON_LD)
+    """Capture one EPCIS event (JSON-LD, with its ``@context``) at once: ``201`` with the
+    event's URL in ``Location``, ``409`` (``epcis.duplicate_event``) when its eventID was
+    captured before, or the refusal's own status and rule; nothing is written then."""
+    document = await _json_body(request)
+    event_id = await run_in_threadpool(
+        epcis_capture.capture_event,
+        session=session,
+        participant=participant,
+        document=document,
+        settings=_capture_settings(settings),
+    )
+    return JSONResponse(
+        {"eventID": event_id},
+        status_code=status.HTTP_201_CREATED,
+        headers={"Location": f"/epcis/events/{quote(event_id, safe='')}"},
+    )
+
+
+@router.get("/events/{event_id:path}")
+def read_event(event_id: str, participant: CurrentParticipant, session: SessionDep) -> JSONResponse:
+    """One event by its EPCIS ``eventID`` (a URI, percent-encoded)."""
+    event, contexts = epcis_query.get_event(session=session, viewer=participant, epcis_id=event_id)
+    return JSONResponse({"@context": [CONTEXT, *contexts], **event}, media_type=JSON_LD)
 
 
 @router.post("/capture", status_code=status.HTTP_202_ACCEPTED)
 async def capture(
     request: Request, participant: CurrentParticipant, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
-    """Capture an EPCISDocument (JSON-LD) authenticated by the participant's token.
+    """Capture an EPCISDocument or EPCISQueryDocument (JSON-LD) authenticated by the
+    participant's token.
 
     A malformed document is refused at once (4xx naming the rule and the event's ``index``);
     a valid one becomes a capture job: ``202`` with its URL in ``Location``. The job captures
     every event or none; poll it with ``GET /epcis/capture/{captureID}``.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
-        epcis_capture.check_size(int(declared))
-    body = await request.body()
+    document = await _json_body(request)
     capture_id = await run_in_threadpool(
         epcis_capture.capture_document,
         session=session,
         participant=participant,
-        body=body,
-        receipt_policy=ReceiptPolicy(settings.capture.receipt_policy),
-        min_transit=dt.timedelta(seconds=settings.capture.min_transit_seconds),
+        document=document,
+        settings=_capture_settings(settings),
     )
     location = f"/epcis/capture/{capture_id}"
     return JSONResponse(
