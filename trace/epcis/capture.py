@@ -76,11 +76,12 @@ class Incoming:
 
 @dataclass(frozen=True)
 class Sent:
-    """One EPCIS event as it is kept: its id, its JSON-LD document (RFC 8785) and the
-    SHA-256 of that document, which each of its leaves holds."""
+    """One EPCIS event as it is kept: its id, its JSON-LD document in the sender's member
+    order (GS1's reference event hash depends on the order inside nested objects) and the
+    SHA-256 of the document's RFC 8785 form, which each of its leaves holds."""
 
     event_id: str
-    document: bytes
+    document: str
     digest: str
 
 
@@ -277,8 +278,9 @@ def _kept(raw: Mapping[str, Any], incoming: Incoming, participant_gln: str) -> S
         seed = canonical_json({"@context": context, "event": raw, "participant": participant_gln})
         event_id = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, hashlib.sha256(seed).hexdigest())}"
         raw = {"eventID": event_id, **raw}
-    document = canonical_json({"@context": context, **raw})
-    return Sent(event_id, document, hashlib.sha256(document).hexdigest())
+    kept = {"@context": context, **raw}
+    digest = hashlib.sha256(canonical_json(kept)).hexdigest()
+    return Sent(event_id, json.dumps(kept, ensure_ascii=False, separators=(",", ":")), digest)
 
 
 def _prepare(incoming: Incoming, gln: str) -> _Prepared:
@@ -333,7 +335,7 @@ def _keep(kept: Sequence[Sent], participant_id: int) -> Callable[[Session], None
                         event_id=sent.event_id,
                         participant_id=participant_id,
                         digest=sent.digest,
-                        document=sent.document.decode(),
+                        document=sent.document,
                     )
                 )
             elif row is None or (row.participant_id, row.digest) != (participant_id, sent.digest):

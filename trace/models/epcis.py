@@ -40,9 +40,11 @@ class CapturedEvent(SQLModel, table=True):
 
     event_id: str = Field(sa_column=Column(String(100), primary_key=True))
     participant_id: int = Field(foreign_key="participants.id", index=True)
-    digest: str = Field(sa_type=String(64), description="SHA-256 of ``document``, in each leaf")
+    digest: str = Field(
+        sa_type=String(64), description="SHA-256 of ``document`` in RFC 8785 form, in each leaf"
+    )
     document: str = Field(
         sa_column=Column(Text, nullable=False),
-        description="The event as JSON-LD (RFC 8785), with the sender's own @context entries",
+        description="The event as JSON-LD, in the sender's member order, with its @context",
     )
     captured_at: dt.datetime = Field(default_factory=utcnow, sa_column=utc_column())

@@ -304,8 +304,9 @@ def capture_authenticated(
     transaction of its own, then the custody rules run in order and everything is written, or
     nothing. A new event stamped before ``oldest_allowed`` is refused as stale. Suspicions
     found on the way are recorded whether the batch commits or not. ``also_write`` writes
-    what the capture path keeps beside its events (EPCIS: the events as sent), in the same
-    transaction, after the custody rules passed; it may refuse the batch by raising.
+    what the capture path keeps beside its events (EPCIS: the events as sent) in the same
+    transaction, before the custody rules run (so its own refusals, such as an eventID
+    captured before, come first); it may refuse the batch by raising.
     """
     assert participant.id is not None
     accepted: list[suspect.Suspicion] = []
@@ -332,11 +333,11 @@ def capture_authenticated(
                 refusal_evidence=evidence,
                 oldest_allowed=oldest_allowed,
             )
+            if also_write is not None:
+                also_write(session)
             _decide(session, batch, checked)
             if refusal is not None:
                 raise refusal
-            if also_write is not None:
-                also_write(session)
             _write(conn, batch)
             suspect_service.mark(session=session, suspicions=accepted)
     except CustodyViolation:
