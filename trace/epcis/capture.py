@@ -40,7 +40,13 @@ from sqlmodel import Session
 from medtrace.custody import ReceiptPolicy
 from medtrace.epcis.document import CONTEXT
 from medtrace.epcis.epc import Epc, parse_epc, parse_location
-from medtrace.epcis.members import EXPIRY_KEYS, LOT_KEYS, check_fields, extension_prefixes
+from medtrace.epcis.members import (
+    EXPIRY_KEYS,
+    LOT_KEYS,
+    check_event_type,
+    check_fields,
+    extension_prefixes,
+)
 from medtrace.epcis.vocabulary import SHAPES, bare, event_type_for
 from medtrace.errors import Conflict, InvalidInput, MedtraceError, NotFound, TooLarge
 from medtrace.models import EventType, Participant, utcnow
@@ -201,12 +207,8 @@ def _epcs(values: Any, name: str) -> list[dict[str, str]]:
 
 
 def _kind(raw: Mapping[str, Any]) -> EventType:
+    check_event_type(raw)
     event_type = raw.get("type")
-    if event_type not in ("ObjectEvent", "AggregationEvent"):
-        raise InvalidInput(
-            f"medtrace captures ObjectEvent and AggregationEvent, not {event_type!r}",
-            rule="epcis.unsupported_event_type",
-        )
     step = raw.get("bizStep")
     if not isinstance(step, str):
         raise InvalidInput("every event needs a CBV bizStep", rule="epcis.unknown_biz_step")
@@ -267,7 +269,10 @@ def medtrace_events(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
         if children and not _observes_container(raw, kind):
             base["children"] = children
         return [base]
-    return [base | ref for ref in _epcs(raw.get("epcList"), "epcList")]
+    objects = _epcs(raw.get("epcList"), "epcList")
+    if not objects:
+        raise _malformed("an ObjectEvent lists the EPCs it is about (epcList)")
+    return [base | ref for ref in objects]
 
 
 def _kept(raw: Mapping[str, Any], incoming: Incoming, participant_gln: str) -> Sent:

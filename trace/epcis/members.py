@@ -96,10 +96,21 @@ def _is_extension(name: str, prefixes: frozenset[str]) -> bool:
     return bool(colon and rest) and prefix in prefixes
 
 
+def check_event_type(raw: Mapping[str, Any]) -> None:
+    """Refuse the event types medtrace does not record (``epcis.unsupported_event_type``)."""
+    event_type = raw.get("type")
+    if event_type not in ("ObjectEvent", "AggregationEvent"):
+        raise InvalidInput(
+            f"medtrace captures ObjectEvent and AggregationEvent, not {event_type!r}",
+            rule="epcis.unsupported_event_type",
+        )
+
+
 def check_fields(raw: Mapping[str, Any], prefixes: frozenset[str]) -> None:
-    """Refuse an event carrying a member that is neither standard nor a declared extension
-    (``epcis.unknown_field``, naming each by its path), quantities of a class, and free
-    text where medtrace expects a term."""
+    """Refuse an event of a type medtrace does not record, or carrying a member that is
+    neither standard nor a declared extension (``epcis.unknown_field``, naming each by its
+    path), quantities of a class, and free text where medtrace expects a term."""
+    check_event_type(raw)
     unknown = [
         name
         for name in raw
