@@ -40,8 +40,8 @@ class EpcisShape:
     other_actions: frozenset[str] = frozenset()
 
     def accepts(self, action: object) -> bool:
-        """Whether a captured event with ``action`` may stand for this shape."""
-        return action == self.action or action in self.other_actions
+        """Whether a captured event with ``action`` (any JSON value) may stand for this shape."""
+        return isinstance(action, str) and (action == self.action or action in self.other_actions)
 
 
 SHAPES: dict[EventType, EpcisShape] = {
