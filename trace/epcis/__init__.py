@@ -8,4 +8,7 @@
   event ids;
 - ``document``: an event as EPCIS 2.0 JSON-LD, and the EPCISDocument / EPCISQueryDocument
   around a list of them.
+- ``members``: which members a captured event may carry, and what every reader sees of it;
+- ``capture`` and ``query``: the REST binding's capture (documents, single events; each
+  event kept as sent) and SimpleEventQuery (events answered as they were captured).
 """
