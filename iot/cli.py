@@ -70,17 +70,22 @@ def bind(
     target: Annotated[str, typer.Option(help="The GLN or the SSCC.")],
     token: TokenOption,
     since: Annotated[
-        dt.datetime | None, typer.Option(help="Start of the binding (default now, UTC).")
+        dt.datetime | None,
+        typer.Option(
+            help="Start of the binding (default: now, by the server's clock); "
+            "a time without a zone is UTC."
+        ),
     ] = None,
     url: UrlOption = None,
 ) -> None:
     """Bind a sensor to a place or a shipment from a time on (closing its previous binding)."""
-    start = since or dt.datetime.now(dt.UTC)
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=dt.UTC)  # a time given without a zone is UTC
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)  # a time given without a zone is UTC
     with _api(url, token) as api:
-        api.bind(sensor_id, kind=kind.value, target=target, valid_from=start)
-    console.print(f"[green]bound[/] sensor {sensor_id} to {kind.value} {target} from {start}")
+        binding = api.bind(sensor_id, kind=kind.value, target=target, valid_from=since)
+    console.print(
+        f"[green]bound[/] sensor {sensor_id} to {kind.value} {target} from {binding['valid_from']}"
+    )
 
 
 def grant(

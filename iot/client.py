@@ -76,10 +76,13 @@ class ReadingsClient(TokenClient):
         return result
 
     def bind(
-        self, sensor_id: str, *, kind: str, target: str, valid_from: dt.datetime
+        self, sensor_id: str, *, kind: str, target: str, valid_from: dt.datetime | None = None
     ) -> dict[str, Any]:
-        """Bind a sensor to a place (``kind="place"``, a GLN) or a shipment (an SSCC)."""
-        body = {"kind": kind, "target": target, "valid_from": valid_from.isoformat()}
+        """Bind a sensor to a place (``kind="place"``, a GLN) or a shipment (an SSCC) from
+        ``valid_from``, or from when the server receives the binding."""
+        body = {"kind": kind, "target": target}
+        if valid_from is not None:
+            body["valid_from"] = valid_from.isoformat()
         result: dict[str, Any] = self._post(f"/api/v1/sensors/{sensor_id}/bindings", body)
         return result
 

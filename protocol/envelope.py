@@ -99,13 +99,21 @@ class CanonicalEnvelope:
         """SHA-256 of the event's canonical bytes, in hex (as ``event_id``)."""
         return hashlib.sha256(self.event_bytes).hexdigest()
 
-    def leaf(self) -> bytes:
+    def leaf(self, *, captured_by: str | None = None) -> bytes:
         """The RFC 8785 bytes of ``{"event", "signature", "station_id"}``: JCS sorts the
         members by name (event < signature < station_id) and writes each value in its own
-        canonical form, so the leaf is exactly this concatenation."""
+        canonical form, so the leaf is exactly this concatenation.
+
+        ``captured_by`` is the GLN of the station's participant when it captured for a
+        principal at the principal's GLN (the event's ``gln``) under a grant: the leaf then
+        names both, with ``captured_by`` first (it sorts before ``event``)."""
+        opening = b"{"
+        if captured_by is not None:
+            opening = b'{"captured_by":%s,' % canonical_json(captured_by)
         return b"".join(
             (
-                b'{"event":',
+                opening,
+                b'"event":',
                 self.event_bytes,
                 b',"signature":',
                 canonical_json(self.signature),

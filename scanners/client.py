@@ -74,6 +74,11 @@ class CaptureClient(TokenClient):
         names the GTIN and serial the code is recorded under."""
         return self._verify(f"/cn/{code}")
 
+    def verify_container(self, sscc: str) -> dict[str, Any]:
+        """The verify answer of a case or pallet (its ``container``: state and holder); one
+        never used is answered with verdict ``unknown``."""
+        return self._verify(f"/00/{sscc}")
+
     def _verify(self, path: str) -> dict[str, Any]:
         response = self._send("GET", path, headers={"Accept": "application/json"})
         if response.status_code == 404 and "verdict" in _json_object(response):

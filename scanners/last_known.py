@@ -35,8 +35,9 @@ class UnitStatus:
 
     @classmethod
     def from_answer(cls, answer: dict[str, Any], now: dt.datetime) -> UnitStatus:
-        """Read the verify JSON of ``GET /01/…`` (``VerifyPublic``)."""
-        unit = answer.get("unit") or {}
+        """Read the verify JSON of ``GET /01/…`` (``VerifyPublic``) or of a case or pallet,
+        ``GET /00/…`` (its ``container`` has a state and a holder, no expiry)."""
+        unit = answer.get("unit") or answer.get("container") or {}
         holder = unit.get("holder") or {}
         expiry = unit.get("expiry")
         return cls(

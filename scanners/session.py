@@ -5,8 +5,8 @@ dispense, verify, pack into a case, ...). For each code, :meth:`ScanSession.scan
 
 1. turns the code into what an event names (a unit's GTIN + serial, or a case's SSCC; a China
    drug code is looked up on the server, which knows the product it was registered for);
-2. asks the server what it knows of a unit (the public verify answer), or falls back on the
-   last known answer when offline, saying so;
+2. asks the server what it knows of a unit or a case (the public verify answer: ``/01/…``,
+   ``/00/{sscc}``, ``/cn/…``), or falls back on the last known answer when offline, saying so;
 3. in verify mode stops there; in dispense mode refuses, before signing anything, whatever
    is not OK (verify-before-dispense);
 4. signs the event, stores it in the outbox (durable before anything is shown as done), asks
@@ -158,7 +158,11 @@ class ScanSession:
 
     def _identify(self, code: Code) -> tuple[Target | None, UnitStatus | None]:
         if isinstance(code, GS1Data) and code.sscc is not None:
-            return {"sscc": code.sscc}, None
+            sscc = code.sscc  # bound here: the lambda outlives the narrowing of ``code``
+            target = {"sscc": sscc}
+            return target, self._status(
+                _key(target), lambda: self._lookups.verify_container(sscc), None
+            )
         if isinstance(code, GS1Data):
             gtin, serial = code.unit_key()
             target = {"gtin": gtin, "serial": serial}

@@ -43,6 +43,7 @@ def test_the_wheel_installs_and_its_console_script_runs_elsewhere(tmp_path: Path
         ".get_template('error.html').render(language=i18n.LANGUAGES[1], switch={},"
         " static_url=str).count('无法识别此码') == 2;"
         "assert (files('medtrace.migrations') / 'script.py.mako').is_file();"
+        "from medtrace.epcis import xml_binding as x; x.schema(x.EPCIS_1_2); x.schema(x.QUERY_2_0);"
         "print(medtrace.__file__); print(trace.__file__)",
         cwd=elsewhere,
     ).splitlines()

@@ -432,10 +432,13 @@ def _parse_leaf(leaf: bytes) -> dict[str, Any]:
 
 def _signed_event(envelope: Mapping[str, Any]) -> dict[str, Any]:
     """Check the envelope shape and return its signed "event" object."""
-    if set(envelope) != ENVELOPE_KEYS:
+    if set(envelope) - {"captured_by"} != ENVELOPE_KEYS:
         raise _EventFailure(
-            f"envelope keys are {sorted(envelope)}, expected {sorted(ENVELOPE_KEYS)}"
+            f"envelope keys are {sorted(envelope)}, expected {sorted(ENVELOPE_KEYS)} "
+            "(and captured_by, under a capture grant)"
         )
+    if "captured_by" in envelope and not isinstance(envelope["captured_by"], str):
+        raise _EventFailure("envelope 'captured_by' is not a GLN string")
     signed = envelope["event"]
     if not isinstance(signed, dict):
         raise _EventFailure("envelope 'event' is not a JSON object")

@@ -17,7 +17,7 @@ to an AggregationEvent, the rest to an ObjectEvent) with its CBV 2.0 business st
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
@@ -99,7 +99,8 @@ class ReceiptPolicy(StrEnum):
 
 @dataclass(frozen=True)
 class Actor:
-    """The participant whose station signed the event."""
+    """The participant an event is recorded for: the capturer at its own GLN, or its
+    principal at a GLN granted to it (``acting_at``)."""
 
     gln: str
     role: Role
@@ -145,6 +146,25 @@ def descendants(view: CustodyView, sscc: str) -> Iterator[Key]:
             yield from descendants(view, child.sscc)
 
 
+def acting_at(gln: str, capturer: Actor, granted: Mapping[str, Actor], *, what: str) -> Actor:
+    """The participant for whom ``capturer`` acts at ``gln``: itself at its own GLN, or the
+    principal that granted it that GLN (``granted``: the principals of the capturer's grants
+    valid now, by GLN). Every other place is refused with ``custody.wrong_location``: this
+    is the one decision of where a participant may act, for the event's GLN and for a store
+    event's place alike (``what`` names which, for the message).
+    """
+    if gln == capturer.gln:
+        return capturer
+    principal = granted.get(gln)
+    if principal is None:
+        raise CustodyViolation(
+            f"{what} is at GLN {gln}, which is not {capturer.gln}'s, and {gln} granted "
+            f"{capturer.gln} no capture there (or the grant ended or was revoked)",
+            rule="custody.wrong_location",
+        )
+    return principal
+
+
 def apply_event(
     event: SignedEvent,
     view: CustodyView,
@@ -152,12 +172,9 @@ def apply_event(
     *,
     receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
 ) -> Outcome:
-    """The custody after ``event``; raise ``CustodyViolation`` if a rule forbids it."""
-    if event.gln != actor.gln:
-        raise CustodyViolation(
-            f"the event is at GLN {event.gln}, but the station belongs to {actor.gln}",
-            rule="custody.wrong_location",
-        )
+    """The custody after ``event`` done by ``actor`` (the principal, see ``acting_at``);
+    raise ``CustodyViolation`` if a rule forbids it."""
+    acting_at(event.gln, actor, {}, what="the event")
     target = key_of(event)
     current = view.custody(target)
     if event.type is EventType.COMMISSION:

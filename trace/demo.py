@@ -3,13 +3,16 @@
 It starts the service on SQLite, registers a manufacturer, a distributor and a hospital
 pharmacy (each with a GLN, an API token and one station with its own Ed25519 key), then drives
 the stations over HTTP exactly as real ones would: commission a lot, ship, receive, ship on,
-receive, dispense one pack. It waits for the sequencer's checkpoint so every event printed is
-provable, prints the verify URLs and serves until Ctrl-C.
+receive, dispense one pack; a second lot is recalled, and a code held by the distributor is
+presented at the pharmacy as a copy would be. It waits for the sequencer's checkpoint so every
+event printed is provable, prints the verify URLs, a regulator's and a pharmacy's portal log-in
+and every API token, and serves until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import socket
 import threading
 import time
@@ -33,7 +36,9 @@ from medtrace.models import Role
 from medtrace.protocol.identifiers import digital_link_path, random_serial
 from medtrace.protocol.keys import write_key_file
 from medtrace.scanners.client import CaptureClient
+from medtrace.scanners.errors import CaptureRefused
 from medtrace.scanners.station import Station
+from medtrace.services.portal_accounts import add_user
 from medtrace.services.registry import create_participant
 
 # GS1 prefix 952 is reserved for demonstrations and examples.
@@ -70,6 +75,15 @@ PARTICIPANTS = (
         "Ruijin Hospital Pharmacy", Role.PHARMACY, "Shanghai", with_check_digit("952901200000")
     ),
 )
+REGULATOR = DemoParticipant(
+    "Shanghai Medical Products Administration",
+    Role.REGULATOR,
+    "Shanghai",
+    with_check_digit("952999900000"),
+)
+# The portal accounts the demo prints, so a newcomer can log in as a regulator (investigate,
+# recall) and as a pharmacy (stock, alerts, quarantine).
+PORTAL_ROLES = (Role.REGULATOR, Role.PHARMACY)
 GTIN = "0" + with_check_digit("952123400011")
 
 
@@ -138,6 +152,56 @@ def enrol(engine: Engine, p: DemoParticipant, key: Ed25519PrivateKey, base_url: 
     return Enrolled(p, station, api, created.token)
 
 
+@dataclass(frozen=True)
+class Access:
+    """How a newcomer gets in: each participant's API token and the demo's portal log-ins."""
+
+    tokens: dict[str, str]  # participant name -> API token
+    logins: list[tuple[DemoParticipant, str, str]]  # (whose, e-mail, password)
+
+
+def _regulator_and_logins(engine: Engine, enrolled: dict[Role, Enrolled]) -> Access:
+    """Register the regulator (it captures nothing, so it has no station) and a portal account
+    for each of ``PORTAL_ROLES``, with a fresh random password."""
+    with Session(engine) as session:
+        regulator = create_participant(
+            session=session,
+            gln=REGULATOR.gln,
+            name=REGULATOR.name,
+            role=REGULATOR.role,
+            city=REGULATOR.city,
+        )
+    tokens = {m.participant.name: m.token for m in enrolled.values()}
+    tokens[REGULATOR.name] = regulator.token
+    whose = {Role.REGULATOR: REGULATOR} | {
+        role: member.participant for role, member in enrolled.items()
+    }
+    logins = []
+    for role in PORTAL_ROLES:
+        email, password = f"{role.value}@demo.medtrace.example", secrets.token_urlsafe(12)
+        with Session(engine) as session:
+            add_user(session=session, gln=whose[role].gln, email=email, password=password)
+        logins.append((whose[role], email, password))
+    return Access(tokens, logins)
+
+
+def _print_access(access: Access, base_url: str, data_dir: Path, console: Console) -> None:
+    """The log-ins, the tokens, and how to point the command line at this demo."""
+    console.print(f"\nPortal ({base_url}/portal/login):")
+    for who, email, password in access.logins:
+        console.print(
+            f"  {who.role.value:<10} {email}  password [bold]{password}[/]", soft_wrap=True
+        )
+    console.print("API tokens (Authorization: Bearer ..., or MEDTRACE_TOKEN for the CLI):")
+    for name, token in access.tokens.items():
+        console.print(f"  {name:<42} {token}", soft_wrap=True)
+    console.print(
+        f"Point the CLI at this demo: export MEDTRACE_DATA_DIR={data_dir} "
+        f"MEDTRACE_PUBLIC_URL={base_url}",
+        soft_wrap=True,
+    )
+
+
 def _setup(server: DemoServer, console: Console) -> dict[Role, Enrolled]:
     """Enrol every participant, each station's key in a file as a real station keeps it."""
     enrolled: dict[Role, Enrolled] = {}
@@ -198,6 +262,50 @@ def _walk(
             progress.advance(task)
 
 
+def _recalled_lot(enrolled: dict[Role, Enrolled], console: Console) -> tuple[str, str]:
+    """A second, small lot shipped to the distributor and recalled by its manufacturer; the
+    (lot, serial) of one of its units."""
+    maker, hub = enrolled[Role.MANUFACTURER], enrolled[Role.DISTRIBUTOR]
+    lot = "R" + dt.date.today().strftime("%y%m%d") + random_serial(3)
+    expiry = dt.date.today() + dt.timedelta(days=365)
+    serials = [random_serial() for _ in range(2)]
+    maker.api.capture(
+        [maker.station.commission(GTIN, s, lot=lot, expiry=expiry) for s in serials]
+        + [maker.station.ship(GTIN, s, to=hub.gln) for s in serials]
+    )
+    hub.api.capture([hub.station.receive(GTIN, s) for s in serials])
+    maker.api.recall(
+        maker.station.recall(GTIN, lot, reason="Particles found in retained samples (demo)")
+    )
+    console.print(f"  [green]✓[/] lot {lot} shipped to the distributor, then recalled")
+    return lot, serials[0]
+
+
+def _cloned_code(enrolled: dict[Role, Enrolled], serial: str, console: Console) -> None:
+    """The pharmacy's station presents a code whose unit sits at the distributor, as a copied
+    code would be: the dispense is refused and the unit is marked suspect (``suspect.clone``)."""
+    pharmacy = enrolled[Role.PHARMACY]
+    try:
+        pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
+    except CaptureRefused as exc:
+        console.print(
+            f"  [green]✓[/] a copy of a code at the distributor, presented at the "
+            f"pharmacy: refused ({exc.rule})"
+        )
+    else:
+        raise RuntimeError(f"the dispense of {serial}, held by the distributor, was accepted")
+
+
+def _ledger_size(base_url: str, regulator_token: str) -> int:
+    """The log's size once the demo's last write is in: the newest alert (the clone's) is the
+    last leaf the demo causes."""
+    alerts = httpx.get(
+        f"{base_url}/api/v1/alerts", headers={"Authorization": f"Bearer {regulator_token}"}
+    )
+    alerts.raise_for_status()
+    return max(int(alert["leaf_index"]) for alert in alerts.json()["data"]) + 1
+
+
 def _wait_for_checkpoint(base_url: str, size: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -231,6 +339,8 @@ def run_demo(
     server.start()
     console.print(f"[bold]medtrace demo[/] on {base_url} (data in {data_dir})")
     enrolled = _setup(server, console)
+    access = _regulator_and_logins(server.app.state.engine, enrolled)
+    console.print(f"  [bold]{REGULATOR.name}[/] (regulator, {REGULATOR.city}) GLN {REGULATOR.gln}")
     lot = "L" + dt.date.today().strftime("%y%m%d") + random_serial(3)
     expiry = dt.date.today() + dt.timedelta(days=730)
     serials = [random_serial() for _ in range(units)]
@@ -247,23 +357,34 @@ def run_demo(
     pharmacy = enrolled[Role.PHARMACY]
     dispensed = pharmacy.api.capture([pharmacy.station.dispense(GTIN, serials[0])])
     console.print(f"  [green]✓[/] dispense one pack: leaf {dispensed[0]['leaf_index']}")
-    _wait_for_checkpoint(base_url, dispensed[0]["leaf_index"] + 1)
+    recalled_lot, recalled = _recalled_lot(enrolled, console)
+    _cloned_code(enrolled, serials[-1], console)
+    _wait_for_checkpoint(base_url, _ledger_size(base_url, access.tokens[REGULATOR.name]))
     for member in enrolled.values():
         member.api.close()
     key = httpx.get(f"{base_url}/api/v1/ledger/public-key").json()
     picks = [
-        (serials[0], "dispensed"),
-        (serials[1], "in the pharmacy"),
-        (serials[-1], "at the distributor"),
+        (lot, serials[0], "genuine: dispensed at the pharmacy, with its temperature history"),
+        (lot, serials[1], "genuine: on the pharmacy's shelf"),
+        (
+            lot,
+            serials[-1],
+            "suspect: its code was presented at the pharmacy while the distributor holds it",
+        ),
+        (recalled_lot, recalled, "recalled: its lot was recalled by the manufacturer"),
     ]
-    urls = [base_url + digital_link_path(GTIN, s, lot=lot) for s, _ in picks]
+    urls = [base_url + digital_link_path(GTIN, s, lot=lt) for lt, s, _ in picks]
     console.print(
         f"\nLog key (compare it with the one your verifier trusts): [bold]{key['vkey']}[/]"
     )
-    console.print("Verify URLs (open in a browser, or ask for Accept: application/json):")
-    for url, (_, where) in zip(urls, picks, strict=True):
-        console.print(f"  {url}  [dim]({where})[/]", soft_wrap=True)
     if serve_forever:
+        console.print("Verify URLs (open in a browser, or ask for Accept: application/json):")
+    else:
+        console.print("Verify URLs (the demo stops now: run it without --exit to open them):")
+    for url, (_, _, shows) in zip(urls, picks, strict=True):
+        console.print(f"  {url}\n    [dim]{shows}[/]", soft_wrap=True)
+    if serve_forever:
+        _print_access(access, base_url, data_dir, console)
         console.print("\nServing; press Ctrl-C to stop.")
         try:
             while True:

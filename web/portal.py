@@ -53,6 +53,7 @@ from medtrace.protocol.verdicts import signal_of_verdict
 from medtrace.schemas.reorder import ReorderPlansPublic
 from medtrace.services import portal_accounts, registry
 from medtrace.services.alerts import list_alerts
+from medtrace.services.grants import list_capture_grants
 from medtrace.services.investigation import investigate_lot
 from medtrace.services.label_sheets import lot_label_sheet
 from medtrace.services.lot_exports import lot_csv, lot_epcis
@@ -476,6 +477,14 @@ def _since(value: str | None) -> dt.datetime | None:
     except ValueError as exc:
         raise InvalidInput("since is a date (YYYY-MM-DD) or a time", rule="alerts.since") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@router.get("/grants", response_class=HTMLResponse)
+def grants_page(visit: VisitDep, user: LoggedIn, session: SessionDep) -> Response:
+    """The capture grants the participant gave or received (a regulator: every grant), with
+    who created and revoked each: what the API's ``GET /api/v1/capture-grants`` answers."""
+    found = list_capture_grants(session=session, participant=user)
+    return _page(visit, "portal_grants.html", {"grants": found})
 
 
 @router.get("/recall", response_class=HTMLResponse, dependencies=[Depends(_guard(*RECALLERS))])

@@ -1,5 +1,6 @@
-"""The GS1 Digital Link resolver: ``/01/{gtin}[/10/{lot}]/21/{serial}[?17=YYMMDD]``, and
-``/cn/{code}`` for packs keyed by China's drug traceability code.
+"""The GS1 Digital Link resolver: ``/01/{gtin}[/10/{lot}]/21/{serial}[?17=YYMMDD]``,
+``/00/{sscc}`` for cases and pallets, and ``/cn/{code}`` for packs keyed by China's drug
+traceability code.
 
 A phone's camera opens the URI in a QR code; this service is its own resolver, so the path
 renders the verify page, or the same answer as JSON for ``Accept: application/json``. A unit
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -29,8 +30,11 @@ from medtrace.errors import InvalidInput
 from medtrace.ledger import NoteSigner
 from medtrace.models import Verdict
 from medtrace.protocol.identifiers import check_x20, parse_expiry, parse_gtin
+from medtrace.schemas.capture import parse_sscc
+from medtrace.schemas.containers import ContainerVerifyPublic
 from medtrace.schemas.verify import VerifyPublic
 from medtrace.services.cn_codes import verify_cn_code
+from medtrace.services.containers import verify_container
 from medtrace.services.suspects import place_hash, verify_watched
 from medtrace.services.temperature import TemperaturePolicy
 from medtrace.services.verifications import VerificationCounter
@@ -148,7 +152,7 @@ def _resolve(ask: VerifyAsk, ident: tuple[str, str, str | None, str | None]) -> 
             temperature=ask.temperature,
         )
 
-    return _verify_page(ask, _watched(ask, verify), {"gtin": gtin, "serial": serial})
+    return _verify_page(ask, _watched(ask, verify), _unit_html({"gtin": gtin, "serial": serial}))
 
 
 def _watched(
@@ -179,10 +183,14 @@ def _watched(
     return watched
 
 
-def _verify_page(
-    ask: VerifyAsk, verify: Callable[[], VerifyPublic], page: dict[str, str]
-) -> Response:
-    """The answer of ``verify`` as JSON (``Accept: application/json``) or as the verify page;
+#: A verify answer: a unit's, or a case's or pallet's.
+Answer = TypeVar("Answer", VerifyPublic, ContainerVerifyPublic)
+#: How an answer is shown as a page: the request, the answer, its HTTP status.
+Page = Callable[[VerifyAsk, Answer, int], Response]
+
+
+def _verify_page(ask: VerifyAsk, verify: Callable[[], Answer], page: Page[Answer]) -> Response:
+    """The answer of ``verify`` as JSON (``Accept: application/json``) or as its page;
     ``unknown`` is a 404, malformed input a 422 naming its rule."""
     request = ask.request
     try:
@@ -203,27 +211,50 @@ def _verify_page(
         response: Response = JSONResponse(answer.model_dump(mode="json"), status_code=status)
         response.headers["Vary"] = "Accept"
     else:
-        response = _verify_html(ask, answer, page, status)
+        response = page(ask, answer, status)
     personal = "set-cookie" in response.headers
     response.headers["Cache-Control"] = PERSONAL_CACHE_CONTROL if personal else VERIFY_CACHE_CONTROL
     return response
 
 
-def _verify_html(
-    ask: VerifyAsk, answer: VerifyPublic, page: dict[str, str], status: int
+def _unit_html(page: dict[str, str]) -> Page[VerifyPublic]:
+    """The verify page of a unit's answer; ``page`` names the unit asked for."""
+
+    def html(ask: VerifyAsk, answer: VerifyPublic, status: int) -> Response:
+        proof = {"unit", "checkpoint", "events", "lot_records", "quarantine", "readings"}
+        context = {"chart": temperature_chart(answer.temperature), **page}
+        return _proof_html(ask, "verify.html", answer, proof, context, status)
+
+    return html
+
+
+def _container_html(sscc: str) -> Page[ContainerVerifyPublic]:
+    """The page of a case or pallet's answer; ``sscc`` is the SSCC asked for."""
+
+    def html(ask: VerifyAsk, answer: ContainerVerifyPublic, status: int) -> Response:
+        proof = {"container", "checkpoint", "events"}
+        return _proof_html(ask, "container.html", answer, proof, {"sscc": sscc}, status)
+
+    return html
+
+
+def _proof_html(
+    ask: VerifyAsk,
+    template: str,
+    answer: VerifyPublic | ContainerVerifyPublic,
+    proof: set[str],
+    context: dict[str, Any],
+    status: int,
 ) -> Response:
-    """The verify page of an answer, with the keys its script checks the proofs against."""
+    """A verify page: the answer, the part of it ``static/verify.js`` checks (``proof``),
+    and the keys it checks the proofs against."""
     return render(
         ask.request,
-        "verify.html",
+        template,
         {
             "answer": answer,
-            "proof_data": answer.model_dump(
-                mode="json",
-                include={"unit", "checkpoint", "events", "lot_records", "quarantine", "readings"},
-            ),
-            "chart": temperature_chart(answer.temperature),
-            **page,
+            "proof_data": answer.model_dump(mode="json", include=proof),
+            **context,
             "log_vkey": ask.signer.vkey,
             "witness_vkeys": ask.settings.ledger.witness_keys,
         },
@@ -247,6 +278,23 @@ def resolve_unit_with_lot(
     return _resolve(ask, (gtin, serial, lot, expiry))
 
 
+@router.get("/00/{sscc}", response_class=HTMLResponse)
+def resolve_container(ask: VerifyAskDep, sscc: str) -> Response:
+    """Verify a case or pallet by SSCC (HTML, or JSON for ``Accept: application/json``): its
+    contents at any depth, summarised, its path and the proofs; a bad check digit is a 422
+    naming ``gs1.bad_check_digit``, an SSCC never used a 404 ``unknown``."""
+
+    def verify() -> ContainerVerifyPublic:
+        return verify_container(
+            session=ask.session,
+            sscc=parse_sscc(sscc),
+            today=dt.datetime.now(dt.UTC).date(),
+            base_url=ask.settings.public_url,
+        )
+
+    return _verify_page(ask, verify, _container_html(sscc))
+
+
 @router.get("/cn/{code}", response_class=HTMLResponse)
 def resolve_cn_code(ask: VerifyAskDep, code: str) -> Response:
     """Verify a pack by its China drug traceability code (HTML, or JSON for ``Accept:
@@ -261,7 +309,7 @@ def resolve_cn_code(ask: VerifyAskDep, code: str) -> Response:
             temperature=ask.temperature,
         )
 
-    return _verify_page(ask, _watched(ask, verify), {})
+    return _verify_page(ask, _watched(ask, verify), _unit_html({}))
 
 
 @router.get("/static/{name}", include_in_schema=False)

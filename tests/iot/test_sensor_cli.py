@@ -1,4 +1,4 @@
-"""``medtrace sensor keygen|register|simulate`` as real processes, against a real server,
+"""``medtrace sensor keygen|register|bind|simulate`` as real processes, against a real server,
 the real Mosquitto and a real ``medtrace bridge``."""
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ def test_keygen_then_register_publishes_the_sensor_key(chain: Chain, tmp_path: P
     assert (shown["public_key"], shown["participant"]) == (public_key[1], chain.hub.gln)
     again = _medtrace("sensor", "register", sensor_id, "--key-file", str(key_file), env=env)
     assert again.returncode == 1 and "already registered" in again.stderr
+    place = ("--kind", "place", "--target", chain.hub.gln)
+    bound = _medtrace("sensor", "bind", sensor_id, *place, env=env)
+    assert bound.returncode == 0 and f"bound sensor {sensor_id}" in bound.stdout, bound.stderr
+    before = _medtrace("sensor", "bind", sensor_id, *place, "--since", "2001-01-01", env=env)
+    assert before.returncode == 1 and "binding.before_registration" in before.stderr
+    assert f"precedes the registration of sensor '{sensor_id}'" in before.stderr  # one line
 
 
 @pytest.mark.slow

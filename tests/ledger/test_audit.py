@@ -12,7 +12,7 @@ from medtrace.cli.ledger import DatabaseSource, envelope_problem
 from medtrace.db import create_db_engine, upgrade_schema
 from medtrace.ledger import MAX_ENTRY_SIZE, NoteSigner, NoteVerifier, Sequencer, audit, sql
 from medtrace.ledger._tree import decode_entry_bundle
-from medtrace.protocol.envelope import leaf_bytes, sign_event
+from medtrace.protocol.envelope import CanonicalEnvelope, leaf_bytes, sign_event
 
 SIZE = 700  # two full level-0 tiles and a partial one
 
@@ -92,6 +92,21 @@ def test_envelope_problem_checks_canonical_form_and_station_signature() -> None:
     assert envelope_problem(leaf.replace(b"{", b"{ ", 1), keys.get) == "not RFC 8785 canonical JSON"
     assert envelope_problem(leaf, {}.get) == "station 's' is not registered"
     assert envelope_problem(b'{"reading": {}, "sensor_id": "x"}', keys.get) is None
+
+
+def test_envelope_problem_reads_a_leaf_captured_under_a_grant() -> None:
+    """The signed bytes of a leaf with ``captured_by`` start after that member; a
+    ``captured_by`` that is no GLN is named."""
+    key = Ed25519PrivateKey.generate()
+    event = {"type": "receive", "gln": "9525678000004", "serial": "A1", "station_id": "s"}
+    canonical = CanonicalEnvelope.of(sign_event(event, station_id="s", key=key))
+    keys = {"s": [key.public_key().public_bytes_raw()]}
+    assert envelope_problem(canonical.leaf(captured_by="9520000000013"), keys.get) is None
+    forged = canonical.leaf(captured_by="9520000000013").replace(b'"A1"', b'"A2"')
+    assert envelope_problem(forged, keys.get) == "the signature of station 's' does not verify"
+    assert envelope_problem(canonical.leaf(captured_by="x"), keys.get) == (
+        "captured_by is not a GLN"
+    )
 
 
 class _TamperedBundles:

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from medtrace.errors import InvalidInput, MedtraceError, SignatureRejected
 from medtrace.protocol.envelope import (
+    CanonicalEnvelope,
     canonical_json,
     event_id,
     leaf_bytes,
@@ -515,6 +516,21 @@ def test_leaf_bytes_are_canonical_for_any_event(event: dict[str, Any], rnd: Rand
     assert parsed["signature"] == envelope["signature"]
     assert leaf_bytes({**envelope, "event": reordered(event, rnd)}) == leaf
     # the leaf alone is enough to check the signature
+    verify_envelope(parsed, PUBLIC)
+
+
+@settings(deadline=None, max_examples=50)
+@given(event=events)
+def test_a_leaf_captured_for_a_principal_is_the_canonical_envelope_with_captured_by(
+    event: dict[str, Any],
+) -> None:
+    """Under a capture grant the leaf names who captured beside the signed event (whose
+    ``gln`` is the principal's), still canonical, still enough to check the signature."""
+    envelope = sign_event(event, station_id=STATION, key=KEY)
+    leaf = CanonicalEnvelope.of(envelope).leaf(captured_by="9520000000013")
+    parsed = json.loads(leaf)
+    assert parsed == {**envelope, "captured_by": "9520000000013"}
+    assert rfc8785.dumps(parsed) == leaf
     verify_envelope(parsed, PUBLIC)
 
 

@@ -18,7 +18,7 @@ from medtrace.labels import LABEL_4X6, LabelSheet, sscc_label, unit_label
 from medtrace.models import Event, Unit, UnitState
 from medtrace.protocol.identifiers import GS1Data
 from medtrace.scanners.outbox import Outbox, Status
-from support.chain import EXPIRY, LOT, Chain, make_chain, new_serial
+from support.chain import EXPIRY, LOT, Chain, make_chain, new_serial, new_sscc, signed
 from support.live import start_server
 from support.station import ScanStation, scan_station
 
@@ -315,6 +315,33 @@ def test_a_bad_code_is_shown_and_scanning_goes_on(chain: Chain, hub_station: Sca
     assert done.returncode == 1
     assert " UNREADABLE " in done.stdout and "gs1.bad_check_digit" in done.stdout
     assert _unit(chain, serial).state is UnitState.RECEIVED
+
+
+@pytest.mark.slow
+def test_a_case_is_verified_by_its_sscc_and_one_never_used_is_unknown(
+    chain: Chain, hub_station: ScanStation
+) -> None:
+    serial = new_serial()
+    chain.commission(serial)
+    case, never = new_sscc(), new_sscc()
+    maker = chain.maker
+    maker.api.capture(
+        [signed(maker, "pack", sscc=case, children=[{"gtin": GTIN, "serial": serial}])]
+    )
+
+    verified = hub_station.run(
+        "--mode",
+        "verify",
+        codes=[GS1Data(sscc=case).element_string(), GS1Data(sscc=never).element_string()],
+        color=True,
+    )
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", verified.stdout)
+    assert verified.returncode == 1  # not every scan was OK
+    words = [line.split("  ")[0].strip() for line in _lines(plain)[1:-1]]
+    assert words == ["OK", "UNKNOWN"], plain
+    assert "\x1b[1;37;41m UNKNOWN \x1b[0m" in verified.stdout  # white on red
+    assert f"SSCC {never} was never used in this log" in plain
 
 
 def _events(chain: Chain, station_id: str) -> int:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medtrace.demo import GTIN, PARTICIPANTS, Enrolled, enrol, random_serial, with_check_digit
 from medtrace.models import Role
+from medtrace.protocol.envelope import sign_event
 
 from .live import LiveServer
 
@@ -30,6 +31,20 @@ def ago(minutes: int) -> str:
 def new_sscc() -> str:
     """A fresh SSCC in the manufacturer's company prefix (extension digit 3)."""
     return with_check_digit("39521234" + f"{secrets.randbelow(10**9):09d}")
+
+
+def signed(member: Enrolled, kind: str, **fields: Any) -> dict[str, Any]:
+    """An event of any type (a pack, a pallet's ship ...) signed now by ``member``'s station
+    at its GLN."""
+    station = member.station
+    event = {
+        "type": kind,
+        "gln": station.gln,
+        "event_time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        "station_id": station.station_id,
+        **fields,
+    }
+    return sign_event(event, station_id=station.station_id, key=station.key)
 
 
 @dataclass

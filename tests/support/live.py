@@ -206,3 +206,16 @@ def start_role(
             stderr=subprocess.STDOUT,
         )
     return RoleProcess(role, process, log_path)
+
+
+def run_cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``medtrace`` command against the server's database and URL."""
+    env = {
+        **os.environ,
+        "MEDTRACE_DATA_DIR": str(server.data_dir),
+        "MEDTRACE_DATABASE_URL": server.database_url,
+        "MEDTRACE_PUBLIC_URL": server.url,
+    }
+    return subprocess.run(
+        [str(MEDTRACE), *args], env=env, capture_output=True, text=True, timeout=120
+    )

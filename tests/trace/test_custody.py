@@ -16,6 +16,7 @@ from medtrace.custody import (
     Key,
     ReceiptPolicy,
     UnitKey,
+    acting_at,
     apply_event,
 )
 from medtrace.errors import CustodyViolation, InvalidInput
@@ -347,8 +348,40 @@ def test_each_rule_refuses_with_its_name(
 
 
 def test_an_event_signed_for_another_place_is_refused() -> None:
-    with pytest.raises(CustodyViolation, match="belongs to"):
+    with pytest.raises(CustodyViolation, match="not 9529012000002's") as refused:
         one(held(UnitState.IN_TRANSIT, MAKER, HUB.gln)).run(event(EventType.RECEIVE, HUB), PHARMACY)
+    assert refused.value.rule == "custody.wrong_location"
+
+
+THREE_PL = Actor("9520000000013", Role.DISTRIBUTOR)
+
+
+def test_a_participant_acts_for_itself_at_its_own_gln_whatever_it_was_granted() -> None:
+    assert acting_at(THREE_PL.gln, THREE_PL, {HUB.gln: HUB}, what="the event") == THREE_PL
+
+
+def test_a_grantee_acts_for_its_principal_at_the_granted_gln() -> None:
+    assert acting_at(HUB.gln, THREE_PL, {HUB.gln: HUB}, what="the event") == HUB
+
+
+@pytest.mark.parametrize(
+    "granted",
+    [{}, {PHARMACY.gln: PHARMACY}],
+    ids=["no grant", "a grant for another gln"],
+)
+def test_a_gln_not_granted_is_the_wrong_location(granted: dict[str, Actor]) -> None:
+    with pytest.raises(CustodyViolation, match="granted 9520000000013 no capture") as refused:
+        acting_at(HUB.gln, THREE_PL, granted, what="the event")
+    assert refused.value.rule == "custody.wrong_location"
+
+
+def test_the_principal_receives_what_its_grantee_scans_at_its_gln() -> None:
+    """The custody after an event captured under a grant is the principal's: the 3PL's scan
+    at the distributor's warehouse puts the unit in the distributor's stock."""
+    world = one(held(UnitState.IN_TRANSIT, MAKER, HUB.gln))
+    principal = acting_at(HUB.gln, THREE_PL, {HUB.gln: HUB}, what="the event")
+    world.run(event(EventType.RECEIVE, HUB), principal)
+    assert world.objects[UNIT].holder_gln == HUB.gln
 
 
 def test_a_gtin_outside_the_company_prefix_cannot_be_commissioned() -> None:

@@ -14,7 +14,6 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,26 +33,11 @@ from medtrace.services.portal_accounts import add_user, hash_password
 from medtrace.services.registry import create_participant
 from support.chain import EXPIRY, LOT, Chain, new_serial
 from support.iot import registered_long_ago
+from support.portal import csrf_of, logged_in
 
 MEDTRACE = Path(sys.executable).parent / "medtrace"
 REGULATOR_EMAIL = "inspector@smpa.example.cn"
 REGULATOR_PASSWORD = "correct horse battery staple"
-
-
-def csrf_of(page: httpx.Response) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert match is not None, page.text
-    return match.group(1)
-
-
-@contextmanager
-def logged_in(chain: Chain, **credentials: str) -> Iterator[httpx.Client]:
-    """A client logged in with ``token=`` or ``email=`` and ``password=``."""
-    with httpx.Client(base_url=chain.server.url) as client:
-        form = client.get("/portal/login")
-        answer = client.post("/portal/login", data={"csrf": csrf_of(form), **credentials})
-        assert answer.status_code == 303, answer.text
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -481,6 +465,7 @@ def test_a_shipment_in_transit_shows_what_its_sensor_measured_since_it_left(
 
     row = next(r for r in page.text.split("<tr") if case in r)
     assert chain.hub.participant.name in row and ">2<" in row
+    assert f'<a href="/00/{case}">{case}</a>' in row  # the case's own page
     assert "6.2 °C" in row and "3 readings, 1 outside 2.0–8.0 °C" in row
     assert 'class="out"' in row
 

@@ -11,7 +11,6 @@ import base64
 import datetime as dt
 import hashlib
 import html
-import json
 import re
 import secrets
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext
 from sqlalchemy import and_, update
 from sqlmodel import Session
 
@@ -35,7 +34,14 @@ from medtrace.protocol.identifiers import digital_link_path
 from medtrace.protocol.keys import b64, public_key_raw
 from medtrace.protocol.readings import format_time, reading_topic, sign_reading
 from medtrace.services.alerts import record_findings
-from support.browser import DONE, PHONE, open_verify_page
+from support.browser import (
+    DONE,
+    PHONE,
+    Rewrite,
+    open_verify_page,
+    rewrite_data,
+    serve_rewritten,
+)
 from support.chain import EXPIRY, LOT, Chain, new_serial
 from support.fhir import dispense_of
 from support.iot import registered_long_ago
@@ -43,9 +49,6 @@ from support.lots import pdf, record
 from support.lots import post as post_lot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-PROOF_DATA = re.compile(r'(<script type="application/json" id="proof-data">)(.*?)(</script>)', re.S)
-Rewrite = Callable[[dict[str, Any]], None]
 
 
 @pytest.fixture(scope="module")
@@ -86,30 +89,6 @@ def documented(chain: Chain) -> str:
     maker.api.capture([maker.station.commission(GTIN, serial, lot=DOCUMENTED_LOT, expiry=EXPIRY)])
     chain.server.wait_for_checkpoint(chain.server.leaves())
     return chain.server.url + digital_link_path(GTIN, serial, lot=DOCUMENTED_LOT)
-
-
-def _serve_rewritten(page: Page, url: str, rewrite: Callable[[str], str]) -> None:
-    """Serve the real page at ``url`` with ``rewrite`` applied to its HTML."""
-
-    def handle(route: Route) -> None:
-        response = route.fetch()
-        route.fulfill(response=response, body=rewrite(response.text()))
-
-    page.route(url, handle)
-
-
-def _rewrite_data(change: Rewrite) -> Callable[[str], str]:
-    """An HTML rewrite that changes the proof data embedded in the page."""
-
-    def rewrite(page_html: str) -> str:
-        match = PROOF_DATA.search(page_html)
-        assert match is not None
-        data = json.loads(match.group(2))
-        change(data)
-        dumped = json.dumps(data).replace("<", "\\u003c").replace("&", "\\u0026")
-        return page_html[: match.start(2)] + dumped + page_html[match.end(2) :]
-
-    return rewrite
 
 
 def _flip_hex(text: str) -> str:
@@ -179,12 +158,12 @@ def test_an_honest_page_passes_the_in_browser_proof(
 @pytest.mark.parametrize(
     ("rewrite", "what_failed"),
     [
-        pytest.param(_rewrite_data(_tamper_proof), "Step 3: its inclusion proof", id="proof"),
-        pytest.param(_rewrite_data(_tamper_leaf_time), "signature of station", id="signed-time"),
+        pytest.param(rewrite_data(_tamper_proof), "Step 3: its inclusion proof", id="proof"),
+        pytest.param(rewrite_data(_tamper_leaf_time), "signature of station", id="signed-time"),
         pytest.param(
-            _rewrite_data(_tamper_checkpoint_root), "checkpoint's signature", id="checkpoint"
+            rewrite_data(_tamper_checkpoint_root), "checkpoint's signature", id="checkpoint"
         ),
-        pytest.param(_rewrite_data(_swap_leaves), "Step 1: the page shows", id="swapped-leaf"),
+        pytest.param(rewrite_data(_swap_leaves), "Step 1: the page shows", id="swapped-leaf"),
         pytest.param(_hide_timeline_step, "The page shows 5 steps but 6", id="hidden-step"),
         pytest.param(_shift_shown_time, "Step 1: the page shows event_time", id="shown-time"),
     ],
@@ -198,7 +177,7 @@ def test_a_tampered_page_turns_red_and_says_what_failed(
     request: pytest.FixtureRequest,
 ) -> None:
     page = context.new_page()
-    _serve_rewritten(page, dispensed, rewrite)
+    serve_rewritten(page, dispensed, rewrite)
 
     status = open_verify_page(page, dispensed)
 
@@ -259,7 +238,7 @@ def test_the_alert_that_quarantined_a_pack_is_checked_in_the_browser(
         (_tamper_alert_proof, "does not check: its inclusion proof"),
     ):
         tampered = context.new_page()
-        _serve_rewritten(tampered, quarantined, _rewrite_data(tamper))
+        serve_rewritten(tampered, quarantined, rewrite_data(tamper))
         assert open_verify_page(tampered, quarantined) == "failed"
         assert what_failed in tampered.inner_text("#proof-details")
 
@@ -344,7 +323,7 @@ def _with_witness(key: Ed25519PrivateKey, name: str, *, corrupt: bool) -> Callab
     def rewrite(page_html: str) -> str:
         listed = f'<ul id="witness-keys"><li><code>{html.escape(vkey)}</code></li></ul>'
         page_html = page_html.replace("<details><summary>", listed + "<details><summary>", 1)
-        return _rewrite_data(cosign)(page_html)
+        return rewrite_data(cosign)(page_html)
 
     return rewrite
 
@@ -355,7 +334,7 @@ def test_witness_cosignatures_are_checked_when_present(
 ) -> None:
     page = context.new_page()
     witness = _with_witness(Ed25519PrivateKey.generate(), "witness.test/w1", corrupt=corrupt)
-    _serve_rewritten(page, dispensed, witness)
+    serve_rewritten(page, dispensed, witness)
 
     status = open_verify_page(page, dispensed)
 
@@ -567,7 +546,7 @@ def test_a_tampered_lot_record_turns_the_page_red(
     context: BrowserContext, documented: str, change: Rewrite, what_failed: str
 ) -> None:
     page = context.new_page()
-    _serve_rewritten(page, documented, _rewrite_data(change))
+    serve_rewritten(page, documented, rewrite_data(change))
 
     status = open_verify_page(page, documented)
 

@@ -36,6 +36,10 @@ def explain(exc: BaseException) -> str:
 class Commands(TyperGroup):
     """The root command group: runs the chosen command and maps its expected errors."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        terminal.fit_help_to_output()
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
         try:
             return super().invoke(ctx)

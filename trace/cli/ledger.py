@@ -69,15 +69,21 @@ def install(app: typer.Typer) -> None:
 # The leaf format -----------------------------------------------------------------------------
 
 
+def _is_gln(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 13 and value.isascii() and value.isdigit()
+
+
 def envelope_problem(
     data: bytes, station_keys: Callable[[str], Sequence[bytes] | None]
 ) -> str | None:
     """What is wrong with a custody-event leaf, or None; the audit's one view into a leaf.
 
-    A custody leaf is the RFC 8785 JSON of ``{"event", "signature", "station_id"}`` (see
-    ``medtrace.protocol.envelope``): it must be canonical, and the station's signature must verify
-    with one of the station's registered keys (a station keeps every key it had, so an event
-    signed before a rotation or a revocation still verifies). An alert's leaf,
+    A custody leaf is the RFC 8785 JSON of ``{"event", "signature", "station_id"}``, with
+    ``captured_by`` (a GLN) when the station's participant captured for a principal under a
+    capture grant (see ``medtrace.protocol.envelope``): it must be canonical, and the
+    station's signature must verify with one of the station's registered keys (a station
+    keeps every key it had, so an event signed before a rotation or a revocation still
+    verifies). An alert's leaf,
     ``{"alert": {...}}`` (see ``medtrace.services.alerts.alert_leaf``), must be canonical.
     Leaves of another kind (sensor
     readings, events captured with a participant's token) name no station and are left to
@@ -91,8 +97,11 @@ def envelope_problem(
         return _alert_leaf_problem(envelope, data)
     if not isinstance(envelope, dict) or not isinstance(envelope.get("station_id"), str):
         return None  # another kind of leaf (a sensor reading, a token-captured event)
-    if set(envelope) != {"event", "signature", "station_id"}:
-        return "a station envelope must have exactly event, signature and station_id"
+    captured_by = envelope.get("captured_by")
+    if set(envelope) - {"captured_by"} != {"event", "signature", "station_id"}:
+        return "a station envelope must have exactly event, signature, station_id (and captured_by)"
+    if captured_by is not None and not _is_gln(captured_by):
+        return "captured_by is not a GLN"
     try:
         if canonical_json(envelope) != data:
             return "not RFC 8785 canonical JSON"
@@ -105,9 +114,15 @@ def envelope_problem(
     if not keys:
         return f"station {station_id!r} is not registered"
     # The leaf is canonical, so the signed bytes (the event's canonical JSON) are the text
-    # between '{"event":' and the envelope's own ',"signature":"' (the last one: a quote
-    # inside a string is escaped), which spares canonicalising the event a second time.
-    signed = data[len(b'{"event":') : data.rindex(b',"signature":"')]
+    # between '"event":' (after the captured_by GLN, if any) and the envelope's own
+    # ',"signature":"' (the last one: a quote inside a string is escaped), which spares
+    # canonicalising the event a second time.
+    opening = (
+        b'{"event":'
+        if captured_by is None
+        else b'{"captured_by":"%s","event":' % (captured_by.encode())
+    )
+    signed = data[len(opening) : data.rindex(b',"signature":"')]
     if not any(_verifies(key, envelope["signature"], signed) for key in keys):
         return f"the signature of station {station_id!r} does not verify"
     return None

@@ -1,15 +1,21 @@
-"""``medtrace participant``: participants and their API tokens, straight on the database."""
+"""``medtrace participant``: participants, their API tokens and their capture grants,
+straight on the database (the operator acts for the participant named by ``--gln``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 from sqlmodel import Session
 
 from medtrace.config import get_settings
-from medtrace.models import Role
+from medtrace.models import Participant, Role
 from medtrace.terminal import console, err_console
+
+if TYPE_CHECKING:
+    from medtrace.schemas.grants import CaptureGrantPublic
 
 participant_app = typer.Typer(
     help="Participants: manufacturers, distributors, pharmacies, regulators.", no_args_is_help=True
@@ -95,3 +101,98 @@ def token_revoke(
             assert gln is not None
             count = revoke_all_tokens(session=session, gln=gln)
             console.print(f"[green]revoked[/] {count} token(s) of {gln}")
+
+
+grant_app = typer.Typer(
+    help="Capture grants: another participant captures events at a participant's GLN.",
+    no_args_is_help=True,
+)
+participant_app.add_typer(grant_app, name="grant")
+
+
+def _acting(session: Session, gln: str) -> Participant:
+    """The participant the operator acts for, by GLN, detached from ``session`` so that the
+    commit does not expire it (the service then begins its own transaction)."""
+    from medtrace.services.registry import participant_by_gln
+
+    with session.begin():
+        participant = participant_by_gln(session, gln)
+        session.expunge(participant)
+    return participant
+
+
+def _print_grants(grants: list[CaptureGrantPublic]) -> None:
+    table = Table("id", "grantor", "grantee", "gln", "granted", "ends", "revoked", "active")
+    for g in grants:
+        revoked = "" if g.revoked_at is None else f"{g.revoked_at:%Y-%m-%d %H:%M} ({g.revoked_by})"
+        table.add_row(
+            str(g.id),
+            g.grantor,
+            g.grantee,
+            g.gln,
+            f"{g.granted_at:%Y-%m-%d %H:%M} ({g.granted_by})",
+            f"{g.ends_at:%Y-%m-%d %H:%M}",
+            revoked,
+            "yes" if g.active else "no",
+        )
+    console.print(table)
+
+
+@grant_app.command("add")
+def grant_add(
+    gln: Annotated[str, typer.Option(help="The grantor's GLN, where the grantee may capture.")],
+    grantee: Annotated[str, typer.Option(help="GLN of the participant that captures for it.")],
+    ends_at: Annotated[
+        dt.datetime,
+        typer.Option(
+            help="When the grant ends (UTC unless the time carries an offset).",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+        ),
+    ],
+) -> None:
+    """Let GRANTEE capture events at GLN (its owner's) until ENDS_AT."""
+    from medtrace.schemas.grants import CaptureGrantCreate
+    from medtrace.services.grants import Channel, grant_capture
+
+    with _registry_session() as session:
+        grantor = _acting(session, gln)
+        created = grant_capture(
+            session=session,
+            grantor=grantor,
+            grant_in=CaptureGrantCreate(
+                grantee=grantee,
+                gln=gln,
+                ends_at=ends_at if ends_at.tzinfo else ends_at.replace(tzinfo=dt.UTC),
+            ),
+            channel=Channel.CLI,
+        )
+    console.print(f"[green]granted[/] #{created.id}: {grantee} captures at {gln}")
+    _print_grants([created])
+
+
+@grant_app.command("revoke")
+def grant_revoke(
+    grant_id: Annotated[int, typer.Argument(help="The grant's id.", min=1)],
+    gln: Annotated[str, typer.Option(help="The grantor's GLN (only the grantor revokes).")],
+) -> None:
+    """Revoke a grant: its grantee's next capture at the grantor's GLN is refused."""
+    from medtrace.services.grants import Channel, revoke_capture_grant
+
+    with _registry_session() as session:
+        grantor = _acting(session, gln)
+        revoked = revoke_capture_grant(
+            session=session, grantor=grantor, grant_id=grant_id, channel=Channel.CLI
+        )
+    console.print(f"[green]revoked[/] #{revoked.id}")
+
+
+@grant_app.command("list")
+def grant_list(
+    gln: Annotated[str, typer.Option(help="The participant whose grants (given or received).")],
+) -> None:
+    """The grants a participant gave or received, oldest first."""
+    from medtrace.services.grants import list_capture_grants
+
+    with _registry_session() as session:
+        participant = _acting(session, gln)
+        _print_grants(list_capture_grants(session=session, participant=participant))

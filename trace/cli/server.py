@@ -5,6 +5,7 @@ server's settings), so its command lives here and not in the sensor client's com
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -174,15 +175,26 @@ def demo(
     exit_after: Annotated[
         bool, typer.Option("--exit", help="Stop after printing the URLs instead of serving.")
     ] = False,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep",
+            help="Keep the temporary folder on exit, to serve its data again with "
+            "MEDTRACE_DATA_DIR (a --data-dir is always kept).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole chain on SQLite and print verify URLs, then serve until Ctrl-C.
 
-    Registers a manufacturer, a distributor and a hospital pharmacy with their stations,
-    commissions a lot, ships, receives, dispenses one pack, and waits for the signed checkpoint.
+    Registers a manufacturer, a distributor and a hospital pharmacy with their stations, and a
+    regulator; commissions a lot, ships, receives, dispenses one pack; recalls a second lot and
+    presents a copied code; waits for the signed checkpoint. Prints four verify URLs (genuine,
+    dispensed, suspect, recalled), portal log-ins and API tokens.
     """
     from medtrace.demo import run_demo
 
     folder = data_dir or Path(tempfile.mkdtemp(prefix="medtrace-demo-"))
+    temporary = data_dir is None and not keep
     try:
         run_demo(
             data_dir=folder,
@@ -197,6 +209,12 @@ def demo(
             err_console.print(f"[red]error[/] port {port} is in use; try --port 0")
             raise typer.Exit(code=1) from exc
         raise
+    finally:
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+            console.print(f"removed {folder} (--keep keeps it)")
+        else:
+            console.print(f"the demo's data stays in {folder}")
 
 
 @db_app.command("upgrade")

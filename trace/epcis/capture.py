@@ -393,7 +393,8 @@ def capture_document(
     document: Mapping[str, Any],
     settings: CaptureSettings,
 ) -> str:
-    """Check an EPCISDocument (parsed JSON-LD), capture it as one job (all or nothing) and
+    """Check an EPCISDocument (parsed JSON-LD, as ``parse_json`` or
+    ``xml_capture.document_from_xml`` read it), capture it as one job (all or nothing) and
     return the job id.
 
     Raises ``InvalidInput`` (nothing written, no job) when the document is malformed; a

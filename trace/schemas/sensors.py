@@ -106,13 +106,18 @@ class RejectPublic(BaseModel):
 
 
 class BindingCreate(BaseModel):
-    """Bind a sensor to a place (GLN) or a shipment (SSCC) from ``valid_from``."""
+    """Bind a sensor to a place (GLN) or a shipment (SSCC) from ``valid_from``, by default
+    from the moment the server receives the binding."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: BindingKind
     target: str = Field(description="A GLN for a place, an SSCC for a shipment")
-    valid_from: dt.datetime
+    valid_from: dt.datetime | None = Field(
+        default=None,
+        description="RFC 3339 with a time zone: when the sensor began measuring there "
+        "(default: now, as the server receives the binding)",
+    )
     valid_to: dt.datetime | None = None
 
 

@@ -22,6 +22,9 @@ class UnitPublic(BaseModel):
     state: UnitState
     holder: ParticipantPublic | None
     digital_link: str
+    parent_sscc: str | None = Field(
+        default=None, description="The case or pallet it is packed in now (its page: /00/{sscc})"
+    )
 
 
 class VerifyEvent(BaseModel):

@@ -128,7 +128,8 @@ def bind_sensor(
     binding_in: BindingCreate,
     backdate: dt.timedelta,
 ) -> BindingPublic:
-    """Bind one of the participant's sensors to a place or shipment from ``valid_from``.
+    """Bind one of the participant's sensors to a place or shipment from ``valid_from``
+    (default now).
 
     The participant must hold the place or be a party to the shipment, or have a grant from
     who does (``Forbidden``, ``sensor.binding_not_authorised``); ``valid_from`` is checked by
@@ -136,13 +137,14 @@ def bind_sensor(
     later one starts is closed at that start.
     """
     target = _binding_target(binding_in.kind, binding_in.target)
-    start = _aware(binding_in.valid_from, "valid_from")
+    now = utcnow()
+    start = now if binding_in.valid_from is None else _aware(binding_in.valid_from, "valid_from")
     end = None if binding_in.valid_to is None else _aware(binding_in.valid_to, "valid_to")
     if end is not None and end <= start:
         raise InvalidInput("valid_to must be after valid_from", rule="binding.empty_range")
     with session.begin():
         sensor = own_device(session, SENSORS, participant, sensor_id)
-        _check_start(sensor, start, utcnow(), backdate)
+        _check_start(sensor, start, now, backdate)
         _check_may_bind(session, participant, binding_in.kind, target)
         for previous in reading_store.open_bindings(session=session, sensor_id=sensor_id):
             if as_utc(previous.valid_from) < start:

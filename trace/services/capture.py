@@ -68,6 +68,7 @@ from medtrace.services import suspects as suspect_service
 from medtrace.services.cn_codes import CnCommissionRule
 from medtrace.store import devices as device_store
 from medtrace.store import events as event_store
+from medtrace.store import grants as grant_store
 from medtrace.store import participants as participant_store
 from medtrace.store import units as unit_store
 
@@ -256,6 +257,7 @@ class _Batch:
     known: dict[str, int] = field(default_factory=dict)  # captured before: id -> leaf index
     new: dict[str, event_store.NewEvent] = field(default_factory=dict)
     participants: dict[str, Participant | None] = field(default_factory=dict)  # by GLN
+    granted: dict[str, custody.Actor] = field(default_factory=dict)  # principals, by GLN
     shipped_at: dict[Key, dt.datetime] = field(default_factory=dict)  # of objects received
 
 
@@ -282,7 +284,7 @@ def capture_envelopes(
     return capture_authenticated(
         session=session,
         participant=participant,
-        check=lambda: _check_signed(session, participant.id, envelopes),
+        check=lambda: _check_signed(session, participant, envelopes),
         receipt_policy=receipt_policy,
         min_transit=min_transit,
         oldest_allowed=replay.oldest_allowed(utcnow(), catch_up=catch_up),
@@ -322,7 +324,7 @@ def capture_authenticated(
             conn = session.connection()
             ledger.begin_append(conn)
             batch = _Batch(
-                actor=custody.Actor(participant.gln, participant.role, participant.company_prefix),
+                actor=_actor(participant),
                 presenter=suspect.Presenter(participant.gln, participant.name),
                 participant_id=participant.id,
                 world=_World(conn),
@@ -347,6 +349,10 @@ def capture_authenticated(
     return [_receipt(batch, eid, duplicate) for eid, duplicate in batch.order]
 
 
+def _actor(participant: Participant) -> custody.Actor:
+    return custody.Actor(participant.gln, participant.role, participant.company_prefix)
+
+
 def _receipt(batch: _Batch, eid: str, duplicate: bool) -> CaptureResult:
     if eid in batch.known:
         return CaptureResult(event_id=eid, leaf_index=batch.known[eid], duplicate=True)
@@ -367,11 +373,12 @@ def _conflict() -> Conflict:
 
 
 def _check_signed(
-    session: Session, participant_id: int | None, envelopes: Sequence[EnvelopeIn]
+    session: Session, participant: Participant, envelopes: Sequence[EnvelopeIn]
 ) -> tuple[list[Authenticated], MedtraceError | None]:
     """Station, signature and shape of each envelope, in order, up to the first refusal
     (returned, with its index, to be raised unless an earlier envelope breaks a custody
-    rule)."""
+    rule). An event at another participant's GLN (for a principal, under a grant the custody
+    transaction checks) gets a leaf that names the participant who captured it too."""
     station_ids = {e.station_id for e in envelopes}
     stations = device_store.get_devices(
         session=session, tables=device_store.STATIONS, device_ids=station_ids
@@ -386,7 +393,7 @@ def _check_signed(
             canonical = CanonicalEnvelope(
                 canonical_json(envelope.event), envelope.signature, envelope.station_id
             )
-            _check_station(stations.get(envelope.station_id), participant_id, envelope)
+            _check_station(stations.get(envelope.station_id), participant.id, envelope)
             key = signing_key(keys[envelope.station_id], canonical.verify)
             event = _parse_event(envelope, now)
             _check_key_usable(session, key, canonical, event)
@@ -396,7 +403,9 @@ def _check_signed(
                     event_id=canonical.event_id,
                     event_time=envelope.event["event_time"],
                     station_id=envelope.station_id,
-                    leaf=canonical.leaf(),
+                    leaf=canonical.leaf(
+                        captured_by=None if event.gln == participant.gln else participant.gln
+                    ),
                     objects=[envelope.event.get("children") or ()],
                 )
             )
@@ -434,6 +443,7 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
         if c.event_id not in known
         for key in (custody.key_of(c.event), *map(custody.key_of, c.event.children or ()))
     )
+    batch.granted = _principals(session, batch, {c.event.gln for c in checked})
     batch.shipped_at = event_store.get_shipment_times(
         session=session,
         keys={
@@ -465,6 +475,19 @@ def _decide(session: Session, batch: _Batch, checked: Sequence[Authenticated]) -
             exc.context.setdefault("index", index)
             raise
         batch.order.append((eid, False))
+
+
+def _principals(session: Session, batch: _Batch, glns: set[str]) -> dict[str, custody.Actor]:
+    """The principals whose grants, valid now, let the batch's participant capture at the
+    ``glns`` not its own (read, and locked for share, in the custody transaction: a grant
+    revoked before it began counts for nothing)."""
+    found = grant_store.granting_principals(
+        session=session,
+        grantee_id=batch.participant_id,
+        glns=glns - {batch.actor.gln},
+        at=utcnow(),
+    )
+    return {gln: _actor(principal) for gln, principal in found.items()}
 
 
 def _check_station(
@@ -563,14 +586,15 @@ def _check_fresh(batch: _Batch, event: SignedEvent) -> None:
 
 def _apply_custody(session: Session, batch: _Batch, item: Authenticated) -> None:
     event = item.event
+    principal = custody.acting_at(event.gln, batch.actor, batch.granted, what="the event")
     if event.type in MOVES_ON_THE_ROAD:
         _check_destination(session, batch, event)
     if event.type is EventType.STORE:
-        _check_location(session, batch, event)
+        _check_location(session, batch, event, principal)
     target = custody.key_of(event)
     before = batch.world.custody(target)
     outcome = custody.apply_event(
-        event, batch.world, batch.actor, receipt_policy=batch.receipt_policy
+        event, batch.world, principal, receipt_policy=batch.receipt_policy
     )
     if event.type is EventType.COMMISSION:
         assert event.gtin is not None and event.serial is not None
@@ -630,20 +654,20 @@ def _participant_at(session: Session, batch: _Batch, gln: str) -> Participant | 
     return batch.participants[gln]
 
 
-def _check_location(session: Session, batch: _Batch, event: SignedEvent) -> None:
-    """Refuse a store event that keeps goods at another participant's place
-    (``custody.wrong_location``, as for an event at another's GLN): its stock lists are read
-    by place, so the goods would show up in that participant's stock."""
+def _check_location(
+    session: Session, batch: _Batch, event: SignedEvent, principal: custody.Actor
+) -> None:
+    """Refuse a store event that keeps the principal's goods at another participant's site
+    (``custody.wrong_location``, decided by ``custody.acting_at`` as for the event's GLN):
+    stock lists are read by place, so the goods would show up in that participant's stock.
+    A place inside the principal's site (a GLN no participant registered) passes. Grants
+    name where one may capture, not where goods may be kept: none counts for the place."""
     gln = event.location_gln
-    if gln is None or gln == batch.actor.gln:
+    if gln is None or gln == principal.gln:
         return
     owner = _participant_at(session, batch, gln)
     if owner is not None:
-        raise CustodyViolation(
-            f"location {gln} is the site of {owner.name}, not one of {batch.actor.gln}'s "
-            "places: store at your own GLN or at a place inside your site",
-            rule="custody.wrong_location",
-        )
+        custody.acting_at(gln, principal, {}, what=f"the store place (the site of {owner.name})")
 
 
 def _check_destination(session: Session, batch: _Batch, event: SignedEvent) -> None:

@@ -72,7 +72,7 @@ def issue_token(*, session: Session, gln: str) -> str:
     other tokens stay valid until revoked, so a client can switch without downtime."""
     token = _new_token()
     with session.begin():
-        participant = _participant_by_gln(session, gln)
+        participant = participant_by_gln(session, gln)
         assert participant.id is not None
         participant_store.add_token(
             session=session, participant_id=participant.id, token_hash=hash_token(token)
@@ -93,13 +93,15 @@ def revoke_token(*, session: Session, token: str) -> None:
 def revoke_all_tokens(*, session: Session, gln: str) -> int:
     """Revoke every API token of the participant with this GLN; return how many."""
     with session.begin():
-        participant = _participant_by_gln(session, gln)
+        participant = participant_by_gln(session, gln)
         return participant_store.revoke_tokens(
             session=session, revoked_at=utcnow(), participant_id=participant.id
         )
 
 
-def _participant_by_gln(session: Session, gln: str) -> Participant:
+def participant_by_gln(session: Session, gln: str) -> Participant:
+    """The participant registered with ``gln``: ``InvalidInput`` for a malformed GLN,
+    ``NotFound`` (``participant.unknown``) for one no one registered."""
     participant = participant_store.get_participant_by_gln(session=session, gln=parse_gln(gln))
     if participant is None:
         raise NotFound(f"no participant with GLN {gln}", rule="participant.unknown")

@@ -95,7 +95,7 @@ def verify_unit(
             )
         )
     return VerifyPublic(
-        verdict=_worst(reasons),
+        verdict=worst_verdict(reasons),
         reasons=[text for _, text in reasons],
         unit=UnitPublic(
             gtin=unit.gtin,
@@ -103,12 +103,13 @@ def verify_unit(
             lot=unit.lot,
             expiry=unit.expiry,
             state=unit.state,
-            holder=_public(holder),
+            holder=public_participant(holder),
             digital_link=base_url
             + digital_link_path(unit.gtin, unit.serial, lot=unit.lot, expiry=unit.expiry),
+            parent_sscc=unit.parent_sscc,
         ),
         checkpoint=note,
-        events=_provable_events(session, events, participants, checkpoint),
+        events=provable_events(session, events, participants, checkpoint),
         lot_records=lots.provable_lot_records(
             session=session,
             gtin=unit.gtin,
@@ -201,12 +202,15 @@ def _flags(session: Session, unit: Unit) -> list[tuple[Verdict, str]]:
     return flags
 
 
-def _worst(reasons: list[tuple[Verdict, str]]) -> Verdict:
+def worst_verdict(reasons: list[tuple[Verdict, str]]) -> Verdict:
+    """The worst verdict among ``reasons`` (``Verdict`` is declared worst first), or
+    ``genuine`` when nothing is wrong."""
     order = list(Verdict)
     return min((v for v, _ in reasons), key=order.index, default=Verdict.GENUINE)
 
 
-def _public(participant: Participant | None) -> ParticipantPublic | None:
+def public_participant(participant: Participant | None) -> ParticipantPublic | None:
+    """What the public may see of a participant (DESIGN.md, 'Privacy')."""
     if participant is None:
         return None
     return ParticipantPublic(
@@ -214,12 +218,14 @@ def _public(participant: Participant | None) -> ParticipantPublic | None:
     )
 
 
-def _provable_events(
+def provable_events(
     session: Session,
     rows: Sequence[Event],
     participants: dict[int, Participant],
     checkpoint: ledger.StoredCheckpoint | None,
 ) -> list[VerifyEvent]:
+    """Each of ``rows`` with its leaf and its inclusion proof against ``checkpoint`` (none
+    for a leaf the checkpoint does not cover yet): a unit's or a container's path."""
     conn = session.connection()
     size = checkpoint.size if checkpoint else 0
     indexes = [e.leaf_index for e in rows]
@@ -275,5 +281,5 @@ def _provable_event(
         destination_gln=signed.get("destination_gln"),
         station_id=signed.get("station_id"),
         authenticated_by="station_signature" if "signature" in recorded else "participant_token",
-        participant=_public(participants.get(row.participant_id)),
+        participant=public_participant(participants.get(row.participant_id)),
     )

@@ -8,8 +8,9 @@
 //   2. the checkpoint (c2sp.org/tlog-checkpoint) is signed by that key (c2sp.org/signed-note)
 //      and its origin is the key's name; cosignatures by known witnesses
 //      (c2sp.org/tlog-cosignature, Ed25519 type 0x04) verify too;
-//   3. each leaf is RFC 8785 canonical JSON {"event", "signature", "station_id"}, about the
-//      pack in the address bar, and the station's Ed25519 signature verifies over the RFC 8785
+//   3. each leaf is RFC 8785 canonical JSON {"event", "signature", "station_id"} (with
+//      "captured_by", a GLN, when the station's participant captured for the principal at
+//      the event's GLN under a capture grant), about the pack in the address bar, and the station's Ed25519 signature verifies over the RFC 8785
 //      bytes of "event" (key from /api/v1/stations/{id});
 //   4. what the page shows of each step (type, time, place, station) is what was signed;
 //   5. each leaf's inclusion proof leads to the checkpoint's root (RFC 9162 §2.1.3.2, leaf
@@ -24,6 +25,8 @@
 //   7. each point of the temperature chart is a reading whose leaf is the message its sensor
 //      signed (Ed25519 over the RFC 8785 bytes of "reading", key from /api/v1/sensors/{id}),
 //      showing the temperature and time the sensor signed, with an inclusion proof like a step.
+// A case's or pallet's page (/00/{sscc}) is checked the same way: its steps are those naming
+// it or a container it was packed into (steps 2 to 5); it has no lot record or chart.
 // Any failure turns the page red and says what failed.
 "use strict";
 
@@ -218,10 +221,12 @@
   /** The pack the address bar names (GS1 Digital Link: /01/{gtin}/.../21/{serial}), or
    * /cn/{code}: a China drug traceability code is the serial of a unit whose GTIN its
    * manufacturer mapped the code's drug code to. That mapping is not on the log, so there the
-   * GTIN is the service's word; the serial, the whole code, is still checked. */
+   * GTIN is the service's word; the serial, the whole code, is still checked. A case or pallet
+   * (/00/{sscc}) is named by its SSCC alone: no pack's step is its own. */
   const scannedPack = (unit) => {
     const segments = location.pathname.split("/").map(decodeURIComponent);
     if (segments.length === 3 && segments[1] === "cn") return { gtin: unit.gtin, serial: segments[2] };
+    if (segments.length === 3 && segments[1] === "00") return { gtin: null, serial: null, sscc: segments[2] };
     const at = segments.indexOf("01");
     const pairs = {};
     for (let i = at; at >= 0 && i + 1 < segments.length; i += 2) pairs[segments[i]] = segments[i + 1];
@@ -250,12 +255,12 @@
   };
   const stationKey = (id) => signingKeys("station", id);
 
-  /** The SSCCs the pack was put into, directly or inside another case or pallet, read from
-   * the pack events in order: events naming those containers moved the pack too. Each of
-   * those pack events is then checked like any other step. */
+  /** The SSCCs the pack (or case) was put into, directly or inside another case or pallet,
+   * read from the pack events in order: events naming those containers moved it too. Each
+   * of those pack events is then checked like any other step. */
   const containersOf = (events, pack) => {
-    const found = new Set();
-    const me = canonical({ gtin: pack.gtin, serial: pack.serial });
+    const found = new Set(pack.sscc ? [pack.sscc] : []);
+    const me = canonical(pack.sscc ? { sscc: pack.sscc } : { gtin: pack.gtin, serial: pack.serial });
     for (const event of events) {
       let signed;
       try {
@@ -300,11 +305,13 @@
     return { leaf, envelope, signed: envelope.event };
   };
 
-  /** A station's envelope {"event", "signature", "station_id"}, or a leaf captured on a
+  /** A station's envelope {"event", "signature", "station_id"} (and "captured_by" under a
+   * capture grant), or a leaf captured on a
    * participant's API token: {"epcis" | "fhir": the request as sent, "event", "participant"}. */
   const leafKind = (envelope) => {
     const keys = keysOf(envelope);
-    if (keys === '["event","signature","station_id"]') {
+    const captured = typeof envelope.captured_by === "string";
+    if (keys === (captured ? '["captured_by","event","signature","station_id"]' : '["event","signature","station_id"]')) {
       if (envelope.event.station_id !== envelope.station_id) throw new Error("two station ids");
       return "signed";
     }
@@ -700,14 +707,20 @@
     }
     const pack = scannedPack(data.unit);
     pack.containers = containersOf(data.events, pack);
-    if (data.unit.gtin !== pack.gtin || data.unit.serial !== pack.serial) {
-      failures.push(new Failure("f_unit", { n: 0, detail: `${data.unit.gtin} / ${data.unit.serial}` }));
+    if (data.container) {
+      if (data.container.sscc !== pack.sscc) {
+        failures.push(new Failure("f_unit", { n: 0, detail: `SSCC ${data.container.sscc}` }));
+      }
+    } else {
+      if (data.unit.gtin !== pack.gtin || data.unit.serial !== pack.serial) {
+        failures.push(new Failure("f_unit", { n: 0, detail: `${data.unit.gtin} / ${data.unit.serial}` }));
+      }
+      const commissioned = commissionedLot(data.events);
+      if (commissioned !== undefined && commissioned !== data.unit.lot) {
+        failures.push(new Failure("f_unit", { n: 0, detail: `lot ${data.unit.lot} / ${commissioned}` }));
+      }
+      pack.lot = data.unit.lot;
     }
-    const commissioned = commissionedLot(data.events);
-    if (commissioned !== undefined && commissioned !== data.unit.lot) {
-      failures.push(new Failure("f_unit", { n: 0, detail: `lot ${data.unit.lot} / ${commissioned}` }));
-    }
-    pack.lot = data.unit.lot;
     let checked = 0;
     let pending = 0;
     let unsigned = 0;

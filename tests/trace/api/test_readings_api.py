@@ -192,6 +192,19 @@ def test_bad_bindings_are_refused(
     assert (response.status_code, response.json()["detail"]["rule"]) == (status, rule)
 
 
+def test_a_binding_without_valid_from_starts_when_the_server_receives_it(chain: Chain) -> None:
+    sensor_id, _ = _register(chain)
+    before = dt.datetime.now(dt.UTC)
+    response = httpx.post(
+        f"{chain.server.url}/api/v1/sensors/{sensor_id}/bindings",
+        json={"kind": "place", "target": chain.hub.gln},
+        headers=_auth(chain.hub.token),
+    )
+    after = dt.datetime.now(dt.UTC)
+    assert response.status_code == 201, response.text
+    assert before <= dt.datetime.fromisoformat(response.json()["valid_from"]) <= after
+
+
 def test_only_the_owner_binds_a_sensor(chain: Chain) -> None:
     sensor_id, _ = _register(chain)
     body = {"kind": "place", "target": chain.maker.gln, "valid_from": "2026-01-01T00:00:00Z"}

@@ -4,10 +4,8 @@ server on SQLite and PostgreSQL, and through the real ``medtrace`` command."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import secrets
-import subprocess
 from typing import Any
 
 import httpx
@@ -23,20 +21,7 @@ from medtrace.scanners.client import CaptureClient
 from medtrace.scanners.errors import CaptureRefused
 from medtrace.scanners.station import Station
 from support.chain import EXPIRY, LOT, Chain, new_serial
-from support.live import MEDTRACE, LiveServer
-
-
-def medtrace(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real command against the server's database and URL."""
-    env = {
-        **os.environ,
-        "MEDTRACE_DATA_DIR": str(server.data_dir),
-        "MEDTRACE_DATABASE_URL": server.database_url,
-        "MEDTRACE_PUBLIC_URL": server.url,
-    }
-    return subprocess.run(
-        [str(MEDTRACE), *args], env=env, capture_output=True, text=True, timeout=120
-    )
+from support.live import run_cli as medtrace
 
 
 def new_station(chain: Chain) -> Station:

@@ -1,9 +1,14 @@
 """GS1 EPCIS 2.0 REST binding: ``POST /epcis/capture`` and its jobs, ``GET /epcis/events``,
 ``POST /epcis/events`` (one event, captured at once) and ``GET /epcis/events/{eventID}``.
 
-Answers are JSON-LD (``application/ld+json``). A participant's API token is required, as
-for capture. Multiple values of one parameter are separated by ``|``, as the binding says.
-An eventID is a URI: in a path it is percent-encoded (``ni%3A%2F%2F%2Fsha-256%3B…``).
+Capture takes JSON-LD, or EPCIS 1.2 or 2.0 XML (``Content-Type: application/xml`` or
+``text/xml``): the XML is read into the JSON-LD document (``epcis.xml_capture``) and captured
+by the same function; ``POST /epcis/events`` takes JSON-LD only (the XML binding has no
+document of one bare event). Answers are JSON-LD (``application/ld+json``), or EPCIS 2.0 XML
+when the client prefers ``application/xml`` (``Accept``). A participant's API token is
+required, as for capture. Multiple values of one parameter are separated by ``|``, as the
+binding says. An eventID is a URI: in a path it is percent-encoded
+(``ni%3A%2F%2F%2Fsha-256%3B…``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
 from medtrace.bounds import Instant
@@ -22,11 +27,16 @@ from medtrace.config import Settings
 from medtrace.custody import ReceiptPolicy
 from medtrace.epcis import capture as epcis_capture
 from medtrace.epcis import query as epcis_query
+from medtrace.epcis import xml_capture
 from medtrace.epcis.document import CONTEXT, query_document
+from medtrace.epcis.xml_query import query_document_xml
 from medtrace.models import utcnow
 
 router = APIRouter(prefix="/epcis", tags=["epcis"])
 JSON_LD = "application/ld+json"
+XML = "application/xml"
+_XML_TYPES = frozenset({XML, "text/xml"})
+_JSON_TYPES = frozenset({JSON_LD, "application/json", "application/*", "*/*"})
 
 
 def _values(text: str | None) -> list[str] | None:
@@ -40,12 +50,53 @@ def _capture_settings(settings: Settings) -> epcis_capture.CaptureSettings:
     )
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON-LD object, its declared size checked before it is read."""
+def _media_type(header: str) -> str:
+    return header.split(";", 1)[0].strip().lower()
+
+
+async def _body(request: Request) -> bytes:
+    """The request's body, its declared size checked before it is read."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit():
         epcis_capture.check_size(int(declared))
-    return await run_in_threadpool(epcis_capture.parse_json, await request.body())
+    return await request.body()
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON-LD object."""
+    return await run_in_threadpool(epcis_capture.parse_json, await _body(request))
+
+
+async def _document(request: Request) -> dict[str, Any]:
+    """The request's EPCIS document: JSON-LD, or XML (by its ``Content-Type``) read into
+    the JSON-LD document it stands for."""
+    body = await _body(request)
+    is_xml = _media_type(request.headers.get("content-type", "")) in _XML_TYPES
+    reader = xml_capture.document_from_xml if is_xml else epcis_capture.parse_json
+    return await run_in_threadpool(reader, body)
+
+
+def _prefers_xml(accept: str) -> bool:
+    """Whether ``Accept`` (RFC 9110 §12.5.1) ranks XML above JSON-LD; on a tie, or with
+    no ``Accept``, the answer stays JSON-LD."""
+    best = {True: 0.0, False: 0.0}
+    for item in accept.split(","):
+        media, *params = item.split(";")
+        quality = next((p.split("=", 1)[1] for p in params if p.strip().startswith("q=")), "1")
+        try:
+            weight = float(quality)
+        except ValueError:
+            continue
+        kind = _media_type(media)
+        if kind in _XML_TYPES or kind in _JSON_TYPES:
+            best[kind in _XML_TYPES] = max(best[kind in _XML_TYPES], weight)
+    return best[True] > best[False]
+
+
+def _answer(request: Request, document: dict[str, Any], headers: dict[str, str]) -> Response:
+    if _prefers_xml(request.headers.get("accept", "")):
+        return Response(query_document_xml(document), media_type=XML, headers=headers)
+    return JSONResponse(document, media_type=JSON_LD, headers=headers)
 
 
 @router.get("/events")
@@ -65,7 +116,7 @@ def query_events(
     eq_read_point: Annotated[str | None, Query(alias="EQ_readPoint")] = None,
     per_page: Annotated[int, Query(alias="perPage")] = 30,
     next_page_token: Annotated[str | None, Query(alias="nextPageToken")] = None,
-) -> JSONResponse:
+) -> Response:
     """Events matching the SimpleEventQuery parameters, as an EPCISQueryDocument; a ``Link``
     header with ``rel="next"`` points to the next page."""
     page = epcis_query.query_events(
@@ -90,7 +141,7 @@ def query_events(
         query = request.url.include_query_params(nextPageToken=page.next_page_token).query
         headers["Link"] = f'<{settings.public_url}{request.url.path}?{query}>; rel="next"'
     body = query_document(page.events, created=utcnow(), contexts=page.contexts)
-    return JSONResponse(body, media_type=JSON_LD, headers=headers)
+    return _answer(request, body, headers)
 
 
 @router.post("/events", status_code=status.HTTP_201_CREATED)
@@ -116,9 +167,15 @@ async def capture_event(
 
 
 @router.get("/events/{event_id:path}")
-def read_event(event_id: str, participant: CurrentParticipant, session: SessionDep) -> JSONResponse:
-    """One event by its EPCIS ``eventID`` (a URI, percent-encoded)."""
+def read_event(
+    event_id: str, request: Request, participant: CurrentParticipant, session: SessionDep
+) -> Response:
+    """One event by its EPCIS ``eventID`` (a URI, percent-encoded); in XML, as the one event
+    of a query document (the XSD has no document of a bare event)."""
     event, contexts = epcis_query.get_event(session=session, viewer=participant, epcis_id=event_id)
+    if _prefers_xml(request.headers.get("accept", "")):
+        document = query_document([event], created=utcnow(), contexts=contexts)
+        return Response(query_document_xml(document), media_type=XML)
     return JSONResponse({"@context": [CONTEXT, *contexts], **event}, media_type=JSON_LD)
 
 
@@ -126,14 +183,14 @@ def read_event(event_id: str, participant: CurrentParticipant, session: SessionD
 async def capture(
     request: Request, participant: CurrentParticipant, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
-    """Capture an EPCISDocument or EPCISQueryDocument (JSON-LD) authenticated by the
-    participant's token.
+    """Capture an EPCISDocument or EPCISQueryDocument (JSON-LD, or an EPCISDocument in XML
+    1.2 or 2.0 by its ``Content-Type``) authenticated by the participant's token.
 
     A malformed document is refused at once (4xx naming the rule and the event's ``index``);
     a valid one becomes a capture job: ``202`` with its URL in ``Location``. The job captures
     every event or none; poll it with ``GET /epcis/capture/{captureID}``.
     """
-    document = await _json_body(request)
+    document = await _document(request)
     capture_id = await run_in_threadpool(
         epcis_capture.capture_document,
         session=session,
