@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import secrets
 import string
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ from medtrace.models import EventType
 from medtrace.protocol.identifiers import digital_link_path
 from medtrace.schemas.capture import SignedEvent
 from support.chain import EXPIRY, LOT, Chain, new_serial, new_sscc
+from support.epcis import CONTEXT, unit_epc
+from support.epcis import document as epcis_document
+from support.epcis import event as epcis_event
+from support.epcis import post as post_json
 
 #: GS1's generator reads its cached JSON-LD context through a deprecated importlib call.
 pytestmark = pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning")
@@ -438,3 +443,83 @@ def test_a_dscsa_shaped_flow_in_xml_each_partner_with_its_own_token(chain: Chain
     assert schema(QUERY_2_0).validate(etree.fromstring(answer.content))
     commission_hash, pack_hash, _ = xml_hashes(steps[0][1])
     assert xml_hashes(answer.content) == [commission_hash, pack_hash, *xml_hashes(dispense)]
+
+
+def test_captured_extensions_are_answered_in_xml_in_their_namespaces_or_refused_by_rule(
+    chain: Chain,
+) -> None:
+    """Events are answered as captured, so the XML answer carries the JSON-LD sender's
+    extension members (top level, nested, in the ILMD) in the namespaces its ``@context``
+    declared, and is still valid against the query XSD; a member with no XML form (its name
+    is no XML name) is refused with ``406 epcis.no_xml_form``, never a 500, and JSON-LD
+    still answers it."""
+    extension = {"example": "http://ns.example.com/epcis/"}
+    moment = "2026-03-0{}T10:00:00.{:03d}Z"
+    at = [moment.format(day, secrets.randbelow(1000)) for day in (3, 4)]
+    serials = [new_serial(), new_serial()]
+    sent = epcis_document(
+        epcis_event(
+            "ObjectEvent", "commissioning", "active", chain.maker.gln, action="ADD",
+            eventTime=at[0], epcList=[unit_epc(s) for s in serials[:1]],
+            ilmd={"cbvmda:lotNumber": LOT, "cbvmda:itemExpirationDate": EXPIRY.isoformat(),
+                  "example:line": "L7"},
+            persistentDisposition={"set": ["completeness_verified"]},
+            **{"example:seal": "S-19", "example:box": {"note": "kept", "example:n": 2}},
+        ),
+        epcis_event(
+            "ObjectEvent", "commissioning", "active", chain.maker.gln, action="ADD",
+            eventTime=at[1], epcList=[unit_epc(s) for s in serials[1:]],
+            ilmd={"cbvmda:lotNumber": LOT, "cbvmda:itemExpirationDate": EXPIRY.isoformat()},
+            **{"example:no xml name": "x"},
+        ),
+    )  # fmt: skip
+    sent["@context"] = [CONTEXT, extension]
+    result = job(chain, chain.maker.token, post_json(chain, chain.maker.token, sent))
+    assert result["success"], result["errors"]
+
+    def window(moment: str) -> dict[str, str]:
+        start = dt.datetime.fromisoformat(moment)
+        end = start + dt.timedelta(milliseconds=1)
+        return {"GE_eventTime": start.isoformat(), "LT_eventTime": end.isoformat()}
+
+    answer = query_xml(chain, chain.maker.token, **window(at[0]))
+    assert answer.status_code == 200, answer.text
+    root = etree.fromstring(answer.content)
+    assert schema(QUERY_2_0).validate(root), schema(QUERY_2_0).error_log
+    space = extension["example"]
+    (event,) = root.findall("EPCISBody/{*}QueryResults/resultsBody/EventList/ObjectEvent")
+    assert event.findtext(f"{{{space}}}seal") == "S-19"
+    assert event.findtext(f"{{{space}}}box/note") == "kept"
+    assert event.findtext(f"{{{space}}}box/{{{space}}}n") == "2"
+    assert event.findtext(f"ilmd/{{{space}}}line") == "L7"
+
+    refused = query_xml(chain, chain.maker.token, **window(at[1]))
+    assert refused.status_code == 406, refused.text
+    assert refused.json()["detail"]["rule"] == "epcis.no_xml_form"
+    as_json = httpx.get(
+        chain.server.url + "/epcis/events",
+        params=window(at[1]),
+        headers={"Authorization": f"Bearer {chain.maker.token}"},
+    )
+    assert as_json.status_code == 200
+    (back,) = as_json.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert back["example:no xml name"] == "x"
+    one = httpx.get(
+        chain.server.url + "/epcis/events/" + quote(back["eventID"], safe=""),
+        headers={"Authorization": f"Bearer {chain.maker.token}", "Accept": "application/xml"},
+    )
+    assert one.status_code == 406 and one.json()["detail"]["rule"] == "epcis.no_xml_form"
+
+
+def test_the_xml_writer_declares_the_answers_context_prefixes_and_refuses_the_rest() -> None:
+    """Without the sender's context entry a prefix has no namespace: ``ValueError`` (the
+    route's 406), as for a prefix declared as no XML prefix or no namespace URI."""
+    (commission, *_) = recorded_events()
+    created = dt.datetime.now(dt.UTC)
+    extended = {**commission, "ex:seal": "S-19"}
+    good = [{"ex": "urn:example:ext:"}]
+    body = query_document_xml(query_document([extended], created=created, contexts=good))
+    assert etree.fromstring(body).find(".//{urn:example:ext:}seal").text == "S-19"
+    for contexts in ([], [{"ex": "not a uri"}], [{"e x": "urn:x:"}], ["https://x.org/c.jsonld"]):
+        with pytest.raises(ValueError, match="ex:seal"):
+            query_document_xml(query_document([extended], created=created, contexts=contexts))

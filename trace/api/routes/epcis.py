@@ -93,9 +93,24 @@ def _prefers_xml(accept: str) -> bool:
     return best[True] > best[False]
 
 
+def _xml(request: Request, document: dict[str, Any], headers: dict[str, str]) -> Response:
+    """The query document in EPCIS 2.0 XML; ``406`` (``epcis.no_xml_form``) when an event
+    carries what the XML binding cannot write (a captured extension whose name or namespace
+    is no XML one): the JSON-LD answer holds it."""
+    try:
+        return Response(query_document_xml(document), media_type=XML, headers=headers)
+    except ValueError as exc:
+        request.state.rule = "epcis.no_xml_form"
+        message = f"{exc}; ask for JSON-LD (Accept: {JSON_LD})"
+        return JSONResponse(
+            {"detail": {"rule": "epcis.no_xml_form", "message": message}},
+            status_code=status.HTTP_406_NOT_ACCEPTABLE,
+        )
+
+
 def _answer(request: Request, document: dict[str, Any], headers: dict[str, str]) -> Response:
     if _prefers_xml(request.headers.get("accept", "")):
-        return Response(query_document_xml(document), media_type=XML, headers=headers)
+        return _xml(request, document, headers)
     return JSONResponse(document, media_type=JSON_LD, headers=headers)
 
 
@@ -174,8 +189,7 @@ def read_event(
     of a query document (the XSD has no document of a bare event)."""
     event, contexts = epcis_query.get_event(session=session, viewer=participant, epcis_id=event_id)
     if _prefers_xml(request.headers.get("accept", "")):
-        document = query_document([event], created=utcnow(), contexts=contexts)
-        return Response(query_document_xml(document), media_type=XML)
+        return _xml(request, query_document([event], created=utcnow(), contexts=contexts), {})
     return JSONResponse({"@context": [CONTEXT, *contexts], **event}, media_type=JSON_LD)
 
 
