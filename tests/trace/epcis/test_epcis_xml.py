@@ -137,6 +137,28 @@ def test_a_2_0_document_without_a_header_reads_the_same_way() -> None:
     )
 
 
+def test_extension_namespaces_that_share_a_prefix_keep_apart_in_the_json_ld() -> None:
+    """XML lets each element bind a prefix to its own namespace; the JSON-LD document that
+    capture keeps has one @context, so a second namespace under a prefix already taken, or
+    under one the EPCIS context defines, gets the next free one (and the default namespace
+    is ``ext``), and every member keeps its namespace."""
+    body = receive_document(new_sscc()).replace(
+        b"</ObjectEvent>",
+        b'<a:x xmlns:a="urn:one:">1</a:x><a:y xmlns:a="urn:two:">2</a:y>'
+        b'<a:z xmlns:a="urn:one:">3</a:z><w xmlns="urn:three:">4</w>'
+        b'<cbv:v xmlns:cbv="urn:four:">5</cbv:v></ObjectEvent>',
+    )
+    document = document_from_xml(body)
+    (received,) = document_events(document)
+    assert {k: v for k, v in received.items() if ":" in k} == {
+        "a:x": "1", "a2:y": "2", "a:z": "3", "ext:w": "4", "cbv2:v": "5",
+    }  # fmt: skip
+    assert document["@context"][1] == {
+        "a": "urn:one:", "a2": "urn:two:", "ext": "urn:three:", "cbv2": "urn:four:",
+    }  # fmt: skip
+    check_fields(received, read_document(document).prefixes)
+
+
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
  <!ENTITY lol "lol">
