@@ -8,7 +8,8 @@ the matching rows are read in ledger order. An event captured by EPCIS is answer
 captured (``epcis_events``: its eventID, all its EPCs, every member it carried), once, however
 many of its rows (one per EPC, written together, so next to each other in the ledger) match;
 a page holds ``perPage`` such events, and its token is the last leaf of its last one. Any
-participant but its sender, the parties it names as source or destination and regulators
+participant but its sender, the participant it was recorded for (at its GLN: the principal
+of a capture grant), the parties it names as source or destination and regulators
 reads only its custody record (``members.public_view``): sensor data, business transactions
 and extensions are commercial details. Other events (a station's, or captured before events
 were kept) are written in EPCIS from their ledger leaf, so the answer and the leaf can never
@@ -157,10 +158,13 @@ def _from_leaves(session: Session, rows: Sequence[Event | Recall]) -> list[dict[
     return events
 
 
-def _entitled(viewer: Participant, row: CapturedEvent, event: dict[str, Any]) -> bool:
-    """Whether ``viewer`` reads the whole event: its sender, a party it names, a regulator."""
+def _entitled(viewer: Participant, row: CapturedEvent, event: dict[str, Any], gln: str) -> bool:
+    """Whether ``viewer`` reads the whole event: its sender, the participant at whose GLN
+    (``gln``) it was recorded (the principal, when a grantee captured it), a party it names,
+    a regulator."""
     return (
         viewer.id == row.participant_id
+        or viewer.gln == gln
         or viewer.role is Role.REGULATOR
         or viewer.gln in parties(event)
     )
@@ -186,7 +190,7 @@ def _as_epcis(
             continue
         document = json.loads(row.document)
         senders = [c for c in document.pop("@context") if c != CONTEXT]
-        if _entitled(viewer, row, document):
+        if _entitled(viewer, row, document, group[0].gln):
             events.append(document)
             contexts.extend(c for c in senders if c not in contexts)
         else:
