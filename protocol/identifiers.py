@@ -29,11 +29,13 @@ import datetime as dt
 import re
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from biip import ParseError
 from biip.gln import Gln
+from biip.gs1_application_identifiers import GS1ApplicationIdentifier
 from biip.gs1_digital_link_uris import GS1DigitalLinkURI
 from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
@@ -48,7 +50,20 @@ GS = "\x1d"
 GS1_SYMBOLOGIES = frozenset({"]d2", "]Q3", "]C1", "]e0", "]J1"})
 _MAX_X20 = 20
 _SYMBOLOGY = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
-_BIIP_AI = re.compile(r"GS1 AI \((\d+)\)")
+_BIIP_MISMATCH = re.compile(r"Failed to match '(.*)' with GS1 AI \((\d+)\)", re.DOTALL)
+_BIIP_DATE = re.compile(r"GS1 AI \((\d+)\) date/time from '(.*)'", re.DOTALL)
+_BIIP_NO_AI = re.compile(r"Failed to get GS1 Application Identifier from '(.*)'", re.DOTALL)
+_FIELDS = {
+    "00": "SSCC",
+    "01": "GTIN",
+    "10": "lot",
+    "11": "production date",
+    "17": "expiry date",
+    "21": "serial",
+    "414": "GLN",
+    "415": "GLN",
+}
+_Parse = Callable[[str], GS1Message]
 _DATE_AIS = frozenset({"11", "12", "13", "15", "16", "17"})
 
 
@@ -83,12 +98,7 @@ def check_x20(value: str, *, field: str) -> str:
         raise InvalidInput(f"{field} is missing", rule=f"gs1.missing_{field}")
     if len(value) > _MAX_X20:
         raise InvalidInput(f"{field} {value!r} is longer than 20 characters", rule="gs1.too_long")
-    bad = sorted(set(value) - CSET82)
-    if bad:
-        raise InvalidInput(
-            f"{field} {value!r} has characters outside GS1's set 82: {''.join(bad)!r}",
-            rule="gs1.bad_character",
-        )
+    _check_set_82(value, f"the {field}", field=field)
     return value
 
 
@@ -185,10 +195,17 @@ class GS1Data:
     def hri(self) -> str:
         """The human-readable interpretation ``(01)…(17)…(10)…(21)…`` (GenSpecs §4.15).
 
-        Ambiguous when a value holds a parenthesis: label printers that take this form (and
-        :mod:`medtrace.labels`) refuse such data.
+        Ambiguous when a value holds a parenthesis: a person reads it, a machine takes
+        :meth:`bracketed`.
         """
         return "".join(f"({ai}){value}" for ai, value in self._elements())
+
+    def bracketed(self) -> str:
+        """The bracketed AI form barcode encoders take (GS1 Barcode Syntax Engine, zxing-cpp):
+        the HRI with each ``(`` inside a value escaped as ``\\(``, so that every value of set
+        82 is printable and reads back as it was."""
+        escaped = ((ai, value.replace("(", r"\(")) for ai, value in self._elements())
+        return "".join(f"({ai}){value}" for ai, value in escaped)
 
     def element_string(self) -> str:
         """The element string as a scanner sends it, FNC1 written as ``\x1d`` after each
@@ -290,21 +307,72 @@ def split_symbology(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def _biip_error(exc: Exception, what: str) -> InvalidInput:
-    """Translate a biip refusal once, naming the rule: a date AI failed, or the string did."""
-    match = _BIIP_AI.search(str(exc))
-    if match and match.group(1) in _DATE_AIS:
-        return InvalidInput(f"{what}: {exc}", rule="gs1.bad_date", ai=match.group(1))
-    return InvalidInput(f"{what}: {exc}", rule="gs1.malformed")
-
-
-def _check_characters(data: str, *, allowed: frozenset[str]) -> None:
-    bad = sorted(set(data) - allowed)
+def _check_set_82(value: str, what: str, **context: str) -> None:
+    """Refuse ``value`` if it holds a character outside set 82, naming ``what`` holds it."""
+    bad = sorted(set(value) - CSET82, key=value.index)
     if bad:
+        chars = ", ".join(repr(c) for c in bad)
         raise InvalidInput(
-            f"the code has characters outside GS1's set 82: {''.join(bad)!r}",
+            f"{what} has {chars}, outside GS1's character set 82",
             rule="gs1.bad_character",
+            **context,
         )
+
+
+def _field(ai: str) -> str:
+    """An AI as a person names it: ``the serial (AI 21)``."""
+    return f"the {_FIELDS.get(ai, 'element')} (AI {ai})"
+
+
+def _biip_error(exc: Exception, what: str) -> InvalidInput:
+    """Translate a biip refusal once, naming the field and what is wrong with it instead of
+    biip's regular expression: a character outside set 82, a value too long, a bad date."""
+    match = _BIIP_MISMATCH.search(str(exc))
+    if match is None:
+        date = _BIIP_DATE.search(str(exc))
+        if date and date.group(1) in _DATE_AIS:
+            return InvalidInput(
+                f"{_field(date.group(1))} {date.group(2)!r} is not a date (YYMMDD)",
+                rule="gs1.bad_date",
+                ai=date.group(1),
+            )
+        unknown = _BIIP_NO_AI.search(str(exc))
+        if unknown:
+            return InvalidInput(
+                f"{what}: {unknown.group(1)!r} does not start with a GS1 AI (a value longer "
+                "than its AI allows, or a missing GS separator before it)",
+                rule="gs1.malformed",
+            )
+        return InvalidInput(f"{what}: {exc}", rule="gs1.malformed")
+    ai = match.group(2)
+    value = match.group(1)[len(ai) :]
+    field = _field(ai)
+    _check_set_82(value, field, ai=ai)
+    if ai in _DATE_AIS:
+        return InvalidInput(f"{field} {value!r} is not a date (YYMMDD)", rule="gs1.bad_date", ai=ai)
+    form = GS1ApplicationIdentifier.extract(ai).format.partition("+")[2]
+    rule = "gs1.too_long" if ai in ("10", "21") and len(value) > _MAX_X20 else "gs1.malformed"
+    return InvalidInput(
+        f"{what}: {field} {value!r} does not fit its format {form}", rule=rule, ai=ai
+    )
+
+
+def _check_characters(data: str, *, allowed: frozenset[str], parse: _Parse) -> None:
+    """Refuse a character outside set 82 (and GS), naming the field it is in: the last AI
+    of the longest prefix that parses."""
+    first = next((i for i, c in enumerate(data) if c not in allowed), None)
+    if first is None:
+        return
+    where = "the code"
+    try:
+        elements = parse(data[:first]).element_strings
+        if elements:
+            where = _field(elements[-1].ai.ai)
+    except ParseError as exc:  # the character follows an AI with no value yet
+        match = _BIIP_MISMATCH.search(str(exc))
+        if match:
+            where = _field(match.group(2))
+    _check_set_82(data[first], where)
 
 
 def _from_message(message: GS1Message, symbology: str | None) -> GS1Data:
@@ -354,19 +422,29 @@ def parse_element_string(text: str) -> GS1Data:
     """
     symbology, data = split_symbology(text)
     data = data.removeprefix(GS)
-    if data.startswith("("):
-        _check_characters(data, allowed=CSET82)
-        parse = GS1Message.parse_hri
-    else:
-        _check_characters(data, allowed=CSET82 | {GS})
-        parse = GS1Message.parse
+    hri = data.startswith("(")
+    parse: _Parse = GS1Message.parse_hri if hri else GS1Message.parse
+    _check_characters(data, allowed=CSET82 if hri else CSET82 | {GS}, parse=parse)
     if not data:
         raise InvalidInput("the code is empty", rule="gs1.malformed")
     try:
         message = parse(data)
     except ParseError as exc:
         raise _biip_error(exc, "not a GS1 element string") from exc
+    if hri:
+        _check_hri_read_whole(data, message)
     return _from_message(message, symbology)
+
+
+def _check_hri_read_whole(data: str, message: GS1Message) -> None:
+    """biip's ``parse_hri`` silently drops what follows a ``(`` inside a value (``(21)A(B``
+    reads as serial ``A``, another unit): refuse the form rather than misread it."""
+    if "".join(f"({e.ai.ai}){e.value}" for e in message.element_strings) != data:
+        raise InvalidInput(
+            f"{data!r} is ambiguous in the (AI) form: a value holds '(' (scan the symbol, "
+            "or type the element string with GS separators)",
+            rule="gs1.malformed",
+        )
 
 
 def parse_digital_link(uri: str) -> GS1Data:
@@ -378,16 +456,16 @@ def parse_digital_link(uri: str) -> GS1Data:
     try:
         link = GS1DigitalLinkURI.parse(uri)
     except (ParseError, ValueError) as exc:  # ValueError: urllib refuses the URI itself
-        rule = _biip_error(exc, "").rule
-        raise InvalidInput(
-            f"not a GS1 Digital Link URI: {exc}",
-            rule=rule if rule == "gs1.bad_date" else "gs1.bad_digital_link",
-        ) from exc
+        error = _biip_error(exc, "not a GS1 Digital Link URI")
+        if error.rule == "gs1.malformed":
+            error.rule = "gs1.bad_digital_link"
+        raise error from exc
     try:
         message = link.as_gs1_message()
     except ParseError as exc:
         raise _biip_error(exc, "not a GS1 Digital Link URI") from exc
-    _check_characters("".join(e.value for e in message.element_strings), allowed=CSET82)
+    for element in message.element_strings:
+        _check_set_82(element.value, _field(element.ai.ai), ai=element.ai.ai)
     return _from_message(message, None)
 
 

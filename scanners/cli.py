@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from medtrace.config import get_settings
@@ -402,13 +403,13 @@ def _move(picture: Path, into: Path) -> None:
 def show(result: ScanResult, task: Task) -> None:
     """One scan: the signal in colour, what happened, why, and what to do."""
     console.print(
-        f"[{_STYLE[result.signal]}] {result.signal} [/] {result.label} "
+        f"[{_STYLE[result.signal]}] {result.signal} [/] {escape(result.label)} "
         f"[dim]·[/] {_what_happened(result, task)}"
     )
     for reason in result.reasons:
-        console.print(f"    {reason}")
+        console.print(f"    {escape(reason)}")
     if result.rule:
-        console.print(f"    [dim]rule: {result.rule}[/]")
+        console.print(f"    [dim]rule: {escape(result.rule)}[/]")
     status = result.status
     if status is not None and not status.live:
         console.print(
@@ -435,8 +436,8 @@ def _what_happened(result: ScanResult, task: Task) -> str:
 
 
 def _show_unreadable(exc: InvalidInput) -> None:
-    console.print(f"[{_STYLE[Signal.REFUSED]}] UNREADABLE [/] {exc.message}")
-    console.print(f"    [dim]rule: {exc.rule}[/]")
+    console.print(f"[{_STYLE[Signal.REFUSED]}] UNREADABLE [/] {escape(exc.message)}")
+    console.print(f"    [dim]rule: {escape(exc.rule)}[/]")
 
 
 def _closing_line(tally: Tally, outbox: Outbox) -> None:

@@ -53,8 +53,15 @@ class Forwarded:
     refused: int = 0
 
 
-def forward(outbox: Outbox, client: CaptureClient, *, batch_size: int = DEFAULT_BATCH) -> Forwarded:
-    """Send every pending envelope once (no retry on an unreachable server).
+def forward(
+    outbox: Outbox,
+    client: CaptureClient,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    batches: int | None = None,
+) -> Forwarded:
+    """Send every pending envelope once (no retry on an unreachable server), or only the
+    oldest ``batches`` batches.
 
     A batch holding an entry queued more than ``CATCH_UP_AFTER`` ago is sent flagged as
     offline catch-up, which the server accepts up to its longer catch-up window.
@@ -63,7 +70,9 @@ def forward(outbox: Outbox, client: CaptureClient, *, batch_size: int = DEFAULT_
     ``StationRefused`` for a refusal of the station itself.
     """
     done = Forwarded()
-    while batch := outbox.pending(batch_size):
+    requests = 0
+    while (batches is None or requests < batches) and (batch := outbox.pending(batch_size)):
+        requests += 1
         try:
             receipts = client.capture(
                 [entry.envelope for entry in batch], catch_up=_held_while_offline(batch)

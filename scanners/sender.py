@@ -101,6 +101,10 @@ class Sender:
     ) -> tuple[StationError | None, float]:
         """One forwarding pass: its problem, if any, and the delay before the next."""
         try:
+            if self.offline:
+                # one envelope finds out whether the server is back: reading, encoding and
+                # failing to send a whole batch at every scan made a long offline spell slow
+                forward(outbox, client, batch_size=1, batches=1)
             forward(outbox, client, batch_size=self._batch_size)
         except ServerUnreachable as exc:
             return exc, min(max(_FIRST_RETRY, delay * 2), _LONGEST_RETRY)

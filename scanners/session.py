@@ -25,11 +25,17 @@ from enum import StrEnum
 from typing import Any
 
 from medtrace.errors import InvalidInput
-from medtrace.protocol.identifiers import ChinaDrugCode, Code, GS1Data, HIBCData
+from medtrace.protocol.identifiers import (
+    ChinaDrugCode,
+    Code,
+    GS1Data,
+    HIBCData,
+    digital_link_path,
+)
 from medtrace.protocol.verdicts import UNCHECKED, Signal, signal_of_rule, signal_of_verdict
 
 from .client import CaptureClient
-from .errors import ServerUnreachable
+from .errors import CaptureRefused, ServerUnreachable
 from .last_known import LastKnown, UnitStatus
 from .outbox import Entry, Outbox, Status
 from .sender import Sender
@@ -138,7 +144,13 @@ class ScanSession:
     def scan(self, code: Code) -> ScanResult:
         """Handle one code. Raises ``InvalidInput`` for a code that names nothing a station
         can move (no serial, a HIBC code, a China code never seen while offline)."""
-        target, status = self._identify(code)
+        try:
+            target, status = self._identify(code)
+        except CaptureRefused as exc:  # the server refused even to look the code up
+            rule = exc.rule
+            return ScanResult(
+                _code_label(code), signal_of_rule(rule), Outcome.REFUSED, [exc.message], rule=rule
+            )
         if status is not None:
             signal, reasons = signal_of_verdict(status.verdict), status.reasons
         else:
@@ -288,10 +300,19 @@ def _settled(
 def _key(target: Target) -> str:
     if "sscc" in target:
         return f"/00/{target['sscc']}"
-    return f"/01/{target['gtin']}/21/{target['serial']}"
+    return digital_link_path(target["gtin"], target["serial"])
 
 
 def _label(target: Target) -> str:
     if "sscc" in target:
         return f"SSCC {target['sscc']}"
     return f"GTIN {target['gtin']} serial {target['serial']}"
+
+
+def _code_label(code: Code) -> str:
+    """A code as a person reads it, before the server has said what it names (a HIBC code
+    is refused before any lookup)."""
+    if isinstance(code, ChinaDrugCode):
+        return f"China drug code {code.code}"
+    assert isinstance(code, GS1Data)
+    return code.hri()

@@ -331,7 +331,7 @@ class ExpirySettings(SettingsGroup):
 
 
 class WebhookSettings(SettingsGroup):
-    """Delivering alerts to subscribers' webhooks."""
+    """Delivering alerts and EPCIS subscriptions to subscribers' webhooks."""
 
     timeout: float = Field(
         default=10.0,
@@ -363,6 +363,13 @@ class WebhookSettings(SettingsGroup):
         gt=0,
         validation_alias="webhook_interval",
         description="Seconds between webhook passes",
+    )
+    stream_interval: float = Field(
+        default=1.0,
+        gt=0,
+        validation_alias="webhook_stream_interval",
+        description="Seconds between passes that push newly captured events to EPCIS "
+        "subscriptions (how soon a partner hears of a shipment)",
     )
 
 

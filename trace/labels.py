@@ -74,12 +74,6 @@ def _validated(data: GS1Data) -> GS1Data:
     plain = replace(data, symbology=None)
     if parse_element_string(data.element_string()) != plain:
         raise InvalidInput(f"label data {data} is not a GS1 element string", rule="gs1.malformed")
-    if parse_element_string(data.hri()) != plain:
-        raise InvalidInput(
-            f"label data {data} is ambiguous in the (AI) form label printers take: "
-            "a lot or serial holds a parenthesis",
-            rule="label.unprintable",
-        )
     return plain
 
 
@@ -95,7 +89,7 @@ def gs1_datamatrix(data: GS1Data) -> Symbol:
     # Square symbols only: GS1 healthcare labels use them, and zxing-cpp would otherwise
     # pick a long, thin rectangle for some data.
     code = zxingcpp.create_barcode(
-        valid.hri(), zxingcpp.BarcodeFormat.DataMatrix, gs1=True, force_square=True
+        valid.bracketed(), zxingcpp.BarcodeFormat.DataMatrix, gs1=True, force_square=True
     )
     image = Image.fromarray(code.to_image(scale=1, add_quiet_zones=True)).convert("1")
     return Symbol(Symbology.DATAMATRIX, image)

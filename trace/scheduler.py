@@ -32,6 +32,7 @@ from medtrace.services.alert_topic import MqttPublisher, Publisher, publish_due
 from medtrace.services.alerts import check_expiry
 from medtrace.services.coldchain import check_cold_chain
 from medtrace.services.reorder import store_reorder_plans
+from medtrace.services.subscriptions import dispatch
 from medtrace.services.webhooks import deliver_due
 
 log = logging.getLogger(__name__)
@@ -80,11 +81,15 @@ def _jobs(
         report = deliver_due(engine=engine, policy=delivery_policy(settings))
         return published, report
 
+    def epcis_subscriptions() -> object:
+        return dispatch(engine=engine, policy=delivery_policy(settings))
+
     return {
         "expiry": (expiry, settings.expiry.check_interval),
         "cold_chain": (cold_chain, settings.coldchain.check_interval),
         "reorder_plans": (reorder_plans, settings.reorder.plan_interval),
         "webhooks": (webhooks, settings.webhooks.interval),
+        "epcis_subscriptions": (epcis_subscriptions, settings.webhooks.stream_interval),
     }
 
 

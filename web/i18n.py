@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -27,6 +28,8 @@ from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, pass_eval_context, select_autoescape
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
+
+from medtrace.protocol.identifiers import digital_link_path
 
 __all__ = ["DEFAULT", "LANGUAGES", "Language", "environment", "negotiate", "pick", "static_url"]
 
@@ -130,6 +133,9 @@ def _environment(language: Language) -> Environment:
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     env.globals["_"] = env.globals["gettext"] = _gettext(translations.gettext)
     env.filters["when"] = _when
+    # links carry serials and lots of GS1's set 82: each one is one encoded path segment
+    env.filters["segment"] = functools.partial(quote, safe="")
+    env.globals["digital_link"] = digital_link_path
     env.globals["static_url"] = static_url
     env.globals["languages"] = LANGUAGES
     return env

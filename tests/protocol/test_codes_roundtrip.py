@@ -18,16 +18,17 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from medtrace.labels import LABEL_4X6, Label, LabelSheet, cn_label, sscc_label, unit_label
-from medtrace.protocol.identifiers import ChinaDrugCode, Code, GS1Data
+from medtrace.protocol.identifiers import CSET82, ChinaDrugCode, Code, GS1Data
 from medtrace.scanners.decode import read_code, read_image
+from support.examples import examples
 from support.photo import photograph
 
 BASE_URL = "http://127.0.0.1:8000"
-# Set 82 without parentheses, which the (AI) form label printers take cannot carry.
-PRINTABLE_82 = string.ascii_letters + string.digits + "!\"%&'*+,-./:;<=>?_"
+# All of set 82: parentheses too, which the encoder takes escaped (GS1Data.bracketed).
+PRINTABLE_82 = "".join(sorted(CSET82))
 # No shrinking: a failing example is printed as drawn (shrinking images takes minutes).
 IMAGE_EXAMPLES = settings(
-    max_examples=25,
+    max_examples=examples(ci=10, thorough=25),
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow],
@@ -95,6 +96,12 @@ def _plain(code: Code) -> Code:
 
 
 @IMAGE_EXAMPLES
+@example(
+    data=GS1Data(
+        gtin="09521234000112", serial="A(1)(", lot="(x)!\"%&'", expiry=dt.date(2027, 1, 31)
+    ),
+    photo=NO_DISTORTION,
+)
 @given(data=units, photo=photos)
 def test_a_unit_label_decodes_to_its_data_in_both_symbols(
     data: GS1Data, photo: dict[str, float]

@@ -44,6 +44,7 @@ from medtrace.protocol.keys import (
     read_key_file,
     write_key_file,
 )
+from support.examples import examples
 
 STATION = "st-1"
 KEY = Ed25519PrivateKey.generate()
@@ -269,7 +270,7 @@ _SCALARS = (
 )
 
 
-@settings(max_examples=2000)
+@settings(max_examples=examples(ci=400, thorough=2000))
 @given(st.dictionaries(st.text(max_size=12), _SCALARS, max_size=6) | _SCALARS)
 def test_canonical_json_writes_the_reference_bytes_or_refuses_alike(value: object) -> None:
     """The json-module fast path writes exactly what the reference RFC 8785 implementation

@@ -270,7 +270,7 @@ def test_check_x20_refuses_more_than_20_characters(field: str) -> None:
 @pytest.mark.parametrize("char", list(NOT_SET_82), ids=lambda c: f"U+{ord(c):04X}")
 def test_check_x20_refuses_characters_outside_set_82(char: str) -> None:
     for value in (char, f"AB{char}12", f"{char}" * 3):
-        with pytest.raises(InvalidInput, match="outside GS1's set 82") as caught:
+        with pytest.raises(InvalidInput, match="outside GS1's character set 82") as caught:
             check_x20(value, field="serial")
         assert caught.value.rule == "gs1.bad_character"
 
@@ -765,3 +765,28 @@ def test_parse_code_raises_only_invalid_input(value: str) -> None:
         parse_code(value)
     except InvalidInput as exc:
         assert exc.rule.split(".")[0] in {"gs1", "hibc", "cn"}
+
+
+@pytest.mark.parametrize(
+    "text", [f"(01){GTIN}(21)A(B", f"(01){GTIN}(21)(B", f"(01){GTIN}(10)L(1)(21)S"]
+)
+def test_an_hri_with_a_parenthesis_in_a_value_is_refused_never_misread(text: str) -> None:
+    with pytest.raises(InvalidInput, match="ambiguous in the \\(AI\\) form") as caught:
+        parse_code(text)
+    assert caught.value.rule == "gs1.malformed"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"01{GTIN}\x1d21Abé", "the serial (AI 21) has 'é', outside GS1's character set 82"),
+        (f"(01){GTIN}(10)Lé(21)S", "the lot (AI 10) has 'é', outside GS1's character set 82"),
+        (f"https://x.org/01/{GTIN}/21/A%C3%A9", "the serial (AI 21) has 'é', outside"),
+        (f"01{GTIN}\x1d10ABC\x1d21", "the serial (AI 21) '' does not fit its format X..20"),
+        (f"01{GTIN}\x1d17991399", "the expiry date (AI 17) '991399' is not a date"),
+    ],
+)
+def test_refusals_name_the_field_and_the_character_not_a_pattern(text: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_code(text)
+    assert message in caught.value.message and "pattern" not in caught.value.message

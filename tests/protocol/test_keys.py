@@ -9,17 +9,14 @@ from pathlib import Path
 
 from medtrace.api.main import create_app
 from medtrace.config import Settings
-from medtrace.protocol.keys import derive_secret, load_or_create_key, public_key_raw
-
-
-def _public_key_of(path: str) -> bytes:
-    return public_key_raw(load_or_create_key(Path(path)))
+from medtrace.protocol.keys import derive_secret, load_or_create_key
+from support.keys import public_key_of
 
 
 def test_processes_starting_together_agree_on_one_log_key(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "log.pem"
     with multiprocessing.get_context("spawn").Pool(8) as pool:
-        keys = pool.map(_public_key_of, [str(path)] * 32)
+        keys = pool.map(public_key_of, [str(path)] * 32)
 
     assert len(set(keys)) == 1
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

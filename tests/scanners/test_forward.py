@@ -145,6 +145,20 @@ def test_a_refused_scan_stays_visible_and_the_rest_goes_through(
     assert refused.message and twice in refused.message
 
 
+def test_a_probe_of_one_batch_of_one_sends_the_oldest_scan_alone(
+    maker: Enrolled, tmp_path: Path
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    oldest, *later = scan(outbox, maker.station, 3)
+
+    probed = forward(outbox, maker.api, batch_size=1, batches=1)
+
+    assert (probed.sent, probed.refused) == (1, 0)
+    sent = outbox.entries(Status.SENT, limit=3)
+    assert [entry.envelope["event"]["serial"] for entry in sent] == [oldest]
+    assert outbox.counts()[Status.PENDING] == len(later)
+
+
 def test_a_refused_station_stops_forwarding_and_keeps_every_scan(
     live: LiveServer, maker: Enrolled, tmp_path: Path
 ) -> None:

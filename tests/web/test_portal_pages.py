@@ -321,6 +321,33 @@ def test_a_portal_recall_is_on_the_ledger_as_authenticated_by_the_session(
     assert leaf["participant"] == with_check_digit("952999900001")
 
 
+def test_a_lot_and_serials_of_set_82_are_recalled_reached_and_linked_from_every_page(
+    chain: Chain, inspector: httpx.Client
+) -> None:
+    tag = new_serial()[:4]
+    lot, serials = f"L/9%\"<&'?{tag}", [f"S/1{tag}", f"P%Q+{tag}", f"(a);{tag}"]
+    maker = chain.maker
+    maker.api.capture([maker.station.commission(GTIN, s, lot=lot, expiry=EXPIRY) for s in serials])
+
+    done = _recall(inspector, inspector.get("/portal/recall"), lot)
+    reach = inspector.get(done.headers["location"])
+    investigation = inspector.get("/portal", params={"gtin": GTIN, "lot": lot})
+    api_reach = maker.api.recall_reach(GTIN, lot)
+
+    assert done.status_code == 303 and reach.status_code == 200, reach.text
+    assert sorted(u["serial"] for u in api_reach["units"]) == sorted(serials)
+    for page in (reach, investigation):
+        links = re.findall(r'href="(/(?:01|portal/lots)/[^"]+)"', page.text)
+        assert len(links) >= 3
+        for link in links:
+            answer = inspector.get(
+                link.replace("&amp;", "&"), headers={"Accept": "application/json"}
+            )
+            assert answer.status_code == 200, (link, answer.text)
+        verified = {link for link in links if link.startswith("/01/")}
+        assert len(verified) == len(serials), links
+
+
 def test_the_lot_investigation_counts_pages_and_links_the_exports(
     chain: Chain, inspector: httpx.Client
 ) -> None:

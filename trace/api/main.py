@@ -16,6 +16,7 @@ from medtrace.api.errors import install_error_handlers
 from medtrace.api.headers import SecurityHeaders
 from medtrace.api.limits import BodyLimit, RateLimit, RouteLimit, TokenBuckets
 from medtrace.api.observe import Metrics, RequestLog
+from medtrace.api.paths import RawPathSegments
 from medtrace.api.routes import (
     alerts,
     capture,
@@ -25,6 +26,7 @@ from medtrace.api.routes import (
     ledger,
     lots,
     metrics,
+    queries,
     recalls,
     tiles,
 )
@@ -141,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         device_routes.sensors_router,
         sensor_routes.router,
         epcis_routes.router,
+        queries.router,
         reorder_routes.router,
     )
     for router in routers:
@@ -161,9 +164,10 @@ def worker_app() -> FastAPI:
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    """From the outside in: the request log sees every answer, limits included; the security
-    headers go on every answer, refusals by the limits included; the rate limit comes before
-    anything reads the body."""
+    """From the outside in: routing on the client's own path segments (a serial's ``%2F``
+    stays in its segment, ``medtrace.api.paths``); the request log sees every answer, limits
+    included; the security headers go on every answer, refusals by the limits included; the
+    rate limit comes before anything reads the body."""
     own_limits = (
         RouteLimit("/api/v1/lots", settings.lots.max_lot_body_bytes),
         RouteLimit("/epcis/capture", MAX_EPCIS_DOCUMENT_BYTES, "capture.too_large"),
@@ -177,3 +181,4 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(RateLimit, tokens=tokens, failures=failures)
     app.add_middleware(SecurityHeaders, session_cookie=sessions.COOKIE)
     app.add_middleware(RequestLog, metrics=app.state.metrics)
+    app.add_middleware(RawPathSegments)  # first: everything after sees the client's segments

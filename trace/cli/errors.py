@@ -11,16 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from typer import _click
 from typer.core import TyperGroup
 
 from medtrace import terminal
 from medtrace.errors import MedtraceError
 from medtrace.iot.errors import IotError
-from medtrace.ledger import LedgerError
 from medtrace.scanners.errors import StationError
 
-#: The errors a command may end with that are the user's to act on, not a bug's.
-EXPECTED = (MedtraceError, StationError, IotError, LedgerError)
+
+def expected() -> tuple[type[Exception], ...]:
+    """The errors a command may end with that are the user's to act on, not a bug's.
+
+    The ledger's is imported here, on the error path: its package loads SQLAlchemy, which a
+    station's ``medtrace scan`` never needs (and a command that raises it has loaded it)."""
+    from medtrace.ledger import LedgerError
+
+    return (MedtraceError, StationError, IotError, LedgerError)
 
 
 def explain(exc: BaseException) -> str:
@@ -43,8 +50,10 @@ class Commands(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
         try:
             return super().invoke(ctx)
-        except EXPECTED as exc:
-            if terminal.verbose:
+        except (typer.Exit, typer.Abort, _click.ClickException):
+            raise  # the command line's own flow (help, exit codes, usage), not an error of ours
+        except Exception as exc:
+            if terminal.verbose or not isinstance(exc, expected()):
                 raise
             terminal.err_console.print(explain(exc))
             raise typer.Exit(code=1) from exc

@@ -65,7 +65,8 @@ def _with_check_digit(digits: str) -> str:
 
 
 def _urn_parts(value: str, scheme: str, count: int) -> list[str]:
-    parts = value[len(f"urn:epc:id:{scheme}:") :].split(".")
+    # the last part may hold dots: an SGTIN's serial is any of set 82, '.' included (TDS §6.3)
+    parts = value[len(f"urn:epc:id:{scheme}:") :].split(".", count - 1)
     if len(parts) != count or not all(parts):
         raise _bad(value, f"an {scheme} URN has {count} dot-separated parts")
     return parts

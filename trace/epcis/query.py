@@ -3,8 +3,9 @@ REST binding ``GET /events``).
 
 Supported parameters: ``eventType``, ``GE_eventTime``, ``LT_eventTime``, ``EQ_bizStep``,
 ``EQ_disposition``, ``MATCH_epc``, ``MATCH_anyEPC``, ``EQ_bizLocation``, ``EQ_readPoint``,
-``perPage`` and ``nextPageToken``. Each is translated to columns of the events table and
-the matching rows are read in ledger order. An event captured by EPCIS is answered as it was
+``EQ_destination_owning_party`` (where a shipment goes), ``perPage`` and ``nextPageToken``.
+Each is translated to columns of the events table and the matching rows are read in ledger
+order. An event captured by EPCIS is answered as it was
 captured (``epcis_events``: its eventID, all its EPCs, every member it carried), once, however
 many of its rows (one per EPC, written together, so next to each other in the ledger) match;
 a page holds ``perPage`` such events, and its token is the last leaf of its last one. Any
@@ -14,8 +15,14 @@ reads only its custody record (``members.public_view``): sensor data, business t
 and extensions are commercial details. Other events (a station's, or captured before events
 were kept) are written in EPCIS from their ledger leaf, so the answer and the leaf can never
 disagree. Recalls (ObjectEvents about a whole lot, disposition ``recalled``) are read from
-their own table and merged in ledger order; they name no instance EPC and no bizLocation, so
-``MATCH_*`` and ``EQ_bizLocation`` leave them out.
+their own table and merged in ledger order; they name no instance EPC, no bizLocation and no
+destination, so ``MATCH_*``, ``EQ_bizLocation`` and ``EQ_destination_*`` leave them out.
+
+One visibility rule, in two steps, for ``GET /events``, one event by id, named queries and
+their subscriptions (``medtrace.services.subscriptions``, which read through
+:func:`query_events` as the subscription's owner): :func:`viewer_of` decides *which* events a
+participant reads at all (those it is party to; the regulator all; recalls all), and
+:func:`_entitled` *how much* of an EPCIS-captured one it reads (whole, or its custody record).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlmodel import Session
@@ -63,18 +70,43 @@ class EventQuery:
     match_any_epc: Sequence[str] | None = None
     biz_locations: Sequence[str] | None = None
     read_points: Sequence[str] | None = None
+    destinations: Sequence[str] | None = None
     per_page: int = 30
     next_page_token: str | None = None
 
 
 @dataclass(frozen=True)
 class EventPage:
-    """One page of EPCIS events, the token of the next page (None on the last) and the
-    senders' own ``@context`` entries their extension members need."""
+    """One page of EPCIS events, the token of the next page (None on the last), each
+    event's ledger leaf index (the last of its rows), by which a reader that follows the
+    ledger (a subscription) knows each event and where to carry on, and each event's own
+    ``@context`` entries (its sender's, which its extension members need; none for an event
+    shown as its custody record)."""
 
     events: list[dict[str, Any]]
     next_page_token: str | None
-    contexts: list[Any]
+    leaf_indexes: list[int]
+    event_contexts: list[list[Any]]
+
+    @property
+    def contexts(self) -> list[Any]:
+        """The ``@context`` entries the page's events need, each once."""
+        found: list[Any] = []
+        for entries in self.event_contexts:
+            found.extend(c for c in entries if c not in found)
+        return found
+
+
+def viewer_of(participant: Participant) -> event_store.Viewer | None:
+    """Which events ``participant`` reads at all: the regulator every event, anyone else the
+    events it is party to (see ``medtrace.store.events.find_events``). Recalls concern
+    everyone who may hold the lot, so they are read by all. How much of each it reads is
+    :func:`_entitled`'s: the first step of the one visibility rule of the query API and of
+    the subscriptions that push its answers."""
+    if participant.role is Role.REGULATOR:
+        return None
+    assert participant.id is not None
+    return event_store.Viewer(participant.id, participant.gln, participant.company_prefix)
 
 
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
@@ -83,7 +115,7 @@ def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
     return value
 
 
-def _filter(query: EventQuery) -> event_store.EventFilter:
+def _filter(query: EventQuery, viewer: event_store.Viewer | None) -> event_store.EventFilter:
     types = None
     if query.event_types is not None:
         types = {k for k, shape in SHAPES.items() if shape.event_type in query.event_types}
@@ -103,6 +135,8 @@ def _filter(query: EventQuery) -> event_store.EventFilter:
         containers_as_parent=query.match_any_epc is not None,
         biz_locations=_places(query.biz_locations),
         read_points=_places(query.read_points),
+        destinations=_places(query.destinations),
+        viewer=viewer,
     )
 
 
@@ -122,6 +156,7 @@ def _matches_recalls(query: EventQuery) -> bool:
         and query.match_epc is None
         and query.match_any_epc is None
         and query.biz_locations is None
+        and query.destinations is None
     )
 
 
@@ -159,9 +194,10 @@ def _from_leaves(session: Session, rows: Sequence[Event | Recall]) -> list[dict[
 
 
 def _entitled(viewer: Participant, row: CapturedEvent, event: dict[str, Any], gln: str) -> bool:
-    """Whether ``viewer`` reads the whole event: its sender, the participant at whose GLN
-    (``gln``) it was recorded (the principal, when a grantee captured it), a party it names,
-    a regulator."""
+    """Whether ``viewer``, who reads the event at all (:func:`viewer_of`), reads it whole:
+    its sender, the participant at whose GLN (``gln``) it was recorded (the principal, when a
+    grantee captured it), a party it names, a regulator. Anyone else (a later holder of a
+    unit it names, the brand owner of its GTIN) reads its custody record."""
     return (
         viewer.id == row.participant_id
         or viewer.gln == gln
@@ -170,32 +206,32 @@ def _entitled(viewer: Participant, row: CapturedEvent, event: dict[str, Any], gl
     )
 
 
-def _as_epcis(
-    session: Session, groups: Sequence[Group], viewer: Participant
-) -> tuple[list[dict[str, Any]], list[Any]]:
-    """The EPCIS event of each group (as captured where it was), and the senders' context
-    entries the events shown whole need."""
+def _as_epcis(session: Session, groups: Sequence[Group], viewer: Participant) -> EventPage:
+    """The EPCIS event of each group (as captured where it was; an event not kept, one per
+    row), with the sender's context entries each needs (none for one shown as its custody
+    record) and its last leaf index; no next page yet."""
     captured = epcis_store.get_captured(
         session=session,
         event_ids={g[0].epcis_id for g in groups if isinstance(g[0], Event)},
     )
     from_leaves = [row for g in groups if g[0].epcis_id not in captured for row in g]
     written = iter(_from_leaves(session, from_leaves))
-    events: list[dict[str, Any]] = []
-    contexts: list[Any] = []
+    page = EventPage([], None, [], [])
     for group in groups:
         row = captured.get(group[0].epcis_id)
         if row is None:
-            events.extend(next(written) for _ in group)
+            for one in group:
+                page.events.append(next(written))
+                page.leaf_indexes.append(one.leaf_index)
+                page.event_contexts.append([])
             continue
         document = json.loads(row.document)
         senders = [c for c in document.pop("@context") if c != CONTEXT]
-        if _entitled(viewer, row, document, group[0].gln):
-            events.append(document)
-            contexts.extend(c for c in senders if c not in contexts)
-        else:
-            events.append(public_view(document))
-    return events, contexts
+        whole = _entitled(viewer, row, document, group[0].gln)
+        page.events.append(document if whole else public_view(document))
+        page.leaf_indexes.append(group[-1].leaf_index)
+        page.event_contexts.append(senders if whole else [])
+    return page
 
 
 def _event_groups(
@@ -221,12 +257,12 @@ def _event_groups(
         after = rows[-1].leaf_index
 
 
-def query_events(*, session: Session, viewer: Participant, query: EventQuery) -> EventPage:
-    """One page of the events matching ``query``, in ledger order, as ``viewer`` may read
-    them."""
+def query_events(*, session: Session, query: EventQuery, participant: Participant) -> EventPage:
+    """One page of the events matching ``query`` that ``participant`` reads, in ledger order,
+    as it may read them (whole or as custody records)."""
     if not 1 <= query.per_page <= MAX_PER_PAGE:
         raise InvalidInput(f"perPage is 1 to {MAX_PER_PAGE}", rule="epcis.per_page")
-    where = _filter(query)
+    where = _filter(query, viewer_of(participant))
     after, wanted = _token(query.next_page_token), query.per_page + 1
     groups: list[Group] = []
     if where.types is None or where.types:
@@ -244,8 +280,9 @@ def query_events(*, session: Session, viewer: Participant, query: EventQuery) ->
     groups = sorted(groups, key=lambda group: group[0].leaf_index)[:wanted]
     page = groups[: query.per_page]
     more = len(groups) > query.per_page
-    events, contexts = _as_epcis(session, page, viewer)
-    return EventPage(events, str(page[-1][-1].leaf_index) if more else None, contexts)
+    answer = _as_epcis(session, page, participant)
+    token = str(page[-1][-1].leaf_index) if more else None
+    return replace(answer, next_page_token=token)
 
 
 def lot_events(*, session: Session, gtin: str, lot: str) -> list[dict[str, Any]]:
@@ -258,14 +295,21 @@ def lot_events(*, session: Session, gtin: str, lot: str) -> list[dict[str, Any]]
 
 
 def get_event(
-    *, session: Session, viewer: Participant, epcis_id: str
+    *, session: Session, epcis_id: str, participant: Participant
 ) -> tuple[dict[str, Any], list[Any]]:
-    """The EPCIS event with this id, as ``viewer`` may read it, with the sender's context
-    entries it needs; or ``NotFound``."""
+    """The EPCIS event with this id, as ``participant`` may read it, with the sender's
+    context entries it needs; or ``NotFound`` (also for an event the participant may not
+    read at all: its existence is not revealed)."""
     row: Event | Recall | None = event_store.get_by_epcis_id(
         session=session, epcis_id=epcis_id
     ) or recall_store.get_recall_by_epcis_id(session=session, epcis_id=epcis_id)
-    if row is None:
+    viewer = viewer_of(participant)
+    hidden = (
+        isinstance(row, Event)
+        and viewer is not None
+        and not event_store.seen_by(session=session, epcis_id=epcis_id, viewer=viewer)
+    )
+    if row is None or hidden:
         raise NotFound(f"no event has the id {epcis_id!r}", rule="epcis.unknown_event")
-    events, contexts = _as_epcis(session, [[row]], viewer)
-    return events[0], contexts
+    answer = _as_epcis(session, [[row]], participant)
+    return answer.events[0], answer.event_contexts[0]

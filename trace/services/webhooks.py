@@ -1,4 +1,5 @@
-"""Webhook deliveries: POST each alert to its subscribers, signed, until they acknowledge.
+"""Webhook deliveries: POST each alert (and, for :mod:`medtrace.services.subscriptions`, each
+EPCIS event) to its subscribers, signed, until they acknowledge.
 
 A delivery is pending until the receiver answers 2xx. A failure is retried with exponential
 backoff (30 s doubling to at most an hour), durably, across restarts, and given up after
@@ -40,6 +41,7 @@ from sqlmodel import Session, col, select
 from medtrace.errors import InvalidInput
 from medtrace.models import utcnow
 from medtrace.models.alerts import Alert, Delivery, DeliveryState, Subscription
+from medtrace.models.subscriptions import QueryDelivery
 from medtrace.outbound import IPNetwork, check_url
 from medtrace.protocol.headers import SIGNATURE_HEADER
 from medtrace.schemas.alerts import AlertPublic
@@ -96,10 +98,11 @@ class DeliveryReport:
     delivered: int = 0
     retrying: int = 0
     failed: int = 0
+    dropped: int = 0
 
 
 @dataclass(frozen=True)
-class _Job:
+class Job:
     """One due delivery, with all it needs to be sent without the database."""
 
     delivery_id: int
@@ -107,21 +110,35 @@ class _Job:
     url: str
     secret: str
     body: bytes
+    content_type: str = "application/json"
+    signature_headers: tuple[str, ...] = (SIGNATURE_HEADER,)
+
+
+#: The outbox tables whose rows ``send_jobs`` settles: alert deliveries and EPCIS
+#: subscription deliveries share the columns that say where a delivery stands.
+Outbox = type[Delivery] | type[QueryDelivery]
 
 
 def deliver_due(*, engine: Engine, policy: DeliveryPolicy, limit: int = 100) -> DeliveryReport:
     """Attempt every delivery that is due (at most ``limit``); each outcome is settled in its
     own transaction. Blocks until every attempt ended or met its deadline."""
-    jobs = _due_jobs(engine, limit)
+    return send_jobs(engine=engine, jobs=_due_jobs(engine, limit), policy=policy, outbox=Delivery)
+
+
+def send_jobs(
+    *, engine: Engine, jobs: Sequence[Job], policy: DeliveryPolicy, outbox: Outbox
+) -> DeliveryReport:
+    """Send ``jobs`` (each subscriber's in the order given) and settle each outcome in its
+    row of ``outbox``. Blocks until every attempt ended or met its deadline."""
     report = DeliveryReport()
     if jobs:
-        outcomes = asyncio.run(_send_all(engine, jobs, policy))
+        outcomes = asyncio.run(_send_all(engine, jobs, policy, outbox))
         for outcome in outcomes:
             setattr(report, outcome, getattr(report, outcome) + 1)
     return report
 
 
-def _due_jobs(engine: Engine, limit: int) -> list[_Job]:
+def _due_jobs(engine: Engine, limit: int) -> list[Job]:
     """The due deliveries with their bodies, read in one transaction that ends here."""
     with Session(engine) as session:
         rows = session.exec(
@@ -134,7 +151,7 @@ def _due_jobs(engine: Engine, limit: int) -> list[_Job]:
             .limit(limit)
         ).all()
         return [
-            _Job(
+            Job(
                 delivery_id=delivery.id,
                 subscription_id=subscription.id,
                 url=subscription.url,
@@ -148,7 +165,9 @@ def _due_jobs(engine: Engine, limit: int) -> list[_Job]:
         ]
 
 
-async def _send_all(engine: Engine, jobs: Sequence[_Job], policy: DeliveryPolicy) -> list[str]:
+async def _send_all(
+    engine: Engine, jobs: Sequence[Job], policy: DeliveryPolicy, outbox: Outbox
+) -> list[str]:
     """Serve every subscriber at once (at most ``policy.concurrency``), each in order."""
     gate = asyncio.Semaphore(policy.concurrency)
     by_subscriber = [
@@ -158,13 +177,17 @@ async def _send_all(engine: Engine, jobs: Sequence[_Job], policy: DeliveryPolicy
         )
     ]
     settled = await asyncio.gather(
-        *(_serve(engine, gate, queue, policy) for queue in by_subscriber)
+        *(_serve(engine, gate, queue, policy, outbox) for queue in by_subscriber)
     )
     return [outcome for outcomes in settled for outcome in outcomes]
 
 
 async def _serve(
-    engine: Engine, gate: asyncio.Semaphore, queue: Sequence[_Job], policy: DeliveryPolicy
+    engine: Engine,
+    gate: asyncio.Semaphore,
+    queue: Sequence[Job],
+    policy: DeliveryPolicy,
+    outbox: Outbox,
 ) -> list[str]:
     """One subscriber's due deliveries in order, stopping at the first that fails.
 
@@ -179,7 +202,7 @@ async def _serve(
             error = await _send(http, job, policy)
             outcomes.append(
                 await asyncio.to_thread(
-                    _settle, engine, job.delivery_id, error, policy.max_attempts
+                    _settle, engine, outbox, job.delivery_id, error, policy.max_attempts
                 )
             )
             if error is not None:
@@ -187,7 +210,7 @@ async def _serve(
     return outcomes
 
 
-async def _send(http: httpx.AsyncClient, job: _Job, policy: DeliveryPolicy) -> str | None:
+async def _send(http: httpx.AsyncClient, job: Job, policy: DeliveryPolicy) -> str | None:
     """Check the URL again and POST one delivery within the deadline; None on a 2xx, else
     what went wrong."""
     try:
@@ -200,8 +223,8 @@ async def _send(http: httpx.AsyncClient, job: _Job, policy: DeliveryPolicy) -> s
                 content=job.body,
                 headers={
                     **target.headers(),
-                    "Content-Type": "application/json",
-                    SIGNATURE_HEADER: sign(job.secret, timestamp, job.body),
+                    "Content-Type": job.content_type,
+                    **dict.fromkeys(job.signature_headers, sign(job.secret, timestamp, job.body)),
                 },
                 extensions=target.extensions(),
             )
@@ -234,11 +257,15 @@ async def _exchange(http: httpx.AsyncClient, request: httpx.Request) -> str | No
     return f"HTTP {response.status_code}{redirect}"
 
 
-def _settle(engine: Engine, delivery_id: int, error: str | None, max_attempts: int) -> str:
+def _settle(
+    engine: Engine, outbox: Outbox, delivery_id: int, error: str | None, max_attempts: int
+) -> str:
     """Record one attempt's outcome in its own short transaction; which outcome it was."""
     with Session(engine) as session, session.begin():
-        delivery = session.get(Delivery, delivery_id)
-        assert delivery is not None
+        delivery = session.get(outbox, delivery_id)
+        if delivery is None:  # its subscription ended while the POST was on the wire
+            return "dropped"
+        assert isinstance(delivery, Delivery | QueryDelivery)
         delivery.attempts += 1
         if error is None:
             delivery.state, delivery.delivered_at = DeliveryState.DELIVERED, utcnow()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
 )
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
@@ -191,6 +192,17 @@ class EventFilter:
     containers_as_parent: bool = False
     biz_locations: frozenset[str] | None = None
     read_points: frozenset[str] | None = None
+    destinations: frozenset[str] | None = None
+    viewer: Viewer | None = None
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads events, for the events it may see (None in a filter: every event)."""
+
+    participant_id: int
+    gln: str
+    company_prefix: str | None = None
 
 
 def find_events(*, session: Session, where: EventFilter, after: int, limit: int) -> Sequence[Event]:
@@ -212,10 +224,50 @@ def find_events(*, session: Session, where: EventFilter, after: int, limit: int)
         statement = statement.where(col(Event.biz_location).in_(where.biz_locations))
     if where.read_points is not None:
         statement = statement.where(col(Event.gln).in_(where.read_points))
+    if where.destinations is not None:
+        statement = statement.where(col(Event.destination_gln).in_(where.destinations))
     if where.units or where.containers:
         statement = statement.where(or_(*_epc_matches(where)))
+    if where.viewer is not None:
+        statement = statement.where(_seen_by(where.viewer))
     statement = statement.order_by(col(Event.leaf_index)).limit(limit)
     return session.exec(statement).all()
+
+
+def seen_by(*, session: Session, epcis_id: str, viewer: Viewer) -> bool:
+    """Whether ``viewer`` is party to the event with this EPCIS id (see ``_seen_by``): to any
+    of its rows, as a query matching any of them answers the event."""
+    statement = select(_events.c.leaf_index).where(_events.c.epcis_id == epcis_id, _seen_by(viewer))
+    return session.connection().execute(statement.limit(1)).first() is not None
+
+
+def _seen_by(viewer: Viewer) -> ColumnElement[bool]:
+    """The events ``viewer`` is party to: those it captured, those at or addressed to its GLN,
+    those about a unit that was ever at or addressed to its GLN (the unit's history travels
+    with it, as DSCSA's transaction history does), and, for a brand owner, those about its
+    own GTINs."""
+    gln = viewer.gln
+    held = (
+        select(_event_units.c.gtin, _event_units.c.serial)
+        .join(_events, _events.c.leaf_index == _event_units.c.leaf_index)
+        .where(or_(_events.c.gln == gln, _events.c.destination_gln == gln))
+    )
+    of_held = select(_event_units.c.event_id).where(
+        tuple_(_event_units.c.gtin, _event_units.c.serial).in_(held)
+    )
+    seen = [
+        col(Event.participant_id) == viewer.participant_id,
+        col(Event.gln) == gln,
+        col(Event.biz_location) == gln,
+        col(Event.destination_gln) == gln,
+        col(Event.event_id).in_(of_held),
+    ]
+    if viewer.company_prefix:
+        own = select(_event_units.c.event_id).where(
+            _event_units.c.gtin.like(f"_{viewer.company_prefix}%")
+        )
+        seen.append(col(Event.event_id).in_(own))
+    return or_(*seen)
 
 
 def _epc_matches(where: EventFilter) -> list[ColumnElement[bool]]:

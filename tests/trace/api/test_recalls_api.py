@@ -320,10 +320,11 @@ def test_a_tampered_recall_and_a_bare_body_are_refused(chain: Chain) -> None:
 
 
 def epcis_events(chain: Chain, **params: str) -> list[dict[str, Any]]:
+    """The maker's view: its recalls and the destructions at its place are its own events."""
     response = httpx.get(
         f"{chain.server.url}/epcis/events",
         params={"perPage": "1000", **params},
-        headers={"Authorization": f"Bearer {chain.hub.token}"},
+        headers={"Authorization": f"Bearer {chain.maker.token}"},
     )
     assert response.status_code == 200, response.text
     jsonschema.validate(response.json(), SCHEMA)

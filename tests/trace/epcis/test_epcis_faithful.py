@@ -183,6 +183,27 @@ def test_the_leaves_hold_the_digest_and_others_read_only_the_custody_record(
     for leaf in written.values():
         assert b"sensorElementList" not in leaf and b"example:" not in leaf and b"PO-1" not in leaf
 
+    # Which events a participant reads at all is ``viewer_of``'s: the pharmacy, party to
+    # nothing yet, reads none of them. Once the hub ships the units on to it, it reads their
+    # history (the units were at its GLN), but only the custody record of each event it is
+    # not named in.
+    assert _events(_answer(chain, chain.pharmacy.token, **_window(moments[0]))) == []
+    units = [unit_epc(s) for s in serials]
+    later = [
+        (dt.datetime.fromisoformat(moments[1]) + dt.timedelta(seconds=n))
+        .isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        for n in (1, 2)
+    ]  # fmt: skip
+    for sent in (
+        event("ObjectEvent", "receiving", "in_progress", chain.hub.gln, epcList=units,
+              eventTime=later[0]),
+        event("ObjectEvent", "shipping", "in_transit", chain.hub.gln, epcList=units,
+              eventTime=later[1],
+              destinationList=[{"type": "owning_party",
+                                "destination": f"https://id.gs1.org/414/{chain.pharmacy.gln}"}]),
+    ):  # fmt: skip
+        response = _post_event(chain, chain.hub.token, {"@context": [CONTEXT], **sent})
+        assert response.status_code == 201, response.text
     pharmacy = _events(_answer(chain, chain.pharmacy.token, **_window(moments[0])))
     assert pharmacy == [
         {k: v for k, v in commission.items()
@@ -266,7 +287,7 @@ def test_an_event_id_another_participant_holds_is_refused(chain: Chain) -> None:
     """A station's event has an EPCIS id too: reusing it would graft a document on it."""
     serial = new_serial()
     chain.commission(serial)
-    (theirs,) = _events(_answer(chain, chain.hub.token, MATCH_epc=unit_epc(serial)))
+    (theirs,) = _events(_answer(chain, chain.maker.token, MATCH_epc=unit_epc(serial)))
     hijack = {"@context": [CONTEXT], **event(
         "ObjectEvent", "storing", "sellable_accessible", chain.hub.gln,
         epcList=[unit_epc(new_serial())], eventID=theirs["eventID"],

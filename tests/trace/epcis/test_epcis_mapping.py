@@ -109,6 +109,11 @@ def test_a_change_in_any_field_changes_the_hash() -> None:
     [
         ("urn:epc:id:sgtin:9521234.000011.X7K2M9", Epc(gtin=GTIN, serial="X7K2M9")),
         ("urn:epc:id:sgtin:9521234.000011.A%2FB", Epc(gtin=GTIN, serial="A/B")),
+        # TDS escapes " % & / < > ? and leaves the rest of set 82 as is, '.' included
+        (
+            "urn:epc:id:sgtin:9521234.000011.!%22%25%26'()*+,-.%2F:;%3C=%3E%3F_",
+            Epc(gtin=GTIN, serial="!\"%&'()*+,-./:;<=>?_"),
+        ),
         ("https://id.gs1.org/01/09521234000112/21/A%2FB", Epc(gtin=GTIN, serial="A/B")),
         ("https://example.com/01/09521234000112/10/L1/21/S1", Epc(gtin=GTIN, serial="S1")),
         ("urn:epc:id:sscc:9521234.3000000001", Epc(sscc=CASE)),

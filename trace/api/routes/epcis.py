@@ -129,14 +129,15 @@ def query_events(
     match_any_epc: Annotated[str | None, Query(alias="MATCH_anyEPC")] = None,
     eq_biz_location: Annotated[str | None, Query(alias="EQ_bizLocation")] = None,
     eq_read_point: Annotated[str | None, Query(alias="EQ_readPoint")] = None,
+    eq_destination: Annotated[str | None, Query(alias="EQ_destination_owning_party")] = None,
     per_page: Annotated[int, Query(alias="perPage")] = 30,
     next_page_token: Annotated[str | None, Query(alias="nextPageToken")] = None,
 ) -> Response:
-    """Events matching the SimpleEventQuery parameters, as an EPCISQueryDocument; a ``Link``
-    header with ``rel="next"`` points to the next page."""
+    """Events matching the SimpleEventQuery parameters that the caller is party to (the
+    regulator: all), as an EPCISQueryDocument (XML if preferred); a ``Link`` header with
+    ``rel="next"`` points to the next page."""
     page = epcis_query.query_events(
         session=session,
-        viewer=participant,
         query=epcis_query.EventQuery(
             event_types=_values(event_type),
             ge_event_time=ge_event_time,
@@ -147,16 +148,32 @@ def query_events(
             match_any_epc=_values(match_any_epc),
             biz_locations=_values(eq_biz_location),
             read_points=_values(eq_read_point),
+            destinations=_values(eq_destination),
             per_page=per_page,
             next_page_token=next_page_token,
         ),
+        participant=participant,
     )
+    return query_answer(page, request=request, public_url=settings.public_url)
+
+
+def query_answer(
+    page: epcis_query.EventPage,
+    *,
+    request: Request,
+    public_url: str,
+    query_name: str = "SimpleEventQuery",
+) -> Response:
+    """A page of events as an EPCISQueryDocument (JSON-LD, or XML if the client prefers it),
+    with a ``Link`` to the next page."""
     headers = {}
     if page.next_page_token is not None:  # on the public URL, never the request's Host
         query = request.url.include_query_params(nextPageToken=page.next_page_token).query
-        headers["Link"] = f'<{settings.public_url}{request.url.path}?{query}>; rel="next"'
-    body = query_document(page.events, created=utcnow(), contexts=page.contexts)
-    return _answer(request, body, headers)
+        headers["Link"] = f'<{public_url}{request.url.path}?{query}>; rel="next"'
+    document = query_document(
+        page.events, created=utcnow(), contexts=page.contexts, query_name=query_name
+    )
+    return _answer(request, document, headers)
 
 
 @router.post("/events", status_code=status.HTTP_201_CREATED)
@@ -185,9 +202,12 @@ async def capture_event(
 def read_event(
     event_id: str, request: Request, participant: CurrentParticipant, session: SessionDep
 ) -> Response:
-    """One event by its EPCIS ``eventID`` (a URI, percent-encoded); in XML, as the one event
-    of a query document (the XSD has no document of a bare event)."""
-    event, contexts = epcis_query.get_event(session=session, viewer=participant, epcis_id=event_id)
+    """One event by its EPCIS ``eventID`` (a URI, percent-encoded), if the caller is party to
+    it (whole, or its custody record); in XML, as the one event of a query document (the XSD
+    has no document of a bare event)."""
+    event, contexts = epcis_query.get_event(
+        session=session, epcis_id=event_id, participant=participant
+    )
     if _prefers_xml(request.headers.get("accept", "")):
         return _xml(request, query_document([event], created=utcnow(), contexts=contexts), {})
     return JSONResponse({"@context": [CONTEXT, *contexts], **event}, media_type=JSON_LD)
