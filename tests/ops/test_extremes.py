@@ -89,6 +89,7 @@ JSON_RAW = [
 ]
 #: In bodies, text extremes that mean something to a parser of numbers, times or identifiers.
 JSON_TEXT = [*TIMES, "0001-01-01", "9999-12-31", "2030", "2030-01", "", "x" * 10_000]
+EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 JSON_VALUES = JSON_RAW + [
     json.dumps(t) for t in (*JSON_TEXT, CSET82_SPECIALS, "\x00", "9" * 5_000, "inf", str(2**64))
 ]
@@ -421,7 +422,8 @@ def _json_paths(value: Any, depth: int = 0) -> Iterator[tuple]:
 
 
 def _epcis_cases(client: httpx.Client, tally: Tally, chain: Chain) -> None:
-    """The EPCIS capture document, whole and member by member."""
+    """The EPCIS capture document and the single event (``POST /epcis/events``, under the
+    EPCIS 2.0 context so its members are reached), whole and member by member."""
     document = {
         "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"],
         "type": "EPCISDocument",
@@ -454,6 +456,15 @@ def _epcis_cases(client: httpx.Client, tally: Tally, chain: Chain) -> None:
                 ("POST", "/epcis/capture", "body:" + ".".join(map(str, where))),
                 raw,
                 lambda t=text: _post_json(client, "post", "/epcis/capture", t, "ld+json"),
+            )
+    single = {"@context": [EPCIS_CONTEXT], **document["epcisBody"]["eventList"][0]}
+    for where in [(), *_json_paths(single)]:
+        for raw in JSON_VALUES:
+            text = _with_raw(single, where, raw)
+            tally.check(
+                ("POST", "/epcis/events", "body:" + ".".join(map(str, where))),
+                raw,
+                lambda t=text: _post_json(client, "post", "/epcis/events", t, "ld+json"),
             )
 
 

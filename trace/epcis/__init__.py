@@ -8,6 +8,9 @@
   event ids;
 - ``document``: an event as EPCIS 2.0 JSON-LD, and the EPCISDocument / EPCISQueryDocument
   around a list of them;
+- ``members``: which members a captured event may carry, and what every reader sees of it;
+- ``capture`` and ``query``: the REST binding's capture (documents, single events; each
+  event kept as sent) and SimpleEventQuery (events answered as they were captured);
 - ``xml_capture`` / ``xml_query``: EPCIS XML (1.2 and 2.0) in as the JSON-LD document capture
   takes, and the JSON-LD query answer out as EPCIS 2.0 XML; ``xml_binding`` holds what both
   share (the vendored XSDs, the safe parser, the element ↔ member tables).

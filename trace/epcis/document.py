@@ -112,16 +112,18 @@ def query_document(
     events: Sequence[dict[str, Any]],
     *,
     created: dt.datetime,
+    contexts: Sequence[Any] = (),
     query_name: str = "SimpleEventQuery",
     subscription_id: str | None = None,
 ) -> dict[str, Any]:
     """An EPCISQueryDocument: the answer of ``GET /epcis/events`` and of a named query
-    (REST binding), and what a subscription is pushed (naming its ``subscriptionID``)."""
+    (REST binding), and what a subscription is pushed (naming its ``subscriptionID``);
+    ``contexts`` are the senders' own context entries (their extension prefixes)."""
     results: dict[str, Any] = {"queryName": query_name}
     if subscription_id is not None:
         results["subscriptionID"] = subscription_id
     return {
-        "@context": [CONTEXT],
+        "@context": [CONTEXT, *contexts],
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
         "creationDate": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),

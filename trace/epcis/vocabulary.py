@@ -5,6 +5,11 @@ AggregationEvents (EPCIS 2.0 §7.4.3); everything else is an ObjectEvent about o
 container. A commissioning ADDs the object to the world, a decommissioning or destruction
 DELETEs it, the rest OBSERVE it. Each type has its own (bizStep, disposition) pair, so an
 EPCIS event maps back to exactly one medtrace type.
+
+Real senders differ on the action of an object's last step: a dispensing, decommissioning or
+destruction arrives with ``DELETE`` as often as with ``OBSERVE`` (``other_actions``); capture
+takes either, and writes the shape's own. Terms arrive bare, as CBV 2.0 web URIs, as their
+compact JSON-LD form (``cbv:BizStep-shipping``) or as CBV 1.x URNs (``bare``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ BIZ_STEP_URI = "https://ref.gs1.org/cbv/BizStep-"
 DISPOSITION_URI = "https://ref.gs1.org/cbv/Disp-"
 _BIZ_STEP_URN = "urn:epcglobal:cbv:bizstep:"
 _DISPOSITION_URN = "urn:epcglobal:cbv:disp:"
+_PREFIXES = {
+    "bizStep": (BIZ_STEP_URI, "cbv:BizStep-", _BIZ_STEP_URN),
+    "disposition": (DISPOSITION_URI, "cbv:Disp-", _DISPOSITION_URN),
+}
+_LAST_STEP = frozenset({"OBSERVE", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,11 @@ class EpcisShape:
     action: str
     biz_step: str
     disposition: str
+    other_actions: frozenset[str] = frozenset()
+
+    def accepts(self, action: object) -> bool:
+        """Whether a captured event with ``action`` (any JSON value) may stand for this shape."""
+        return isinstance(action, str) and (action == self.action or action in self.other_actions)
 
 
 SHAPES: dict[EventType, EpcisShape] = {
@@ -36,11 +51,13 @@ SHAPES: dict[EventType, EpcisShape] = {
     EventType.SHIP: EpcisShape("ObjectEvent", "OBSERVE", "shipping", "in_transit"),
     EventType.RECEIVE: EpcisShape("ObjectEvent", "OBSERVE", "receiving", "in_progress"),
     EventType.STORE: EpcisShape("ObjectEvent", "OBSERVE", "storing", "sellable_accessible"),
-    EventType.DISPENSE: EpcisShape("ObjectEvent", "OBSERVE", "dispensing", "dispensed"),
+    EventType.DISPENSE: EpcisShape("ObjectEvent", "OBSERVE", "dispensing", "dispensed", _LAST_STEP),
     EventType.RETURN: EpcisShape("ObjectEvent", "OBSERVE", "shipping", "returned"),
-    EventType.DESTROY: EpcisShape("ObjectEvent", "DELETE", "destroying", "destroyed"),
+    EventType.DESTROY: EpcisShape("ObjectEvent", "DELETE", "destroying", "destroyed", _LAST_STEP),
     EventType.EXPORT: EpcisShape("ObjectEvent", "OBSERVE", "departing", "in_transit"),
-    EventType.DECOMMISSION: EpcisShape("ObjectEvent", "DELETE", "decommissioning", "inactive"),
+    EventType.DECOMMISSION: EpcisShape(
+        "ObjectEvent", "DELETE", "decommissioning", "inactive", _LAST_STEP
+    ),
     EventType.QUARANTINE: EpcisShape("ObjectEvent", "OBSERVE", "inspecting", "non_conformant"),
     EventType.RELEASE: EpcisShape("ObjectEvent", "OBSERVE", "inspecting", "conformant"),
 }
@@ -69,11 +86,9 @@ CBV_DISPOSITIONS = frozenset(
 
 def bare(value: str, *, kind: str) -> str:
     """A CBV term without its prefix: ``shipping`` from ``shipping``, the CBV 2.0 web URI
-    (``https://ref.gs1.org/cbv/BizStep-shipping``) or the CBV 1.x URN."""
-    prefixes = (
-        (BIZ_STEP_URI, _BIZ_STEP_URN) if kind == "bizStep" else (DISPOSITION_URI, _DISPOSITION_URN)
-    )
-    for prefix in prefixes:
+    (``https://ref.gs1.org/cbv/BizStep-shipping``), its compact form (``cbv:BizStep-shipping``)
+    or the CBV 1.x URN."""
+    for prefix in _PREFIXES[kind]:
         if value.startswith(prefix):
             return value[len(prefix) :]
     return value

@@ -3,7 +3,7 @@ as the EPCIS 2.0 JSON-LD document that JSON capture takes.
 
 Most DSCSA and EU FMD partners send EPCIS 1.2 XML, some 2.0 XML. Rather than a second
 capture pipeline, an XML document is checked and rewritten into the JSON-LD document a JSON
-sender would have posted; from there it takes the one path (``capture.document_events`` and
+sender would have posted; from there it takes the one path (``capture.read_document`` and
 ``capture.capture_document``), so identity, custody and the refusal of members medtrace does
 not record are the same, with the same named rules.
 
@@ -24,7 +24,9 @@ the same name; an EPCIS 1.2 ``extension`` (and 2.0 ``baseExtension``) wrapper is
 which puts 1.2's nested fields (sourceList, ilmd, eventID, …) where 2.0 has them; wrapper
 lists become arrays; ``source``, ``destination`` and ``bizTransaction`` become objects with
 their ``type``; an element of another namespace becomes ``prefix:name`` with the prefix
-declared in the ``@context``. The header (SBDH, master data) is validated and left out, as
+declared in the ``@context`` (the sender's, or ``ext`` for a default namespace; numbered,
+``a2``, when another namespace or the EPCIS context holds it, as captured events are kept in
+this JSON-LD). The header (SBDH, master data) is validated and left out, as
 the JSON path leaves ``epcisHeader`` out.
 """
 
@@ -36,6 +38,7 @@ from lxml import etree
 
 from medtrace.epcis.capture import check_size
 from medtrace.epcis.document import CONTEXT
+from medtrace.epcis.members import STANDARD_PREFIXES
 from medtrace.epcis.xml_binding import (
     ATTRIBUTE_OBJECTS,
     BOOLEANS,
@@ -53,6 +56,8 @@ from medtrace.errors import InvalidInput
 
 _PREFIX_OF = {namespace: prefix for prefix, namespace in KNOWN_NAMESPACES.items()}
 _TRANSPARENT = frozenset({"extension", "baseExtension"})
+#: Prefixes the EPCIS 2.0 context defines: an extension namespace never takes one.
+_RESERVED = STANDARD_PREFIXES
 #: libxml2's guards: entity amplification (billion laughs), entity loops, depth, text size.
 _LIMITS = frozenset({etree.ErrorTypes.ERR_RESOURCE_LIMIT, etree.ErrorTypes.ERR_ENTITY_LOOP})
 
@@ -141,11 +146,22 @@ def _key(qname: etree.QName, extensions: dict[str, str], prefix: str | None) -> 
     """The JSON-LD member name of an element or attribute."""
     if qname.namespace is None:
         return qname.localname
-    known = _PREFIX_OF.get(qname.namespace)
-    if known is None:
-        known = prefix or "ext"
-        extensions[known] = qname.namespace
+    known = _PREFIX_OF.get(qname.namespace) or _prefix(qname.namespace, prefix, extensions)
     return f"{known}:{qname.localname}"
+
+
+def _prefix(namespace: str, wanted: str | None, extensions: dict[str, str]) -> str:
+    """The JSON-LD prefix of an extension namespace: the sender's XML prefix, unless the
+    document already gave it another namespace (XML lets each element declare its own) or
+    the EPCIS context defines it; then the first free ``prefix2``, ``prefix3``, … Captured
+    events are kept as this JSON-LD, so two namespaces must never share a prefix."""
+    base = wanted or "ext"
+    candidate, number = base, 1
+    while extensions.get(candidate, namespace) != namespace or candidate in _RESERVED:
+        number += 1
+        candidate = f"{base}{number}"
+    extensions[candidate] = namespace
+    return candidate
 
 
 def _event(element: etree._Element, extensions: dict[str, str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ have an order, though medtrace captures ObjectEvents and AggregationEvents only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,8 @@ _ORDER: dict[str, tuple[str, ...]] = {
 
 
 _CBV = "https://ref.gs1.org/cbv/"
+#: An XML namespace prefix (an NCName; Unicode letters included).
+_NCNAME = re.compile(r"[^\W\d][\w.-]*")
 #: Where JSON-LD may write a bare CBV term, the web URI prefix that XML needs (by member, or
 #: by the element that carries a ``type`` attribute).
 _VOCABULARY = {
@@ -86,9 +89,11 @@ _VOCABULARY = {
 def query_document_xml(document: Mapping[str, Any]) -> bytes:
     """The EPCIS 2.0 XML form of a JSON-LD EPCISQueryDocument (``document.query_document``).
 
-    Raises ``ValueError`` for a member with no XML form (an event type medtrace does not
-    capture, an unknown prefix): the JSON query never answers one."""
-    namespaces = {**KNOWN_NAMESPACES, **_declared(document.get("@context"))}
+    Raises ``ValueError`` for a member with no XML form: an event type medtrace does not
+    capture, a prefix the ``@context`` does not declare as a namespace, a member name that is
+    no XML name, or a captured member of a shape the XML binding does not have (events are
+    answered as they were captured, and JSON-LD allows more than XML)."""
+    namespaces = {"cbv": _CBV, **KNOWN_NAMESPACES, **_declared(document.get("@context"))}
     root = etree.Element(
         etree.QName(QUERY_2_0, "EPCISQueryDocument"),
         nsmap={"epcisq": QUERY_2_0, "epcis": EPCIS_2_0, **namespaces},
@@ -107,16 +112,28 @@ def query_document_xml(document: Mapping[str, Any]) -> bytes:
 
 
 def _declared(context: Any) -> dict[str, str]:
-    """The prefixes a JSON-LD ``@context`` declares inline, as XML namespaces."""
+    """The prefixes a JSON-LD ``@context`` declares inline, as XML namespaces: the senders'
+    context entries a query answer carries (``query_document``), so a captured event's
+    extension members are written in their namespaces. A prefix that is no XML prefix, or a
+    value that is no namespace, is left out (a member under it then has no XML form)."""
     found: dict[str, str] = {}
     for entry in context if isinstance(context, list) else [context]:
         if isinstance(entry, dict):
             found |= {
                 k: v
                 for k, v in entry.items()
-                if not k.startswith("@") and isinstance(v, str) and ":" in v
+                if _NCNAME.fullmatch(k) and not k.lower().startswith("xml")
+                if isinstance(v, str) and ":" in v and _is_namespace(v)
             }
     return found
+
+
+def _is_namespace(uri: str) -> bool:
+    try:
+        etree.Element("x", nsmap={"x": uri})
+    except ValueError:
+        return False
+    return True
 
 
 def _tag(key: str, namespaces: Mapping[str, str]) -> str:
@@ -164,6 +181,8 @@ def _write(
     free: bool = False,
 ) -> None:
     if key in LIST_ITEMS:
+        if not isinstance(value, list):
+            raise ValueError(f"no EPCIS 2.0 XML form for {key!r} that is not a list")
         wrapper = etree.SubElement(parent, key)
         for item in value:
             _write(wrapper, LIST_ITEMS[key], item, namespaces)
@@ -178,6 +197,8 @@ def _write(
         if "type" in value:
             element.set("type", _term(key, value["type"]))
     elif key in ATTRIBUTE_OBJECTS:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"no EPCIS 2.0 XML form for {key!r} that is not an object")
         etree.SubElement(parent, key, _attributes(value, namespaces))
     elif isinstance(value, Mapping):
         _write_object(parent, key, value, namespaces, free=free)
@@ -185,8 +206,9 @@ def _write(
         etree.SubElement(parent, _tag(key, namespaces)).text = _term(key, _text(value))
 
 
-def _term(key: str, value: str) -> str:
+def _term(key: str, term: Any) -> str:
     """A CBV term as XML writes it: the web URI for a bare word, anything else as is."""
+    value = _text(term)
     prefix = _VOCABULARY.get(key)
     return f"{prefix}{value}" if prefix and ":" not in value else value
 

@@ -124,10 +124,12 @@ class Authenticated:
         station_id: str | None,
         leaf: bytes,
         objects: Sequence[Sequence[Any]],
+        epcis_id: str | None = None,
     ) -> Authenticated:
-        """The authenticated event with its EPCIS event hash; ``InvalidInput`` when its leaf
-        is too large for the ledger (``check_leaf_size``, with the lists of ``objects`` the
-        leaf holds, to say how to split it)."""
+        """The authenticated event with its EPCIS event id (``epcis_id``, the id of the EPCIS
+        event it was captured from; by default the CBV 2.0 hash of its own EPCIS form);
+        ``InvalidInput`` when its leaf is too large for the ledger (``check_leaf_size``, with
+        the lists of ``objects`` the leaf holds, to say how to split it)."""
         check_leaf_size(leaf, objects=objects)
         return cls(
             event=event,
@@ -135,7 +137,7 @@ class Authenticated:
             event_time=event_time,
             station_id=station_id,
             leaf=leaf,
-            epcis_id=to_epcis(event, event_time)["eventID"],
+            epcis_id=epcis_id or to_epcis(event, event_time)["eventID"],
         )
 
 
@@ -297,12 +299,16 @@ def capture_authenticated(
     receipt_policy: ReceiptPolicy = ReceiptPolicy.REFUSE,
     min_transit: dt.timedelta = dt.timedelta(0),
     oldest_allowed: dt.datetime | None = None,
+    also_write: Callable[[Session], None] | None = None,
 ) -> list[CaptureResult]:
     """The transaction shared by every capture path: ``check`` authenticates and parses the
     batch in order (returning the events up to the first refusal, and that refusal) in a read
     transaction of its own, then the custody rules run in order and everything is written, or
     nothing. A new event stamped before ``oldest_allowed`` is refused as stale. Suspicions
-    found on the way are recorded whether the batch commits or not.
+    found on the way are recorded whether the batch commits or not. ``also_write`` writes
+    what the capture path keeps beside its events (EPCIS: the events as sent) in the same
+    transaction, before the custody rules run (so its own refusals, such as an eventID
+    captured before, come first); it may refuse the batch by raising.
     """
     assert participant.id is not None
     accepted: list[suspect.Suspicion] = []
@@ -329,6 +335,8 @@ def capture_authenticated(
                 refusal_evidence=evidence,
                 oldest_allowed=oldest_allowed,
             )
+            if also_write is not None:
+                also_write(session)
             _decide(session, batch, checked)
             if refusal is not None:
                 raise refusal
@@ -524,6 +532,7 @@ def token_authenticated(
     event: dict[str, Any],
     participant_gln: str,
     objects: Sequence[Sequence[Any]] = (),
+    epcis_id: str | None = None,
 ) -> Authenticated:
     """An event recorded on a participant's API token (EPCIS or FHIR), not a station key.
 
@@ -533,7 +542,8 @@ def token_authenticated(
     any reader can tell a token-captured event from a station-signed one. Raises
     ``InvalidInput`` (rule ``{source}.invalid_event``) when the event has the wrong shape,
     or ``input.leaf_too_large`` when its leaf is (``objects``: the lists in ``sent`` that
-    grow with the objects it names; the event's children are counted too).
+    grow with the objects it names; the event's children are counted too). ``epcis_id``:
+    the id of the EPCIS event it was read from, if any (``Authenticated.of``).
     """
     try:
         parsed = SignedEvent.model_validate(event)
@@ -550,6 +560,7 @@ def token_authenticated(
         station_id=None,
         leaf=leaf,
         objects=[*objects, event.get("children") or ()],
+        epcis_id=epcis_id,
     )
 
 

@@ -9,9 +9,9 @@ The dispatcher (:func:`dispatch`, a scheduler job) works in two steps, both dura
 
 1. *Enqueue.* For each subscription, the events after its cursor are read **through the
    query service as the subscription's owner** (``medtrace.epcis.query.query_events``), so a
-   subscription is pushed exactly what its owner could read with ``GET /events``, never
-   another company's events; each becomes an outbox row, and the cursor moves, in one
-   transaction.
+   subscription is pushed exactly what its owner could read with ``GET /events``, as it
+   would read it (whole, or only the custody record), never another company's events;
+   each becomes an outbox row, and the cursor moves, in one transaction.
 2. *Deliver.* Each subscription's oldest pending row is POSTed first, as an
    EPCISQueryDocument naming the ``subscriptionID``; its successors wait until it is
    acknowledged, so a receiver sees its events in ledger order. Sending, signing, the
@@ -250,10 +250,15 @@ def _enqueue(engine: Engine, *, subscription: int, batch: int) -> int:
             ),
             participant=owner,
         )
-        for leaf_index, event in zip(page.leaf_indexes, page.events, strict=True):
+        for leaf_index, event, contexts in zip(
+            page.leaf_indexes, page.events, page.event_contexts, strict=True
+        ):
+            # Kept as the owner reads it (whole, or its custody record), with the sender's
+            # context entries a whole event's extension members need.
+            kept = {"@context": contexts, **event} if contexts else event
             session.add(
                 QueryDelivery(
-                    subscription_id=subscription, leaf_index=leaf_index, event=json.dumps(event)
+                    subscription_id=subscription, leaf_index=leaf_index, event=json.dumps(kept)
                 )
             )
         if page.next_page_token is not None:
@@ -313,9 +318,11 @@ def _document(
     delivery: QueryDelivery, subscription: QuerySubscription, name: str, created: dt.datetime
 ) -> bytes:
     """The EPCISQueryDocument one delivery POSTs: the event, its query and subscription."""
+    event = json.loads(delivery.event)
     document = query_document(
-        [json.loads(delivery.event)],
+        [event],
         created=created,
+        contexts=event.pop("@context", []),
         query_name=name,
         subscription_id=subscription.subscription_id,
     )

@@ -234,12 +234,11 @@ def find_events(*, session: Session, where: EventFilter, after: int, limit: int)
     return session.exec(statement).all()
 
 
-def seen_by(*, session: Session, leaf_index: int, viewer: Viewer) -> bool:
-    """Whether ``viewer`` is party to the event at ``leaf_index`` (see ``_seen_by``)."""
-    statement = select(_events.c.leaf_index).where(
-        _events.c.leaf_index == leaf_index, _seen_by(viewer)
-    )
-    return session.connection().execute(statement).first() is not None
+def seen_by(*, session: Session, epcis_id: str, viewer: Viewer) -> bool:
+    """Whether ``viewer`` is party to the event with this EPCIS id (see ``_seen_by``): to any
+    of its rows, as a query matching any of them answers the event."""
+    statement = select(_events.c.leaf_index).where(_events.c.epcis_id == epcis_id, _seen_by(viewer))
+    return session.connection().execute(statement.limit(1)).first() is not None
 
 
 def _seen_by(viewer: Viewer) -> ColumnElement[bool]:

@@ -253,6 +253,7 @@ def _epcis(chain: Chain, token: str, serial: str) -> dict[str, Any]:
                     "disposition": "in_progress",
                     "epcList": [f"urn:epc:id:sgtin:9521234.{GTIN[0]}{GTIN[8:13]}.{serial}"],
                     "readPoint": {"id": f"https://id.gs1.org/414/{chain.hub.gln}"},
+                    "bizTransactionList": [{"type": "po", "bizTransaction": f"urn:x:po:{serial}"}],
                 }
             ]
         },
@@ -284,6 +285,23 @@ def test_an_integration_partner_sends_epcis_for_its_principal_under_a_grant(
     assert holder(chain, serial) == chain.hub.gln
     recorded = leaf(chain, size)
     assert (recorded["participant"], recorded["event"]["gln"]) == (third_party.gln, chain.hub.gln)
+    # the event is the principal's: it reads it whole, as its sender does; others who read it
+    # at all (the maker: the unit was at its GLN) read its custody record; a participant party
+    # to nothing of the unit (the pharmacy) reads nothing of it
+    for token, whole in ((chain.hub.token, True), (third_party.token, True),
+                         (chain.maker.token, False), (chain.pharmacy.token, None)):  # fmt: skip
+        answer = httpx.get(
+            chain.server.url + "/epcis/events",
+            params={"MATCH_epc": f"urn:epc:id:sgtin:9521234.{GTIN[0]}{GTIN[8:13]}.{serial}",
+                    "EQ_bizStep": "receiving"},
+            headers=_auth(token),
+        )  # fmt: skip
+        events = answer.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        if whole is None:
+            assert events == []
+            continue
+        (event,) = events
+        assert ("bizTransactionList" in event) is whole
 
 
 def test_a_hospital_system_posts_the_pharmacys_dispense_under_its_grant(

@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import secrets
 import string
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -21,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from medtrace.epcis.capture import check_fields, document_events, medtrace_events
+from medtrace.epcis.capture import check_fields, medtrace_events, read_document
 from medtrace.epcis.document import query_document, recall_to_epcis, to_epcis
 from medtrace.epcis.xml_binding import EPCIS_2_0, QUERY_2_0, safe_parser, schema
 from medtrace.epcis.xml_capture import document_from_xml
@@ -31,6 +33,10 @@ from medtrace.models import EventType
 from medtrace.protocol.identifiers import digital_link_path
 from medtrace.schemas.capture import SignedEvent
 from support.chain import EXPIRY, LOT, Chain, new_serial, new_sscc
+from support.epcis import CONTEXT, unit_epc
+from support.epcis import document as epcis_document
+from support.epcis import event as epcis_event
+from support.epcis import post as post_json
 
 #: GS1's generator reads its cached JSON-LD context through a deprecated importlib call.
 pytestmark = pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning")
@@ -79,6 +85,11 @@ def json_hashes(document: dict[str, Any]) -> list[str]:
     return list(hash_generator.epcis_hashes_from_events(events))
 
 
+def document_events(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of a document as capture reads them."""
+    return read_document(document).events
+
+
 def refusal(body: bytes) -> InvalidInput:
     with pytest.raises(InvalidInput) as caught:
         document_from_xml(body)
@@ -124,6 +135,28 @@ def test_a_2_0_document_without_a_header_reads_the_same_way() -> None:
     assert xml_hashes(receive_document(sscc)) == json_hashes(
         document_from_xml(receive_document(sscc))
     )
+
+
+def test_extension_namespaces_that_share_a_prefix_keep_apart_in_the_json_ld() -> None:
+    """XML lets each element bind a prefix to its own namespace; the JSON-LD document that
+    capture keeps has one @context, so a second namespace under a prefix already taken, or
+    under one the EPCIS context defines, gets the next free one (and the default namespace
+    is ``ext``), and every member keeps its namespace."""
+    body = receive_document(new_sscc()).replace(
+        b"</ObjectEvent>",
+        b'<a:x xmlns:a="urn:one:">1</a:x><a:y xmlns:a="urn:two:">2</a:y>'
+        b'<a:z xmlns:a="urn:one:">3</a:z><w xmlns="urn:three:">4</w>'
+        b'<cbv:v xmlns:cbv="urn:four:">5</cbv:v></ObjectEvent>',
+    )
+    document = document_from_xml(body)
+    (received,) = document_events(document)
+    assert {k: v for k, v in received.items() if ":" in k} == {
+        "a:x": "1", "a2:y": "2", "a:z": "3", "ext:w": "4", "cbv2:v": "5",
+    }  # fmt: skip
+    assert document["@context"][1] == {
+        "a": "urn:one:", "a2": "urn:two:", "ext": "urn:three:", "cbv2": "urn:four:",
+    }  # fmt: skip
+    check_fields(received, read_document(document).prefixes)
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -194,8 +227,9 @@ def test_any_text_in_any_element_is_read_or_refused_by_rule(data: st.DataObject)
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").encode("utf-8", "surrogatepass")
     mutated = body[: leaf.start(2)] + escaped + body[leaf.end(2) :]
     try:
-        for event in document_events(document_from_xml(mutated)):
-            check_fields(event)
+        incoming = read_document(document_from_xml(mutated))
+        for event in incoming.events:
+            check_fields(event, incoming.prefixes)
             medtrace_events(event)
     except MedtraceError as exc:
         assert exc.rule.startswith(("epcis.", "gs1.", "capture.")), exc.rule
@@ -320,28 +354,36 @@ def test_1_2_and_2_0_xml_are_captured_and_answered_as_valid_2_0_xml_with_equal_h
     got = job(chain, chain.hub.token, post_xml(chain, chain.hub.token, received, "text/xml"))
     assert (got["success"], got["errors"]) == (True, [])
 
+    units = "|".join(f"https://id.gs1.org/01/{GTIN}/21/{serial}" for serial in serials)
     answer = query_xml(
-        chain, chain.hub.token, MATCH_anyEPC=f"urn:epc:id:sscc:9521234.{sscc[0]}{sscc[8:17]}"
+        chain,
+        chain.hub.token,
+        MATCH_anyEPC=f"urn:epc:id:sscc:9521234.{sscc[0]}{sscc[8:17]}|{units}",
     )
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("application/xml")
     checker = schema(QUERY_2_0)
     assert checker.validate(etree.fromstring(answer.content)), checker.error_log
-    # pack, ship and receive come back with the hashes of what was sent (GS1's generator on
-    # both XML documents). After the faithful store, the two-EPC commissioning does too.
-    sent_hashes = xml_hashes(shipped)[1:] + xml_hashes(received)
+    # every event, the two-EPC commissioning included (one event, as sent), comes back with
+    # the hash of what was sent (GS1's generator on both XML documents)
+    sent_hashes = xml_hashes(shipped) + xml_hashes(received)
     assert xml_hashes(answer.content) == sent_hashes
     json_answer = httpx.get(
         chain.server.url + "/epcis/events",
-        params={"MATCH_anyEPC": f"https://id.gs1.org/00/{sscc}"},
+        params={"MATCH_anyEPC": f"https://id.gs1.org/00/{sscc}|{units}"},
         headers={"Authorization": f"Bearer {chain.hub.token}"},
     ).json()
-    assert [
-        e["eventID"] for e in json_answer["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
-    ] == sent_hashes
+    json_events = json_answer["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    # sent without eventIDs, the events got urn:uuid ones, the same in both forms; GS1's
+    # generator on the JSON-LD answer agrees but for the commissioning's ``cbvmda:`` ILMD,
+    # which it expands in XML only
+    event_ids = [e["eventID"] for e in json_events]
+    assert event_ids == etree.fromstring(answer.content).xpath("//EventList/*/eventID/text()")
+    assert all(event_id.startswith("urn:uuid:") for event_id in event_ids)
+    assert json_hashes(query_as_capture(json_events))[1:] == sent_hashes[1:]
 
     one = httpx.get(
-        chain.server.url + "/epcis/events/" + sent_hashes[-1].replace("?", "%3F"),
+        chain.server.url + "/epcis/events/" + quote(event_ids[-1], safe=""),
         headers={"Authorization": f"Bearer {chain.hub.token}", "Accept": "application/xml"},
     )
     assert one.status_code == 200 and checker.validate(etree.fromstring(one.content))
@@ -373,15 +415,15 @@ def test_bad_xml_through_the_app_is_refused_by_rule_and_nothing_is_stored(chain:
         answer = post_xml(chain, chain.hub.token, body)
         assert answer.status_code == 422, answer.text
         assert answer.json()["detail"]["rule"] == rule
-    # the same errors as JSON, named by the same rules: a member medtrace does not record,
-    # and the distributor capturing at the manufacturer's GLN
+    # the same errors as JSON, named by the same rules: a member that is neither EPCIS's nor
+    # a declared extension (1.2's unqualified extension content: no namespace, so no prefix
+    # in JSON-LD), and the distributor capturing at the manufacturer's GLN
     extra = ship_document((new_serial(), new_serial()), new_sscc()).replace(
-        b"</bizLocation>", b"</bizLocation><bizTransactionList><bizTransaction>urn:x:po:1"
-        b"</bizTransaction></bizTransactionList>", 1,
-    )  # fmt: skip
+        b"</ilmd>", b"</ilmd><extension><shelf>A4</shelf></extension>", 1
+    )
     answer = post_xml(chain, chain.maker.token, extra)
     assert answer.status_code == 422 and answer.json()["detail"]["rule"] == "epcis.unknown_field"
-    assert answer.json()["detail"]["fields"] == ["bizTransactionList"]
+    assert answer.json()["detail"]["fields"] == ["shelf"]
     foreign = job(
         chain,
         chain.hub.token,
@@ -421,5 +463,85 @@ def test_a_dscsa_shaped_flow_in_xml_each_partner_with_its_own_token(chain: Chain
         chain, chain.pharmacy.token, MATCH_anyEPC=f"https://id.gs1.org/01/{GTIN}/21/{serials[0]}"
     )
     assert schema(QUERY_2_0).validate(etree.fromstring(answer.content))
-    pack_hash = xml_hashes(steps[0][1])[1]
-    assert xml_hashes(answer.content)[1:] == [pack_hash, *xml_hashes(dispense)]
+    commission_hash, pack_hash, _ = xml_hashes(steps[0][1])
+    assert xml_hashes(answer.content) == [commission_hash, pack_hash, *xml_hashes(dispense)]
+
+
+def test_captured_extensions_are_answered_in_xml_in_their_namespaces_or_refused_by_rule(
+    chain: Chain,
+) -> None:
+    """Events are answered as captured, so the XML answer carries the JSON-LD sender's
+    extension members (top level, nested, in the ILMD) in the namespaces its ``@context``
+    declared, and is still valid against the query XSD; a member with no XML form (its name
+    is no XML name) is refused with ``406 epcis.no_xml_form``, never a 500, and JSON-LD
+    still answers it."""
+    extension = {"example": "http://ns.example.com/epcis/"}
+    moment = "2026-03-0{}T10:00:00.{:03d}Z"
+    at = [moment.format(day, secrets.randbelow(1000)) for day in (3, 4)]
+    serials = [new_serial(), new_serial()]
+    sent = epcis_document(
+        epcis_event(
+            "ObjectEvent", "commissioning", "active", chain.maker.gln, action="ADD",
+            eventTime=at[0], epcList=[unit_epc(s) for s in serials[:1]],
+            ilmd={"cbvmda:lotNumber": LOT, "cbvmda:itemExpirationDate": EXPIRY.isoformat(),
+                  "example:line": "L7"},
+            persistentDisposition={"set": ["completeness_verified"]},
+            **{"example:seal": "S-19", "example:box": {"note": "kept", "example:n": 2}},
+        ),
+        epcis_event(
+            "ObjectEvent", "commissioning", "active", chain.maker.gln, action="ADD",
+            eventTime=at[1], epcList=[unit_epc(s) for s in serials[1:]],
+            ilmd={"cbvmda:lotNumber": LOT, "cbvmda:itemExpirationDate": EXPIRY.isoformat()},
+            **{"example:no xml name": "x"},
+        ),
+    )  # fmt: skip
+    sent["@context"] = [CONTEXT, extension]
+    result = job(chain, chain.maker.token, post_json(chain, chain.maker.token, sent))
+    assert result["success"], result["errors"]
+
+    def window(moment: str) -> dict[str, str]:
+        start = dt.datetime.fromisoformat(moment)
+        end = start + dt.timedelta(milliseconds=1)
+        return {"GE_eventTime": start.isoformat(), "LT_eventTime": end.isoformat()}
+
+    answer = query_xml(chain, chain.maker.token, **window(at[0]))
+    assert answer.status_code == 200, answer.text
+    root = etree.fromstring(answer.content)
+    assert schema(QUERY_2_0).validate(root), schema(QUERY_2_0).error_log
+    space = extension["example"]
+    (event,) = root.findall("EPCISBody/{*}QueryResults/resultsBody/EventList/ObjectEvent")
+    assert event.findtext(f"{{{space}}}seal") == "S-19"
+    assert event.findtext(f"{{{space}}}box/note") == "kept"
+    assert event.findtext(f"{{{space}}}box/{{{space}}}n") == "2"
+    assert event.findtext(f"ilmd/{{{space}}}line") == "L7"
+
+    refused = query_xml(chain, chain.maker.token, **window(at[1]))
+    assert refused.status_code == 406, refused.text
+    assert refused.json()["detail"]["rule"] == "epcis.no_xml_form"
+    as_json = httpx.get(
+        chain.server.url + "/epcis/events",
+        params=window(at[1]),
+        headers={"Authorization": f"Bearer {chain.maker.token}"},
+    )
+    assert as_json.status_code == 200
+    (back,) = as_json.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert back["example:no xml name"] == "x"
+    one = httpx.get(
+        chain.server.url + "/epcis/events/" + quote(back["eventID"], safe=""),
+        headers={"Authorization": f"Bearer {chain.maker.token}", "Accept": "application/xml"},
+    )
+    assert one.status_code == 406 and one.json()["detail"]["rule"] == "epcis.no_xml_form"
+
+
+def test_the_xml_writer_declares_the_answers_context_prefixes_and_refuses_the_rest() -> None:
+    """Without the sender's context entry a prefix has no namespace: ``ValueError`` (the
+    route's 406), as for a prefix declared as no XML prefix or no namespace URI."""
+    (commission, *_) = recorded_events()
+    created = dt.datetime.now(dt.UTC)
+    extended = {**commission, "ex:seal": "S-19"}
+    good = [{"ex": "urn:example:ext:"}]
+    body = query_document_xml(query_document([extended], created=created, contexts=good))
+    assert etree.fromstring(body).find(".//{urn:example:ext:}seal").text == "S-19"
+    for contexts in ([], [{"ex": "not a uri"}], [{"e x": "urn:x:"}], ["https://x.org/c.jsonld"]):
+        with pytest.raises(ValueError, match="ex:seal"):
+            query_document_xml(query_document([extended], created=created, contexts=contexts))

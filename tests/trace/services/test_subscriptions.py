@@ -34,6 +34,7 @@ from medtrace.models.subscriptions import QueryDelivery
 from medtrace.services.subscriptions import dispatch
 from medtrace.services.webhooks import DeliveryPolicy, verify_signature
 from support.chain import Chain, new_serial
+from support.epcis import CONTEXT, event, unit_epc
 from support.live import RoleProcess, start_role
 
 RECEIVERS = "127.0.0.2"
@@ -97,7 +98,7 @@ def receivers() -> Iterator[Receivers]:
 
 
 def call(chain: Chain, who: Enrolled, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {who.token}"}
+    headers = {"Authorization": f"Bearer {who.token}", **kwargs.pop("headers", {})}
     return httpx.request(method, chain.server.url + path, headers=headers, **kwargs)
 
 
@@ -204,6 +205,62 @@ def test_a_partner_is_pushed_what_is_shipped_to_it_and_nothing_of_others(
     body, header = pharmacy.posts[1]
     with pytest.raises(ValueError, match="does not match"):
         verify_signature(hub.token, body, header, now=int(time.time()))
+
+
+def test_a_captured_event_is_pushed_whole_to_its_parties_and_as_custody_record_to_others(
+    chain: Chain, receivers: Receivers
+) -> None:
+    """The one visibility rule, through the query service: the hub, at whose GLN the unit
+    was received, is pushed the event as sent (with its sender's ``@context``); the maker,
+    who reads the unit's history but is no party to the receipt, its custody record."""
+    serial = new_serial()
+    to_hub(chain, serial, received=False)
+    receipts = {"EQ_bizStep": ["receiving"], "MATCH_epc": [unit_epc(serial)]}
+    inboxes = {}
+    for who, path in ((chain.hub, "/hub-receipts"), (chain.maker, "/maker-receipts")):
+        made = call(chain, who, "POST", "/epcis/queries",
+                    json={"name": "receipts", "query": receipts})  # fmt: skip
+        assert made.status_code == 201, made.text
+        inbox = receivers.inboxes[path] = Inbox(token=secrets.token_hex(20))
+        answer = call(chain, who, "POST", "/epcis/queries/receipts/subscriptions",
+                      json={"dest": receivers.url + path, "stream": True,
+                            "signatureToken": inbox.token})  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        inboxes[path] = inbox
+    extension = {"example": "http://ns.example.com/epcis/"}
+    receipt = {
+        "@context": [CONTEXT, extension],
+        **event("ObjectEvent", "receiving", "in_progress", chain.hub.gln,
+                eventTime=utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                epcList=[unit_epc(serial)],
+                bizTransactionList=[{"type": "po", "bizTransaction": f"urn:x:po:{serial}"}],
+                **{"example:seal": "S-7"}),
+    }  # fmt: skip
+    captured = call(chain, chain.hub, "POST", "/epcis/events", json=receipt)
+    assert captured.status_code == 201, captured.text
+    # (other tests' subscriptions may be pushed this unit's shipment too)
+    assert dispatch(engine=chain.server.engine, policy=POLICY).deliveries.delivered >= 2
+
+    (whole,) = inboxes["/hub-receipts"].events()
+    assert whole == {"eventID": captured.json()["eventID"],
+                     **{k: v for k, v in receipt.items() if k != "@context"}}  # fmt: skip
+    assert json.loads(inboxes["/hub-receipts"].posts[0][0])["@context"] == [CONTEXT, extension]
+    (custody,) = inboxes["/maker-receipts"].events()
+    assert custody["eventID"] == whole["eventID"]
+    assert not {"bizTransactionList", "example:seal"} & set(custody)
+    assert json.loads(inboxes["/maker-receipts"].posts[0][0])["@context"] == [CONTEXT]
+    pulled = call(chain, chain.maker, "GET", "/epcis/queries/receipts/events").json()
+    assert pulled["epcisBody"]["queryResults"]["resultsBody"]["eventList"] == [custody]
+    for who, seal in ((chain.hub, True), (chain.maker, False)):  # in XML as GET /epcis/events
+        xml = call(chain, who, "GET", "/epcis/queries/receipts/events",
+                   headers={"Accept": "application/xml"})  # fmt: skip
+        assert xml.status_code == 200, xml.text
+        assert xml.headers["content-type"].startswith("application/xml")
+        assert b"<queryName>receipts</queryName>" in xml.content
+        assert (b"S-7" in xml.content, b"http://ns.example.com/epcis/" in xml.content) == (
+            seal,
+            seal,
+        )
 
 
 def test_deliveries_survive_a_restart_in_order_at_least_once(

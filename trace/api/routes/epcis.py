@@ -1,17 +1,21 @@
-"""GS1 EPCIS 2.0 REST binding: ``POST /epcis/capture`` and its jobs, ``GET /epcis/events``
-and ``GET /epcis/events/{eventID}``.
+"""GS1 EPCIS 2.0 REST binding: ``POST /epcis/capture`` and its jobs, ``GET /epcis/events``,
+``POST /epcis/events`` (one event, captured at once) and ``GET /epcis/events/{eventID}``.
 
 Capture takes JSON-LD, or EPCIS 1.2 or 2.0 XML (``Content-Type: application/xml`` or
 ``text/xml``): the XML is read into the JSON-LD document (``epcis.xml_capture``) and captured
-by the same function. Answers are JSON-LD (``application/ld+json``), or EPCIS 2.0 XML when
-the client prefers ``application/xml`` (``Accept``). A participant's API token is required,
-as for capture. Multiple values of one parameter are separated by ``|``, as the binding says.
+by the same function; ``POST /epcis/events`` takes JSON-LD only (the XML binding has no
+document of one bare event). Answers are JSON-LD (``application/ld+json``), or EPCIS 2.0 XML
+when the client prefers ``application/xml`` (``Accept``). A participant's API token is
+required, as for capture. Multiple values of one parameter are separated by ``|``, as the
+binding says. An eventID is a URI: in a path it is percent-encoded
+(``ni%3A%2F%2F%2Fsha-256%3B…``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -19,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 
 from medtrace.api.deps import CurrentParticipant, SessionDep, SettingsDep
 from medtrace.bounds import Instant
+from medtrace.config import Settings
 from medtrace.custody import ReceiptPolicy
 from medtrace.epcis import capture as epcis_capture
 from medtrace.epcis import query as epcis_query
@@ -38,8 +43,37 @@ def _values(text: str | None) -> list[str] | None:
     return None if text is None else [v for v in text.split("|") if v]
 
 
+def _capture_settings(settings: Settings) -> epcis_capture.CaptureSettings:
+    return epcis_capture.CaptureSettings(
+        receipt_policy=ReceiptPolicy(settings.capture.receipt_policy),
+        min_transit=dt.timedelta(seconds=settings.capture.min_transit_seconds),
+    )
+
+
 def _media_type(header: str) -> str:
     return header.split(";", 1)[0].strip().lower()
+
+
+async def _body(request: Request) -> bytes:
+    """The request's body, its declared size checked before it is read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        epcis_capture.check_size(int(declared))
+    return await request.body()
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON-LD object."""
+    return await run_in_threadpool(epcis_capture.parse_json, await _body(request))
+
+
+async def _document(request: Request) -> dict[str, Any]:
+    """The request's EPCIS document: JSON-LD, or XML (by its ``Content-Type``) read into
+    the JSON-LD document it stands for."""
+    body = await _body(request)
+    is_xml = _media_type(request.headers.get("content-type", "")) in _XML_TYPES
+    reader = xml_capture.document_from_xml if is_xml else epcis_capture.parse_json
+    return await run_in_threadpool(reader, body)
 
 
 def _prefers_xml(accept: str) -> bool:
@@ -59,9 +93,24 @@ def _prefers_xml(accept: str) -> bool:
     return best[True] > best[False]
 
 
+def _xml(request: Request, document: dict[str, Any], headers: dict[str, str]) -> Response:
+    """The query document in EPCIS 2.0 XML; ``406`` (``epcis.no_xml_form``) when an event
+    carries what the XML binding cannot write (a captured extension whose name or namespace
+    is no XML one): the JSON-LD answer holds it."""
+    try:
+        return Response(query_document_xml(document), media_type=XML, headers=headers)
+    except ValueError as exc:
+        request.state.rule = "epcis.no_xml_form"
+        message = f"{exc}; ask for JSON-LD (Accept: {JSON_LD})"
+        return JSONResponse(
+            {"detail": {"rule": "epcis.no_xml_form", "message": message}},
+            status_code=status.HTTP_406_NOT_ACCEPTABLE,
+        )
+
+
 def _answer(request: Request, document: dict[str, Any], headers: dict[str, str]) -> Response:
     if _prefers_xml(request.headers.get("accept", "")):
-        return Response(query_document_xml(document), media_type=XML, headers=headers)
+        return _xml(request, document, headers)
     return JSONResponse(document, media_type=JSON_LD, headers=headers)
 
 
@@ -121,50 +170,67 @@ def query_answer(
     if page.next_page_token is not None:  # on the public URL, never the request's Host
         query = request.url.include_query_params(nextPageToken=page.next_page_token).query
         headers["Link"] = f'<{public_url}{request.url.path}?{query}>; rel="next"'
-    document = query_document(page.events, created=utcnow(), query_name=query_name)
+    document = query_document(
+        page.events, created=utcnow(), contexts=page.contexts, query_name=query_name
+    )
     return _answer(request, document, headers)
+
+
+@router.post("/events", status_code=status.HTTP_201_CREATED)
+async def capture_event(
+    request: Request, participant: CurrentParticipant, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    """Capture one EPCIS event (JSON-LD, with its ``@context``) at once: ``201`` with the
+    event's URL in ``Location``, ``409`` (``epcis.duplicate_event``) when its eventID was
+    captured before, or the refusal's own status and rule; nothing is written then."""
+    document = await _json_body(request)
+    event_id = await run_in_threadpool(
+        epcis_capture.capture_event,
+        session=session,
+        participant=participant,
+        document=document,
+        settings=_capture_settings(settings),
+    )
+    return JSONResponse(
+        {"eventID": event_id},
+        status_code=status.HTTP_201_CREATED,
+        headers={"Location": f"/epcis/events/{quote(event_id, safe='')}"},
+    )
 
 
 @router.get("/events/{event_id:path}")
 def read_event(
     event_id: str, request: Request, participant: CurrentParticipant, session: SessionDep
 ) -> Response:
-    """One event by its EPCIS ``eventID`` (the CBV 2.0 hash, URL-encoded), if the caller is
-    party to it; in XML, as the one event of a query document (the XSD has no document of a
-    bare event)."""
-    event = epcis_query.get_event(session=session, epcis_id=event_id, participant=participant)
+    """One event by its EPCIS ``eventID`` (a URI, percent-encoded), if the caller is party to
+    it (whole, or its custody record); in XML, as the one event of a query document (the XSD
+    has no document of a bare event)."""
+    event, contexts = epcis_query.get_event(
+        session=session, epcis_id=event_id, participant=participant
+    )
     if _prefers_xml(request.headers.get("accept", "")):
-        return Response(
-            query_document_xml(query_document([event], created=utcnow())), media_type=XML
-        )
-    return JSONResponse({"@context": [CONTEXT], **event}, media_type=JSON_LD)
+        return _xml(request, query_document([event], created=utcnow(), contexts=contexts), {})
+    return JSONResponse({"@context": [CONTEXT, *contexts], **event}, media_type=JSON_LD)
 
 
 @router.post("/capture", status_code=status.HTTP_202_ACCEPTED)
 async def capture(
     request: Request, participant: CurrentParticipant, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
-    """Capture an EPCISDocument (JSON-LD, or XML 1.2 or 2.0 by its ``Content-Type``)
-    authenticated by the participant's token.
+    """Capture an EPCISDocument or EPCISQueryDocument (JSON-LD, or an EPCISDocument in XML
+    1.2 or 2.0 by its ``Content-Type``) authenticated by the participant's token.
 
     A malformed document is refused at once (4xx naming the rule and the event's ``index``);
     a valid one becomes a capture job: ``202`` with its URL in ``Location``. The job captures
     every event or none; poll it with ``GET /epcis/capture/{captureID}``.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
-        epcis_capture.check_size(int(declared))
-    body = await request.body()
-    is_xml = _media_type(request.headers.get("content-type", "")) in _XML_TYPES
-    reader = xml_capture.document_from_xml if is_xml else epcis_capture.json_document
-    document = await run_in_threadpool(reader, body)
+    document = await _document(request)
     capture_id = await run_in_threadpool(
         epcis_capture.capture_document,
         session=session,
         participant=participant,
         document=document,
-        receipt_policy=ReceiptPolicy(settings.capture.receipt_policy),
-        min_transit=dt.timedelta(seconds=settings.capture.min_transit_seconds),
+        settings=_capture_settings(settings),
     )
     location = f"/epcis/capture/{capture_id}"
     return JSONResponse(
