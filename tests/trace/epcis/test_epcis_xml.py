@@ -29,7 +29,7 @@ from medtrace.epcis.xml_binding import EPCIS_2_0, QUERY_2_0, safe_parser, schema
 from medtrace.epcis.xml_capture import document_from_xml
 from medtrace.epcis.xml_query import query_document_xml
 from medtrace.errors import InvalidInput, MedtraceError
-from medtrace.models import EventType
+from medtrace.models import EventType, Role
 from medtrace.protocol.identifiers import digital_link_path
 from medtrace.schemas.capture import SignedEvent
 from support.chain import EXPIRY, LOT, Chain, new_serial, new_sscc
@@ -37,6 +37,7 @@ from support.epcis import CONTEXT, unit_epc
 from support.epcis import document as epcis_document
 from support.epcis import event as epcis_event
 from support.epcis import post as post_json
+from support.iot import new_participant
 
 #: GS1's generator reads its cached JSON-LD context through a deprecated importlib call.
 pytestmark = pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning")
@@ -435,16 +436,32 @@ def test_bad_xml_through_the_app_is_refused_by_rule_and_nothing_is_stored(chain:
 
 
 def test_a_dscsa_shaped_flow_in_xml_each_partner_with_its_own_token(chain: Chain) -> None:
-    """Manufacturer (1.2 with SBDH: commission, pack, ship) → distributor (2.0: receive, ship
-    on) → pharmacy (2.0: receive; 1.2: unpack, dispense): the pack is dispensed and genuine,
-    and the XML answer about it carries the hashes of what each partner sent."""
+    """Manufacturer (1.2 with SBDH: commission, pack, ship) → distributor, whose warehouse a
+    3PL runs (2.0: the 3PL receives under the distributor's capture grant; the distributor
+    ships on) → pharmacy (2.0: receive; 1.2: unpack, dispense): the pack is dispensed and
+    genuine, and the XML answer about it carries the hashes of what each partner sent."""
     serials, sscc = (new_serial(), new_serial()), new_sscc()
     pharmacy_gln = chain.pharmacy.gln
     forward = fill(FORWARD, sscc=sscc, sender=HUB_GLN, receiver=pharmacy_gln)
     dispense = fill(DISPENSE, serial=serials[0], sscc_ref=sscc[0] + sscc[8:17])
+    third_party_gln, third_party = new_participant(chain.server, Role.DISTRIBUTOR)
+    shipped = ship_document(serials, sscc)
+    assert job(chain, chain.maker.token, post_xml(chain, chain.maker.token, shipped))["success"]
+    ungranted = job(chain, third_party, post_xml(chain, third_party, receive_document(sscc)))
+    assert ungranted["success"] is False
+    assert ungranted["errors"][0]["rule"] == "custody.wrong_location"
+    granted = httpx.post(
+        chain.server.url + "/api/v1/capture-grants",
+        json={
+            "grantee": third_party_gln,
+            "gln": HUB_GLN,
+            "ends_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
+        },
+        headers={"Authorization": f"Bearer {chain.hub.token}"},
+    )
+    assert granted.status_code == 201, granted.text
     steps = [
-        (chain.maker.token, ship_document(serials, sscc)),
-        (chain.hub.token, receive_document(sscc)),
+        (third_party, receive_document(sscc)),
         (chain.hub.token, forward),
         (chain.pharmacy.token, receive_document(sscc, pharmacy_gln).replace(b"11-23", b"11-25")),
         (chain.pharmacy.token, dispense),
@@ -463,7 +480,7 @@ def test_a_dscsa_shaped_flow_in_xml_each_partner_with_its_own_token(chain: Chain
         chain, chain.pharmacy.token, MATCH_anyEPC=f"https://id.gs1.org/01/{GTIN}/21/{serials[0]}"
     )
     assert schema(QUERY_2_0).validate(etree.fromstring(answer.content))
-    commission_hash, pack_hash, _ = xml_hashes(steps[0][1])
+    commission_hash, pack_hash, _ = xml_hashes(shipped)
     assert xml_hashes(answer.content) == [commission_hash, pack_hash, *xml_hashes(dispense)]
 
 
