@@ -135,8 +135,8 @@ class Enrolled:
         return self.participant.gln
 
 
-def enrol(engine: Engine, p: DemoParticipant, key: Ed25519PrivateKey, base_url: str) -> Enrolled:
-    """Register a participant (as the operator does) and its station (over HTTP, as it would)."""
+def register(engine: Engine, p: DemoParticipant) -> str:
+    """Register a participant, as the operator does; its API token."""
     with Session(engine) as session:
         created = create_participant(
             session=session,
@@ -146,10 +146,16 @@ def enrol(engine: Engine, p: DemoParticipant, key: Ed25519PrivateKey, base_url: 
             city=p.city,
             company_prefix=p.company_prefix,
         )
+    return created.token
+
+
+def enrol(engine: Engine, p: DemoParticipant, key: Ed25519PrivateKey, base_url: str) -> Enrolled:
+    """Register a participant (as the operator does) and its station (over HTTP, as it would)."""
+    token = register(engine, p)
     station = Station(f"{p.role.value}-1", p.gln, key)
-    api = CaptureClient(base_url, created.token)
+    api = CaptureClient(base_url, token)
     api.register_station(station.station_id, station.public_key)
-    return Enrolled(p, station, api, created.token)
+    return Enrolled(p, station, api, token)
 
 
 @dataclass(frozen=True)
@@ -163,16 +169,8 @@ class Access:
 def _regulator_and_logins(engine: Engine, enrolled: dict[Role, Enrolled]) -> Access:
     """Register the regulator (it captures nothing, so it has no station) and a portal account
     for each of ``PORTAL_ROLES``, with a fresh random password."""
-    with Session(engine) as session:
-        regulator = create_participant(
-            session=session,
-            gln=REGULATOR.gln,
-            name=REGULATOR.name,
-            role=REGULATOR.role,
-            city=REGULATOR.city,
-        )
     tokens = {m.participant.name: m.token for m in enrolled.values()}
-    tokens[REGULATOR.name] = regulator.token
+    tokens[REGULATOR.name] = register(engine, REGULATOR)
     whose = {Role.REGULATOR: REGULATOR} | {
         role: member.participant for role, member in enrolled.items()
     }

@@ -33,7 +33,7 @@ from medtrace.models import EventType, Role
 from medtrace.protocol.identifiers import digital_link_path
 from medtrace.schemas.capture import SignedEvent
 from support.chain import EXPIRY, LOT, Chain, new_serial, new_sscc
-from support.epcis import CONTEXT, unit_epc
+from support.epcis import CONTEXT, job, unit_epc
 from support.epcis import document as epcis_document
 from support.epcis import event as epcis_event
 from support.epcis import post as post_json
@@ -324,16 +324,6 @@ def post_xml(
         headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
         timeout=60,
     )
-
-
-def job(chain: Chain, token: str, response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 202, response.text
-    answer = httpx.get(
-        chain.server.url + response.headers["location"],
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    result: dict[str, Any] = answer.json()
-    return result
 
 
 def query_xml(chain: Chain, token: str, **params: str) -> httpx.Response:
