@@ -20,6 +20,7 @@ from medtrace.models.iot import BindingKind, Sensor, SensorBinding, SensorGrant
 from medtrace.protocol.identifiers import parse_gln
 from medtrace.schemas.sensors import BindingCreate, BindingPublic, GrantCreate, GrantPublic
 from medtrace.services.devices import SENSORS, get_device, own_device
+from medtrace.store import grant_rows
 from medtrace.store import participants as participant_store
 from medtrace.store import readings as reading_store
 
@@ -239,7 +240,7 @@ def revoke_grant(*, session: Session, participant: Participant, grant_id: int) -
 def list_grants(*, session: Session, participant: Participant) -> list[GrantPublic]:
     """The grants the caller gave or received, oldest first (a regulator's: every grant)."""
     owner_id = None if participant.role is Role.REGULATOR else participant.id
-    rows = reading_store.list_grants(session=session, participant_id=owner_id)
+    rows = grant_rows.list_grants(SensorGrant, session=session, participant_id=owner_id)
     return [_grant_public(*row) for row in rows]
 
 

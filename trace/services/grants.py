@@ -20,8 +20,9 @@ from medtrace.models.grants import CaptureGrant
 from medtrace.protocol.identifiers import parse_gln
 from medtrace.schemas.grants import CaptureGrantCreate, CaptureGrantPublic
 from medtrace.services.registry import participant_by_gln
+from medtrace.store import grant_rows
 from medtrace.store import grants as grant_store
-from medtrace.store.grants import GrantRow
+from medtrace.store.grant_rows import GrantRow
 
 
 class Channel(StrEnum):
@@ -31,7 +32,7 @@ class Channel(StrEnum):
     CLI = "cli"
 
 
-def _public(row: GrantRow, now: dt.datetime) -> CaptureGrantPublic:
+def _public(row: GrantRow[CaptureGrant], now: dt.datetime) -> CaptureGrantPublic:
     grant = row.grant
     assert grant.id is not None
     ends_at = as_utc(grant.ends_at)
@@ -156,5 +157,5 @@ def list_capture_grants(*, session: Session, participant: Participant) -> list[C
     now = utcnow()
     return [
         _public(row, now)
-        for row in grant_store.list_grants(session=session, participant_id=owner_id)
+        for row in grant_rows.list_grants(CaptureGrant, session=session, participant_id=owner_id)
     ]

@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from medtrace.errors import NotFound
 from medtrace.models import Event, EventType, as_utc, utcnow
-from medtrace.models.iot import BindingKind
+from medtrace.models.iot import BindingKind, SensorGrant
 from medtrace.models.lots import Product
 from medtrace.schemas.sensors import (
     TemperatureBand,
@@ -34,7 +34,8 @@ from medtrace.schemas.sensors import (
 )
 from medtrace.store import events as event_store
 from medtrace.store import readings as reading_store
-from medtrace.store.readings import BoundBy, GrantRow
+from medtrace.store.grant_rows import GrantRow
+from medtrace.store.readings import BoundBy
 
 _FINAL_EVENT_TYPES = frozenset(
     {EventType.DISPENSE, EventType.DESTROY, EventType.EXPORT, EventType.DECOMMISSION}
@@ -104,7 +105,7 @@ def _merge(
 
 
 def _authorised(
-    bound: BoundBy, stay: _Stay, grants: Sequence[GrantRow], backdate: dt.timedelta
+    bound: BoundBy, stay: _Stay, grants: Sequence[GrantRow[SensorGrant]], backdate: dt.timedelta
 ) -> list[_Span]:
     """When ``bound``'s readings count for ``stay`` (see the module docstring)."""
     binding = bound.binding

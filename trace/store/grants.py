@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from typing import NamedTuple
 
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, or_, select
-from sqlmodel.sql.expression import Select
+from sqlmodel import Session, col, select
 
 from medtrace.models import Participant
 from medtrace.models.grants import CaptureGrant
+from medtrace.store.grant_rows import GrantRow, grant_rows
 
 
 def add_grant(*, session: Session, grant: CaptureGrant) -> CaptureGrant:
@@ -52,38 +50,7 @@ def granting_principals(
     return {p.gln: p for p in session.exec(statement)}
 
 
-class GrantRow(NamedTuple):
-    """A grant with the GLNs of its grantor and grantee."""
-
-    grant: CaptureGrant
-    grantor_gln: str
-    grantee_gln: str
-
-
-def _grant_rows() -> Select[CaptureGrant, str, str]:
-    grantor, grantee = aliased(Participant), aliased(Participant)
-    return (
-        select(CaptureGrant, grantor.gln, grantee.gln)
-        .join(grantor, col(grantor.id) == col(CaptureGrant.grantor_id))
-        .join(grantee, col(grantee.id) == col(CaptureGrant.grantee_id))
-        .order_by(col(CaptureGrant.id))
-    )
-
-
-def get_grant_row(*, session: Session, grant_id: int) -> GrantRow | None:
+def get_grant_row(*, session: Session, grant_id: int) -> GrantRow[CaptureGrant] | None:
     """A grant with its parties' GLNs."""
-    row = session.exec(_grant_rows().where(CaptureGrant.id == grant_id)).first()
+    row = session.exec(grant_rows(CaptureGrant).where(CaptureGrant.id == grant_id)).first()
     return None if row is None else GrantRow(*row)
-
-
-def list_grants(*, session: Session, participant_id: int | None) -> list[GrantRow]:
-    """Grants given or received by a participant (every grant for ``None``), oldest first."""
-    statement = _grant_rows()
-    if participant_id is not None:
-        statement = statement.where(
-            or_(
-                CaptureGrant.grantor_id == participant_id,
-                CaptureGrant.grantee_id == participant_id,
-            )
-        )
-    return [GrantRow(*row) for row in session.exec(statement)]

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, insert
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, or_, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
@@ -20,6 +19,7 @@ from medtrace.models.iot import (
     SensorBinding,
     SensorGrant,
 )
+from medtrace.store.grant_rows import GrantRow, grant_rows
 
 _readings: Table = Reading.__table__  # type: ignore[attr-defined]
 # Sensors per lookup query: an OR of this many terms stays well below SQLite's limit on the
@@ -306,49 +306,18 @@ def has_active_grant(*, session: Session, grantee_id: int, kind: BindingKind, ta
     return session.exec(statement.limit(1)).first() is not None
 
 
-class GrantRow(NamedTuple):
-    """A grant with the GLNs of its grantor and grantee."""
-
-    grant: SensorGrant
-    grantor_gln: str
-    grantee_gln: str
-
-
-def _grant_rows() -> Select[SensorGrant, str, str]:
-    grantor, grantee = aliased(Participant), aliased(Participant)
-    return (
-        select(SensorGrant, grantor.gln, grantee.gln)
-        .join(grantor, col(grantor.id) == col(SensorGrant.grantor_id))
-        .join(grantee, col(grantee.id) == col(SensorGrant.grantee_id))
-        .order_by(col(SensorGrant.id))
-    )
-
-
-def list_grants(*, session: Session, participant_id: int | None) -> list[GrantRow]:
-    """Grants given or received by a participant (every grant for ``None``), oldest first."""
-    statement = _grant_rows()
-    if participant_id is not None:
-        statement = statement.where(
-            or_(
-                SensorGrant.grantor_id == participant_id,
-                SensorGrant.grantee_id == participant_id,
-            )
-        )
-    return [GrantRow(*row) for row in session.exec(statement)]
-
-
 def grants_for(
     *, session: Session, targets: Iterable[tuple[BindingKind, str]]
-) -> dict[tuple[BindingKind, str], list[GrantRow]]:
+) -> dict[tuple[BindingKind, str], list[GrantRow[SensorGrant]]]:
     """Every grant, revoked or not, to each (kind, target), oldest first."""
     wanted = set(targets)
     if not wanted:
         return {}
-    statement = _grant_rows().where(
+    statement = grant_rows(SensorGrant).where(
         col(SensorGrant.kind).in_({kind for kind, _ in wanted}),
         col(SensorGrant.target).in_({target for _, target in wanted}),
     )
-    found: dict[tuple[BindingKind, str], list[GrantRow]] = {}
+    found: dict[tuple[BindingKind, str], list[GrantRow[SensorGrant]]] = {}
     for row in session.exec(statement):
         key = (row[0].kind, row[0].target)
         if key in wanted:
