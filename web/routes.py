@@ -15,6 +15,7 @@ run on it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -214,6 +215,28 @@ def _verify_page(ask: VerifyAsk, verify: Callable[[], Answer], page: Page[Answer
         response = page(ask, answer, status)
     personal = "set-cookie" in response.headers
     response.headers["Cache-Control"] = PERSONAL_CACHE_CONTROL if personal else VERIFY_CACHE_CONTROL
+    if status == 200 and not personal:
+        return _revalidated(request, response)
+    return response
+
+
+def _revalidated(request: Request, response: Response) -> Response:
+    """The answer with a strong ``ETag`` made from its bytes, or a bodiless 304 when the
+    client or a cache in front already holds those bytes (``If-None-Match``).
+
+    The bytes are everything the reader sees (the unit's events and flags, the checkpoint it
+    is proven against, the language, HTML or JSON), so the tag changes exactly when one of
+    them does, and a CDN revalidating after its ``s-maxage`` costs the reader no body. The
+    request still reaches the service, so every verification is still counted.
+    """
+    tag = '"' + hashlib.sha256(bytes(response.body)).hexdigest()[:32] + '"'
+    held = {
+        t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")
+    }
+    if tag in held or "*" in held:  # RFC 9110 §13.1.2: If-None-Match compares weakly
+        kept = {k: v for k, v in response.headers.items() if k in ("cache-control", "vary")}
+        return Response(status_code=304, headers={**kept, "ETag": tag})
+    response.headers["ETag"] = tag
     return response
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 from unittest.mock import ANY
 
@@ -73,6 +74,36 @@ def test_verify_answers_are_briefly_cacheable_and_never_link_to_the_host_header(
     assert as_json.json()["unit"]["digital_link"].startswith(chain.server.url)
     assert "set-cookie" in switched.headers
     assert switched.headers["cache-control"] == "private, no-cache", "a cookie is not shared"
+
+
+def test_a_verify_answer_revalidates_with_its_etag_until_the_unit_changes(chain: Chain) -> None:
+    """A dispensed pack's history is closed, so its answer is the same bytes until something
+    happens to it. (A pack still on a shelf without a logger has a gap in its temperature
+    history that ends at the moment of asking: its answer changes with every request.)"""
+    serial = new_serial()
+    chain.to_pharmacy(serial)
+    pharmacy = chain.pharmacy
+    pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
+    chain.server.wait_for_checkpoint(chain.server.leaves())  # the answer names the checkpoint
+    url = _url(chain, serial, lot=LOT)
+    as_json, page = httpx.get(url, headers=JSON), httpx.get(url, headers={"Accept": "text/html"})
+    chinese = httpx.get(url, headers={"Accept": "text/html", "Accept-Language": "zh-CN"})
+    tags = {answer.headers["etag"] for answer in (as_json, page, chinese)}
+    assert len(tags) == 3, "JSON, the English page and the Chinese page are different bytes"
+
+    held = as_json.headers["etag"]
+    again = httpx.get(url, headers={**JSON, "If-None-Match": f'"other", W/{held}'})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", held)
+    assert again.headers["cache-control"] == "public, max-age=0, s-maxage=60"
+    assert httpx.get(url, headers={**JSON, "If-None-Match": '"other"'}).status_code == 200
+
+    with contextlib.suppress(CaptureRefused):  # a dispensed pack dispensed again: suspect
+        pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
+    changed = httpx.get(url, headers={**JSON, "If-None-Match": held})
+    assert changed.status_code == 200 and changed.json()["verdict"] == "suspect"
+    assert changed.headers["etag"] != held
+    unknown = httpx.get(_url(chain, "NEVERSEEN3"), headers=JSON)
+    assert unknown.status_code == 404 and "etag" not in unknown.headers
 
 
 def test_private_answers_are_never_stored_and_no_answer_is_sniffed(chain: Chain) -> None:
