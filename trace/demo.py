@@ -287,8 +287,8 @@ def _cloned_code(enrolled: dict[Role, Enrolled], serial: str, console: Console) 
         pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
     except CaptureRefused as exc:
         console.print(
-            f"  [green]✓[/] a copy of a code at the distributor, presented at the "
-            f"pharmacy: refused ({exc.rule})"
+            "  [green]✓[/] a copy of a code held by the distributor, presented at the "
+            f"pharmacy: refused ({exc.rule}), the unit marked suspect"
         )
     else:
         raise RuntimeError(f"the dispense of {serial}, held by the distributor, was accepted")
