@@ -5,7 +5,7 @@ verify answer's ``temperature`` section (when the unit has readings) is read as:
 
     {"band": {"min_c": 2.0, "max_c": 8.0},
      "series": [{"time": "2026-11-22T10:00:00Z", "celsius": 5.1}, ...],
-     "gaps": [{"start": "...", "end": "..."}, ...]}
+     "gaps": [{"start": "...", "end": "..." or None while it lasts}, ...]}
 
 Readings outside the band are excursions (drawn red); gaps are periods without readings
 (shaded), because a missing reading is not a good one.
@@ -120,7 +120,7 @@ def temperature_chart(section: BaseModel | Mapping[str, Any] | None) -> Chart | 
         for t, c, stamp, leaf in series
     )
     gaps = tuple(
-        (x_of(max(_time(g["start"]), start)), x_of(min(_time(g["end"]), end)))
+        (x_of(max(_time(g["start"]), start)), x_of(min(_time(g["end"]), end) if g["end"] else end))
         for g in data.get("gaps") or ()
     )
     return Chart(

@@ -177,7 +177,9 @@ class TemperatureGap(BaseModel):
     """A stretch of a unit's path with no readings, and why."""
 
     start: dt.datetime
-    end: dt.datetime
+    end: dt.datetime | None = Field(
+        description="None while it lasts: the unit is still there and nothing was read since"
+    )
     where: str = Field(description="A GLN, an SSCC, or 'in transit'")
     reason: str
 

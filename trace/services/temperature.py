@@ -62,6 +62,7 @@ class _Stay:
     start: dt.datetime
     end: dt.datetime
     parties: frozenset[str]  # who held it there: the site, or a shipment's two ends
+    open: bool = False  # still there: ``end`` is the moment of asking, not an event's time
 
     @property
     def where(self) -> str:
@@ -79,16 +80,18 @@ def _stays(events: Sequence[Event], now: dt.datetime) -> list[_Stay]:
         if event.type in _FINAL_EVENT_TYPES:
             break
         start = as_utc(event.event_time)
-        end = as_utc(ordered[index + 1].event_time) if index + 1 < len(ordered) else now
+        still_there = index + 1 == len(ordered)
+        end = now if still_there else as_utc(ordered[index + 1].event_time)
         if end <= start:
             continue
         if event.type == EventType.SHIP:
             # a case or pallet shipped names its SSCC; a unit shipped loose names none
             ends = frozenset(g for g in (event.gln, event.destination_gln) if g is not None)
-            stays.append(_Stay(BindingKind.SHIPMENT, event.sscc, start, end, ends))
+            stays.append(_Stay(BindingKind.SHIPMENT, event.sscc, start, end, ends, still_there))
         else:  # where it is kept: the fridge or room of a store event, else the site
             place = event.biz_location or event.gln
-            stays.append(_Stay(BindingKind.PLACE, place, start, end, frozenset({event.gln})))
+            held_by = frozenset({event.gln})
+            stays.append(_Stay(BindingKind.PLACE, place, start, end, held_by, still_there))
     return stays
 
 
@@ -137,10 +140,7 @@ def _stay_history(
     """The readings and the gaps of one stay, from the (sensor, authorised span) pairs that
     cover its place or shipment."""
     if stay.target is None:
-        gap = TemperatureGap(
-            start=stay.start, end=stay.end, where=stay.where, reason="no sensor travelled with it"
-        )
-        return [], [gap]
+        return [], [_gap(stay, stay.start, stay.end, "no sensor travelled with it")]
     covered: list[_Span] = []
     points: list[TemperaturePoint] = []
     for sensor_id, (start, end) in covering:
@@ -163,17 +163,22 @@ def _stay_history(
     cursor = stay.start
     for start, end in [*_merge(covered), (stay.end, stay.end)]:
         if start > cursor:
-            reason = f"no sensor bound to {stay.where}"
-            gaps.append(TemperatureGap(start=cursor, end=start, where=stay.where, reason=reason))
+            gaps.append(_gap(stay, cursor, start, f"no sensor bound to {stay.where}"))
         times = [p.time for p in points if start <= p.time < end]
         for before, after in zip([start, *times], [*times, end], strict=True):
             if after - before > max_gap:
-                reason = "the sensors bound there sent no readings"
-                gaps.append(
-                    TemperatureGap(start=before, end=after, where=stay.where, reason=reason)
-                )
+                gaps.append(_gap(stay, before, after, "the sensors bound there sent no readings"))
         cursor = max(cursor, end)
     return points, gaps
+
+
+def _gap(stay: _Stay, start: dt.datetime, end: dt.datetime, reason: str) -> TemperatureGap:
+    """A gap of ``stay``; one that lasts until the moment of asking is open (no ``end``), so
+    a history, and a verify answer, stays the same bytes until something is recorded."""
+    still_open = stay.open and end >= stay.end
+    return TemperatureGap(
+        start=start, end=None if still_open else end, where=stay.where, reason=reason
+    )
 
 
 def _coverage(

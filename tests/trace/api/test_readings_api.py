@@ -277,7 +277,9 @@ def test_a_units_temperature_history_follows_it_across_places_with_its_gaps(
     ).json()
     shown = verify["temperature"]
     assert (shown["series"], shown["band"]) == (history["series"], history["band"])
-    assert shown["gaps"][:-1] == history["gaps"][:-1]  # the last one is open: it ends now
+    assert shown["gaps"] == history["gaps"]
+    assert history["gaps"][-1]["end"] is None, "still at the hub, unread since: an open gap"
+    assert all(g["end"] is not None for g in history["gaps"][:-1])
     assert verify["events"] and verify["verdict"] == "genuine"
 
 

@@ -77,15 +77,20 @@ def test_verify_answers_are_briefly_cacheable_and_never_link_to_the_host_header(
 
 
 def test_a_verify_answer_revalidates_with_its_etag_until_the_unit_changes(chain: Chain) -> None:
-    """A dispensed pack's history is closed, so its answer is the same bytes until something
-    happens to it. (A pack still on a shelf without a logger has a gap in its temperature
-    history that ends at the moment of asking: its answer changes with every request.)"""
+    """The answer is the same bytes until something happens to the pack, even on a shelf
+    where no logger reads (its open temperature gap has no end yet, not "now")."""
     serial = new_serial()
     chain.to_pharmacy(serial)
-    pharmacy = chain.pharmacy
-    pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
     chain.server.wait_for_checkpoint(chain.server.leaves())  # the answer names the checkpoint
     url = _url(chain, serial, lot=LOT)
+    shelved = httpx.get(url, headers=JSON)
+    assert shelved.json()["temperature"]["gaps"][-1]["end"] is None
+    revalidated = httpx.get(url, headers={**JSON, "If-None-Match": shelved.headers["etag"]})
+    assert revalidated.status_code == 304
+    pharmacy = chain.pharmacy
+    pharmacy.api.capture([pharmacy.station.dispense(GTIN, serial)])
+    chain.server.wait_for_checkpoint(chain.server.leaves())
+    assert httpx.get(url, headers=JSON).headers["etag"] != shelved.headers["etag"]
     as_json, page = httpx.get(url, headers=JSON), httpx.get(url, headers={"Accept": "text/html"})
     chinese = httpx.get(url, headers={"Accept": "text/html", "Accept-Language": "zh-CN"})
     tags = {answer.headers["etag"] for answer in (as_json, page, chinese)}
