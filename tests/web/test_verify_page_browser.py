@@ -26,10 +26,9 @@ from sqlalchemy import and_, update
 from sqlmodel import Session
 
 from medtrace.contracts.findings import Finding
-from medtrace.demo import GTIN, Enrolled, with_check_digit
+from medtrace.demo import GTIN, with_check_digit
 from medtrace.models.alerts import AlertKind, Severity
 from medtrace.models.iot import Reading
-from medtrace.protocol.envelope import sign_event
 from medtrace.protocol.identifiers import digital_link_path
 from medtrace.protocol.keys import b64, public_key_raw
 from medtrace.protocol.readings import format_time, reading_topic, sign_reading
@@ -42,7 +41,7 @@ from support.browser import (
     rewrite_data,
     serve_rewritten,
 )
-from support.chain import EXPIRY, LOT, Chain, new_serial
+from support.chain import EXPIRY, LOT, Chain, new_serial, signed
 from support.fhir import dispense_of
 from support.iot import registered_long_ago
 from support.lots import pdf, record
@@ -346,19 +345,6 @@ def test_witness_cosignatures_are_checked_when_present(
         assert "Witnessed by witness.test/w1." in page.inner_text("#proof-details")
 
 
-def _signed(member: Enrolled, kind: str, **fields: Any) -> dict[str, Any]:
-    """An event of any type (pack, a pallet's ship ...) signed by ``member``'s station."""
-    station = member.station
-    event = {
-        "type": kind,
-        "gln": station.gln,
-        "event_time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-        "station_id": station.station_id,
-        **fields,
-    }
-    return sign_event(event, station_id=station.station_id, key=station.key)
-
-
 def test_a_pack_moved_on_a_pallet_is_proven_through_its_pack_events(
     context: BrowserContext, chain: Chain
 ) -> None:
@@ -368,12 +354,12 @@ def test_a_pack_moved_on_a_pallet_is_proven_through_its_pack_events(
     maker, hub = chain.maker, chain.hub
     maker.api.capture(
         [
-            _signed(maker, "pack", sscc=case, children=[{"gtin": GTIN, "serial": serial}]),
-            _signed(maker, "pack", sscc=pallet, children=[{"sscc": case}]),
-            _signed(maker, "ship", sscc=pallet, destination_gln=hub.gln),
+            signed(maker, "pack", sscc=case, children=[{"gtin": GTIN, "serial": serial}]),
+            signed(maker, "pack", sscc=pallet, children=[{"sscc": case}]),
+            signed(maker, "ship", sscc=pallet, destination_gln=hub.gln),
         ]
     )
-    hub.api.capture([_signed(hub, "receive", sscc=pallet)])
+    hub.api.capture([signed(hub, "receive", sscc=pallet)])
     chain.server.wait_for_checkpoint(chain.server.leaves())
     page = context.new_page()
 

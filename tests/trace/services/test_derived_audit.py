@@ -30,12 +30,11 @@ from medtrace.models import Event, Unit
 from medtrace.models.alerts import Alert, AlertKind, Severity
 from medtrace.models.iot import Reading
 from medtrace.models.recalls import Recall
-from medtrace.protocol.envelope import sign_event
 from medtrace.protocol.keys import b64, public_key_raw
 from medtrace.protocol.readings import format_time, reading_topic, sign_reading
 from medtrace.services.alerts import record_findings
 from medtrace.services.audit import Mismatch, audit_derived
-from support.chain import EXPIRY, Chain, new_serial
+from support.chain import EXPIRY, Chain, new_serial, signed
 from support.live import MEDTRACE, LiveServer
 
 _units: Table = Unit.__table__  # type: ignore[attr-defined]
@@ -55,18 +54,6 @@ class Store:
     case: str
     sensor: str
     dedup_key: str
-
-
-def _signed(member: Enrolled, kind: str, **fields: Any) -> dict[str, Any]:
-    station = member.station
-    event = {
-        "type": kind,
-        "gln": station.gln,
-        "event_time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-        "station_id": station.station_id,
-        **fields,
-    }
-    return sign_event(event, station_id=station.station_id, key=station.key)
 
 
 def _auth(member: Enrolled) -> dict[str, str]:
@@ -109,12 +96,12 @@ def store(chain: Chain) -> Store:
     maker, hub = chain.maker, chain.hub
     maker.api.capture(
         [
-            _signed(maker, "pack", sscc=case, children=[{"gtin": GTIN, "serial": packed}]),
-            _signed(maker, "pack", sscc=pallet, children=[{"sscc": case}]),
-            _signed(maker, "ship", sscc=pallet, destination_gln=hub.gln),
+            signed(maker, "pack", sscc=case, children=[{"gtin": GTIN, "serial": packed}]),
+            signed(maker, "pack", sscc=pallet, children=[{"sscc": case}]),
+            signed(maker, "ship", sscc=pallet, destination_gln=hub.gln),
         ]
     )
-    hub.api.capture([_signed(hub, "receive", sscc=pallet), _signed(hub, "unpack", sscc=pallet)])
+    hub.api.capture([signed(hub, "receive", sscc=pallet), signed(hub, "unpack", sscc=pallet)])
     dedup_key = f"cold_chain.excursion:audit:{held}"
     breach = Finding(
         kind=AlertKind.COLD_CHAIN,
